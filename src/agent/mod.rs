@@ -1,0 +1,455 @@
+//! The agent: one turn of a conversation. Session history + system prompt →
+//! model ⇄ tools (through the registry), at most `agent.max_steps` model
+//! calls, bounded in time → an answer, saved to the session and audited.
+//!
+//! The model is untrusted: its tool calls go through the registry (RBAC,
+//! validation, approval, audit), identical calls in one turn run once, and
+//! tool output fed back is capped. When the LLM fails (after its retries) the
+//! offline planner takes over the rest of the turn and the answer says so.
+
+pub mod llm;
+pub mod model;
+pub mod offline;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::audit::Auditor;
+use crate::config::AgentSettings;
+use crate::domain::{ChatEvent, Language};
+use crate::i18n;
+use crate::prompts::Prompts;
+use crate::redact::Redactor;
+use crate::store::{AuditEvent, ChatSession, SessionRepo, Turn};
+use crate::tools::{ApprovalGate, ToolCallRequest, ToolCallResult, ToolContext, ToolRegistry};
+
+use model::{ChatModel, Message, ModelRequest, Usage};
+
+/// How a turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnStatus {
+    Answered,
+    StepLimit,
+    Timeout,
+    Failed,
+}
+
+impl TurnStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnStatus::Answered => "answered",
+            TurnStatus::StepLimit => "step_limit",
+            TurnStatus::Timeout => "timeout",
+            TurnStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The result of one turn, for adapters and `ask --json`.
+#[derive(Debug, Clone)]
+pub struct TurnOutcome {
+    pub answer: String,
+    pub language: Language,
+    /// Every tool call that went through the registry, in order.
+    pub tool_calls: Vec<ToolCallResult>,
+    /// The model that produced the answer (`offline-planner` offline).
+    pub model: String,
+    pub usage: Usage,
+    pub offline: bool,
+    pub status: TurnStatus,
+}
+
+/// Mutable state of a turn, kept outside the timed future so a timeout
+/// still reports what ran.
+#[derive(Default)]
+struct TurnState {
+    tool_calls: Vec<ToolCallResult>,
+    usage: Usage,
+    model: String,
+    offline: bool,
+}
+
+pub struct Agent {
+    /// The configured LLM; `None` means offline only.
+    pub(crate) primary: Option<Arc<dyn ChatModel>>,
+    pub(crate) offline: Arc<dyn ChatModel>,
+    pub(crate) registry: Arc<ToolRegistry>,
+    pub(crate) sessions: Arc<dyn SessionRepo>,
+    pub(crate) auditor: Auditor,
+    pub(crate) redactor: Arc<Redactor>,
+    pub(crate) prompts: Arc<Prompts>,
+    pub(crate) limits: AgentSettings,
+    pub(crate) bot_name: String,
+}
+
+impl Agent {
+    pub fn registry(&self) -> &ToolRegistry {
+        &self.registry
+    }
+
+    /// Answer one message. Never fails: every problem becomes a plain answer.
+    #[tracing::instrument(skip_all, fields(request_id = %event.request_id, subject = %event.caller.subject))]
+    pub async fn handle(&self, event: &ChatEvent, gate: &dyn ApprovalGate) -> TurnOutcome {
+        let language = Language::detect(&event.text);
+        self.auditor
+            .record_or_log(&event.request_id, &event.caller, AuditEvent::MessageIn {
+                platform: event.platform.to_string(),
+                language: language.code().into(),
+                text: event.text.clone(),
+            })
+            .await;
+
+        let key = event.session_key();
+        let session_id = key.session_id();
+        let now = crate::store::now();
+        let ttl = chrono::Duration::hours(self.limits.session_ttl_hours as i64);
+        let session = match self.sessions.load_session(&session_id, now - ttl).await {
+            Ok(session) => session,
+            Err(e) => {
+                tracing::error!(error = %e, "session could not be loaded; starting fresh");
+                None
+            }
+        };
+        let history = session
+            .as_ref()
+            .map(|s| s.conversation_history.clone())
+            .unwrap_or_default();
+
+        let mut state = TurnState::default();
+        let run = self.run(event, language, &history, gate, &mut state);
+        let (answer, status) = match tokio::time::timeout(self.limits.turn_timeout(), run).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "turn failed");
+                (i18n::internal_error(language, event.request_id.as_str()), TurnStatus::Failed)
+            }
+            Err(_) => (
+                i18n::turn_timeout(language, self.limits.turn_timeout_secs),
+                TurnStatus::Timeout,
+            ),
+        };
+        let mut answer = self.redactor.redact(&answer).into_owned();
+        if state.offline {
+            answer = format!("{answer}\n\n{}", i18n::offline_note(language));
+        }
+
+        let mut turns = history;
+        turns.push(Turn {
+            user: self.redactor.redact(&event.text).into_owned(),
+            assistant: answer.clone(),
+            tools: state.tool_calls.iter().map(|c| c.name.clone()).collect(),
+            at: now,
+        });
+        let saved = ChatSession {
+            session_id,
+            user_id: event.caller.subject.to_string(),
+            conversation_history: trim_history(turns, self.limits.history_token_budget),
+            context: serde_json::json!({
+                "platform": event.platform,
+                "channel": event.caller.channel,
+                "thread": event.thread,
+            }),
+            created_at: session.as_ref().map_or(now, |s| s.created_at),
+            updated_at: crate::store::now(),
+            is_active: true,
+        };
+        if let Err(e) = self.sessions.save_session(&saved).await {
+            tracing::error!(error = %e, "session could not be saved");
+        }
+
+        self.auditor
+            .record_or_log(&event.request_id, &event.caller, AuditEvent::ReplyOut {
+                chars: answer.chars().count() as u32,
+                offline: state.offline,
+                status: status.as_str().into(),
+            })
+            .await;
+        TurnOutcome {
+            answer,
+            language,
+            tool_calls: state.tool_calls,
+            model: if state.model.is_empty() {
+                self.primary.as_ref().unwrap_or(&self.offline).id().to_string()
+            } else {
+                state.model
+            },
+            usage: state.usage,
+            offline: state.offline,
+            status,
+        }
+    }
+
+    async fn run(
+        &self,
+        event: &ChatEvent,
+        language: Language,
+        history: &[Turn],
+        gate: &dyn ApprovalGate,
+        state: &mut TurnState,
+    ) -> anyhow::Result<(String, TurnStatus)> {
+        let system = self.prompts.system_prompt(&self.bot_name, language, event.platform);
+        let mut messages = vec![Message::System(system)];
+        for turn in history {
+            messages.push(Message::User(turn.user.clone()));
+            messages.push(Message::Assistant {
+                content: Some(turn.assistant.clone()),
+                tool_calls: vec![],
+            });
+        }
+        messages.push(Message::User(event.text.clone()));
+        let tools = self.registry.offered(&event.caller);
+        let ctx = ToolContext {
+            request_id: event.request_id.clone(),
+            platform: event.platform,
+            caller: event.caller.clone(),
+            thread: event.thread.clone(),
+            language,
+        };
+
+        let mut model: &Arc<dyn ChatModel> = match &self.primary {
+            Some(primary) => primary,
+            None => {
+                state.offline = true;
+                &self.offline
+            }
+        };
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut steps = 0;
+        while steps < self.limits.max_steps {
+            let request = ModelRequest {
+                messages: &messages,
+                tools: &tools,
+                language,
+            };
+            let started = Instant::now();
+            let result = model.complete(request).await;
+            let latency_ms = started.elapsed().as_millis() as u64;
+            steps += 1;
+            let (usage, ok, error_kind) = match &result {
+                Ok(reply) => (reply.usage, true, None),
+                Err(e) => (Usage::default(), false, Some(e.kind.as_str().to_string())),
+            };
+            self.auditor
+                .record_or_log(&event.request_id, &event.caller, AuditEvent::LlmCall {
+                    model: model.id().to_string(),
+                    step: steps as u32,
+                    prompt_tokens: usage.prompt_tokens,
+                    completion_tokens: usage.completion_tokens,
+                    latency_ms,
+                    ok,
+                    error_kind,
+                })
+                .await;
+            let reply = match result {
+                Ok(reply) => reply,
+                Err(e) if !state.offline => {
+                    tracing::warn!(error = %self.redactor.redact(&e.to_string()), "LLM failed; the offline planner takes over");
+                    state.offline = true;
+                    model = &self.offline;
+                    steps -= 1; // the planner gets the full budget of steps left
+                    continue;
+                }
+                Err(e) => anyhow::bail!("offline planner failed: {e}"),
+            };
+            state.usage.add(reply.usage);
+            state.model = reply.model.clone();
+
+            if reply.tool_calls.is_empty() {
+                let answer = match reply.content {
+                    Some(text) => text,
+                    None => render_results(language, &state.tool_calls),
+                };
+                return Ok((answer, TurnStatus::Answered));
+            }
+
+            messages.push(Message::Assistant {
+                content: reply.content.clone(),
+                tool_calls: reply.tool_calls.clone(),
+            });
+            let results = self.run_calls(&ctx, &reply.tool_calls, gate, &mut seen).await;
+            for (call, content, display, result) in results {
+                messages.push(Message::Tool {
+                    call_id: call.call_id.clone(),
+                    name: call.name.clone(),
+                    content: cap(&content, self.limits.max_tool_output_chars),
+                    display,
+                });
+                state.tool_calls.extend(result);
+            }
+        }
+        let mut answer = i18n::step_limit(language, self.limits.max_steps);
+        if !state.tool_calls.is_empty() {
+            answer = format!("{answer}\n\n{}", render_results(language, &state.tool_calls));
+        }
+        Ok((answer, TurnStatus::StepLimit))
+    }
+
+    /// Run one step's calls: read-only ones concurrently, mutating ones one at
+    /// a time (each may ask a human). An identical call (same tool, same
+    /// arguments) made earlier in the turn is not run again.
+    async fn run_calls(
+        &self,
+        ctx: &ToolContext,
+        calls: &[ToolCallRequest],
+        gate: &dyn ApprovalGate,
+        seen: &mut HashMap<String, String>,
+    ) -> Vec<(ToolCallRequest, String, String, Option<ToolCallResult>)> {
+        let keys: Vec<String> = calls.iter().map(call_key).collect();
+        // Index of the first call in this step with the same key, for calls to run.
+        let mut first_in_step: HashMap<&str, usize> = HashMap::new();
+        let mut to_run = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if !seen.contains_key(key) && !first_in_step.contains_key(key.as_str()) {
+                first_in_step.insert(key, i);
+                to_run.push(i);
+            }
+        }
+        let (mutating, read_only): (Vec<usize>, Vec<usize>) = to_run
+            .into_iter()
+            .partition(|&i| self.registry.is_mutating(&calls[i].name));
+        let mut ran: HashMap<usize, ToolCallResult> = join_all(
+            read_only
+                .iter()
+                .map(|&i| async move { (i, self.registry.invoke(ctx, &calls[i], gate).await) }),
+        )
+        .await
+        .into_iter()
+        .collect();
+        for i in mutating {
+            let result = self.registry.invoke(ctx, &calls[i], gate).await;
+            ran.insert(i, result);
+        }
+
+        let mut out = Vec::with_capacity(calls.len());
+        for (i, call) in calls.iter().enumerate() {
+            match ran.remove(&i) {
+                Some(result) => {
+                    seen.insert(keys[i].clone(), result.model_content.clone());
+                    out.push((call.clone(), result.model_content.clone(), result.display.clone(), Some(result)));
+                }
+                None => {
+                    let earlier = seen.get(&keys[i]).cloned().unwrap_or_default();
+                    let content = serde_json::json!({
+                        "note": "identical call already made in this turn; not run again",
+                        "result": serde_json::from_str::<serde_json::Value>(&earlier).unwrap_or(earlier.into()),
+                    })
+                    .to_string();
+                    out.push((call.clone(), content, String::new(), None));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Tool name + canonical arguments.
+fn call_key(call: &ToolCallRequest) -> String {
+    let args = serde_json::from_str::<serde_json::Value>(&call.arguments)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| call.arguments.trim().to_string());
+    format!("{}\u{0}{args}", call.name)
+}
+
+/// Cut `text` to at most `max` characters, saying so.
+fn cap(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((byte, _)) => {
+            let dropped = text[byte..].chars().count();
+            format!("{}…[truncated {dropped} characters]", &text[..byte])
+        }
+    }
+}
+
+/// The tool renderings, for answers the model did not write itself.
+fn render_results(language: Language, calls: &[ToolCallResult]) -> String {
+    let parts: Vec<&str> = calls
+        .iter()
+        .map(|c| c.display.as_str())
+        .filter(|d| !d.is_empty())
+        .collect();
+    if parts.is_empty() {
+        return i18n::help(language, &[]);
+    }
+    format!("{}\n\n{}", i18n::results_heading(language), parts.join("\n\n"))
+}
+
+/// Rough token estimate: ~4 characters per token for Latin text, ~1 per
+/// Hangul syllable. Good enough to budget history, not to bill.
+pub fn estimate_tokens(text: &str) -> usize {
+    let (mut ascii, mut other) = (0usize, 0usize);
+    for c in text.chars() {
+        if c.is_ascii() {
+            ascii += 1;
+        } else {
+            other += 1;
+        }
+    }
+    ascii.div_ceil(4) + other
+}
+
+/// Keep the newest turns that fit the budget (oldest dropped first); the
+/// newest turn is always kept.
+pub fn trim_history(mut turns: Vec<Turn>, budget: usize) -> Vec<Turn> {
+    let mut total = 0;
+    let mut keep_from = turns.len();
+    for (i, turn) in turns.iter().enumerate().rev() {
+        total += estimate_tokens(&turn.user) + estimate_tokens(&turn.assistant);
+        if total > budget && keep_from < turns.len() {
+            break;
+        }
+        keep_from = i;
+    }
+    turns.drain(..keep_from);
+    turns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(user: &str, assistant: &str) -> Turn {
+        Turn {
+            user: user.into(),
+            assistant: assistant.into(),
+            tools: vec![],
+            at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn history_is_trimmed_oldest_first_and_keeps_the_newest() {
+        let turns = vec![turn(&"a".repeat(400), "x"), turn(&"b".repeat(400), "y"), turn("c", "z")];
+        let kept = trim_history(turns.clone(), 150);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[1].user, "c");
+        let kept = trim_history(turns, 1);
+        assert_eq!(kept.len(), 1, "the newest turn is always kept");
+    }
+
+    #[test]
+    fn tool_output_is_capped_on_char_boundaries() {
+        assert_eq!(cap("abc", 5), "abc");
+        assert_eq!(cap("캐시적중률", 2), "캐시…[truncated 3 characters]");
+    }
+
+    #[test]
+    fn identical_calls_share_a_key() {
+        let a = ToolCallRequest {
+            call_id: "1".into(),
+            name: "t".into(),
+            arguments: r#"{"b":1,"a":2}"#.into(),
+        };
+        let b = ToolCallRequest {
+            call_id: "2".into(),
+            name: "t".into(),
+            arguments: r#"{ "a": 2, "b": 1 }"#.into(),
+        };
+        assert_eq!(call_key(&a), call_key(&b));
+    }
+}

@@ -1,0 +1,108 @@
+//! The model interface the agent loop talks to. Two implementations: the
+//! OpenAI-compatible client (`llm.rs`) and the offline planner
+//! (`offline.rs`). Tests drive the loop through the real HTTP client against a
+//! scripted server, or through any other implementation of [`ChatModel`].
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::domain::Language;
+use crate::tools::ToolCallRequest;
+use crate::tools::registry::ToolSpec;
+
+/// One message of the conversation sent to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    System(String),
+    User(String),
+    Assistant {
+        content: Option<String>,
+        tool_calls: Vec<ToolCallRequest>,
+    },
+    /// A tool's result. `content` goes to the model; `display` is the human
+    /// rendering, used by the offline planner.
+    Tool {
+        call_id: String,
+        name: String,
+        content: String,
+        display: String,
+    },
+}
+
+/// Token counts of one call (or summed over a turn).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: Usage) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.total_tokens += other.total_tokens;
+    }
+}
+
+/// What the model is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelRequest<'a> {
+    pub messages: &'a [Message],
+    pub tools: &'a [ToolSpec],
+    /// The language of the user's message (the offline planner answers in it).
+    pub language: Language,
+}
+
+/// What the model answered: text, tool calls, or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelReply {
+    pub content: Option<String>,
+    pub tool_calls: Vec<ToolCallRequest>,
+    pub usage: Usage,
+    /// The model that answered, as the server reports it.
+    pub model: String,
+}
+
+/// Why a model call failed, after retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelErrorKind {
+    RateLimited,
+    QuotaExceeded,
+    Unauthorized,
+    Timeout,
+    Server,
+    Transport,
+    BadResponse,
+    BadRequest,
+}
+
+impl ModelErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelErrorKind::RateLimited => "rate_limited",
+            ModelErrorKind::QuotaExceeded => "quota_exceeded",
+            ModelErrorKind::Unauthorized => "unauthorized",
+            ModelErrorKind::Timeout => "timeout",
+            ModelErrorKind::Server => "server_error",
+            ModelErrorKind::Transport => "transport",
+            ModelErrorKind::BadResponse => "bad_response",
+            ModelErrorKind::BadRequest => "bad_request",
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("LLM {}: {message}", kind.as_str())]
+pub struct ModelError {
+    pub kind: ModelErrorKind,
+    /// Operator-facing detail (redacted before it is logged or audited).
+    pub message: String,
+}
+
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    /// The configured model name.
+    fn id(&self) -> &str;
+    async fn complete(&self, request: ModelRequest<'_>) -> Result<ModelReply, ModelError>;
+}

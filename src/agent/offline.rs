@@ -1,0 +1,92 @@
+//! The offline planner as a [`ChatModel`]: used when no LLM is configured or
+//! when the LLM fails. It maps the user's message to one tool call with the
+//! rule tables of `planner::intent`, then turns the tool results into the
+//! answer. It goes through the same registry (RBAC, approval, audit) as the
+//! LLM, because the agent loop treats it like any other model.
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::model::{ChatModel, Message, ModelError, ModelReply, ModelRequest, Usage};
+use crate::i18n;
+use crate::planner::intent::{self, Plan};
+use crate::tools::ToolCallRequest;
+
+/// Model id reported for offline answers.
+pub const OFFLINE_MODEL_ID: &str = "offline-planner";
+
+#[derive(Debug, Default, Clone)]
+pub struct OfflinePlanner;
+
+impl OfflinePlanner {
+    /// The plan for the newest user message, continuing an open follow-up
+    /// question from earlier user messages of the session.
+    fn plan_for(messages: &[Message]) -> Plan {
+        let today = Utc::now().date_naive();
+        let mut pending: Option<(&'static str, serde_json::Value)> = None;
+        let mut last = Plan::Help;
+        for text in messages.iter().filter_map(|m| match m {
+            Message::User(text) => Some(text.as_str()),
+            _ => None,
+        }) {
+            last = match &pending {
+                Some((tool, partial)) => intent::continue_plan(tool, partial, text, today),
+                None => intent::plan(text, today),
+            };
+            pending = match &last {
+                Plan::FollowUp { tool, partial, .. } => Some((*tool, partial.clone())),
+                _ => None,
+            };
+        }
+        last
+    }
+}
+
+#[async_trait]
+impl ChatModel for OfflinePlanner {
+    fn id(&self) -> &str {
+        OFFLINE_MODEL_ID
+    }
+
+    async fn complete(&self, req: ModelRequest<'_>) -> Result<ModelReply, ModelError> {
+        let reply = |content: String, tool_calls: Vec<ToolCallRequest>| ModelReply {
+            content: (!content.is_empty()).then_some(content),
+            tool_calls,
+            usage: Usage::default(),
+            model: OFFLINE_MODEL_ID.into(),
+        };
+        // Tool results since the last user message: answer with their renderings.
+        let last_user = req
+            .messages
+            .iter()
+            .rposition(|m| matches!(m, Message::User(_)))
+            .unwrap_or(0);
+        let results: Vec<&str> = req.messages[last_user..]
+            .iter()
+            .filter_map(|m| match m {
+                Message::Tool { display, .. } => Some(display.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !results.is_empty() {
+            return Ok(reply(results.join("\n\n"), vec![]));
+        }
+        Ok(match Self::plan_for(req.messages) {
+            Plan::Call { tool, args } => reply(
+                String::new(),
+                vec![ToolCallRequest {
+                    call_id: "offline_1".into(),
+                    name: tool.into(),
+                    arguments: args.to_string(),
+                }],
+            ),
+            Plan::FollowUp { tool, missing, .. } => {
+                reply(i18n::follow_up(req.language, tool, &missing), vec![])
+            }
+            Plan::Help => {
+                let offered: Vec<&str> = req.tools.iter().map(|t| t.name.as_str()).collect();
+                reply(i18n::help(req.language, &offered), vec![])
+            }
+        })
+    }
+}

@@ -1,0 +1,122 @@
+//! Wiring: builds the running bot from [`Settings`] — store, redactor,
+//! prompts, runbooks, RBAC, tool registry, models, agent. The one place that
+//! knows every concrete type; everything else receives what it needs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::agent::Agent;
+use crate::agent::llm::OpenAiModel;
+use crate::agent::model::ChatModel;
+use crate::agent::offline::OfflinePlanner;
+use crate::audit::Auditor;
+use crate::config::Settings;
+use crate::prompts::Prompts;
+use crate::rbac::Rbac;
+use crate::redact::Redactor;
+use crate::store::Store;
+use crate::tools::registry::RegistryLimits;
+use crate::tools::runbooks::{Runbook, SearchRunbooks};
+use crate::tools::{Tool, ToolRegistry};
+
+/// The assembled bot.
+pub struct App {
+    pub settings: Settings,
+    pub store: Store,
+    pub agent: Arc<Agent>,
+    pub redactor: Arc<Redactor>,
+    /// The LLM client, when one is configured (for `chatops check`).
+    pub llm: Option<Arc<OpenAiModel>>,
+}
+
+/// Builds an [`App`]; tests use it to swap the store or add tools.
+pub struct AppBuilder {
+    settings: Settings,
+    store: Option<Store>,
+    extra_tools: Vec<Arc<dyn Tool>>,
+}
+
+impl App {
+    pub fn builder(settings: Settings) -> AppBuilder {
+        AppBuilder {
+            settings,
+            store: None,
+            extra_tools: Vec::new(),
+        }
+    }
+}
+
+impl AppBuilder {
+    /// Use this store instead of opening the configured one.
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Register one more tool (beside the built-in ones).
+    pub fn tool(mut self, tool: Arc<dyn Tool>) -> Self {
+        self.extra_tools.push(tool);
+        self
+    }
+
+    pub async fn build(self) -> anyhow::Result<App> {
+        let settings = self.settings;
+        let store = match self.store {
+            Some(store) => store,
+            None => Store::open(&settings.store)
+                .await
+                .context("opening the bot's store")?,
+        };
+        let redactor = Arc::new(Redactor::new(settings.secret_values()));
+        let prompts = Arc::new(Prompts::load()?);
+        let auditor = Auditor::new(
+            store.audit.clone(),
+            redactor.clone(),
+            prompts.version().to_string(),
+        );
+
+        let mut registry = ToolRegistry::new(
+            Arc::new(Rbac::new(settings.rbac.clone())),
+            store.approvals.clone(),
+            auditor.clone(),
+            redactor.clone(),
+            RegistryLimits {
+                tool_timeout: settings.agent.tool_timeout(),
+                approval_ttl: std::time::Duration::from_secs(settings.approvals.ttl_secs),
+                allow_self_approval: settings.approvals.allow_self_approval,
+            },
+        );
+        registry.register(Arc::new(SearchRunbooks::new(Runbook::load_all()?)));
+        for tool in self.extra_tools {
+            registry.register(tool);
+        }
+
+        let llm = if settings.llm.is_configured() {
+            Some(Arc::new(OpenAiModel::new(
+                &settings.llm,
+                settings.agent.llm_call_timeout(),
+            )?))
+        } else {
+            None
+        };
+        let agent = Agent {
+            primary: llm.clone().map(|m| m as Arc<dyn ChatModel>),
+            offline: Arc::new(OfflinePlanner),
+            registry: Arc::new(registry),
+            sessions: store.sessions.clone(),
+            auditor,
+            redactor: redactor.clone(),
+            prompts,
+            limits: settings.agent.clone(),
+            bot_name: settings.bot.name.clone(),
+        };
+        Ok(App {
+            settings,
+            store,
+            agent: Arc::new(agent),
+            redactor,
+            llm,
+        })
+    }
+}

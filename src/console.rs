@@ -1,0 +1,187 @@
+//! The terminal adapter: `chatops chat` (interactive) and `chatops ask` (one
+//! turn). It builds the same [`ChatEvent`] Slack and Discord will, so a
+//! message from the terminal runs the same pipeline.
+//!
+//! Approvals in the terminal: `chat` asks y/n on the same input (end of input
+//! means no); `ask` reports `needs_approval` and runs nothing unless `--yes`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
+use tokio::sync::Mutex;
+
+use crate::agent::{Agent, TurnOutcome};
+use crate::agent::model::Usage;
+use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
+use crate::i18n;
+use crate::store::Approval;
+use crate::tools::registry::DeferApproval;
+use crate::tools::{ApprovalGate, GateDecision};
+
+/// Who is typing, and where, as RBAC sees it.
+#[derive(Debug, Clone)]
+pub struct ConsoleIdentity {
+    pub caller: Caller,
+}
+
+impl ConsoleIdentity {
+    /// `console:<user>` in channel `console:<channel>`.
+    pub fn new(user: &str, channel: &str) -> Result<Self, String> {
+        Ok(Self {
+            caller: Caller {
+                subject: Subject::console(user)?,
+                groups: vec![],
+                channel: ChannelId::new(Platform::Console, channel)?,
+            },
+        })
+    }
+
+    pub fn event(&self, text: &str) -> ChatEvent {
+        ChatEvent {
+            request_id: RequestId::generate(),
+            platform: Platform::Console,
+            event_id: None,
+            caller: self.caller.clone(),
+            thread: None,
+            text: text.to_string(),
+        }
+    }
+}
+
+/// The default console user: `$USER`, or `local`.
+pub fn default_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| Subject::console(u).is_ok())
+        .unwrap_or_else(|| "local".into())
+}
+
+type InputLines = Arc<Mutex<Lines<BufReader<Stdin>>>>;
+
+/// Asks the person at the terminal; reads the answer from the chat's input.
+struct TerminalGate {
+    input: InputLines,
+    approver: Caller,
+    /// The language of the message being answered.
+    language: Language,
+}
+
+#[async_trait]
+impl ApprovalGate for TerminalGate {
+    async fn request(&self, _: &Approval, summary: &str) -> GateDecision {
+        print!("{}", i18n::approval_prompt(self.language, summary));
+        let _ = std::io::stdout().flush();
+        let line = self.input.lock().await.next_line().await;
+        match line {
+            Ok(Some(answer)) if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes" | "네" | "예" | "ㅇ") => {
+                GateDecision::Approve {
+                    by: self.approver.subject.clone(),
+                    groups: self.approver.groups.clone(),
+                }
+            }
+            _ => GateDecision::Reject {
+                by: self.approver.subject.clone(),
+            },
+        }
+    }
+}
+
+/// `ask --yes`: the caller approves their own request up front.
+struct PreApproved {
+    approver: Caller,
+}
+
+#[async_trait]
+impl ApprovalGate for PreApproved {
+    async fn request(&self, _: &Approval, _: &str) -> GateDecision {
+        GateDecision::Approve {
+            by: self.approver.subject.clone(),
+            groups: self.approver.groups.clone(),
+        }
+    }
+}
+
+/// The interactive terminal session. Returns at end of input or `/quit`.
+pub async fn chat(agent: Arc<Agent>, identity: ConsoleIdentity, banner: &str) -> anyhow::Result<()> {
+    let input: InputLines = Arc::new(Mutex::new(BufReader::new(tokio::io::stdin()).lines()));
+    println!("{banner}");
+    println!(
+        "You are {} in {}. Ask in English or Korean; /quit to leave.",
+        identity.caller.subject, identity.caller.channel
+    );
+    loop {
+        print!("\n> ");
+        std::io::stdout().flush()?;
+        let line = input.lock().await.next_line().await?;
+        let Some(line) = line else { break };
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if matches!(text, "/quit" | "/exit" | "/q") {
+            break;
+        }
+        let gate = TerminalGate {
+            input: input.clone(),
+            approver: identity.caller.clone(),
+            language: Language::detect(text),
+        };
+        let outcome = agent.handle(&identity.event(text), &gate).await;
+        println!("\n{}", outcome.answer);
+    }
+    Ok(())
+}
+
+/// One tool call in `ask --json`.
+#[derive(Debug, Serialize)]
+pub struct JsonToolCall {
+    pub name: String,
+    pub arguments: serde_json::Value,
+    pub outcome: String,
+}
+
+/// `ask --json` output.
+#[derive(Debug, Serialize)]
+pub struct JsonAnswer {
+    pub answer: String,
+    pub language: Language,
+    pub tool_calls: Vec<JsonToolCall>,
+    pub model: String,
+    pub usage: Usage,
+}
+
+impl From<&TurnOutcome> for JsonAnswer {
+    fn from(o: &TurnOutcome) -> Self {
+        Self {
+            answer: o.answer.clone(),
+            language: o.language,
+            tool_calls: o
+                .tool_calls
+                .iter()
+                .map(|c| JsonToolCall {
+                    name: c.name.clone(),
+                    arguments: c.arguments.clone(),
+                    outcome: c.outcome.as_str().into(),
+                })
+                .collect(),
+            model: o.model.clone(),
+            usage: o.usage,
+        }
+    }
+}
+
+/// One turn: `chatops ask`.
+pub async fn ask(agent: &Agent, identity: &ConsoleIdentity, question: &str, yes: bool) -> TurnOutcome {
+    let event = identity.event(question);
+    if yes {
+        let gate = PreApproved {
+            approver: identity.caller.clone(),
+        };
+        agent.handle(&event, &gate).await
+    } else {
+        agent.handle(&event, &DeferApproval).await
+    }
+}

@@ -1,0 +1,252 @@
+//! The bot's own vocabulary, shared by every layer: who asked ([`Subject`]),
+//! where ([`ChannelId`], thread), in which [`Language`], and the one
+//! [`ChatEvent`] every adapter turns its platform's events into.
+//!
+//! Values are parsed once at the edge into these newtypes; nothing past the
+//! adapters sees a platform's raw ids.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Console,
+    Slack,
+    Discord,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Console => "console",
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person, as RBAC sees them: `slack:<team>/<user>`,
+/// `discord:<guild>/<user>` or `console:<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Subject(String);
+
+impl Subject {
+    pub fn console(name: &str) -> Result<Self, String> {
+        let name = name.trim();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(format!(
+                "user name {name:?}: expected 1-64 letters, digits, '.', '_' or '-'"
+            ));
+        }
+        Ok(Self(format!("console:{name}")))
+    }
+
+    pub fn slack(team: &str, user: &str) -> Self {
+        Self(format!("slack:{team}/{user}"))
+    }
+
+    pub fn discord(guild: &str, user: &str) -> Self {
+        Self(format!("discord:{guild}/{user}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn platform(&self) -> Option<Platform> {
+        match self.0.split_once(':')?.0 {
+            "console" => Some(Platform::Console),
+            "slack" => Some(Platform::Slack),
+            "discord" => Some(Platform::Discord),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A channel: `console:<name>`, `slack:<channel id>`, `discord:<channel id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChannelId(String);
+
+impl ChannelId {
+    pub fn new(platform: Platform, id: &str) -> Result<Self, String> {
+        let id = id.trim().trim_start_matches('#');
+        if id.is_empty()
+            || id.len() > 80
+            || !id
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(format!(
+                "channel {id:?}: expected 1-80 letters, digits, '.', '_' or '-'"
+            ));
+        }
+        Ok(Self(format!("{}:{id}", platform.as_str())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The platform-local part (after `platform:`).
+    pub fn local(&self) -> &str {
+        self.0.split_once(':').map_or(&self.0, |(_, id)| id)
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The language of a message and of its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    En,
+    Ko,
+}
+
+impl Language {
+    /// Korean when the text has any Hangul syllable or jamo, English otherwise.
+    /// Ops people mix in English terms ("DuckDB 캐시 적중률"), so one Hangul
+    /// character is enough.
+    pub fn detect(text: &str) -> Self {
+        let hangul = text.chars().any(|c| {
+            matches!(c as u32, 0xAC00..=0xD7A3 | 0x1100..=0x11FF | 0x3130..=0x318F)
+        });
+        if hangul { Language::Ko } else { Language::En }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Ko => "ko",
+        }
+    }
+}
+
+/// Request id carried by every log line and audit record of one event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who is asking, as far as authorization is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: Subject,
+    /// Platform groups/roles of the subject (`slack-group:S123`, `discord-role:42`).
+    pub groups: Vec<String>,
+    pub channel: ChannelId,
+}
+
+/// One incoming message, whatever platform it came from.
+#[derive(Debug, Clone)]
+pub struct ChatEvent {
+    pub request_id: RequestId,
+    pub platform: Platform,
+    /// The platform's own id of this delivery, for deduplication.
+    pub event_id: Option<String>,
+    pub caller: Caller,
+    /// Thread (Slack thread_ts, Discord thread/reply chain); `None` for the channel itself.
+    pub thread: Option<String>,
+    pub text: String,
+}
+
+impl ChatEvent {
+    /// The session this message belongs to: one per (platform, channel, thread, user).
+    pub fn session_key(&self) -> SessionKey {
+        SessionKey {
+            platform: self.platform,
+            channel: self.caller.channel.clone(),
+            thread: self.thread.clone(),
+            subject: self.caller.subject.clone(),
+        }
+    }
+}
+
+/// Identity of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    pub platform: Platform,
+    pub channel: ChannelId,
+    pub thread: Option<String>,
+    pub subject: Subject,
+}
+
+impl SessionKey {
+    /// Stable string id (`chat_sessions.session_id`).
+    pub fn session_id(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.platform,
+            self.channel,
+            self.thread.as_deref().unwrap_or("-"),
+            self.subject
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_follows_the_message() {
+        assert_eq!(Language::detect("현재 DuckDB 캐시 적중률은?"), Language::Ko);
+        assert_eq!(Language::detect("is alpha vantage rate limited?"), Language::En);
+        assert_eq!(Language::detect("ㅇㅋ"), Language::Ko);
+        assert_eq!(Language::detect(""), Language::En);
+    }
+
+    #[test]
+    fn identities_are_validated_at_the_edge() {
+        assert_eq!(Subject::console("alice").unwrap().as_str(), "console:alice");
+        assert!(Subject::console("").is_err());
+        assert!(Subject::console("a b").is_err());
+        assert_eq!(
+            ChannelId::new(Platform::Console, "#ops").unwrap().as_str(),
+            "console:ops"
+        );
+        assert!(ChannelId::new(Platform::Console, "o/ps").is_err());
+        assert_eq!(Subject::slack("T1", "U2").platform(), Some(Platform::Slack));
+    }
+}

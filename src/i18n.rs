@@ -1,0 +1,220 @@
+//! Every sentence the bot itself says (not the model), in English and Korean.
+//! The language always follows the user's message ([`Language::detect`]).
+
+use crate::domain::Language;
+use crate::rbac::DenyReason;
+
+fn pick(lang: Language, en: String, ko: String) -> String {
+    match lang {
+        Language::En => en,
+        Language::Ko => ko,
+    }
+}
+
+/// What a tool does, as a verb phrase ("trigger backtests").
+pub fn tool_action(lang: Language, tool: &str) -> String {
+    let (en, ko) = match tool {
+        "cache_status" => ("check cache status", "캐시 상태 조회"),
+        "recent_failures" => ("list failed backtests", "실패한 백테스트 조회"),
+        "alpha_vantage_health" => ("check Alpha Vantage health", "Alpha Vantage 상태 확인"),
+        "trigger_backtest" => ("trigger backtests", "백테스트 실행"),
+        "backtest_status" => ("check backtest status", "백테스트 상태 조회"),
+        "compare_strategies" => ("compare strategies", "전략 비교"),
+        "search_runbooks" => ("search runbooks", "런북 검색"),
+        other => return pick(lang, format!("use {other}"), format!("{other} 사용")),
+    };
+    pick(lang, en.to_string(), ko.to_string())
+}
+
+/// "you need the operator role to trigger backtests in #ops".
+pub fn denied(lang: Language, reason: &DenyReason, tool: &str) -> String {
+    let action = tool_action(lang, tool);
+    match reason {
+        DenyReason::NeedsRole {
+            required,
+            have,
+            channel,
+        } => pick(
+            lang,
+            format!("You need the {required} role to {action} in {channel} (you have {have})."),
+            format!("{channel}에서 {action}을(를) 하려면 {required} 역할이 필요합니다 (현재 {have})."),
+        ),
+        DenyReason::ChannelForbidsMutating { channel } => pick(
+            lang,
+            format!("Actions that change things are not allowed in {channel}; ask in an ops channel."),
+            format!("{channel}에서는 변경 작업이 허용되지 않습니다. 운영 채널에서 요청해 주세요."),
+        ),
+        DenyReason::ChannelForbidsTool { channel } => pick(
+            lang,
+            format!("You can't {action} in {channel}."),
+            format!("{channel}에서는 {action}을(를) 할 수 없습니다."),
+        ),
+        DenyReason::UnknownTool => pick(
+            lang,
+            format!("There is no tool called {tool}."),
+            format!("{tool}(이)라는 도구는 없습니다."),
+        ),
+    }
+}
+
+pub fn tool_failed(lang: Language, tool: &str, message: &str) -> String {
+    pick(
+        lang,
+        format!("{tool} failed: {message}"),
+        format!("{tool} 실패: {message}"),
+    )
+}
+
+pub fn needs_approval(lang: Language, tool: &str, approval_id: &str, minutes: i64) -> String {
+    pick(
+        lang,
+        format!(
+            "{tool} needs a human's approval before it runs (approval {approval_id}, expires in {minutes} min). Nothing was run."
+        ),
+        format!(
+            "{tool}은(는) 실행 전에 승인이 필요합니다 (승인 {approval_id}, {minutes}분 후 만료). 아무것도 실행하지 않았습니다."
+        ),
+    )
+}
+
+pub fn approver_not_allowed(lang: Language, approver: &str, tool: &str) -> String {
+    pick(
+        lang,
+        format!("{approver} may not approve {tool}; nothing was run."),
+        format!("{approver}은(는) {tool}을(를) 승인할 수 없습니다. 실행하지 않았습니다."),
+    )
+}
+
+/// Why an approved-or-rejected call did not run.
+pub fn approval_refused(lang: Language, tool: &str, why: &str, by: &str) -> String {
+    match why {
+        "rejected" => pick(
+            lang,
+            format!("{by} cancelled {tool}; nothing was run."),
+            format!("{by}이(가) {tool}을(를) 취소했습니다. 실행하지 않았습니다."),
+        ),
+        "approval_expired" => pick(
+            lang,
+            format!("The approval for {tool} expired; nothing was run. Ask again."),
+            format!("{tool} 승인이 만료되어 실행하지 않았습니다. 다시 요청해 주세요."),
+        ),
+        _ => pick(
+            lang,
+            format!("The approval for {tool} could not be confirmed ({why}); nothing was run."),
+            format!("{tool} 승인을 확인할 수 없어 ({why}) 실행하지 않았습니다."),
+        ),
+    }
+}
+
+/// The terminal's approval question.
+pub fn approval_prompt(lang: Language, summary: &str) -> String {
+    pick(
+        lang,
+        format!("Approve {summary}? [y/N] "),
+        format!("{summary} 실행을 승인할까요? [y/N] "),
+    )
+}
+
+/// Appended to answers produced without the LLM.
+pub fn offline_note(lang: Language) -> String {
+    pick(
+        lang,
+        "_(offline mode: answered by the built-in planner, without the LLM)_".into(),
+        "_(오프라인 모드: LLM 없이 내장 플래너가 답했습니다)_".into(),
+    )
+}
+
+pub fn step_limit(lang: Language, steps: usize) -> String {
+    pick(
+        lang,
+        format!("I stopped after {steps} steps without a final answer. Try a narrower question."),
+        format!("{steps}단계를 진행했지만 답을 완성하지 못해 멈췄습니다. 질문을 좁혀서 다시 물어봐 주세요."),
+    )
+}
+
+pub fn turn_timeout(lang: Language, secs: u64) -> String {
+    pick(
+        lang,
+        format!("I couldn't finish within {secs} s, so I stopped. Please try again."),
+        format!("{secs}초 안에 끝내지 못해 중단했습니다. 다시 시도해 주세요."),
+    )
+}
+
+pub fn internal_error(lang: Language, request_id: &str) -> String {
+    pick(
+        lang,
+        format!("Something went wrong on my side (request {request_id}). The ops team can find it in the logs."),
+        format!("내부 오류가 발생했습니다 (요청 {request_id}). 운영팀이 로그에서 확인할 수 있습니다."),
+    )
+}
+
+/// Heading of the "what I ran" list under an answer.
+pub fn results_heading(lang: Language) -> &'static str {
+    match lang {
+        Language::En => "Here is what I found:",
+        Language::Ko => "확인한 결과입니다:",
+    }
+}
+
+/// The offline planner's question for a missing required argument.
+pub fn follow_up(lang: Language, tool: &str, missing: &[&str]) -> String {
+    let asks: Vec<String> = missing
+        .iter()
+        .map(|field| {
+            let (en, ko) = match *field {
+                "strategy" => ("Which strategy? (its name or id)", "어떤 전략인가요? (이름 또는 ID)"),
+                "symbols" => ("Which symbols? (e.g. AAPL, MSFT)", "어떤 종목인가요? (예: AAPL, MSFT)"),
+                "backtest_id" => ("Which backtest? (its 24-character id)", "어떤 백테스트인가요? (24자리 ID)"),
+                "strategies" => (
+                    "Which strategies should I compare? Name at least two.",
+                    "어떤 전략들을 비교할까요? 두 개 이상 알려 주세요.",
+                ),
+                other => return pick(lang, format!("What is the {other}?"), format!("{other} 값을 알려 주세요.")),
+            };
+            pick(lang, en.to_string(), ko.to_string())
+        })
+        .collect();
+    pick(
+        lang,
+        format!("To {}: {}", tool_action(lang, tool), asks.join(" ")),
+        format!("{} — {}", tool_action(lang, tool), asks.join(" ")),
+    )
+}
+
+/// The help text: what this caller may ask here.
+pub fn help(lang: Language, allowed_tools: &[&str]) -> String {
+    let mut lines = vec![pick(
+        lang,
+        "I answer ops questions about the quant platform. You can ask me to:".into(),
+        "퀀트 플랫폼 운영 질문에 답합니다. 다음을 요청할 수 있습니다:".into(),
+    )];
+    for tool in allowed_tools {
+        lines.push(format!("• {}", tool_action(lang, tool)));
+    }
+    lines.push(pick(
+        lang,
+        "Examples: \"what's the DuckDB cache hit rate?\", \"why did last night's backtests fail?\", \"runbook for Alpha Vantage rate limits\"".into(),
+        "예: \"현재 DuckDB 캐시 적중률은?\", \"최근 실패한 백테스트 목록\", \"알파밴티지 레이트리밋 런북\"".into(),
+    ));
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rbac::Role;
+
+    #[test]
+    fn denial_explains_role_action_and_channel() {
+        let reason = DenyReason::NeedsRole {
+            required: Role::Operator,
+            have: Role::Viewer,
+            channel: "#ops".into(),
+        };
+        assert_eq!(
+            denied(Language::En, &reason, "trigger_backtest"),
+            "You need the operator role to trigger backtests in #ops (you have viewer)."
+        );
+        assert!(denied(Language::Ko, &reason, "trigger_backtest").contains("백테스트 실행"));
+    }
+}

@@ -1,0 +1,82 @@
+//! Prompts are data files in `prompts/`, embedded at build time so the binary
+//! runs from anywhere. Each prompt's version is the hash of its text; the
+//! system prompt's version is recorded on every audit record, so changing a
+//! prompt changes the version.
+
+use sha2::{Digest, Sha256};
+
+use crate::domain::{Language, Platform};
+
+const SYSTEM_PROMPT: (&str, &str) = ("prompts/system.md", include_str!("../prompts/system.md"));
+
+/// The loaded prompts.
+#[derive(Debug, Clone)]
+pub struct Prompts {
+    system: String,
+    version: String,
+}
+
+/// A prompt file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("prompt file {file}: {message}")]
+pub struct PromptError {
+    pub file: &'static str,
+    pub message: String,
+}
+
+impl Prompts {
+    /// The embedded prompts, checked.
+    pub fn load() -> Result<Self, PromptError> {
+        Self::from_text(SYSTEM_PROMPT.0, SYSTEM_PROMPT.1)
+    }
+
+    fn from_text(file: &'static str, text: &str) -> Result<Self, PromptError> {
+        for placeholder in ["{{language}}", "{{today}}", "{{bot_name}}"] {
+            if !text.contains(placeholder) {
+                return Err(PromptError {
+                    file,
+                    message: format!("missing the placeholder {placeholder}"),
+                });
+            }
+        }
+        let digest = Sha256::digest(text.as_bytes());
+        Ok(Self {
+            system: text.to_string(),
+            version: format!("system@{}", &hex::encode(digest)[..12]),
+        })
+    }
+
+    /// `system@<12 hex digits of sha256>`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The system prompt for one turn.
+    pub fn system_prompt(&self, bot_name: &str, language: Language, platform: Platform) -> String {
+        let language = match language {
+            Language::En => "English",
+            Language::Ko => "Korean (한국어), the language of the user's message",
+        };
+        self.system
+            .replace("{{bot_name}}", bot_name)
+            .replace("{{today}}", &chrono::Utc::now().format("%Y-%m-%d").to_string())
+            .replace("{{platform}}", platform.as_str())
+            .replace("{{language}}", language)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_follows_content_and_placeholders_are_checked() {
+        let a = Prompts::from_text("x", "{{bot_name}} {{today}} {{language}}").unwrap();
+        let b = Prompts::from_text("x", "{{bot_name}} {{today}} {{language}}!").unwrap();
+        assert_ne!(a.version(), b.version());
+        let err = Prompts::from_text("prompts/x.md", "no placeholders").unwrap_err();
+        assert!(err.to_string().contains("prompts/x.md"));
+        let p = Prompts::load().unwrap();
+        assert!(p.system_prompt("bot", Language::Ko, Platform::Slack).contains("Korean"));
+    }
+}

@@ -1,0 +1,320 @@
+//! The bot's own persistent state, behind repository traits with two
+//! implementations: MongoDB (`mongo.rs`, production) and SQLite (`sqlite.rs`,
+//! the embedded default). Both pass the same conformance suite
+//! (`tests/store_conformance.rs`).
+//!
+//! Owns the record types (sessions, audit records, approvals, processed
+//! events) and the traits. The audit trait has no update or delete: the log is
+//! append-only by construction.
+
+pub mod mongo;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::StoreSettings;
+
+/// A storage failure. The message is for operators (logs), never for chat.
+#[derive(Debug, thiserror::Error)]
+#[error("{backend} store: {message}")]
+pub struct StoreError {
+    pub backend: &'static str,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn sqlite(e: impl std::fmt::Display) -> Self {
+        Self {
+            backend: "sqlite",
+            message: e.to_string(),
+        }
+    }
+    pub fn mongo(e: impl std::fmt::Display) -> Self {
+        Self {
+            backend: "mongodb",
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The current time at millisecond precision, the precision both backends keep.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(3)
+}
+
+/// One question and its answer, as kept in a session's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub user: String,
+    pub assistant: String,
+    /// Names of the tools that ran for this answer.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A conversation (`chat_sessions`; field names follow the platform's own record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatSession {
+    pub session_id: String,
+    pub user_id: String,
+    pub conversation_history: Vec<Turn>,
+    /// Free-form state of the conversation (platform, channel, thread).
+    pub context: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub is_active: bool,
+}
+
+/// Sessions: load the live one, save after each turn.
+#[async_trait]
+pub trait SessionRepo: Send + Sync {
+    /// The session if it exists, is active and was updated after `not_before`.
+    async fn load_session(
+        &self,
+        session_id: &str,
+        not_before: DateTime<Utc>,
+    ) -> StoreResult<Option<ChatSession>>;
+    /// Insert or replace by `session_id`.
+    async fn save_session(&self, session: &ChatSession) -> StoreResult<()>;
+}
+
+/// One audit record. Appended, never changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub subject: String,
+    pub channel: String,
+    /// Content hash of the system prompt in force.
+    pub prompt_version: String,
+    pub event: AuditEvent,
+}
+
+impl AuditRecord {
+    pub fn kind(&self) -> &'static str {
+        self.event.kind()
+    }
+}
+
+/// What happened. Arguments are stored redacted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuditEvent {
+    MessageIn {
+        platform: String,
+        language: String,
+        /// The message, redacted.
+        text: String,
+    },
+    LlmCall {
+        model: String,
+        step: u32,
+        prompt_tokens: u32,
+        completion_tokens: u32,
+        latency_ms: u64,
+        ok: bool,
+        error_kind: Option<String>,
+    },
+    ToolAttempt {
+        tool: String,
+        call_id: String,
+        arguments: Value,
+        /// `allow` or `deny`.
+        decision: String,
+        deny_reason: Option<String>,
+        role: String,
+        approval_id: Option<String>,
+        approver: Option<String>,
+    },
+    ToolOutcome {
+        tool: String,
+        call_id: String,
+        /// ok, denied, error, needs_approval, rejected.
+        outcome: String,
+        duration_ms: u64,
+        error_kind: Option<String>,
+        /// Operator-facing error detail, redacted.
+        error: Option<String>,
+    },
+    ReplyOut {
+        chars: u32,
+        offline: bool,
+        /// answered, step_limit, timeout, failed.
+        status: String,
+    },
+}
+
+impl AuditEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditEvent::MessageIn { .. } => "message_in",
+            AuditEvent::LlmCall { .. } => "llm_call",
+            AuditEvent::ToolAttempt { .. } => "tool_attempt",
+            AuditEvent::ToolOutcome { .. } => "tool_outcome",
+            AuditEvent::ReplyOut { .. } => "reply_out",
+        }
+    }
+}
+
+/// Which records to read back.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub request_id: Option<String>,
+    pub limit: usize,
+}
+
+/// The append-only audit log. There is deliberately no update or delete.
+#[async_trait]
+pub trait AuditRepo: Send + Sync {
+    async fn append(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// Records in append order, oldest first.
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+}
+
+impl ApprovalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Rejected => "rejected",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "approved" => Self::Approved,
+            "rejected" => Self::Rejected,
+            "expired" => Self::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// A mutating tool call waiting for (or past) a human decision. Bound to the
+/// exact tool and arguments by `args_hash`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approval {
+    pub id: String,
+    pub request_id: String,
+    pub requester: String,
+    pub channel: String,
+    pub thread: Option<String>,
+    pub tool: String,
+    pub arguments: Value,
+    pub args_hash: String,
+    pub status: ApprovalStatus,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// Why a decision could not be recorded.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecideError {
+    #[error("no such approval")]
+    NotFound,
+    #[error("already {}", .0.as_str())]
+    AlreadyDecided(ApprovalStatus),
+    #[error("expired")]
+    Expired,
+}
+
+#[async_trait]
+pub trait ApprovalRepo: Send + Sync {
+    async fn create_approval(&self, approval: &Approval) -> StoreResult<()>;
+    async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>>;
+    /// Atomically move a pending, unexpired approval to approved or rejected.
+    /// An expired one is marked expired and refused (fails closed).
+    async fn decide_approval(
+        &self,
+        id: &str,
+        approve: bool,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Result<Approval, DecideError>>;
+}
+
+/// Deduplication of platform deliveries (Slack retries, gateway replays).
+#[async_trait]
+pub trait ProcessedEventRepo: Send + Sync {
+    /// True the first time `(platform, event_id)` is seen within the TTL.
+    async fn first_delivery(
+        &self,
+        platform: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> StoreResult<bool>;
+}
+
+/// Liveness of the backend, for `chatops check` and readiness.
+#[async_trait]
+pub trait StoreHealth: Send + Sync {
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Every repository of one backend.
+#[derive(Clone)]
+pub struct Store {
+    pub sessions: Arc<dyn SessionRepo>,
+    pub audit: Arc<dyn AuditRepo>,
+    pub approvals: Arc<dyn ApprovalRepo>,
+    pub events: Arc<dyn ProcessedEventRepo>,
+    pub health: Arc<dyn StoreHealth>,
+}
+
+impl Store {
+    fn from_backend<B>(backend: Arc<B>) -> Self
+    where
+        B: SessionRepo + AuditRepo + ApprovalRepo + ProcessedEventRepo + StoreHealth + 'static,
+    {
+        Self {
+            sessions: backend.clone(),
+            audit: backend.clone(),
+            approvals: backend.clone(),
+            events: backend.clone(),
+            health: backend,
+        }
+    }
+
+    /// MongoDB when `mongodb_uri` is set, SQLite otherwise.
+    pub async fn open(settings: &StoreSettings) -> anyhow::Result<Self> {
+        match &settings.mongodb_uri {
+            Some(uri) => {
+                let backend = mongo::MongoStore::connect(uri.expose(), &settings.mongodb_db).await?;
+                Ok(Self::from_backend(Arc::new(backend)))
+            }
+            None => Ok(Self::sqlite(sqlite::SqliteStore::open(&settings.sqlite_path)?)),
+        }
+    }
+
+    pub fn sqlite(backend: sqlite::SqliteStore) -> Self {
+        Self::from_backend(Arc::new(backend))
+    }
+
+    pub fn mongo(backend: mongo::MongoStore) -> Self {
+        Self::from_backend(Arc::new(backend))
+    }
+}

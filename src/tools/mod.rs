@@ -1,0 +1,155 @@
+//! Tools the agent can call. One file per tool; each is a typed args struct
+//! (serde + schemars) plus `run`. Tools do their job and nothing else: RBAC,
+//! approvals, audit, timeouts and redaction belong to [`registry`], so a new
+//! tool gets them for free.
+//!
+//! Invariant: nothing under `tools/` imports an adapter or the LLM client.
+
+pub mod registry;
+pub mod runbooks;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::domain::{Caller, Language, Platform, RequestId};
+use crate::rbac::Role;
+
+pub use registry::{ApprovalGate, GateDecision, ToolCallRequest, ToolCallResult, ToolOutcome, ToolRegistry};
+
+/// What a tool knows about the request it serves.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    pub request_id: RequestId,
+    pub platform: Platform,
+    pub caller: Caller,
+    pub thread: Option<String>,
+    pub language: Language,
+}
+
+/// A tool's result: structured data for the model, text for people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    /// What the model sees (JSON). Numbers in answers come from here.
+    pub data: Value,
+    /// A compact human rendering (tables), in the caller's language.
+    pub display: String,
+}
+
+/// A tool failure. `message` is safe to show to the model and to people;
+/// `detail` is for operators (logs, audit) only.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ToolError {
+    /// The arguments do not fit the schema; the model can correct them.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// The tool ran and failed.
+    #[error("{message}")]
+    Failed {
+        /// Stable short code for audit and metrics (`platform_timeout`, `not_found`…).
+        kind: &'static str,
+        message: String,
+        detail: Option<String>,
+    },
+}
+
+impl ToolError {
+    pub fn failed(kind: &'static str, message: impl Into<String>) -> Self {
+        ToolError::Failed {
+            kind,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ToolError::InvalidArguments(_) => "invalid_arguments",
+            ToolError::Failed { kind, .. } => kind,
+        }
+    }
+}
+
+/// The object-safe tool interface the registry works with. Implement
+/// [`TypedTool`] instead; it provides this.
+#[async_trait]
+pub trait Tool: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Told to the model: when to use the tool.
+    fn description(&self) -> &'static str;
+    /// JSON schema of the arguments object.
+    fn parameters(&self) -> Value;
+    /// Minimum role, unless `rbac.tools` overrides it.
+    fn required_role(&self) -> Role;
+    /// Mutating tools need a human's approval before they run.
+    fn mutating(&self) -> bool;
+    /// Check arguments against the typed args without running anything.
+    fn validate(&self, args: &Value) -> Result<(), ToolError>;
+    async fn call(&self, ctx: &ToolContext, args: Value) -> Result<ToolOutput, ToolError>;
+}
+
+/// A tool with typed arguments; the schema is generated from `Args`.
+#[async_trait]
+pub trait TypedTool: Send + Sync + 'static {
+    /// Arguments; use `#[serde(deny_unknown_fields)]` and document every field.
+    type Args: DeserializeOwned + JsonSchema + Send;
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    const REQUIRED_ROLE: Role;
+    const MUTATING: bool;
+    async fn run(&self, ctx: &ToolContext, args: Self::Args) -> Result<ToolOutput, ToolError>;
+}
+
+fn parse_args<A: DeserializeOwned>(args: &Value) -> Result<A, ToolError> {
+    // A model may send `null` for "no arguments".
+    let args = if args.is_null() {
+        Value::Object(Default::default())
+    } else {
+        args.clone()
+    };
+    serde_json::from_value(args).map_err(|e| ToolError::InvalidArguments(e.to_string()))
+}
+
+/// The JSON schema of `A`, inlined (no `$ref`), as function-calling APIs want it.
+pub fn schema_of<A: JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft07()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let schema = generator.into_root_schema_for::<A>();
+    let mut value = serde_json::to_value(schema).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(map) = value.as_object_mut() {
+        map.remove("$schema");
+        map.remove("title");
+        map.entry("type").or_insert_with(|| "object".into());
+        map.entry("properties")
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    value
+}
+
+#[async_trait]
+impl<T: TypedTool> Tool for T {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+    fn description(&self) -> &'static str {
+        T::DESCRIPTION
+    }
+    fn parameters(&self) -> Value {
+        schema_of::<T::Args>()
+    }
+    fn required_role(&self) -> Role {
+        T::REQUIRED_ROLE
+    }
+    fn mutating(&self) -> bool {
+        T::MUTATING
+    }
+    fn validate(&self, args: &Value) -> Result<(), ToolError> {
+        parse_args::<T::Args>(args).map(|_| ())
+    }
+    async fn call(&self, ctx: &ToolContext, args: Value) -> Result<ToolOutput, ToolError> {
+        let args = parse_args::<T::Args>(&args)?;
+        self.run(ctx, args).await
+    }
+}

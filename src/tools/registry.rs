@@ -1,0 +1,530 @@
+//! The tool registry: the only way a tool runs. For every call, in order:
+//! 1. RBAC check (the model's choice is untrusted: checked again here even
+//!    though only allowed tools were offered);
+//! 2. argument validation against the typed args;
+//! 3. for mutating tools, a stored approval bound to the exact tool and
+//!    arguments (hash), decided by a human with the right role, expiring and
+//!    failing closed;
+//! 4. an audit *attempt* record (no record, no run);
+//! 5. the run, with a timeout, panics caught;
+//! 6. an audit *outcome* record.
+//!
+//! Every call that reaches the registry leaves exactly one attempt and one
+//! outcome record.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::audit::Auditor;
+use crate::domain::{Caller, Subject};
+use crate::i18n;
+use crate::rbac::{Decision, Rbac, ToolPolicy};
+use crate::redact::Redactor;
+use crate::store::{Approval, ApprovalRepo, ApprovalStatus, AuditEvent, DecideError};
+
+use super::{Tool, ToolContext, ToolError};
+
+/// How a tool call ended; the values `ask --json` and the audit log use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolOutcome {
+    Ok,
+    Denied,
+    Error,
+    NeedsApproval,
+    Rejected,
+}
+
+impl ToolOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolOutcome::Ok => "ok",
+            ToolOutcome::Denied => "denied",
+            ToolOutcome::Error => "error",
+            ToolOutcome::NeedsApproval => "needs_approval",
+            ToolOutcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// A tool call as the model made it: arguments are a raw, untrusted string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCallRequest {
+    pub call_id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// What came of a call.
+#[derive(Debug, Clone)]
+pub struct ToolCallResult {
+    pub call_id: String,
+    pub name: String,
+    /// Parsed arguments, or the raw string when they were not JSON.
+    pub arguments: Value,
+    pub outcome: ToolOutcome,
+    /// What the model is told (JSON data, or an error it can act on).
+    pub model_content: String,
+    /// What a person is shown: the tool's rendering, or the explanation.
+    pub display: String,
+    /// Structured output when the tool ran.
+    pub data: Option<Value>,
+}
+
+/// A human's decision on a mutating call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GateDecision {
+    Approve { by: Subject, groups: Vec<String> },
+    Reject { by: Subject },
+    /// No decision now (chat buttons decide later, `ask` without `--yes`).
+    Pending,
+}
+
+/// Asks a human to approve a mutating call: a y/n prompt in the terminal,
+/// buttons in chat.
+#[async_trait]
+pub trait ApprovalGate: Send + Sync {
+    async fn request(&self, approval: &Approval, summary: &str) -> GateDecision;
+}
+
+/// Approves nothing now: every mutating call ends as `needs_approval`.
+pub struct DeferApproval;
+
+#[async_trait]
+impl ApprovalGate for DeferApproval {
+    async fn request(&self, _: &Approval, _: &str) -> GateDecision {
+        GateDecision::Pending
+    }
+}
+
+/// Hash binding an approval to one tool and its exact arguments.
+pub fn args_hash(tool: &str, args: &Value) -> String {
+    // serde_json's maps are ordered (BTreeMap), so this is canonical.
+    let mut h = Sha256::new();
+    h.update(tool.as_bytes());
+    h.update([0]);
+    h.update(args.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: Value,
+}
+
+pub struct ToolRegistry {
+    tools: BTreeMap<&'static str, Arc<dyn Tool>>,
+    rbac: Arc<Rbac>,
+    approvals: Arc<dyn ApprovalRepo>,
+    auditor: Auditor,
+    redactor: Arc<Redactor>,
+    timeout: Duration,
+    approval_ttl: chrono::Duration,
+    allow_self_approval: bool,
+}
+
+/// Registry settings beyond its collaborators.
+#[derive(Debug, Clone)]
+pub struct RegistryLimits {
+    pub tool_timeout: Duration,
+    pub approval_ttl: Duration,
+    pub allow_self_approval: bool,
+}
+
+impl ToolRegistry {
+    pub fn new(
+        rbac: Arc<Rbac>,
+        approvals: Arc<dyn ApprovalRepo>,
+        auditor: Auditor,
+        redactor: Arc<Redactor>,
+        limits: RegistryLimits,
+    ) -> Self {
+        Self {
+            tools: BTreeMap::new(),
+            rbac,
+            approvals,
+            auditor,
+            redactor,
+            timeout: limits.tool_timeout,
+            approval_ttl: chrono::Duration::from_std(limits.approval_ttl)
+                .unwrap_or(chrono::Duration::minutes(10)),
+            allow_self_approval: limits.allow_self_approval,
+        }
+    }
+
+    /// Add a tool. Names are unique.
+    pub fn register(&mut self, tool: Arc<dyn Tool>) {
+        let name = tool.name();
+        assert!(
+            self.tools.insert(name, tool).is_none(),
+            "tool {name} registered twice"
+        );
+    }
+
+    pub fn rbac(&self) -> &Rbac {
+        &self.rbac
+    }
+
+    fn policy(tool: &dyn Tool) -> ToolPolicy<'_> {
+        ToolPolicy {
+            name: tool.name(),
+            required_role: tool.required_role(),
+            mutating: tool.mutating(),
+        }
+    }
+
+    /// Authorization of `caller` for the tool named `name`.
+    pub fn decide(&self, caller: &Caller, name: &str) -> Decision {
+        let tool = self.tools.get(name);
+        self.rbac
+            .decide(caller, tool.map(|t| Self::policy(t.as_ref())).as_ref())
+    }
+
+    /// The tools `caller` may run here: the only ones offered to the model.
+    pub fn offered(&self, caller: &Caller) -> Vec<ToolSpec> {
+        self.tools
+            .values()
+            .filter(|t| self.decide(caller, t.name()).is_allowed())
+            .map(|t| ToolSpec {
+                name: t.name().to_string(),
+                description: t.description().to_string(),
+                parameters: t.parameters(),
+            })
+            .collect()
+    }
+
+    pub fn tool_names(&self) -> Vec<&'static str> {
+        self.tools.keys().copied().collect()
+    }
+
+    pub fn is_mutating(&self, name: &str) -> bool {
+        self.tools.get(name).is_some_and(|t| t.mutating())
+    }
+
+    /// Run one call through every check. Never panics, never returns early
+    /// without both audit records.
+    pub async fn invoke(
+        &self,
+        ctx: &ToolContext,
+        call: &ToolCallRequest,
+        gate: &dyn ApprovalGate,
+    ) -> ToolCallResult {
+        let lang = ctx.language;
+        let arguments: Value = match serde_json::from_str(&call.arguments) {
+            Ok(v) => v,
+            Err(_) if call.arguments.trim().is_empty() => Value::Object(Default::default()),
+            Err(e) => {
+                let message = format!("arguments are not valid JSON ({e}); send a JSON object");
+                let display = i18n::tool_failed(lang, &call.name, &message);
+                let refusal = Refusal::new(ToolOutcome::Error, "invalid_arguments", &message, display);
+                let raw = Value::String(call.arguments.clone());
+                return self.refuse(ctx, call, raw, refusal).await;
+            }
+        };
+
+        let decision = self.decide(&ctx.caller, &call.name);
+        let role = self.rbac.effective_role(&ctx.caller);
+        let tool = match (&decision, self.tools.get(call.name.as_str())) {
+            (Decision::Allow { .. }, Some(tool)) => tool.clone(),
+            (Decision::Deny(reason), _) => {
+                let explanation = i18n::denied(lang, reason, &call.name);
+                let refusal =
+                    Refusal::new(ToolOutcome::Denied, reason.code(), &explanation, explanation.clone());
+                return self.refuse(ctx, call, arguments, refusal).await;
+            }
+            (Decision::Allow { .. }, None) => unreachable!("RBAC allows only known tools"),
+        };
+
+        if let Err(e) = tool.validate(&arguments) {
+            let message =
+                format!("{e}. Fix the arguments to match the tool's schema and call it again.");
+            let display = i18n::tool_failed(lang, &call.name, &e.to_string());
+            let refusal = Refusal::new(ToolOutcome::Error, e.kind(), &message, display);
+            return self.refuse(ctx, call, arguments, refusal).await;
+        }
+
+        let mut approval_id = None;
+        let mut approver = None;
+        if tool.mutating() {
+            match self.approve(ctx, call, &arguments, gate).await {
+                Ok((id, by)) => {
+                    approval_id = Some(id);
+                    approver = Some(by);
+                }
+                Err(refusal) => return refusal,
+            }
+        }
+
+        let attempt = AuditEvent::ToolAttempt {
+            tool: call.name.clone(),
+            call_id: call.call_id.clone(),
+            arguments: arguments.clone(),
+            decision: "allow".into(),
+            deny_reason: None,
+            role: role.to_string(),
+            approval_id: approval_id.clone(),
+            approver: approver.clone(),
+        };
+        if let Err(e) = self.auditor.record(&ctx.request_id, &ctx.caller, attempt).await {
+            tracing::error!(request_id = %ctx.request_id, tool = %call.name, error = %e,
+                "tool not run: its audit attempt could not be written");
+            let message = "the audit log is unavailable, so the tool was not run";
+            return ToolCallResult {
+                call_id: call.call_id.clone(),
+                name: call.name.clone(),
+                arguments,
+                outcome: ToolOutcome::Error,
+                model_content: error_json(message),
+                display: i18n::tool_failed(lang, &call.name, message),
+                data: None,
+            };
+        }
+
+        let started = Instant::now();
+        let run = AssertUnwindSafe(tool.call(ctx, arguments.clone())).catch_unwind();
+        let result = match tokio::time::timeout(self.timeout, run).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_panic)) => Err(ToolError::failed("panic", "the tool crashed; this is a bug")),
+            Err(_) => Err(ToolError::failed(
+                "timeout",
+                format!("the tool did not finish within {} s", self.timeout.as_secs()),
+            )),
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+
+        let (outcome, error_kind, error, model_content, display, data) = match result {
+            Ok(output) => {
+                let data = self.redactor.redact_json(&output.data);
+                let display = self.redactor.redact(&output.display).into_owned();
+                (ToolOutcome::Ok, None, None, data.to_string(), display, Some(data))
+            }
+            Err(e) => {
+                let detail = match &e {
+                    ToolError::Failed { detail: Some(d), .. } => format!("{e}: {d}"),
+                    _ => e.to_string(),
+                };
+                let message = self.redactor.redact(&e.to_string()).into_owned();
+                (
+                    ToolOutcome::Error,
+                    Some(e.kind().to_string()),
+                    Some(detail),
+                    error_json(&message),
+                    i18n::tool_failed(lang, &call.name, &message),
+                    None,
+                )
+            }
+        };
+        self.auditor
+            .record_or_log(&ctx.request_id, &ctx.caller, AuditEvent::ToolOutcome {
+                tool: call.name.clone(),
+                call_id: call.call_id.clone(),
+                outcome: outcome.as_str().into(),
+                duration_ms,
+                error_kind,
+                error,
+            })
+            .await;
+        ToolCallResult {
+            call_id: call.call_id.clone(),
+            name: call.name.clone(),
+            arguments,
+            outcome,
+            model_content,
+            display,
+            data,
+        }
+    }
+
+    /// Store an approval, ask the gate, record the decision. `Ok` carries the
+    /// approval id and approver when the call may run.
+    async fn approve(
+        &self,
+        ctx: &ToolContext,
+        call: &ToolCallRequest,
+        arguments: &Value,
+        gate: &dyn ApprovalGate,
+    ) -> Result<(String, String), ToolCallResult> {
+        let lang = ctx.language;
+        let now = crate::store::now();
+        let approval = Approval {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            request_id: ctx.request_id.to_string(),
+            requester: ctx.caller.subject.to_string(),
+            channel: ctx.caller.channel.to_string(),
+            thread: ctx.thread.clone(),
+            tool: call.name.clone(),
+            arguments: arguments.clone(),
+            args_hash: args_hash(&call.name, arguments),
+            status: ApprovalStatus::Pending,
+            created_at: now,
+            expires_at: now + self.approval_ttl,
+            decided_by: None,
+            decided_at: None,
+        };
+        if let Err(e) = self.approvals.create_approval(&approval).await {
+            tracing::error!(request_id = %ctx.request_id, error = %e, "approval could not be stored");
+            let message = "the approval could not be stored, so nothing was run";
+            let display = i18n::tool_failed(lang, &call.name, message);
+            let refusal = Refusal::new(ToolOutcome::Error, "approval_store", message, display);
+            return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
+        }
+        let summary = format!(
+            "{} {}",
+            call.name,
+            self.redactor.redact_json(arguments)
+        );
+        let (approve, by, groups) = match gate.request(&approval, &summary).await {
+            GateDecision::Pending => {
+                let text = i18n::needs_approval(lang, &call.name, &approval.id, self.approval_ttl.num_minutes());
+                let model = serde_json::json!({
+                    "status": "needs_approval",
+                    "approval_id": approval.id,
+                    "message": "A human must approve this action before it runs. Tell the user it is waiting for approval; do not retry it.",
+                });
+                let mut refusal = Refusal::new(ToolOutcome::NeedsApproval, "needs_approval", "", text)
+                    .with_approval(&approval.id, None);
+                refusal.model_content = model.to_string();
+                return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
+            }
+            GateDecision::Approve { by, groups } => (true, by, groups),
+            GateDecision::Reject { by } => (false, by, vec![]),
+        };
+
+        // The approver must hold the tool's role in this channel.
+        if approve {
+            let approver = Caller {
+                subject: by.clone(),
+                groups,
+                channel: ctx.caller.channel.clone(),
+            };
+            let self_approval = by == ctx.caller.subject;
+            if !self.decide(&approver, &call.name).is_allowed()
+                || (self_approval && !self.allow_self_approval)
+            {
+                let _ = self
+                    .approvals
+                    .decide_approval(&approval.id, false, by.as_str(), crate::store::now())
+                    .await;
+                let text = i18n::approver_not_allowed(lang, by.as_str(), &call.name);
+                let refusal = Refusal::new(ToolOutcome::Rejected, "approver_not_allowed", &text, text.clone())
+                    .with_approval(&approval.id, Some(by.to_string()));
+                return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
+            }
+        }
+
+        let decided = self
+            .approvals
+            .decide_approval(&approval.id, approve, by.as_str(), crate::store::now())
+            .await;
+        let refusal = match decided {
+            Ok(Ok(stored)) if approve => {
+                // Fail closed unless the stored approval is for exactly this call.
+                if stored.args_hash == args_hash(&call.name, arguments)
+                    && stored.tool == call.name
+                    && stored.status == ApprovalStatus::Approved
+                {
+                    return Ok((approval.id, by.to_string()));
+                }
+                "approval_mismatch"
+            }
+            Ok(Ok(_)) => "rejected",
+            Ok(Err(DecideError::Expired)) => "approval_expired",
+            Ok(Err(_)) => "approval_invalid",
+            Err(e) => {
+                tracing::error!(request_id = %ctx.request_id, error = %e, "approval decision could not be stored");
+                "approval_store"
+            }
+        };
+        let text = i18n::approval_refused(lang, &call.name, refusal, by.as_str());
+        let refusal = Refusal::new(ToolOutcome::Rejected, refusal, &text, text.clone())
+            .with_approval(&approval.id, Some(by.to_string()));
+        Err(self.refuse(ctx, call, arguments.clone(), refusal).await)
+    }
+
+    /// Audit a call that does not run (attempt and outcome) and build its result.
+    async fn refuse(
+        &self,
+        ctx: &ToolContext,
+        call: &ToolCallRequest,
+        arguments: Value,
+        refusal: Refusal,
+    ) -> ToolCallResult {
+        let role = self.rbac.effective_role(&ctx.caller);
+        self.auditor
+            .record_or_log(&ctx.request_id, &ctx.caller, AuditEvent::ToolAttempt {
+                tool: call.name.clone(),
+                call_id: call.call_id.clone(),
+                arguments: arguments.clone(),
+                decision: if refusal.outcome == ToolOutcome::Denied { "deny" } else { "allow" }.into(),
+                deny_reason: (refusal.outcome == ToolOutcome::Denied).then(|| refusal.kind.clone()),
+                role: role.to_string(),
+                approval_id: refusal.approval_id,
+                approver: refusal.approver,
+            })
+            .await;
+        self.auditor
+            .record_or_log(&ctx.request_id, &ctx.caller, AuditEvent::ToolOutcome {
+                tool: call.name.clone(),
+                call_id: call.call_id.clone(),
+                outcome: refusal.outcome.as_str().into(),
+                duration_ms: 0,
+                error_kind: Some(refusal.kind),
+                error: None,
+            })
+            .await;
+        ToolCallResult {
+            call_id: call.call_id.clone(),
+            name: call.name.clone(),
+            arguments,
+            outcome: refusal.outcome,
+            model_content: refusal.model_content,
+            display: refusal.display,
+            data: None,
+        }
+    }
+}
+
+/// A call that ends without running: how, and what each audience is told.
+struct Refusal {
+    outcome: ToolOutcome,
+    /// Deny reason or error kind, for the audit log.
+    kind: String,
+    approval_id: Option<String>,
+    approver: Option<String>,
+    model_content: String,
+    display: String,
+}
+
+impl Refusal {
+    fn new(outcome: ToolOutcome, kind: &str, model_message: &str, display: String) -> Self {
+        Self {
+            outcome,
+            kind: kind.to_string(),
+            approval_id: None,
+            approver: None,
+            model_content: error_json(model_message),
+            display,
+        }
+    }
+
+    fn with_approval(mut self, approval_id: &str, approver: Option<String>) -> Self {
+        self.approval_id = Some(approval_id.to_string());
+        self.approver = approver;
+        self
+    }
+}
+
+fn error_json(message: &str) -> String {
+    serde_json::json!({ "error": message }).to_string()
+}
