@@ -36,16 +36,40 @@ impl ProbeState {
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn row(dependency: &'static str, state: ProbeState, detail: impl Into<String>) -> Probe {
-    Probe { dependency, state, detail: detail.into() }
+    Probe {
+        dependency,
+        state,
+        detail: detail.into(),
+    }
 }
 
 async fn http_probe(dependency: &'static str, request: reqwest::RequestBuilder) -> Probe {
     let started = Instant::now();
     match request.timeout(TIMEOUT).send().await {
-        Ok(r) if r.status().is_success() => row(dependency, ProbeState::Up, format!("HTTP {} in {} ms", r.status().as_u16(), started.elapsed().as_millis())),
-        Ok(r) => row(dependency, ProbeState::Down, format!("HTTP {}", r.status().as_u16())),
-        Err(e) if e.is_timeout() => row(dependency, ProbeState::Down, format!("no answer within {} s", TIMEOUT.as_secs())),
-        Err(e) => row(dependency, ProbeState::Down, format!("unreachable ({})", e.without_url())),
+        Ok(r) if r.status().is_success() => row(
+            dependency,
+            ProbeState::Up,
+            format!(
+                "HTTP {} in {} ms",
+                r.status().as_u16(),
+                started.elapsed().as_millis()
+            ),
+        ),
+        Ok(r) => row(
+            dependency,
+            ProbeState::Down,
+            format!("HTTP {}", r.status().as_u16()),
+        ),
+        Err(e) if e.is_timeout() => row(
+            dependency,
+            ProbeState::Down,
+            format!("no answer within {} s", TIMEOUT.as_secs()),
+        ),
+        Err(e) => row(
+            dependency,
+            ProbeState::Down,
+            format!("unreachable ({})", e.without_url()),
+        ),
     }
 }
 
@@ -64,20 +88,40 @@ pub async fn run_checks(app: &App) -> Vec<Probe> {
 
     let started = Instant::now();
     rows.push(match app.store.health.ping().await {
-        Ok(()) => row("store", ProbeState::Up, format!("{} in {} ms", app.store.health.backend(), started.elapsed().as_millis())),
+        Ok(()) => row(
+            "store",
+            ProbeState::Up,
+            format!(
+                "{} in {} ms",
+                app.store.health.backend(),
+                started.elapsed().as_millis()
+            ),
+        ),
         Err(e) => row("store", ProbeState::Down, e.to_string()),
     });
 
     rows.push(match &app.llm {
-        None => row("llm", ProbeState::Info, "not configured: the offline planner answers"),
+        None => row(
+            "llm",
+            ProbeState::Info,
+            "not configured: the offline planner answers",
+        ),
         Some(llm) => match llm.probe().await {
-            Ok(()) => row("llm", ProbeState::Up, format!("{} at {}", s.llm.model, s.llm.effective_base_url())),
+            Ok(()) => row(
+                "llm",
+                ProbeState::Up,
+                format!("{} at {}", s.llm.model, s.llm.effective_base_url()),
+            ),
             Err(e) => row("llm", ProbeState::Down, e.to_string()),
         },
     });
 
     rows.push(match &s.platform.api_url {
-        None => row("platform", ProbeState::Info, "sandbox (built-in demo platform)"),
+        None => row(
+            "platform",
+            ProbeState::Info,
+            "sandbox (built-in demo platform)",
+        ),
         Some(url) => {
             let mut req = http.get(format!("{}/api/v1/health/cache", url.trim_end_matches('/')));
             if let Some(token) = &s.platform.api_token {
@@ -90,15 +134,28 @@ pub async fn run_checks(app: &App) -> Vec<Probe> {
     rows.push(match &s.slack.bot_token {
         None => row("slack", ProbeState::Info, "not configured"),
         Some(token) => {
-            let base = s.slack.api_url.as_deref().unwrap_or("https://slack.com/api");
-            http_probe("slack", http.post(format!("{}/auth.test", base.trim_end_matches('/'))).bearer_auth(token.expose())).await
+            let base = s
+                .slack
+                .api_url
+                .as_deref()
+                .unwrap_or("https://slack.com/api");
+            http_probe(
+                "slack",
+                http.post(format!("{}/auth.test", base.trim_end_matches('/')))
+                    .bearer_auth(token.expose()),
+            )
+            .await
         }
     });
 
     rows.push(match &s.discord.token {
         None => row("discord", ProbeState::Info, "not configured"),
         Some(token) => {
-            let base = s.discord.api_url.as_deref().unwrap_or("https://discord.com/api/v10");
+            let base = s
+                .discord
+                .api_url
+                .as_deref()
+                .unwrap_or("https://discord.com/api/v10");
             let req = http
                 .get(format!("{}/users/@me", base.trim_end_matches('/')))
                 .header("Authorization", format!("Bot {}", token.expose()));
@@ -108,7 +165,11 @@ pub async fn run_checks(app: &App) -> Vec<Probe> {
 
     rows.push(match &s.alpha_vantage.api_key {
         None => row("alpha_vantage", ProbeState::Info, "not configured"),
-        Some(_) => row("alpha_vantage", ProbeState::Info, "configured; not probed (25 requests/day quota)"),
+        Some(_) => row(
+            "alpha_vantage",
+            ProbeState::Info,
+            "configured; not probed (25 requests/day quota)",
+        ),
     });
 
     for probe in &mut rows {
@@ -121,7 +182,14 @@ pub async fn run_checks(app: &App) -> Vec<Probe> {
 pub fn render(rows: &[Probe]) -> String {
     let width = rows.iter().map(|r| r.dependency.len()).max().unwrap_or(0);
     rows.iter()
-        .map(|r| format!("{:width$}  {:4}  {}", r.dependency, r.state.label(), r.detail))
+        .map(|r| {
+            format!(
+                "{:width$}  {:4}  {}",
+                r.dependency,
+                r.state.label(),
+                r.detail
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -13,7 +13,11 @@ use crate::config::{LogFormat, Settings};
 use crate::console::{self, ConsoleIdentity};
 
 #[derive(Debug, Parser)]
-#[command(name = "chatops", version, about = "ChatOps agent for the quant platform's ops team")]
+#[command(
+    name = "chatops",
+    version,
+    about = "ChatOps agent for the quant platform's ops team"
+)]
 pub struct Cli {
     /// Configuration file (TOML). Without it: embedded defaults + environment.
     #[arg(long, global = true, env = "CHATOPS_CONFIG")]
@@ -69,9 +73,15 @@ impl Identity {
 fn init_logging(settings: &Settings, interactive: bool) {
     use tracing_subscriber::EnvFilter;
     // In the terminal chat, logs would interleave with the conversation: warn and up only.
-    let default = if interactive { "warn".to_string() } else { settings.log.level.clone() };
+    let default = if interactive {
+        "warn".to_string()
+    } else {
+        settings.log.level.clone()
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match settings.log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -104,12 +114,20 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             console::chat(app.agent.clone(), identity, &banner(&app)).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ask { question, json, yes, identity } => {
+        Command::Ask {
+            question,
+            json,
+            yes,
+            identity,
+        } => {
             let identity = identity.resolve()?;
             let app = App::builder(settings).build().await?;
             let outcome = console::ask(&app.agent, &identity, &question, yes).await;
             if json {
-                println!("{}", serde_json::to_string_pretty(&console::JsonAnswer::from(&outcome))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&console::JsonAnswer::from(&outcome))?
+                );
             } else {
                 println!("{}", outcome.answer);
             }
@@ -124,8 +142,14 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::builder(settings).build().await?;
             let rows = crate::check::run_checks(&app).await;
             println!("{}", crate::check::render(&rows));
-            let down = rows.iter().any(|r| r.state == crate::check::ProbeState::Down);
-            Ok(if down { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            let down = rows
+                .iter()
+                .any(|r| r.state == crate::check::ProbeState::Down);
+            Ok(if down {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

@@ -145,7 +145,10 @@ impl Default for LlmSettings {
 impl LlmSettings {
     /// An LLM is configured when a key or a base URL is given.
     pub fn is_configured(&self) -> bool {
-        self.api_key.as_ref().is_some_and(|k| !k.expose().is_empty()) || self.base_url.is_some()
+        self.api_key
+            .as_ref()
+            .is_some_and(|k| !k.expose().is_empty())
+            || self.base_url.is_some()
     }
 
     pub fn effective_base_url(&self) -> &str {
@@ -472,7 +475,12 @@ impl Settings {
                     self.log.format = match value.as_str() {
                         "text" => LogFormat::Text,
                         "json" => LogFormat::Json,
-                        _ => return Err(invalid(var, format!("expected text or json, got {value:?}"))),
+                        _ => {
+                            return Err(invalid(
+                                var,
+                                format!("expected text or json, got {value:?}"),
+                            ));
+                        }
                     }
                 }
                 "SLACK_BOT_TOKEN" => self.slack.bot_token = Some(Secret(value)),
@@ -502,7 +510,10 @@ impl Settings {
             ("slack.api_url", self.slack.api_url.as_deref()),
             ("discord.api_url", self.discord.api_url.as_deref()),
             ("platform.api_url", self.platform.api_url.as_deref()),
-            ("alpha_vantage.base_url", self.alpha_vantage.base_url.as_deref()),
+            (
+                "alpha_vantage.base_url",
+                self.alpha_vantage.base_url.as_deref(),
+            ),
         ];
         for (key, url) in urls {
             if let Some(url) = url {
@@ -510,7 +521,10 @@ impl Settings {
                     invalid(key, format!("expected an http(s) URL, got {url:?} ({e})"))
                 })?;
                 if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(invalid(key, format!("expected an http(s) URL, got {url:?}")));
+                    return Err(invalid(
+                        key,
+                        format!("expected an http(s) URL, got {url:?}"),
+                    ));
                 }
             }
         }
@@ -521,18 +535,33 @@ impl Settings {
             check_mongodb_uri("platform.mongodb_uri (PLATFORM_MONGODB_URI)", uri)?;
         }
         if self.llm.model.trim().is_empty() {
-            return Err(invalid("llm.model", "expected a model name, got an empty string"));
+            return Err(invalid(
+                "llm.model",
+                "expected a model name, got an empty string",
+            ));
         }
         if !(0.0..=2.0).contains(&self.llm.temperature) {
-            return Err(invalid("llm.temperature", "expected a number between 0 and 2"));
+            return Err(invalid(
+                "llm.temperature",
+                "expected a number between 0 and 2",
+            ));
         }
         let positive = [
             ("agent.max_steps", self.agent.max_steps as u64),
-            ("agent.llm_call_timeout_secs", self.agent.llm_call_timeout_secs),
+            (
+                "agent.llm_call_timeout_secs",
+                self.agent.llm_call_timeout_secs,
+            ),
             ("agent.turn_timeout_secs", self.agent.turn_timeout_secs),
             ("agent.tool_timeout_secs", self.agent.tool_timeout_secs),
-            ("agent.max_tool_output_chars", self.agent.max_tool_output_chars as u64),
-            ("agent.history_token_budget", self.agent.history_token_budget as u64),
+            (
+                "agent.max_tool_output_chars",
+                self.agent.max_tool_output_chars as u64,
+            ),
+            (
+                "agent.history_token_budget",
+                self.agent.history_token_budget as u64,
+            ),
             ("agent.session_ttl_hours", self.agent.session_ttl_hours),
             ("approvals.ttl_secs", self.approvals.ttl_secs),
         ];
@@ -544,7 +573,10 @@ impl Settings {
         if self.http.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid(
                 "http.addr (CHATOPS_HTTP_ADDR)",
-                format!("expected host:port such as 127.0.0.1:8080, got {:?}", self.http.addr),
+                format!(
+                    "expected host:port such as 127.0.0.1:8080, got {:?}",
+                    self.http.addr
+                ),
             ));
         }
         if self.store.mongodb_db.trim().is_empty() {
@@ -584,7 +616,10 @@ fn check_mongodb_uri(key: &str, uri: &Secret) -> Result<(), ConfigError> {
         Ok(())
     } else {
         // Never echo the value: it may hold a password.
-        Err(invalid(key, "expected a connection string starting with mongodb:// or mongodb+srv://"))
+        Err(invalid(
+            key,
+            "expected a connection string starting with mongodb:// or mongodb+srv://",
+        ))
     }
 }
 
@@ -636,8 +671,8 @@ mod tests {
         assert!(err.to_string().contains("CHATOPS_DEFAULT_ROLE"), "{err}");
         let err = Settings::load(None, &env_of(&[("OPENAI_BASE_URL", "not a url")])).unwrap_err();
         assert!(err.to_string().contains("llm.base_url"), "{err}");
-        let err =
-            Settings::load(None, &env_of(&[("MONGODB_URI", "postgres://u:hunter2@x")])).unwrap_err();
+        let err = Settings::load(None, &env_of(&[("MONGODB_URI", "postgres://u:hunter2@x")]))
+            .unwrap_err();
         assert!(err.to_string().contains("MONGODB_URI"), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let err = Settings::load(None, &env_of(&[("CHATOPS_HTTP_ADDR", "localhost")])).unwrap_err();
@@ -649,13 +684,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chatops.toml");
         std::fs::write(&path, "[agent]\nmax_steps = \"six\"\n").unwrap();
-        let err = Settings::load(Some(&path), &env_of(&[])).unwrap_err().to_string();
+        let err = Settings::load(Some(&path), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("max_steps"), "{err}");
         std::fs::write(&path, "[agent]\nmax_stepz = 3\n").unwrap();
-        let err = Settings::load(Some(&path), &env_of(&[])).unwrap_err().to_string();
+        let err = Settings::load(Some(&path), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("max_stepz"), "{err}");
         std::fs::write(&path, "[agent]\nmax_steps = 0\n").unwrap();
-        let err = Settings::load(Some(&path), &env_of(&[])).unwrap_err().to_string();
+        let err = Settings::load(Some(&path), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("agent.max_steps"), "{err}");
     }
 
@@ -664,7 +705,13 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("chatops.example.toml");
         let s = Settings::load(Some(&path), &env_of(&[])).unwrap();
         assert_eq!(s.source.as_deref(), Some(path.as_path()));
-        assert!(!s.rbac.bindings.is_empty(), "the example shows role bindings");
-        assert!(!s.rbac.channels.is_empty(), "the example shows a channel policy");
+        assert!(
+            !s.rbac.bindings.is_empty(),
+            "the example shows role bindings"
+        );
+        assert!(
+            !s.rbac.channels.is_empty(),
+            "the example shows a channel policy"
+        );
     }
 }

@@ -13,8 +13,8 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 use tokio::sync::Mutex;
 
-use crate::agent::{Agent, TurnOutcome};
 use crate::agent::model::Usage;
+use crate::agent::{Agent, TurnOutcome};
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::i18n;
 use crate::store::Approval;
@@ -76,7 +76,12 @@ impl ApprovalGate for TerminalGate {
         let _ = std::io::stdout().flush();
         let line = self.input.lock().await.next_line().await;
         match line {
-            Ok(Some(answer)) if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes" | "네" | "예" | "ㅇ") => {
+            Ok(Some(answer))
+                if matches!(
+                    answer.trim().to_lowercase().as_str(),
+                    "y" | "yes" | "네" | "예" | "ㅇ"
+                ) =>
+            {
                 GateDecision::Approve {
                     by: self.approver.subject.clone(),
                     groups: self.approver.groups.clone(),
@@ -105,7 +110,11 @@ impl ApprovalGate for PreApproved {
 }
 
 /// The interactive terminal session. Returns at end of input or `/quit`.
-pub async fn chat(agent: Arc<Agent>, identity: ConsoleIdentity, banner: &str) -> anyhow::Result<()> {
+pub async fn chat(
+    agent: Arc<Agent>,
+    identity: ConsoleIdentity,
+    banner: &str,
+) -> anyhow::Result<()> {
     let input: InputLines = Arc::new(Mutex::new(BufReader::new(tokio::io::stdin()).lines()));
     println!("{banner}");
     println!(
@@ -174,7 +183,12 @@ impl From<&TurnOutcome> for JsonAnswer {
 }
 
 /// One turn: `chatops ask`.
-pub async fn ask(agent: &Agent, identity: &ConsoleIdentity, question: &str, yes: bool) -> TurnOutcome {
+pub async fn ask(
+    agent: &Agent,
+    identity: &ConsoleIdentity,
+    question: &str,
+    yes: bool,
+) -> TurnOutcome {
     let event = identity.event(question);
     if yes {
         let gate = PreApproved {

@@ -135,9 +135,9 @@ impl Language {
     /// Ops people mix in English terms ("DuckDB 캐시 적중률"), so one Hangul
     /// character is enough.
     pub fn detect(text: &str) -> Self {
-        let hangul = text.chars().any(|c| {
-            matches!(c as u32, 0xAC00..=0xD7A3 | 0x1100..=0x11FF | 0x3130..=0x318F)
-        });
+        let hangul = text
+            .chars()
+            .any(|c| matches!(c as u32, 0xAC00..=0xD7A3 | 0x1100..=0x11FF | 0x3130..=0x318F));
         if hangul { Language::Ko } else { Language::En }
     }
 
@@ -232,7 +232,10 @@ mod tests {
     #[test]
     fn language_follows_the_message() {
         assert_eq!(Language::detect("현재 DuckDB 캐시 적중률은?"), Language::Ko);
-        assert_eq!(Language::detect("is alpha vantage rate limited?"), Language::En);
+        assert_eq!(
+            Language::detect("is alpha vantage rate limited?"),
+            Language::En
+        );
         assert_eq!(Language::detect("ㅇㅋ"), Language::Ko);
         assert_eq!(Language::detect(""), Language::En);
     }

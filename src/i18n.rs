@@ -37,11 +37,15 @@ pub fn denied(lang: Language, reason: &DenyReason, tool: &str) -> String {
         } => pick(
             lang,
             format!("You need the {required} role to {action} in {channel} (you have {have})."),
-            format!("{channel}에서 {action}을(를) 하려면 {required} 역할이 필요합니다 (현재 {have})."),
+            format!(
+                "{channel}에서 {action}을(를) 하려면 {required} 역할이 필요합니다 (현재 {have})."
+            ),
         ),
         DenyReason::ChannelForbidsMutating { channel } => pick(
             lang,
-            format!("Actions that change things are not allowed in {channel}; ask in an ops channel."),
+            format!(
+                "Actions that change things are not allowed in {channel}; ask in an ops channel."
+            ),
             format!("{channel}에서는 변경 작업이 허용되지 않습니다. 운영 채널에서 요청해 주세요."),
         ),
         DenyReason::ChannelForbidsTool { channel } => pick(
@@ -128,7 +132,9 @@ pub fn step_limit(lang: Language, steps: usize) -> String {
     pick(
         lang,
         format!("I stopped after {steps} steps without a final answer. Try a narrower question."),
-        format!("{steps}단계를 진행했지만 답을 완성하지 못해 멈췄습니다. 질문을 좁혀서 다시 물어봐 주세요."),
+        format!(
+            "{steps}단계를 진행했지만 답을 완성하지 못해 멈췄습니다. 질문을 좁혀서 다시 물어봐 주세요."
+        ),
     )
 }
 
@@ -143,8 +149,12 @@ pub fn turn_timeout(lang: Language, secs: u64) -> String {
 pub fn internal_error(lang: Language, request_id: &str) -> String {
     pick(
         lang,
-        format!("Something went wrong on my side (request {request_id}). The ops team can find it in the logs."),
-        format!("내부 오류가 발생했습니다 (요청 {request_id}). 운영팀이 로그에서 확인할 수 있습니다."),
+        format!(
+            "Something went wrong on my side (request {request_id}). The ops team can find it in the logs."
+        ),
+        format!(
+            "내부 오류가 발생했습니다 (요청 {request_id}). 운영팀이 로그에서 확인할 수 있습니다."
+        ),
     )
 }
 
@@ -162,14 +172,29 @@ pub fn follow_up(lang: Language, tool: &str, missing: &[&str]) -> String {
         .iter()
         .map(|field| {
             let (en, ko) = match *field {
-                "strategy" => ("Which strategy? (its name or id)", "어떤 전략인가요? (이름 또는 ID)"),
-                "symbols" => ("Which symbols? (e.g. AAPL, MSFT)", "어떤 종목인가요? (예: AAPL, MSFT)"),
-                "backtest_id" => ("Which backtest? (its 24-character id)", "어떤 백테스트인가요? (24자리 ID)"),
+                "strategy" => (
+                    "Which strategy? (its name or id)",
+                    "어떤 전략인가요? (이름 또는 ID)",
+                ),
+                "symbols" => (
+                    "Which symbols? (e.g. AAPL, MSFT)",
+                    "어떤 종목인가요? (예: AAPL, MSFT)",
+                ),
+                "backtest_id" => (
+                    "Which backtest? (its 24-character id)",
+                    "어떤 백테스트인가요? (24자리 ID)",
+                ),
                 "strategies" => (
                     "Which strategies should I compare? Name at least two.",
                     "어떤 전략들을 비교할까요? 두 개 이상 알려 주세요.",
                 ),
-                other => return pick(lang, format!("What is the {other}?"), format!("{other} 값을 알려 주세요.")),
+                other => {
+                    return pick(
+                        lang,
+                        format!("What is the {other}?"),
+                        format!("{other} 값을 알려 주세요."),
+                    );
+                }
             };
             pick(lang, en.to_string(), ko.to_string())
         })

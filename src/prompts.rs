@@ -59,7 +59,10 @@ impl Prompts {
         };
         self.system
             .replace("{{bot_name}}", bot_name)
-            .replace("{{today}}", &chrono::Utc::now().format("%Y-%m-%d").to_string())
+            .replace(
+                "{{today}}",
+                &chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            )
             .replace("{{platform}}", platform.as_str())
             .replace("{{language}}", language)
     }
@@ -77,6 +80,9 @@ mod tests {
         let err = Prompts::from_text("prompts/x.md", "no placeholders").unwrap_err();
         assert!(err.to_string().contains("prompts/x.md"));
         let p = Prompts::load().unwrap();
-        assert!(p.system_prompt("bot", Language::Ko, Platform::Slack).contains("Korean"));
+        assert!(
+            p.system_prompt("bot", Language::Ko, Platform::Slack)
+                .contains("Korean")
+        );
     }
 }

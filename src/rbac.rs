@@ -111,7 +111,13 @@ impl DenyReason {
 
 /// Accepted forms of a binding key.
 pub fn check_binding_subject(subject: &str) -> Result<(), String> {
-    const PREFIXES: [&str; 5] = ["slack:", "discord:", "console:", "slack-group:", "discord-role:"];
+    const PREFIXES: [&str; 5] = [
+        "slack:",
+        "discord:",
+        "console:",
+        "slack-group:",
+        "discord-role:",
+    ];
     if PREFIXES
         .iter()
         .any(|p| subject.starts_with(p) && subject.len() > p.len())
@@ -142,12 +148,12 @@ impl Rbac {
             .chain(caller.groups.iter().map(String::as_str))
             .filter_map(|key| self.settings.bindings.get(key).copied())
             .max();
-        bound.unwrap_or_else(|| {
-            match (caller.subject.platform(), self.settings.console_role) {
+        bound.unwrap_or_else(
+            || match (caller.subject.platform(), self.settings.console_role) {
                 (Some(crate::domain::Platform::Console), Some(role)) => role,
                 _ => self.settings.default_role,
-            }
-        })
+            },
+        )
     }
 
     fn channel_policy(&self, caller: &Caller) -> Option<&ChannelPolicy> {
@@ -279,29 +285,85 @@ mod tests {
         let cases: Vec<(Caller, ToolPolicy, Option<&str>)> = vec![
             // (caller, tool, None = allow | Some(deny code))
             (caller(slack("UNKNOWN"), &[], "slack:COPS"), READ, None),
-            (caller(slack("UNKNOWN"), &[], "slack:COPS"), MUTATE, Some("needs_role")),
-            (caller(slack("UNKNOWN"), &[], "slack:COPS"), ADMIN, Some("needs_role")),
+            (
+                caller(slack("UNKNOWN"), &[], "slack:COPS"),
+                MUTATE,
+                Some("needs_role"),
+            ),
+            (
+                caller(slack("UNKNOWN"), &[], "slack:COPS"),
+                ADMIN,
+                Some("needs_role"),
+            ),
             (caller(slack("UOPS"), &[], "slack:COPS"), MUTATE, None),
-            (caller(slack("UOPS"), &[], "slack:COPS"), ADMIN, Some("needs_role")),
+            (
+                caller(slack("UOPS"), &[], "slack:COPS"),
+                ADMIN,
+                Some("needs_role"),
+            ),
             (caller(slack("UADMIN"), &[], "slack:COPS"), ADMIN, None),
             (caller(slack("UADMIN"), &[], "slack:COPS"), MUTATE, None),
             // group binding lifts an unbound user
-            (caller(slack("UX"), &["slack-group:S0OPS"], "slack:COPS"), MUTATE, None),
-            (caller(Subject::discord("G", "U"), &["discord-role:42"], "discord:C1"), MUTATE, None),
-            (caller(Subject::discord("G", "U"), &["discord-role:7"], "discord:C1"), MUTATE, Some("needs_role")),
+            (
+                caller(slack("UX"), &["slack-group:S0OPS"], "slack:COPS"),
+                MUTATE,
+                None,
+            ),
+            (
+                caller(
+                    Subject::discord("G", "U"),
+                    &["discord-role:42"],
+                    "discord:C1",
+                ),
+                MUTATE,
+                None,
+            ),
+            (
+                caller(
+                    Subject::discord("G", "U"),
+                    &["discord-role:7"],
+                    "discord:C1",
+                ),
+                MUTATE,
+                Some("needs_role"),
+            ),
             // channel narrows: no mutating in #general, even for admins
-            (caller(slack("UADMIN"), &[], "slack:CGENERAL"), MUTATE, Some("channel_forbids_mutating")),
+            (
+                caller(slack("UADMIN"), &[], "slack:CGENERAL"),
+                MUTATE,
+                Some("channel_forbids_mutating"),
+            ),
             (caller(slack("UADMIN"), &[], "slack:CGENERAL"), READ, None),
             // channel caps the role
-            (caller(slack("UADMIN"), &[], "slack:CREADONLY"), MUTATE, Some("needs_role")),
+            (
+                caller(slack("UADMIN"), &[], "slack:CREADONLY"),
+                MUTATE,
+                Some("needs_role"),
+            ),
             (caller(slack("UADMIN"), &[], "slack:CREADONLY"), READ, None),
             // allow-list and deny-list
             (caller(slack("UADMIN"), &[], "slack:CCACHE"), READ, None),
-            (caller(slack("UADMIN"), &[], "slack:CCACHE"), ADMIN, Some("channel_forbids_tool")),
-            (caller(slack("UADMIN"), &[], "slack:CNOREAD"), READ, Some("channel_forbids_tool")),
+            (
+                caller(slack("UADMIN"), &[], "slack:CCACHE"),
+                ADMIN,
+                Some("channel_forbids_tool"),
+            ),
+            (
+                caller(slack("UADMIN"), &[], "slack:CNOREAD"),
+                READ,
+                Some("channel_forbids_tool"),
+            ),
             // console: unbound users get the default role (no console_role here)
-            (caller(Subject::console("bob").unwrap(), &[], "console:ops"), MUTATE, Some("needs_role")),
-            (caller(Subject::console("root").unwrap(), &[], "console:ops"), ADMIN, None),
+            (
+                caller(Subject::console("bob").unwrap(), &[], "console:ops"),
+                MUTATE,
+                Some("needs_role"),
+            ),
+            (
+                caller(Subject::console("root").unwrap(), &[], "console:ops"),
+                ADMIN,
+                None,
+            ),
         ];
         let mut failures = Vec::new();
         for (i, (caller, tool, expected)) in cases.iter().enumerate() {
@@ -325,7 +387,10 @@ mod tests {
         s.console_role = Some(Role::Operator);
         let rbac = Rbac::new(s);
         let console = caller(Subject::console("newcomer").unwrap(), &[], "console:local");
-        assert_eq!(rbac.decide(&console, None), Decision::Deny(DenyReason::UnknownTool));
+        assert_eq!(
+            rbac.decide(&console, None),
+            Decision::Deny(DenyReason::UnknownTool)
+        );
         assert!(rbac.decide(&console, Some(&MUTATE)).is_allowed());
         let slack_user = caller(Subject::slack("T1", "UNEW"), &[], "slack:COPS");
         assert!(!rbac.decide(&slack_user, Some(&MUTATE)).is_allowed());

@@ -86,7 +86,9 @@ impl Redactor {
     pub fn redact_json(&self, value: &Value) -> Value {
         match value {
             Value::String(s) => Value::String(self.redact(s).into_owned()),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.redact_json(v)).collect()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| self.redact_json(v)).collect())
+            }
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| {
@@ -117,9 +119,18 @@ mod tests {
             ("pw is hunter2-very-long!", "pw is [redacted]!"),
             ("key sk-proj-abcdefghijklmnopqrstu", "key [redacted]"),
             ("xoxb-1234567890-abcdefghij", "[redacted]"),
-            ("mongodb://ops:s3cr3t@db:27017/x", "mongodb://ops:[redacted]@db:27017/x"),
-            ("Authorization: Bearer abc.def.ghi123", "Authorization: Bearer [redacted]"),
-            ("GET /query?function=X&apikey=DEMOKEY123", "GET /query?function=X&apikey=[redacted]"),
+            (
+                "mongodb://ops:s3cr3t@db:27017/x",
+                "mongodb://ops:[redacted]@db:27017/x",
+            ),
+            (
+                "Authorization: Bearer abc.def.ghi123",
+                "Authorization: Bearer [redacted]",
+            ),
+            (
+                "GET /query?function=X&apikey=DEMOKEY123",
+                "GET /query?function=X&apikey=[redacted]",
+            ),
             ("nothing here", "nothing here"),
         ];
         for (input, expected) in cases {

@@ -33,7 +33,11 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
         Ok(()) => (StatusCode::OK, "ready".into()),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: store ({}) {}", state.app.store.health.backend(), state.app.redactor.redact(&e.to_string())),
+            format!(
+                "not ready: store ({}) {}",
+                state.app.store.health.backend(),
+                state.app.redactor.redact(&e.to_string())
+            ),
         ),
     }
 }
@@ -62,7 +66,10 @@ pub async fn shutdown_signal() {
 }
 
 /// Run until `shutdown` resolves.
-pub async fn serve(app: Arc<App>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = app.settings.http.addr.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -70,12 +77,20 @@ pub async fn serve(app: Arc<App>, shutdown: impl std::future::Future<Output = ()
     tracing::info!(addr = %listener.local_addr()?, "HTTP server listening");
     let s = &app.settings;
     let configured = [
-        ("Slack", s.slack.bot_token.is_some() || s.slack.app_token.is_some()),
-        ("Discord", s.discord.token.is_some() || s.discord.public_key.is_some()),
+        (
+            "Slack",
+            s.slack.bot_token.is_some() || s.slack.app_token.is_some(),
+        ),
+        (
+            "Discord",
+            s.discord.token.is_some() || s.discord.public_key.is_some(),
+        ),
     ];
     for (name, is_configured) in configured {
         if is_configured {
-            tracing::warn!("{name} is configured, but this build has no {name} adapter yet; it is not connected");
+            tracing::warn!(
+                "{name} is configured, but this build has no {name} adapter yet; it is not connected"
+            );
         }
     }
     axum::serve(listener, router(app.clone()))

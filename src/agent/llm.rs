@@ -28,7 +28,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tower::Layer;
 
-use super::model::{ChatModel, Message, ModelError, ModelErrorKind, ModelReply, ModelRequest, Usage};
+use super::model::{
+    ChatModel, Message, ModelError, ModelErrorKind, ModelReply, ModelRequest, Usage,
+};
 use crate::config::{AuthHeader, LlmSettings};
 use crate::tools::ToolCallRequest;
 
@@ -106,14 +108,18 @@ impl OpenAiModel {
 
 fn to_openai_message(m: &Message) -> ChatCompletionRequestMessage {
     match m {
-        Message::System(text) => ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
-            content: text.clone().into(),
-            name: None,
-        }),
-        Message::User(text) => ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
-            content: text.clone().into(),
-            name: None,
-        }),
+        Message::System(text) => {
+            ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
+                content: text.clone().into(),
+                name: None,
+            })
+        }
+        Message::User(text) => {
+            ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
+                content: text.clone().into(),
+                name: None,
+            })
+        }
         Message::Assistant {
             content,
             tool_calls,
@@ -127,13 +133,15 @@ fn to_openai_message(m: &Message) -> ChatCompletionRequestMessage {
                     tool_calls
                         .iter()
                         .map(|c| {
-                            ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
-                                id: c.call_id.clone(),
-                                function: FunctionCall {
-                                    name: c.name.clone(),
-                                    arguments: c.arguments.clone(),
+                            ChatCompletionMessageToolCalls::Function(
+                                ChatCompletionMessageToolCall {
+                                    id: c.call_id.clone(),
+                                    function: FunctionCall {
+                                        name: c.name.clone(),
+                                        arguments: c.arguments.clone(),
+                                    },
                                 },
-                            })
+                            )
                         })
                         .collect()
                 }),

@@ -97,11 +97,15 @@ impl Agent {
     pub async fn handle(&self, event: &ChatEvent, gate: &dyn ApprovalGate) -> TurnOutcome {
         let language = Language::detect(&event.text);
         self.auditor
-            .record_or_log(&event.request_id, &event.caller, AuditEvent::MessageIn {
-                platform: event.platform.to_string(),
-                language: language.code().into(),
-                text: event.text.clone(),
-            })
+            .record_or_log(
+                &event.request_id,
+                &event.caller,
+                AuditEvent::MessageIn {
+                    platform: event.platform.to_string(),
+                    language: language.code().into(),
+                    text: event.text.clone(),
+                },
+            )
             .await;
 
         let key = event.session_key();
@@ -126,7 +130,10 @@ impl Agent {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 tracing::error!(error = %format!("{e:#}"), "turn failed");
-                (i18n::internal_error(language, event.request_id.as_str()), TurnStatus::Failed)
+                (
+                    i18n::internal_error(language, event.request_id.as_str()),
+                    TurnStatus::Failed,
+                )
             }
             Err(_) => (
                 i18n::turn_timeout(language, self.limits.turn_timeout_secs),
@@ -163,18 +170,26 @@ impl Agent {
         }
 
         self.auditor
-            .record_or_log(&event.request_id, &event.caller, AuditEvent::ReplyOut {
-                chars: answer.chars().count() as u32,
-                offline: state.offline,
-                status: status.as_str().into(),
-            })
+            .record_or_log(
+                &event.request_id,
+                &event.caller,
+                AuditEvent::ReplyOut {
+                    chars: answer.chars().count() as u32,
+                    offline: state.offline,
+                    status: status.as_str().into(),
+                },
+            )
             .await;
         TurnOutcome {
             answer,
             language,
             tool_calls: state.tool_calls,
             model: if state.model.is_empty() {
-                self.primary.as_ref().unwrap_or(&self.offline).id().to_string()
+                self.primary
+                    .as_ref()
+                    .unwrap_or(&self.offline)
+                    .id()
+                    .to_string()
             } else {
                 state.model
             },
@@ -192,7 +207,9 @@ impl Agent {
         gate: &dyn ApprovalGate,
         state: &mut TurnState,
     ) -> anyhow::Result<(String, TurnStatus)> {
-        let system = self.prompts.system_prompt(&self.bot_name, language, event.platform);
+        let system = self
+            .prompts
+            .system_prompt(&self.bot_name, language, event.platform);
         let mut messages = vec![Message::System(system)];
         for turn in history {
             messages.push(Message::User(turn.user.clone()));
@@ -235,15 +252,19 @@ impl Agent {
                 Err(e) => (Usage::default(), false, Some(e.kind.as_str().to_string())),
             };
             self.auditor
-                .record_or_log(&event.request_id, &event.caller, AuditEvent::LlmCall {
-                    model: model.id().to_string(),
-                    step: steps as u32,
-                    prompt_tokens: usage.prompt_tokens,
-                    completion_tokens: usage.completion_tokens,
-                    latency_ms,
-                    ok,
-                    error_kind,
-                })
+                .record_or_log(
+                    &event.request_id,
+                    &event.caller,
+                    AuditEvent::LlmCall {
+                        model: model.id().to_string(),
+                        step: steps as u32,
+                        prompt_tokens: usage.prompt_tokens,
+                        completion_tokens: usage.completion_tokens,
+                        latency_ms,
+                        ok,
+                        error_kind,
+                    },
+                )
                 .await;
             let reply = match result {
                 Ok(reply) => reply,
@@ -271,7 +292,9 @@ impl Agent {
                 content: reply.content.clone(),
                 tool_calls: reply.tool_calls.clone(),
             });
-            let results = self.run_calls(&ctx, &reply.tool_calls, gate, &mut seen).await;
+            let results = self
+                .run_calls(&ctx, &reply.tool_calls, gate, &mut seen)
+                .await;
             for (call, content, display, result) in results {
                 messages.push(Message::Tool {
                     call_id: call.call_id.clone(),
@@ -284,7 +307,10 @@ impl Agent {
         }
         let mut answer = i18n::step_limit(language, self.limits.max_steps);
         if !state.tool_calls.is_empty() {
-            answer = format!("{answer}\n\n{}", render_results(language, &state.tool_calls));
+            answer = format!(
+                "{answer}\n\n{}",
+                render_results(language, &state.tool_calls)
+            );
         }
         Ok((answer, TurnStatus::StepLimit))
     }
@@ -330,7 +356,12 @@ impl Agent {
             match ran.remove(&i) {
                 Some(result) => {
                     seen.insert(keys[i].clone(), result.model_content.clone());
-                    out.push((call.clone(), result.model_content.clone(), result.display.clone(), Some(result)));
+                    out.push((
+                        call.clone(),
+                        result.model_content.clone(),
+                        result.display.clone(),
+                        Some(result),
+                    ));
                 }
                 None => {
                     let earlier = seen.get(&keys[i]).cloned().unwrap_or_default();
@@ -350,7 +381,7 @@ impl Agent {
 /// Tool name + canonical arguments.
 fn call_key(call: &ToolCallRequest) -> String {
     let args = serde_json::from_str::<serde_json::Value>(&call.arguments)
-        .map(|v| v.to_string())
+        .map(|v| crate::tools::registry::canonical_json(&v))
         .unwrap_or_else(|_| call.arguments.trim().to_string());
     format!("{}\u{0}{args}", call.name)
 }
@@ -376,7 +407,11 @@ fn render_results(language: Language, calls: &[ToolCallResult]) -> String {
     if parts.is_empty() {
         return i18n::help(language, &[]);
     }
-    format!("{}\n\n{}", i18n::results_heading(language), parts.join("\n\n"))
+    format!(
+        "{}\n\n{}",
+        i18n::results_heading(language),
+        parts.join("\n\n")
+    )
 }
 
 /// Rough token estimate: ~4 characters per token for Latin text, ~1 per
@@ -424,7 +459,11 @@ mod tests {
 
     #[test]
     fn history_is_trimmed_oldest_first_and_keeps_the_newest() {
-        let turns = vec![turn(&"a".repeat(400), "x"), turn(&"b".repeat(400), "y"), turn("c", "z")];
+        let turns = vec![
+            turn(&"a".repeat(400), "x"),
+            turn(&"b".repeat(400), "y"),
+            turn("c", "z"),
+        ];
         let kept = trim_history(turns.clone(), 150);
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[1].user, "c");
@@ -439,7 +478,7 @@ mod tests {
     }
 
     #[test]
-    fn identical_calls_share_a_key() {
+    fn identical_calls_share_a_key_whatever_the_key_order() {
         let a = ToolCallRequest {
             call_id: "1".into(),
             name: "t".into(),

@@ -303,10 +303,13 @@ impl Store {
     pub async fn open(settings: &StoreSettings) -> anyhow::Result<Self> {
         match &settings.mongodb_uri {
             Some(uri) => {
-                let backend = mongo::MongoStore::connect(uri.expose(), &settings.mongodb_db).await?;
+                let backend =
+                    mongo::MongoStore::connect(uri.expose(), &settings.mongodb_db).await?;
                 Ok(Self::from_backend(Arc::new(backend)))
             }
-            None => Ok(Self::sqlite(sqlite::SqliteStore::open(&settings.sqlite_path)?)),
+            None => Ok(Self::sqlite(sqlite::SqliteStore::open(
+                &settings.sqlite_path,
+            )?)),
         }
     }
 

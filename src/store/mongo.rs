@@ -100,7 +100,10 @@ impl MongoStore {
             ),
             (
                 "audit_log",
-                vec![index(doc! {"request_id": 1}, None), index(doc! {"at": 1}, None)],
+                vec![
+                    index(doc! {"request_id": 1}, None),
+                    index(doc! {"at": 1}, None),
+                ],
             ),
             (
                 "approvals",
@@ -158,18 +161,19 @@ impl SessionRepo for MongoStore {
 
     async fn save_session(&self, s: &ChatSession) -> StoreResult<()> {
         let history = bson::to_bson(&s.conversation_history).map_err(StoreError::mongo)?;
+        // A whole-document replace (not $set): one idempotent write, and
+        // every field keeps its BSON type.
         self.coll("chat_sessions")
-            .update_one(
+            .replace_one(
                 doc! {"session_id": &s.session_id},
                 doc! {
-                    "$set": {
-                        "user_id": &s.user_id,
-                        "conversation_history": history,
-                        "context": json_to_bson(&s.context)?,
-                        "updated_at": to_bson_time(s.updated_at),
-                        "is_active": s.is_active,
-                    },
-                    "$setOnInsert": {"created_at": to_bson_time(s.created_at)},
+                    "session_id": &s.session_id,
+                    "user_id": &s.user_id,
+                    "conversation_history": history,
+                    "context": json_to_bson(&s.context)?,
+                    "created_at": to_bson_time(s.created_at),
+                    "updated_at": to_bson_time(s.updated_at),
+                    "is_active": s.is_active,
                 },
             )
             .upsert(true)
@@ -247,7 +251,10 @@ fn approval_from_doc(d: &Document) -> StoreResult<Approval> {
         created_at: get_time(d, "created_at")?,
         expires_at: get_time(d, "expires_at")?,
         decided_by: d.get_str("decided_by").ok().map(str::to_string),
-        decided_at: d.get_datetime("decided_at").ok().map(|t| from_bson_time(*t)),
+        decided_at: d
+            .get_datetime("decided_at")
+            .ok()
+            .map(|t| from_bson_time(*t)),
     })
 }
 

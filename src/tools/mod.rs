@@ -16,7 +16,9 @@ use serde_json::Value;
 use crate::domain::{Caller, Language, Platform, RequestId};
 use crate::rbac::Role;
 
-pub use registry::{ApprovalGate, GateDecision, ToolCallRequest, ToolCallResult, ToolOutcome, ToolRegistry};
+pub use registry::{
+    ApprovalGate, GateDecision, ToolCallRequest, ToolCallResult, ToolOutcome, ToolRegistry,
+};
 
 /// What a tool knows about the request it serves.
 #[derive(Debug, Clone)]

@@ -82,8 +82,13 @@ pub struct ToolCallResult {
 /// A human's decision on a mutating call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GateDecision {
-    Approve { by: Subject, groups: Vec<String> },
-    Reject { by: Subject },
+    Approve {
+        by: Subject,
+        groups: Vec<String>,
+    },
+    Reject {
+        by: Subject,
+    },
     /// No decision now (chat buttons decide later, `ask` without `--yes`).
     Pending,
 }
@@ -105,13 +110,29 @@ impl ApprovalGate for DeferApproval {
     }
 }
 
+/// JSON text with object keys sorted at every level, so equal values give
+/// equal text whatever order the keys came in.
+pub fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
 /// Hash binding an approval to one tool and its exact arguments.
 pub fn args_hash(tool: &str, args: &Value) -> String {
-    // serde_json's maps are ordered (BTreeMap), so this is canonical.
     let mut h = Sha256::new();
     h.update(tool.as_bytes());
     h.update([0]);
-    h.update(args.to_string().as_bytes());
+    h.update(canonical_json(args).as_bytes());
     hex::encode(h.finalize())
 }
 
@@ -227,7 +248,8 @@ impl ToolRegistry {
             Err(e) => {
                 let message = format!("arguments are not valid JSON ({e}); send a JSON object");
                 let display = i18n::tool_failed(lang, &call.name, &message);
-                let refusal = Refusal::new(ToolOutcome::Error, "invalid_arguments", &message, display);
+                let refusal =
+                    Refusal::new(ToolOutcome::Error, "invalid_arguments", &message, display);
                 let raw = Value::String(call.arguments.clone());
                 return self.refuse(ctx, call, raw, refusal).await;
             }
@@ -239,8 +261,12 @@ impl ToolRegistry {
             (Decision::Allow { .. }, Some(tool)) => tool.clone(),
             (Decision::Deny(reason), _) => {
                 let explanation = i18n::denied(lang, reason, &call.name);
-                let refusal =
-                    Refusal::new(ToolOutcome::Denied, reason.code(), &explanation, explanation.clone());
+                let refusal = Refusal::new(
+                    ToolOutcome::Denied,
+                    reason.code(),
+                    &explanation,
+                    explanation.clone(),
+                );
                 return self.refuse(ctx, call, arguments, refusal).await;
             }
             (Decision::Allow { .. }, None) => unreachable!("RBAC allows only known tools"),
@@ -276,7 +302,11 @@ impl ToolRegistry {
             approval_id: approval_id.clone(),
             approver: approver.clone(),
         };
-        if let Err(e) = self.auditor.record(&ctx.request_id, &ctx.caller, attempt).await {
+        if let Err(e) = self
+            .auditor
+            .record(&ctx.request_id, &ctx.caller, attempt)
+            .await
+        {
             tracing::error!(request_id = %ctx.request_id, tool = %call.name, error = %e,
                 "tool not run: its audit attempt could not be written");
             let message = "the audit log is unavailable, so the tool was not run";
@@ -295,10 +325,16 @@ impl ToolRegistry {
         let run = AssertUnwindSafe(tool.call(ctx, arguments.clone())).catch_unwind();
         let result = match tokio::time::timeout(self.timeout, run).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_panic)) => Err(ToolError::failed("panic", "the tool crashed; this is a bug")),
+            Ok(Err(_panic)) => Err(ToolError::failed(
+                "panic",
+                "the tool crashed; this is a bug",
+            )),
             Err(_) => Err(ToolError::failed(
                 "timeout",
-                format!("the tool did not finish within {} s", self.timeout.as_secs()),
+                format!(
+                    "the tool did not finish within {} s",
+                    self.timeout.as_secs()
+                ),
             )),
         };
         let duration_ms = started.elapsed().as_millis() as u64;
@@ -307,11 +343,20 @@ impl ToolRegistry {
             Ok(output) => {
                 let data = self.redactor.redact_json(&output.data);
                 let display = self.redactor.redact(&output.display).into_owned();
-                (ToolOutcome::Ok, None, None, data.to_string(), display, Some(data))
+                (
+                    ToolOutcome::Ok,
+                    None,
+                    None,
+                    data.to_string(),
+                    display,
+                    Some(data),
+                )
             }
             Err(e) => {
                 let detail = match &e {
-                    ToolError::Failed { detail: Some(d), .. } => format!("{e}: {d}"),
+                    ToolError::Failed {
+                        detail: Some(d), ..
+                    } => format!("{e}: {d}"),
                     _ => e.to_string(),
                 };
                 let message = self.redactor.redact(&e.to_string()).into_owned();
@@ -326,14 +371,18 @@ impl ToolRegistry {
             }
         };
         self.auditor
-            .record_or_log(&ctx.request_id, &ctx.caller, AuditEvent::ToolOutcome {
-                tool: call.name.clone(),
-                call_id: call.call_id.clone(),
-                outcome: outcome.as_str().into(),
-                duration_ms,
-                error_kind,
-                error,
-            })
+            .record_or_log(
+                &ctx.request_id,
+                &ctx.caller,
+                AuditEvent::ToolOutcome {
+                    tool: call.name.clone(),
+                    call_id: call.call_id.clone(),
+                    outcome: outcome.as_str().into(),
+                    duration_ms,
+                    error_kind,
+                    error,
+                },
+            )
             .await;
         ToolCallResult {
             call_id: call.call_id.clone(),
@@ -379,21 +428,23 @@ impl ToolRegistry {
             let refusal = Refusal::new(ToolOutcome::Error, "approval_store", message, display);
             return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
         }
-        let summary = format!(
-            "{} {}",
-            call.name,
-            self.redactor.redact_json(arguments)
-        );
+        let summary = format!("{} {}", call.name, self.redactor.redact_json(arguments));
         let (approve, by, groups) = match gate.request(&approval, &summary).await {
             GateDecision::Pending => {
-                let text = i18n::needs_approval(lang, &call.name, &approval.id, self.approval_ttl.num_minutes());
+                let text = i18n::needs_approval(
+                    lang,
+                    &call.name,
+                    &approval.id,
+                    self.approval_ttl.num_minutes(),
+                );
                 let model = serde_json::json!({
                     "status": "needs_approval",
                     "approval_id": approval.id,
                     "message": "A human must approve this action before it runs. Tell the user it is waiting for approval; do not retry it.",
                 });
-                let mut refusal = Refusal::new(ToolOutcome::NeedsApproval, "needs_approval", "", text)
-                    .with_approval(&approval.id, None);
+                let mut refusal =
+                    Refusal::new(ToolOutcome::NeedsApproval, "needs_approval", "", text)
+                        .with_approval(&approval.id, None);
                 refusal.model_content = model.to_string();
                 return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
             }
@@ -417,8 +468,13 @@ impl ToolRegistry {
                     .decide_approval(&approval.id, false, by.as_str(), crate::store::now())
                     .await;
                 let text = i18n::approver_not_allowed(lang, by.as_str(), &call.name);
-                let refusal = Refusal::new(ToolOutcome::Rejected, "approver_not_allowed", &text, text.clone())
-                    .with_approval(&approval.id, Some(by.to_string()));
+                let refusal = Refusal::new(
+                    ToolOutcome::Rejected,
+                    "approver_not_allowed",
+                    &text,
+                    text.clone(),
+                )
+                .with_approval(&approval.id, Some(by.to_string()));
                 return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
             }
         }
@@ -462,26 +518,40 @@ impl ToolRegistry {
     ) -> ToolCallResult {
         let role = self.rbac.effective_role(&ctx.caller);
         self.auditor
-            .record_or_log(&ctx.request_id, &ctx.caller, AuditEvent::ToolAttempt {
-                tool: call.name.clone(),
-                call_id: call.call_id.clone(),
-                arguments: arguments.clone(),
-                decision: if refusal.outcome == ToolOutcome::Denied { "deny" } else { "allow" }.into(),
-                deny_reason: (refusal.outcome == ToolOutcome::Denied).then(|| refusal.kind.clone()),
-                role: role.to_string(),
-                approval_id: refusal.approval_id,
-                approver: refusal.approver,
-            })
+            .record_or_log(
+                &ctx.request_id,
+                &ctx.caller,
+                AuditEvent::ToolAttempt {
+                    tool: call.name.clone(),
+                    call_id: call.call_id.clone(),
+                    arguments: arguments.clone(),
+                    decision: if refusal.outcome == ToolOutcome::Denied {
+                        "deny"
+                    } else {
+                        "allow"
+                    }
+                    .into(),
+                    deny_reason: (refusal.outcome == ToolOutcome::Denied)
+                        .then(|| refusal.kind.clone()),
+                    role: role.to_string(),
+                    approval_id: refusal.approval_id,
+                    approver: refusal.approver,
+                },
+            )
             .await;
         self.auditor
-            .record_or_log(&ctx.request_id, &ctx.caller, AuditEvent::ToolOutcome {
-                tool: call.name.clone(),
-                call_id: call.call_id.clone(),
-                outcome: refusal.outcome.as_str().into(),
-                duration_ms: 0,
-                error_kind: Some(refusal.kind),
-                error: None,
-            })
+            .record_or_log(
+                &ctx.request_id,
+                &ctx.caller,
+                AuditEvent::ToolOutcome {
+                    tool: call.name.clone(),
+                    call_id: call.call_id.clone(),
+                    outcome: refusal.outcome.as_str().into(),
+                    duration_ms: 0,
+                    error_kind: Some(refusal.kind),
+                    error: None,
+                },
+            )
             .await;
         ToolCallResult {
             call_id: call.call_id.clone(),

@@ -18,12 +18,30 @@ use crate::rbac::Role;
 /// Embedded runbooks: (file name, text). Add a line here with each new file
 /// (a test checks the list against the folder).
 pub const RUNBOOK_FILES: &[(&str, &str)] = &[
-    ("alpha-vantage-rate-limit.md", include_str!("../../runbooks/alpha-vantage-rate-limit.md")),
-    ("backtest-failure-triage.md", include_str!("../../runbooks/backtest-failure-triage.md")),
-    ("duckdb-cache-hit-rate.md", include_str!("../../runbooks/duckdb-cache-hit-rate.md")),
-    ("llm-provider-degraded.md", include_str!("../../runbooks/llm-provider-degraded.md")),
-    ("mongodb-unavailable.md", include_str!("../../runbooks/mongodb-unavailable.md")),
-    ("stuck-backtest.md", include_str!("../../runbooks/stuck-backtest.md")),
+    (
+        "alpha-vantage-rate-limit.md",
+        include_str!("../../runbooks/alpha-vantage-rate-limit.md"),
+    ),
+    (
+        "backtest-failure-triage.md",
+        include_str!("../../runbooks/backtest-failure-triage.md"),
+    ),
+    (
+        "duckdb-cache-hit-rate.md",
+        include_str!("../../runbooks/duckdb-cache-hit-rate.md"),
+    ),
+    (
+        "llm-provider-degraded.md",
+        include_str!("../../runbooks/llm-provider-degraded.md"),
+    ),
+    (
+        "mongodb-unavailable.md",
+        include_str!("../../runbooks/mongodb-unavailable.md"),
+    ),
+    (
+        "stuck-backtest.md",
+        include_str!("../../runbooks/stuck-backtest.md"),
+    ),
 ];
 
 /// One parsed runbook.
@@ -74,7 +92,10 @@ impl Runbook {
 
     /// All embedded runbooks; an error names the malformed file.
     pub fn load_all() -> Result<Vec<Runbook>, RunbookError> {
-        RUNBOOK_FILES.iter().map(|(f, t)| Runbook::parse(f, t)).collect()
+        RUNBOOK_FILES
+            .iter()
+            .map(|(f, t)| Runbook::parse(f, t))
+            .collect()
     }
 
     fn score(&self, words: &[String]) -> u32 {
@@ -85,7 +106,7 @@ impl Runbook {
             if title.contains(word.as_str()) {
                 score += 3;
             }
-            let hangul = word.chars().any(|c| !c.is_ascii());
+            let hangul = !word.is_ascii();
             if self.keywords.iter().any(|k| {
                 k.split_whitespace().any(|kw| kw == word)
                     || k == word
@@ -107,7 +128,12 @@ impl Runbook {
             .split("\n## ")
             .find(|s| s.starts_with("Steps"))
             .unwrap_or(&self.body);
-        let mut text: String = section.lines().skip(1).take(4).collect::<Vec<_>>().join("\n");
+        let mut text: String = section
+            .lines()
+            .skip(1)
+            .take(4)
+            .collect::<Vec<_>>()
+            .join("\n");
         if text.is_empty() {
             text = self.body.chars().take(300).collect();
         }
@@ -116,8 +142,8 @@ impl Runbook {
 }
 
 const STOP_WORDS: &[&str] = &[
-    "the", "a", "an", "for", "to", "of", "and", "or", "is", "are", "how", "do", "i", "what", "runbook",
-    "runbooks", "런북", "방법", "대응",
+    "the", "a", "an", "for", "to", "of", "and", "or", "is", "are", "how", "do", "i", "what",
+    "runbook", "runbooks", "런북", "방법", "대응",
 ];
 
 fn words(query: &str) -> Vec<String> {
@@ -175,7 +201,9 @@ impl TypedTool for SearchRunbooks {
 
     async fn run(&self, ctx: &ToolContext, args: Self::Args) -> Result<ToolOutput, ToolError> {
         if args.query.trim().is_empty() {
-            return Err(ToolError::InvalidArguments("query must not be empty".into()));
+            return Err(ToolError::InvalidArguments(
+                "query must not be empty".into(),
+            ));
         }
         let limit = args.limit.unwrap_or(3).clamp(1, 5) as usize;
         let hits = search(&self.runbooks, &args.query, limit);
@@ -222,10 +250,22 @@ mod tests {
     fn finds_runbooks_in_english_and_korean() {
         let all = Runbook::load_all().unwrap();
         let top = |q: &str| search(&all, q, 1).first().map(|(r, _)| r.file.clone());
-        assert_eq!(top("alpha vantage rate limit").as_deref(), Some("alpha-vantage-rate-limit.md"));
-        assert_eq!(top("캐시 적중률이 떨어졌을 때").as_deref(), Some("duckdb-cache-hit-rate.md"));
-        assert_eq!(top("backtest stuck in pending").as_deref(), Some("stuck-backtest.md"));
-        assert_eq!(top("몽고디비 연결 안됨").as_deref(), Some("mongodb-unavailable.md"));
+        assert_eq!(
+            top("alpha vantage rate limit").as_deref(),
+            Some("alpha-vantage-rate-limit.md")
+        );
+        assert_eq!(
+            top("캐시 적중률이 떨어졌을 때").as_deref(),
+            Some("duckdb-cache-hit-rate.md")
+        );
+        assert_eq!(
+            top("backtest stuck in pending").as_deref(),
+            Some("stuck-backtest.md")
+        );
+        assert_eq!(
+            top("몽고디비 연결 안됨").as_deref(),
+            Some("mongodb-unavailable.md")
+        );
         assert_eq!(top("zzz qqq"), None);
     }
 

@@ -1,0 +1,119 @@
+//! The `chatops` binary as a user runs it: embedded defaults in an empty
+//! folder, no keys, no servers.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn chatops(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatops"));
+    cmd.current_dir(dir);
+    for var in chatops::config::ENV_KEYS
+        .iter()
+        .map(|(v, _)| v)
+        .chain(&["CHATOPS_CONFIG", "RUST_LOG"])
+    {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[test]
+fn ask_json_answers_on_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chatops(dir.path())
+        .args([
+            "ask",
+            "--json",
+            "--user",
+            "alice",
+            "runbook for a stuck backtest",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["language"], "en");
+    assert_eq!(json["model"], "offline-planner");
+    assert_eq!(json["tool_calls"][0]["name"], "search_runbooks");
+    assert_eq!(json["tool_calls"][0]["outcome"], "ok");
+    assert!(json["tool_calls"][0]["arguments"].is_object());
+    assert!(
+        json["answer"]
+            .as_str()
+            .unwrap()
+            .contains("runbooks/stuck-backtest.md")
+    );
+    assert_eq!(json["usage"]["total_tokens"], 0);
+    // The embedded SQLite store was created under ./data.
+    assert!(dir.path().join("data/chatops.db").exists());
+}
+
+#[test]
+fn chat_reads_questions_until_end_of_input() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = chatops(dir.path())
+        .args(["chat", "--user", "bob"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("몽고디비 연결 안될 때 런북\n/quit\n".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("console:bob"), "{stdout}");
+    assert!(
+        stdout.contains("runbooks/mongodb-unavailable.md"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("오프라인 모드"), "{stdout}");
+}
+
+#[test]
+fn check_prints_a_table_and_bad_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chatops(dir.path()).arg("check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("store") && stdout.contains("sqlite"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("offline planner"), "{stdout}");
+
+    // An unreachable LLM is reported down, and the exit code says so.
+    let out = chatops(dir.path())
+        .arg("check")
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+        .env("OPENAI_API_KEY", "sk-check-abcdefghijklmnopqrst")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("llm") && stdout.contains("DOWN"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("sk-check-abcdefghijklmnopqrst"));
+
+    let out = chatops(dir.path())
+        .args(["ask", "hi"])
+        .env("CHATOPS_DEFAULT_ROLE", "superuser")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CHATOPS_DEFAULT_ROLE"), "{stderr}");
+    assert!(stderr.contains("viewer, operator or admin"), "{stderr}");
+}
