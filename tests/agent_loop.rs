@@ -585,3 +585,59 @@ async fn when_the_llm_is_down_the_planner_answers_with_help() {
         outcome.answer
     );
 }
+
+/// `slow`: sleeps longer than the tool timeout.
+struct SlowTool;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct NoArgs {}
+
+#[async_trait::async_trait]
+impl chatops::tools::TypedTool for SlowTool {
+    type Args = NoArgs;
+    const NAME: &'static str = "slow";
+    const DESCRIPTION: &'static str = "Takes forever.";
+    const REQUIRED_ROLE: Role = Role::Viewer;
+    const MUTATING: bool = false;
+    async fn run(
+        &self,
+        _: &chatops::tools::ToolContext,
+        _: NoArgs,
+    ) -> Result<chatops::tools::ToolOutput, chatops::tools::ToolError> {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        unreachable!("cut off by the registry's timeout")
+    }
+}
+
+#[tokio::test]
+async fn a_tool_past_its_timeout_is_reported_as_an_error_and_the_turn_goes_on() {
+    let llm = FakeLlm::start(vec![
+        Scripted::tool_calls(&[("c1", "slow", "{}")]),
+        Scripted::answer("The tool timed out."),
+    ])
+    .await;
+    let mut settings = settings_with_llm(Some(&llm));
+    settings.agent.tool_timeout_secs = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::builder(settings)
+        .store(common::sqlite_store(&dir.path().join("t.db")))
+        .tool(Arc::new(SlowTool))
+        .build()
+        .await
+        .unwrap();
+    let outcome = console::ask(&app.agent, &me(), "run slow", false).await;
+    assert_eq!(outcome.status, TurnStatus::Answered);
+    assert_eq!(outcome.tool_calls[0].outcome, ToolOutcome::Error);
+    let told = tool_messages(&llm.requests()[1])[0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(told.contains("did not finish within 1 s"), "{told}");
+    let events = app
+        .store
+        .audit
+        .query_audit(&AuditQuery::default())
+        .await
+        .unwrap();
+    assert!(events.iter().any(|r| matches!(&r.event, AuditEvent::ToolOutcome { error_kind: Some(k), .. } if k == "timeout")));
+}
