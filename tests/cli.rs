@@ -126,7 +126,7 @@ fn serve_answers_health_probes_and_stops_cleanly_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = chatops(dir.path())
+    let child = chatops(dir.path())
         .arg("serve")
         .env("CHATOPS_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .stderr(std::process::Stdio::piped())
