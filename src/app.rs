@@ -12,12 +12,20 @@ use crate::agent::model::ChatModel;
 use crate::agent::offline::OfflinePlanner;
 use crate::audit::Auditor;
 use crate::config::Settings;
+use crate::platform::QuantPlatform;
+use crate::platform::sandbox::SandboxPlatform;
 use crate::prompts::Prompts;
 use crate::rbac::Rbac;
 use crate::redact::Redactor;
 use crate::store::Store;
+use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+use crate::tools::backtest_status::BacktestStatusTool;
+use crate::tools::cache_status::CacheStatus;
+use crate::tools::compare_strategies::CompareStrategies;
+use crate::tools::recent_failures::RecentFailures;
 use crate::tools::registry::RegistryLimits;
 use crate::tools::runbooks::{Runbook, SearchRunbooks};
+use crate::tools::trigger_backtest::TriggerBacktest;
 use crate::tools::{Tool, ToolRegistry};
 
 /// The assembled bot.
@@ -25,6 +33,7 @@ pub struct App {
     pub settings: Settings,
     pub store: Store,
     pub agent: Arc<Agent>,
+    pub platform: Arc<dyn QuantPlatform>,
     pub redactor: Arc<Redactor>,
     /// The LLM client, when one is configured (for `chatops check`).
     pub llm: Option<Arc<OpenAiModel>>,
@@ -34,6 +43,7 @@ pub struct App {
 pub struct AppBuilder {
     settings: Settings,
     store: Option<Store>,
+    platform: Option<Arc<dyn QuantPlatform>>,
     extra_tools: Vec<Arc<dyn Tool>>,
 }
 
@@ -42,6 +52,7 @@ impl App {
         AppBuilder {
             settings,
             store: None,
+            platform: None,
             extra_tools: Vec::new(),
         }
     }
@@ -51,6 +62,12 @@ impl AppBuilder {
     /// Use this store instead of opening the configured one.
     pub fn store(mut self, store: Store) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Use this platform instead of the configured one.
+    pub fn platform(mut self, platform: Arc<dyn QuantPlatform>) -> Self {
+        self.platform = Some(platform);
         self
     }
 
@@ -87,7 +104,17 @@ impl AppBuilder {
                 allow_self_approval: settings.approvals.allow_self_approval,
             },
         );
+        let platform = match self.platform {
+            Some(platform) => platform,
+            None => open_platform(&settings)?,
+        };
         registry.register(Arc::new(SearchRunbooks::new(Runbook::load_all()?)));
+        registry.register(Arc::new(CacheStatus::new(platform.clone())));
+        registry.register(Arc::new(RecentFailures::new(platform.clone())));
+        registry.register(Arc::new(AlphaVantageHealthTool::new(platform.clone())));
+        registry.register(Arc::new(TriggerBacktest::new(platform.clone())));
+        registry.register(Arc::new(BacktestStatusTool::new(platform.clone())));
+        registry.register(Arc::new(CompareStrategies::new(platform.clone())));
         for tool in self.extra_tools {
             registry.register(tool);
         }
@@ -115,8 +142,20 @@ impl AppBuilder {
             settings,
             store,
             agent: Arc::new(agent),
+            platform,
             redactor,
             llm,
         })
     }
+}
+
+/// The configured platform: the sandbox unless a real one is configured.
+fn open_platform(settings: &Settings) -> anyhow::Result<Arc<dyn QuantPlatform>> {
+    if settings.platform.api_url.is_some() || settings.platform.mongodb_uri.is_some() {
+        anyhow::bail!(
+            "platform.api_url / platform.mongodb_uri (PLATFORM_API_URL / PLATFORM_MONGODB_URI) are set, \
+             but this build has no adapter for the real platform yet; unset them to use the sandbox"
+        );
+    }
+    Ok(Arc::new(SandboxPlatform::new(chrono::Utc::now())))
 }

@@ -111,7 +111,13 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(identity) => {
             let identity = identity.resolve()?;
             let app = App::builder(settings).build().await?;
-            console::chat(app.agent.clone(), identity, &banner(&app)).await?;
+            console::chat(
+                app.agent.clone(),
+                app.platform.clone(),
+                identity,
+                &banner(&app),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ask {
@@ -166,5 +172,9 @@ fn banner(app: &App) -> String {
         Some(_) => format!("MongoDB ({})", s.store.mongodb_db),
         None => format!("SQLite ({})", s.store.sqlite_path.display()),
     };
-    format!("chatops — model: {model}; store: {store}")
+    let platform = match app.platform.kind() {
+        crate::platform::PlatformKind::Sandbox => "sandbox (demo data)",
+        crate::platform::PlatformKind::Live => "live",
+    };
+    format!("chatops — model: {model}; store: {store}; platform: {platform}")
 }

@@ -17,7 +17,10 @@ use crate::agent::model::Usage;
 use crate::agent::{Agent, TurnOutcome};
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::i18n;
+use crate::platform::QuantPlatform;
 use crate::store::Approval;
+use crate::tools::ToolOutcome;
+use crate::tools::backtest_status::describe_backtest;
 use crate::tools::registry::DeferApproval;
 use crate::tools::{ApprovalGate, GateDecision};
 
@@ -109,9 +112,56 @@ impl ApprovalGate for PreApproved {
     }
 }
 
+/// How often, and for how long, the chat follows a backtest it triggered.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const WATCH_FOR: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Follow each backtest this turn triggered and print its result when it
+/// finishes (while the chat goes on).
+fn watch_triggered_backtests(platform: &Arc<dyn QuantPlatform>, outcome: &TurnOutcome) {
+    for call in &outcome.tool_calls {
+        if call.name != "trigger_backtest" || call.outcome != ToolOutcome::Ok {
+            continue;
+        }
+        let Some(id) = call
+            .data
+            .as_ref()
+            .and_then(|d| d["backtest_id"].as_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let (platform, lang) = (platform.clone(), outcome.language);
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            while started.elapsed() < WATCH_FOR {
+                tokio::time::sleep(WATCH_EVERY).await;
+                match platform.backtest(&id).await {
+                    Ok(Some(b)) if b.status.is_finished() => {
+                        let text = match describe_backtest(platform.as_ref(), &id, lang).await {
+                            Ok(output) => output.display,
+                            Err(e) => e.to_string(),
+                        };
+                        print!("\n🔔 {text}\n\n> ");
+                        let _ = std::io::stdout().flush();
+                        return;
+                    }
+                    Ok(None) => return,
+                    Ok(Some(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(backtest = %id, error = %e, "cannot follow the backtest")
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// The interactive terminal session. Returns at end of input or `/quit`.
+/// Backtests triggered here are followed and their results printed when done.
 pub async fn chat(
     agent: Arc<Agent>,
+    platform: Arc<dyn QuantPlatform>,
     identity: ConsoleIdentity,
     banner: &str,
 ) -> anyhow::Result<()> {
@@ -140,6 +190,7 @@ pub async fn chat(
         };
         let outcome = agent.handle(&identity.event(text), &gate).await;
         println!("\n{}", outcome.answer);
+        watch_triggered_backtests(&platform, &outcome);
     }
     Ok(())
 }

@@ -1,5 +1,458 @@
-//! The quant platform the tools operate on (see `platform-contract.md`).
-//! `sandbox/` holds the built-in demo platform; its backtest engine is pure
-//! and tested against hand-computed KPIs.
+//! The quant platform the tools operate on, as one port ([`Platform`]) with
+//! the platform's own data model (field names from `platform-contract.md`).
+//! Implementations: [`sandbox::SandboxPlatform`] (the built-in demo, embedded
+//! default) and, with issue [platform], the real MongoDB + REST + Alpha
+//! Vantage adapter.
+//!
+//! Also owns strategy references: people name strategies ("RSI", "모멘텀",
+//! "SMA crossover"), not ObjectIds; [`resolve_strategy`] turns a reference
+//! into one strategy or says why it can't.
 
 pub mod sandbox;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use sandbox::engine::Performance;
+
+/// Which platform answers: shown to users so sandbox numbers are never
+/// mistaken for production ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformKind {
+    Sandbox,
+    Live,
+}
+
+/// `strategies` document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Strategy {
+    pub id: String,
+    pub name: String,
+    /// SMA_CROSSOVER, RSI_STRATEGY, BOLLINGER_BANDS, MOMENTUM, BUY_AND_HOLD, or a newer type.
+    pub strategy_type: String,
+    pub parameters: Value,
+    pub description: Option<String>,
+    pub user_id: String,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `backtests.status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BacktestStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl BacktestStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BacktestStatus::Pending => "pending",
+            BacktestStatus::Running => "running",
+            BacktestStatus::Completed => "completed",
+            BacktestStatus::Failed => "failed",
+            BacktestStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            BacktestStatus::Completed | BacktestStatus::Failed | BacktestStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for BacktestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `backtests.config`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BacktestConfig {
+    pub name: String,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub symbols: Vec<String>,
+    pub initial_cash: f64,
+    pub commission_rate: f64,
+    pub tags: Vec<String>,
+}
+
+/// `backtests` document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Backtest {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub strategy_id: String,
+    pub user_id: String,
+    pub status: BacktestStatus,
+    pub config: BacktestConfig,
+    pub error_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// `backtest_results` document (equity curve left out: the bot never shows it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BacktestResult {
+    pub backtest_id: String,
+    pub strategy_id: String,
+    pub performance: Performance,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One cache of `GET /api/v1/health/cache`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheStats {
+    pub name: String,
+    pub hits_24h: u64,
+    pub misses_24h: u64,
+    pub entries: u64,
+    pub size_bytes: u64,
+    pub last_refresh_at: Option<DateTime<Utc>>,
+}
+
+impl CacheStats {
+    /// hits / (hits + misses); `None` (unknown) with no traffic, never 0 % or 100 %.
+    pub fn hit_rate(&self) -> Option<f64> {
+        let total = self.hits_24h + self.misses_24h;
+        (total > 0).then(|| self.hits_24h as f64 / total as f64)
+    }
+}
+
+/// `GET /api/v1/health/cache`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheReport {
+    pub caches: Vec<CacheStats>,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// `data_quality_events` document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataQualityEvent {
+    pub symbol: String,
+    /// LOW, MEDIUM, HIGH, CRITICAL.
+    pub severity: String,
+    pub anomaly_type: String,
+    pub message: String,
+    pub score: f64,
+    pub detected_at: DateTime<Utc>,
+    pub acknowledged: bool,
+}
+
+/// What `trigger_backtest` asks the platform to run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TriggerRequest {
+    pub strategy_id: String,
+    pub name: String,
+    pub symbols: Vec<String>,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub initial_cash: f64,
+    pub commission_rate: f64,
+    /// Who asked (subject), recorded as the trigger reason.
+    pub requested_by: String,
+}
+
+/// The platform's answer to a trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerResponse {
+    pub backtest_id: String,
+    pub status: BacktestStatus,
+    pub estimated_duration_seconds: Option<u64>,
+}
+
+/// Alpha Vantage's state as the bot classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlphaVantageStatus {
+    Healthy,
+    Slow,
+    RateLimited,
+    InvalidKey,
+    UnknownSymbol,
+    HttpError,
+    Timeout,
+    Unparseable,
+    NotConfigured,
+}
+
+impl AlphaVantageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlphaVantageStatus::Healthy => "healthy",
+            AlphaVantageStatus::Slow => "slow",
+            AlphaVantageStatus::RateLimited => "rate_limited",
+            AlphaVantageStatus::InvalidKey => "invalid_key",
+            AlphaVantageStatus::UnknownSymbol => "unknown_symbol",
+            AlphaVantageStatus::HttpError => "http_error",
+            AlphaVantageStatus::Timeout => "timeout",
+            AlphaVantageStatus::Unparseable => "unparseable",
+            AlphaVantageStatus::NotConfigured => "not_configured",
+        }
+    }
+}
+
+/// One Alpha Vantage health reading.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlphaVantageHealth {
+    pub status: AlphaVantageStatus,
+    pub latency_ms: Option<u64>,
+    pub checked_at: DateTime<Utc>,
+    /// One line saying what was seen (never the key).
+    pub detail: String,
+}
+
+/// Why a platform call failed. `message` is true and safe to show.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct PlatformError {
+    pub kind: PlatformErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformErrorKind {
+    Timeout,
+    Unavailable,
+    Unauthorized,
+    NotFound,
+    Malformed,
+    /// The platform refused the request (bad strategy, bad symbol…).
+    Rejected,
+}
+
+impl PlatformErrorKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            PlatformErrorKind::Timeout => "platform_timeout",
+            PlatformErrorKind::Unavailable => "platform_unavailable",
+            PlatformErrorKind::Unauthorized => "platform_unauthorized",
+            PlatformErrorKind::NotFound => "not_found",
+            PlatformErrorKind::Malformed => "platform_malformed",
+            PlatformErrorKind::Rejected => "platform_rejected",
+        }
+    }
+}
+
+impl PlatformError {
+    pub fn new(kind: PlatformErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<PlatformError> for crate::tools::ToolError {
+    fn from(e: PlatformError) -> Self {
+        crate::tools::ToolError::failed(e.kind.code(), e.message)
+    }
+}
+
+pub type PlatformResult<T> = Result<T, PlatformError>;
+
+/// Everything the tools need from the quant platform.
+#[async_trait]
+pub trait QuantPlatform: Send + Sync {
+    fn kind(&self) -> PlatformKind;
+    /// Active and inactive strategies.
+    async fn strategies(&self) -> PlatformResult<Vec<Strategy>>;
+    /// The strategy's most recent backtest with status completed (by created_at).
+    async fn latest_completed_backtest(
+        &self,
+        strategy_id: &str,
+    ) -> PlatformResult<Option<Backtest>>;
+    async fn backtest_result(&self, backtest_id: &str) -> PlatformResult<Option<BacktestResult>>;
+    /// Failed backtests created at or after `since`, newest first, at most `limit`.
+    async fn recent_failures(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> PlatformResult<Vec<Backtest>>;
+    async fn cache_stats(&self) -> PlatformResult<CacheReport>;
+    /// Data-quality events detected at or after `since`, newest first.
+    async fn data_quality_events(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> PlatformResult<Vec<DataQualityEvent>>;
+    async fn trigger_backtest(&self, request: &TriggerRequest) -> PlatformResult<TriggerResponse>;
+    /// `None` when no backtest has this id.
+    async fn backtest(&self, id: &str) -> PlatformResult<Option<Backtest>>;
+    async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth>;
+}
+
+/// Why a strategy reference did not resolve to exactly one strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResolveError {
+    NotFound,
+    Ambiguous(Vec<String>),
+}
+
+/// Type words people use for each platform strategy type (lower case).
+const TYPE_WORDS: &[(&str, &[&str])] = &[
+    (
+        "SMA_CROSSOVER",
+        &[
+            "sma crossover",
+            "sma",
+            "moving average",
+            "golden cross",
+            "이동평균",
+            "골든크로스",
+        ],
+    ),
+    ("RSI_STRATEGY", &["rsi"]),
+    (
+        "BOLLINGER_BANDS",
+        &["bollinger", "bollinger bands", "볼린저"],
+    ),
+    ("MOMENTUM", &["momentum", "모멘텀"]),
+    (
+        "BUY_AND_HOLD",
+        &["buy and hold", "buy & hold", "buy-and-hold", "바이앤홀드"],
+    ),
+];
+
+fn normalise(s: &str) -> String {
+    s.trim()
+        .trim_end_matches(" strategy")
+        .trim_end_matches("전략")
+        .trim()
+        .to_lowercase()
+}
+
+/// Resolve a reference (id, name or type word; case-insensitive) against
+/// `strategies`. Precedence: exact id, exact name, unique strategy of the
+/// named type, unique name containing the reference.
+pub fn resolve_strategy<'a>(
+    strategies: &'a [Strategy],
+    reference: &str,
+) -> Result<&'a Strategy, ResolveError> {
+    let wanted = normalise(reference);
+    if wanted.is_empty() {
+        return Err(ResolveError::NotFound);
+    }
+    if let Some(s) = strategies
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(reference.trim()))
+    {
+        return Ok(s);
+    }
+    if let Some(s) = strategies.iter().find(|s| s.name.to_lowercase() == wanted) {
+        return Ok(s);
+    }
+    let unique = |matches: Vec<&'a Strategy>| match matches.len() {
+        0 => Err(ResolveError::NotFound),
+        1 => Ok(matches[0]),
+        _ => Err(ResolveError::Ambiguous(
+            matches.iter().map(|s| s.name.clone()).collect(),
+        )),
+    };
+    if let Some((ty, _)) = TYPE_WORDS
+        .iter()
+        .find(|(_, words)| words.contains(&wanted.as_str()))
+    {
+        let of_type: Vec<&Strategy> = strategies
+            .iter()
+            .filter(|s| s.strategy_type == *ty)
+            .collect();
+        if !of_type.is_empty() {
+            let active: Vec<&Strategy> = of_type.iter().copied().filter(|s| s.is_active).collect();
+            return unique(if active.is_empty() { of_type } else { active });
+        }
+    }
+    unique(
+        strategies
+            .iter()
+            .filter(|s| s.name.to_lowercase().contains(&wanted))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strategy(id: &str, name: &str, ty: &str, active: bool) -> Strategy {
+        Strategy {
+            id: id.into(),
+            name: name.into(),
+            strategy_type: ty.into(),
+            parameters: Value::Null,
+            description: None,
+            user_id: "u".into(),
+            is_active: active,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn references_resolve_by_id_name_type_or_unique_substring() {
+        let all = vec![
+            strategy("65a1", "RSI mean reversion", "RSI_STRATEGY", true),
+            strategy("65a2", "Momentum breakout", "MOMENTUM", true),
+            strategy(
+                "65a3",
+                "Mean reversion (Bollinger)",
+                "BOLLINGER_BANDS",
+                true,
+            ),
+            strategy("65a4", "Old momentum", "MOMENTUM", false),
+        ];
+        let name = |r: &str| resolve_strategy(&all, r).map(|s| s.name.clone());
+        assert_eq!(name("65A2").unwrap(), "Momentum breakout");
+        assert_eq!(name("rsi mean reversion").unwrap(), "RSI mean reversion");
+        assert_eq!(name("RSI").unwrap(), "RSI mean reversion");
+        assert_eq!(
+            name("모멘텀 전략").unwrap(),
+            "Momentum breakout",
+            "inactive ones step aside"
+        );
+        assert_eq!(name("Bollinger").unwrap(), "Mean reversion (Bollinger)");
+        assert_eq!(name("old").unwrap(), "Old momentum");
+        assert_eq!(
+            name("mean reversion"),
+            Err(ResolveError::Ambiguous(vec![
+                "RSI mean reversion".into(),
+                "Mean reversion (Bollinger)".into()
+            ]))
+        );
+        assert_eq!(name("MACD"), Err(ResolveError::NotFound));
+        assert_eq!(name("  "), Err(ResolveError::NotFound));
+    }
+
+    #[test]
+    fn hit_rate_is_unknown_without_traffic() {
+        let mut c = CacheStats {
+            name: "duckdb".into(),
+            hits_24h: 9731,
+            misses_24h: 269,
+            entries: 1,
+            size_bytes: 1,
+            last_refresh_at: None,
+        };
+        assert_eq!(c.hit_rate(), Some(0.9731));
+        c.hits_24h = 0;
+        c.misses_24h = 0;
+        assert_eq!(c.hit_rate(), None);
+    }
+}

@@ -5,8 +5,15 @@
 //!
 //! Invariant: nothing under `tools/` imports an adapter or the LLM client.
 
+pub mod alpha_vantage_health;
+pub mod backtest_status;
+pub mod cache_status;
+pub mod compare_strategies;
+pub mod recent_failures;
 pub mod registry;
+pub mod render;
 pub mod runbooks;
+pub mod trigger_backtest;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -14,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::domain::{Caller, Language, Platform, RequestId};
+use crate::platform::{ResolveError, Strategy, resolve_strategy};
 use crate::rbac::Role;
 
 pub use registry::{
@@ -154,4 +162,48 @@ impl<T: TypedTool> Tool for T {
         let args = parse_args::<T::Args>(&args)?;
         self.run(ctx, args).await
     }
+}
+
+/// Resolve a strategy reference for a tool, with the error a person (and
+/// the model) can act on: unknown name, or which names are ambiguous.
+pub fn resolve_strategy_ref<'a>(
+    strategies: &'a [Strategy],
+    reference: &str,
+    lang: Language,
+) -> Result<&'a Strategy, ToolError> {
+    resolve_strategy(strategies, reference).map_err(|e| match e {
+        ResolveError::NotFound => {
+            let known: Vec<&str> = strategies
+                .iter()
+                .filter(|s| s.is_active)
+                .map(|s| s.name.as_str())
+                .collect();
+            ToolError::failed(
+                "unknown_strategy",
+                match lang {
+                    Language::En => format!(
+                        "no strategy matches {reference:?}; known strategies: {}",
+                        known.join(", ")
+                    ),
+                    Language::Ko => format!(
+                        "{reference:?}에 해당하는 전략이 없습니다. 등록된 전략: {}",
+                        known.join(", ")
+                    ),
+                },
+            )
+        }
+        ResolveError::Ambiguous(names) => ToolError::failed(
+            "ambiguous_strategy",
+            match lang {
+                Language::En => format!(
+                    "{reference:?} matches several strategies: {}; say which one",
+                    names.join(", ")
+                ),
+                Language::Ko => format!(
+                    "{reference:?}에 해당하는 전략이 여러 개입니다: {}. 하나를 골라 주세요",
+                    names.join(", ")
+                ),
+            },
+        ),
+    })
 }

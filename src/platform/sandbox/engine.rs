@@ -8,7 +8,7 @@
 //! # Synthetic prices
 //! * Seed = FNV-1a 64 of the trimmed, upper-cased symbol; randomness = splitmix64.
 //! * Per symbol: start price 20–500, annual volatility σ 15–45 %, median annual growth μ −3…+9 %.
-//! * From the fixed epoch 2000-01-03, each business day (Mon–Fri) multiplies the close by
+//! * From the fixed epoch 2015-01-02, each business day (Mon–Fri) multiplies the close by
 //!   `1 + (μ + σ²/2)/252 + σ/√252 · z`, `z` = (sum of 12 uniforms) − 6 (mean 0, variance 1,
 //!   bounded to ±6 so a close stays > 0). Only `+ − × ÷ √` are used (correctly rounded IEEE 754),
 //!   so every machine computes the same bits.
@@ -70,7 +70,7 @@ pub struct Bar {
 
 /// The first date of every synthetic series (a Monday).
 pub fn synthetic_epoch() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2000, 1, 3).expect("valid epoch date")
+    NaiveDate::from_ymd_opt(2015, 1, 2).expect("valid epoch date")
 }
 
 /// 64-bit FNV-1a: stable across machines, Rust versions and runs (unlike `DefaultHasher`).
@@ -966,10 +966,10 @@ mod tests {
         assert_eq!(&long[from..from + a.len()], &a[..]);
         assert_ne!(a, synthetic_prices("MSFT", start, end));
         assert!(synthetic_prices("AAPL", end, start).is_empty());
-        assert!(synthetic_prices("AAPL", d(1999, 1, 1), d(1999, 12, 31)).is_empty());
-        let early = synthetic_prices("AAPL", d(1990, 1, 1), d(2000, 1, 4));
+        assert!(synthetic_prices("AAPL", d(2014, 1, 1), d(2014, 12, 31)).is_empty());
+        let early = synthetic_prices("AAPL", d(1990, 1, 1), d(2015, 1, 5));
         let dates: Vec<NaiveDate> = early.iter().map(|b| b.date).collect();
-        assert_eq!(dates, [d(2000, 1, 3), d(2000, 1, 4)]);
+        assert_eq!(dates, [d(2015, 1, 2), d(2015, 1, 5)]);
     }
 
     #[test]
@@ -989,6 +989,6 @@ mod tests {
         // Frozen: changing the generator changes every sandbox backtest; update only on purpose.
         let bars = synthetic_prices("AAPL", d(2024, 1, 2), d(2024, 1, 2));
         assert_eq!(bars.len(), 1);
-        assert_eq!(format!("{:.6}", bars[0].close), "6135.148641");
+        assert_eq!(format!("{:.6}", bars[0].close), "1699.837497");
     }
 }

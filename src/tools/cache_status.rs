@@ -1,0 +1,128 @@
+//! `cache_status`: hit rate over 24 h, entries, size and last refresh of the
+//! platform's caches (DuckDB time-series cache, MongoDB cache). With no
+//! traffic the hit rate is unknown, never 0 % or 100 %.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::render::{self, tr};
+use super::{ToolContext, ToolError, ToolOutput, TypedTool};
+use crate::platform::QuantPlatform;
+use crate::rbac::Role;
+
+/// Arguments of `cache_status`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheStatusArgs {
+    /// Only this cache: "duckdb" or "mongodb". Omit for all caches.
+    #[serde(default)]
+    pub cache: Option<String>,
+}
+
+pub struct CacheStatus {
+    platform: Arc<dyn QuantPlatform>,
+}
+
+impl CacheStatus {
+    pub fn new(platform: Arc<dyn QuantPlatform>) -> Self {
+        Self { platform }
+    }
+}
+
+#[async_trait]
+impl TypedTool for CacheStatus {
+    type Args = CacheStatusArgs;
+    const NAME: &'static str = "cache_status";
+    const DESCRIPTION: &'static str = "Hit rate over the last 24 h, entries, size and last refresh of the \
+        platform's caches (DuckDB time-series cache and MongoDB cache).";
+    const REQUIRED_ROLE: Role = Role::Viewer;
+    const MUTATING: bool = false;
+
+    async fn run(&self, ctx: &ToolContext, args: CacheStatusArgs) -> Result<ToolOutput, ToolError> {
+        let lang = ctx.language;
+        let report = self.platform.cache_stats().await?;
+        let wanted = args.cache.as_deref().map(|c| c.trim().to_lowercase());
+        let caches: Vec<_> = report
+            .caches
+            .iter()
+            .filter(|c| wanted.as_deref().is_none_or(|w| c.name.to_lowercase() == w))
+            .collect();
+        if caches.is_empty() {
+            let known: Vec<&str> = report.caches.iter().map(|c| c.name.as_str()).collect();
+            return Err(ToolError::failed(
+                "not_found",
+                format!(
+                    "no cache named {:?}; known caches: {}",
+                    args.cache.unwrap_or_default(),
+                    known.join(", ")
+                ),
+            ));
+        }
+        let now = report.generated_at;
+        let rows: Vec<Vec<String>> = caches
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    render::pct(c.hit_rate(), lang),
+                    format!("{}/{}", c.hits_24h, c.hits_24h + c.misses_24h),
+                    c.entries.to_string(),
+                    render::bytes(c.size_bytes),
+                    c.last_refresh_at.map_or_else(
+                        || render::unknown(lang).to_string(),
+                        |t| render::ago(t, now, lang),
+                    ),
+                ]
+            })
+            .collect();
+        let headers = match lang {
+            crate::domain::Language::En => [
+                "cache",
+                "hit rate 24h",
+                "hits/requests",
+                "entries",
+                "size",
+                "last refresh",
+            ],
+            crate::domain::Language::Ko => [
+                "캐시",
+                "24시간 적중률",
+                "적중/요청",
+                "항목 수",
+                "크기",
+                "마지막 갱신",
+            ],
+        };
+        let display = format!(
+            "{}\n{}",
+            tr(
+                lang,
+                "Cache status (last 24 h):",
+                "캐시 상태 (최근 24시간):"
+            ),
+            render::table(&headers, &rows)
+        );
+        let data = json!({
+            "source": self.platform.kind(),
+            "generated_at": report.generated_at,
+            "caches": caches.iter().map(|c| json!({
+                "name": c.name,
+                "hit_rate_24h": c.hit_rate(),
+                "hit_rate_note": if c.hit_rate().is_none() { Some("no traffic in 24 h: hit rate unknown") } else { None },
+                "hits_24h": c.hits_24h,
+                "misses_24h": c.misses_24h,
+                "entries": c.entries,
+                "size_bytes": c.size_bytes,
+                "last_refresh_at": c.last_refresh_at,
+            })).collect::<Vec<_>>(),
+        });
+        Ok(ToolOutput {
+            data,
+            display: render::with_source(display, self.platform.kind(), lang),
+        })
+    }
+}

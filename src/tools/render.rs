@@ -1,0 +1,213 @@
+//! Rendering helpers shared by the tools: compact tables and number formats
+//! for people, in the caller's language. Tools put the raw numbers in their
+//! JSON output; these only format them.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::Language;
+use crate::platform::PlatformKind;
+
+/// "97.3 %", or the unknown marker.
+pub fn pct(value: Option<f64>, lang: Language) -> String {
+    match value {
+        Some(v) => format!("{:.1} %", v * 100.0),
+        None => unknown(lang).to_string(),
+    }
+}
+
+/// A signed percentage: "+18.2 %".
+pub fn signed_pct(value: f64) -> String {
+    format!("{:+.1} %", value * 100.0)
+}
+
+pub fn unknown(lang: Language) -> &'static str {
+    match lang {
+        Language::En => "unknown",
+        Language::Ko => "알 수 없음",
+    }
+}
+
+/// Binary units: "700.0 MiB".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// "62 min ago" / "62분 전", coarsened to minutes, hours or days.
+pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>, lang: Language) -> String {
+    let minutes = (now - at).num_minutes().max(0);
+    let (n, en, ko) = if minutes < 120 {
+        (minutes, "min", "분")
+    } else if minutes < 48 * 60 {
+        (minutes / 60, "h", "시간")
+    } else {
+        (minutes / (24 * 60), "d", "일")
+    };
+    match lang {
+        Language::En => format!("{n} {en} ago"),
+        Language::Ko => format!("{n}{ko} 전"),
+    }
+}
+
+/// "2026-11-22 07:00 UTC".
+pub fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Display width: East Asian wide characters count 2.
+fn width(s: &str) -> usize {
+    s.chars()
+        .map(|c| if matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFF00..=0xFF60) { 2 } else { 1 })
+        .sum()
+}
+
+/// An aligned plain-text table (adapters may wrap it in a code block).
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(width(cell));
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let pad = widths[i].saturating_sub(width(c));
+                if i + 1 == cells.len() {
+                    c.to_string()
+                } else {
+                    format!("{c}{}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(headers.to_vec())];
+    out.push(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
+    for row in rows {
+        out.push(line(row.iter().map(String::as_str).collect()));
+    }
+    out.join("\n")
+}
+
+/// Said under every answer built on sandbox data.
+pub fn source_note(kind: PlatformKind, lang: Language) -> Option<&'static str> {
+    match (kind, lang) {
+        (PlatformKind::Live, _) => None,
+        (PlatformKind::Sandbox, Language::En) => {
+            Some("(sandbox platform: demo data, not production)")
+        }
+        (PlatformKind::Sandbox, Language::Ko) => {
+            Some("(샌드박스 플랫폼: 데모 데이터이며 운영 데이터가 아닙니다)")
+        }
+    }
+}
+
+/// `text` followed by the source note, if any.
+pub fn with_source(text: String, kind: PlatformKind, lang: Language) -> String {
+    match source_note(kind, lang) {
+        Some(note) => format!("{text}\n{note}"),
+        None => text,
+    }
+}
+
+/// Pick the English or Korean text.
+pub fn tr<'a>(lang: Language, en: &'a str, ko: &'a str) -> &'a str {
+    match lang {
+        Language::En => en,
+        Language::Ko => ko,
+    }
+}
+
+/// KPI column headers, matching [`kpi_cells`].
+pub fn kpi_headers(lang: Language) -> [&'static str; 8] {
+    match lang {
+        Language::En => [
+            "total", "annual", "sharpe", "sortino", "max DD", "vol", "win rate", "trades",
+        ],
+        Language::Ko => [
+            "총수익",
+            "연환산",
+            "샤프",
+            "소르티노",
+            "최대낙폭",
+            "변동성",
+            "승률",
+            "거래수",
+        ],
+    }
+}
+
+/// The platform's KPIs as table cells (ratios as percentages).
+pub fn kpi_cells(p: &crate::platform::Performance) -> Vec<String> {
+    vec![
+        signed_pct(p.total_return),
+        signed_pct(p.annualized_return),
+        format!("{:.2}", p.sharpe_ratio),
+        format!("{:.2}", p.sortino_ratio),
+        signed_pct(p.max_drawdown),
+        format!("{:.1} %", p.volatility * 100.0),
+        format!("{:.0} %", p.win_rate * 100.0),
+        p.total_trades.to_string(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(pct(Some(0.9731), Language::En), "97.3 %");
+        assert_eq!(pct(None, Language::Ko), "알 수 없음");
+        assert_eq!(signed_pct(-0.153), "-15.3 %");
+        assert_eq!(bytes(734_003_200), "700.0 MiB");
+        assert_eq!(bytes(512), "512 B");
+        let now = Utc::now();
+        assert_eq!(
+            ago(now - chrono::Duration::minutes(62), now, Language::En),
+            "62 min ago"
+        );
+        assert_eq!(
+            ago(now - chrono::Duration::hours(30), now, Language::Ko),
+            "30시간 전"
+        );
+    }
+
+    #[test]
+    fn tables_align_wide_characters() {
+        let t = table(
+            &["cache", "hit rate"],
+            &[
+                vec!["덕디비".into(), "97.3 %".into()],
+                vec!["mongodb".into(), "-".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "cache    hit rate");
+        assert_eq!(lines[2], "덕디비   97.3 %");
+        assert_eq!(lines[3], "mongodb  -");
+    }
+}
