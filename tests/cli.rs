@@ -177,3 +177,68 @@ fn serve_answers_health_probes_and_stops_cleanly_on_sigterm() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped cleanly"));
 }
+
+/// README's first command answers the top ops questions from the sandbox.
+#[test]
+fn the_top_questions_are_answered_from_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("현재 DuckDB 캐시 적중률은?", "cache_status", "ok", "97.3 %"),
+        (
+            "최근 실패한 백테스트 목록",
+            "recent_failures",
+            "ok",
+            "Alpha Vantage rate limit exceeded",
+        ),
+        ("알파밴티지 괜찮아?", "alpha_vantage_health", "ok", "212 ms"),
+        (
+            "RSI 전략이랑 모멘텀 전략 비교해줘",
+            "compare_strategies",
+            "ok",
+            "RSI mean reversion",
+        ),
+        (
+            "is alpha vantage rate limited?",
+            "alpha_vantage_health",
+            "ok",
+            "latency",
+        ),
+        (
+            "why did last night's backtests fail?",
+            "recent_failures",
+            "ok",
+            "Symbol not found: TWTR",
+        ),
+        (
+            "run the SMA crossover strategy on AAPL and MSFT for 2024",
+            "trigger_backtest",
+            "needs_approval",
+            "approval",
+        ),
+    ];
+    for (question, tool, outcome, needle) in cases {
+        let out = chatops(dir.path())
+            .args(["ask", "--json", question])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{question}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["tool_calls"][0]["name"], tool, "{question}");
+        assert_eq!(json["tool_calls"][0]["outcome"], outcome, "{question}");
+        let answer = json["answer"].as_str().unwrap();
+        assert!(answer.contains(needle), "{question}: {answer}");
+        let sandbox_note = if json["language"] == "ko" {
+            "샌드박스"
+        } else {
+            "sandbox"
+        };
+        assert!(
+            outcome != "ok" || answer.contains(sandbox_note),
+            "{question}: {answer}"
+        );
+    }
+}

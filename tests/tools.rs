@@ -1,0 +1,450 @@
+//! The ops tools through the whole pipeline (offline planner → registry →
+//! tool → sandbox platform), in English and Korean, including their error
+//! paths and a platform that fails.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatops::agent::TurnOutcome;
+use chatops::app::App;
+use chatops::console::{self, ConsoleIdentity};
+use chatops::platform::sandbox::SandboxPlatform;
+use chatops::platform::{
+    AlphaVantageHealth, Backtest, BacktestResult, CacheReport, CacheStats, DataQualityEvent,
+    PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy,
+    TriggerRequest, TriggerResponse,
+};
+use chatops::store::{AuditEvent, AuditQuery};
+use chatops::tools::ToolOutcome;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+struct Bot {
+    app: App,
+    sandbox: SandboxPlatform,
+    _dir: tempfile::TempDir,
+}
+
+async fn bot() -> Bot {
+    let sandbox = SandboxPlatform::with_step(Utc::now(), Duration::from_millis(20));
+    let (app, dir) = app_on(Arc::new(sandbox.clone())).await;
+    Bot {
+        app,
+        sandbox,
+        _dir: dir,
+    }
+}
+
+async fn app_on(platform: Arc<dyn QuantPlatform>) -> (App, tempfile::TempDir) {
+    chatops::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::builder(common::settings_with_llm(None))
+        .store(common::sqlite_store(&dir.path().join("t.db")))
+        .platform(platform)
+        .build()
+        .await
+        .unwrap();
+    (app, dir)
+}
+
+fn me() -> ConsoleIdentity {
+    ConsoleIdentity::new("alice", "ops").unwrap()
+}
+
+async fn ask(app: &App, question: &str) -> TurnOutcome {
+    console::ask(&app.agent, &me(), question, true).await
+}
+
+/// The one tool call of an offline turn: (name, outcome, data).
+fn only_call(outcome: &TurnOutcome) -> (&str, ToolOutcome, Value) {
+    assert_eq!(outcome.tool_calls.len(), 1, "answer: {}", outcome.answer);
+    let call = &outcome.tool_calls[0];
+    (
+        call.name.as_str(),
+        call.outcome,
+        call.data.clone().unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn cache_status_in_both_languages_and_unknown_without_traffic() {
+    let bot = bot().await;
+    let en = ask(&bot.app, "what's the duckdb cache hit rate?").await;
+    let (tool, outcome, data) = only_call(&en);
+    assert_eq!((tool, outcome), ("cache_status", ToolOutcome::Ok));
+    assert_eq!(data["caches"][0]["name"], "duckdb");
+    assert_eq!(data["caches"][0]["hit_rate_24h"], 0.9731);
+    assert!(
+        en.answer.contains("97.3 %") && en.answer.contains("sandbox platform"),
+        "{}",
+        en.answer
+    );
+
+    let ko = ask(&bot.app, "캐시 히트율 어때").await;
+    assert!(
+        ko.answer.contains("24시간 적중률")
+            && ko.answer.contains("97.3 %")
+            && ko.answer.contains("96.8 %"),
+        "{}",
+        ko.answer
+    );
+    assert!(ko.answer.contains("샌드박스"), "{}", ko.answer);
+
+    bot.sandbox.set_caches(vec![CacheStats {
+        name: "duckdb".into(),
+        hits_24h: 0,
+        misses_24h: 0,
+        entries: 10,
+        size_bytes: 2048,
+        last_refresh_at: None,
+    }]);
+    let quiet = ask(&bot.app, "duckdb cache hit rate?").await;
+    let (_, _, data) = only_call(&quiet);
+    assert_eq!(data["caches"][0]["hit_rate_24h"], Value::Null);
+    assert!(
+        quiet.answer.contains("unknown") && !quiet.answer.contains("0.0 %"),
+        "{}",
+        quiet.answer
+    );
+}
+
+#[tokio::test]
+async fn recent_failures_newest_first_with_strategy_and_error() {
+    let bot = bot().await;
+    let out = ask(&bot.app, "why did last night's backtests fail?").await;
+    let (tool, outcome, data) = only_call(&out);
+    assert_eq!((tool, outcome), ("recent_failures", ToolOutcome::Ok));
+    assert_eq!(data["count"], 6);
+    assert_eq!(data["by_error_kind"]["alpha_vantage_rate_limit"], 3);
+    let first = &data["failures"][0];
+    assert_eq!(first["strategy"], "RSI mean reversion");
+    assert_eq!(first["error_message"], "Alpha Vantage rate limit exceeded");
+    let times: Vec<&str> = data["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["created_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    assert!(out.answer.contains("runbooks/backtest-failure-triage.md"));
+
+    let ko = ask(&bot.app, "최근 3일간 실패한 백테스트 2개만").await;
+    let (_, _, data) = only_call(&ko);
+    assert_eq!(data["since_hours"], 72);
+    assert_eq!(data["failures"].as_array().unwrap().len(), 2);
+    assert!(ko.answer.contains("실패한 백테스트"), "{}", ko.answer);
+}
+
+#[tokio::test]
+async fn alpha_vantage_health_says_it_is_simulated_in_the_sandbox() {
+    let bot = bot().await;
+    let out = ask(&bot.app, "알파밴티지 괜찮아?").await;
+    let (tool, outcome, data) = only_call(&out);
+    assert_eq!((tool, outcome), ("alpha_vantage_health", ToolOutcome::Ok));
+    assert_eq!(data["status"], "healthy");
+    assert_eq!(data["source"], "sandbox");
+    assert!(
+        out.answer.contains("✅ 정상") && out.answer.contains("212 ms"),
+        "{}",
+        out.answer
+    );
+}
+
+async fn wait_for_status(app: &App, id: &str) -> Value {
+    for _ in 0..200 {
+        let out = ask(app, &format!("status of backtest {id}")).await;
+        let (tool, outcome, data) = only_call(&out);
+        assert_eq!(
+            (tool, outcome),
+            ("backtest_status", ToolOutcome::Ok),
+            "{}",
+            out.answer
+        );
+        if data["status"] == "completed" || data["status"] == "failed" {
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("backtest {id} did not finish");
+}
+
+#[tokio::test]
+async fn a_backtest_is_triggered_runs_and_reports_kpis_deterministically() {
+    let bot = bot().await;
+    let question = "run the SMA crossover strategy on AAPL and MSFT for 2024";
+    // Without approval nothing runs.
+    let waiting = console::ask(&bot.app.agent, &me(), question, false).await;
+    assert_eq!(waiting.tool_calls[0].outcome, ToolOutcome::NeedsApproval);
+
+    let mut performances = Vec::new();
+    for _ in 0..2 {
+        let started = ask(&bot.app, question).await;
+        let (tool, outcome, data) = only_call(&started);
+        assert_eq!(
+            (tool, outcome),
+            ("trigger_backtest", ToolOutcome::Ok),
+            "{}",
+            started.answer
+        );
+        assert_eq!(data["strategy"], "SMA crossover 20/50");
+        assert_eq!(data["symbols"], json!(["AAPL", "MSFT"]));
+        assert_eq!(data["start_date"], "2024-01-01");
+        assert_eq!(data["end_date"], "2024-12-31");
+        let id = data["backtest_id"].as_str().unwrap().to_string();
+        assert!(started.answer.contains(&id));
+        let status = wait_for_status(&bot.app, &id).await;
+        assert_eq!(status["status"], "completed", "{status}");
+        assert!(status["performance"]["total_trades"].as_u64().unwrap() > 0);
+        performances.push(status["performance"].clone());
+    }
+    assert_eq!(performances[0], performances[1], "same request, same KPIs");
+}
+
+#[tokio::test]
+async fn trigger_errors_are_clear() {
+    let bot = bot().await;
+    let cases = [
+        (
+            r#"{"strategy":"MACD","symbols":["AAPL"]}"#,
+            "no strategy matches \"MACD\"",
+        ),
+        (
+            r#"{"strategy":"mean reversion","symbols":["AAPL"]}"#,
+            "matches several strategies: RSI mean reversion, Mean reversion (Bollinger)",
+        ),
+        (
+            r#"{"strategy":"RSI","symbols":["AAPL"],"end_date":"2999-01-01"}"#,
+            "is in the future",
+        ),
+        (
+            r#"{"strategy":"RSI","symbols":["AAPL"],"start_date":"2024-06-01","end_date":"2024-01-01"}"#,
+            "must be before end_date",
+        ),
+        (
+            r#"{"strategy":"RSI","symbols":["AAPL"],"start_date":"June 1st"}"#,
+            "YYYY-MM-DD",
+        ),
+        (r#"{"strategy":"RSI","symbols":[]}"#, "1 to 10 tickers"),
+        (
+            r#"{"strategy":"RSI","symbols":["AAPL"],"initial_cash":-5}"#,
+            "initial_cash",
+        ),
+    ];
+    let registry = bot.app.agent.registry();
+    for (args, expected) in cases {
+        let ctx = chatops::tools::ToolContext {
+            request_id: chatops::domain::RequestId::generate(),
+            platform: chatops::domain::Platform::Console,
+            caller: me().caller,
+            thread: None,
+            language: chatops::domain::Language::En,
+        };
+        let call = chatops::tools::ToolCallRequest {
+            call_id: "c".into(),
+            name: "trigger_backtest".into(),
+            arguments: args.into(),
+        };
+        let gate = PreApprove;
+        let result = registry.invoke(&ctx, &call, &gate).await;
+        assert_ne!(result.outcome, ToolOutcome::Ok, "{args}");
+        assert!(
+            result.model_content.contains(expected) || result.display.contains(expected),
+            "{args}: {} / {}",
+            result.model_content,
+            result.display
+        );
+    }
+}
+
+struct PreApprove;
+
+#[async_trait]
+impl chatops::tools::ApprovalGate for PreApprove {
+    async fn request(&self, _: &chatops::store::Approval, _: &str) -> chatops::tools::GateDecision {
+        chatops::tools::GateDecision::Approve {
+            by: me().caller.subject,
+            groups: vec![],
+        }
+    }
+}
+
+#[tokio::test]
+async fn backtest_status_errors() {
+    let bot = bot().await;
+    let unknown = ask(&bot.app, "status of backtest 0123456789abcdef01234567").await;
+    assert_eq!(unknown.tool_calls[0].outcome, ToolOutcome::Error);
+    assert!(
+        unknown
+            .answer
+            .contains("no backtest with id 0123456789abcdef01234567"),
+        "{}",
+        unknown.answer
+    );
+    let failed = bot
+        .sandbox
+        .recent_failures(Utc::now() - chrono::Duration::days(30), 1)
+        .await
+        .unwrap();
+    let out = ask(&bot.app, &format!("백테스트 {} 상태", failed[0].id)).await;
+    assert!(
+        out.answer
+            .contains("오류: Alpha Vantage rate limit exceeded"),
+        "{}",
+        out.answer
+    );
+}
+
+#[tokio::test]
+async fn compare_strategies_by_name_reports_each_failed_step_and_compares_the_rest() {
+    let bot = bot().await;
+    let out = ask(&bot.app, "RSI 전략이랑 모멘텀 전략 비교해줘").await;
+    let (tool, outcome, data) = only_call(&out);
+    assert_eq!((tool, outcome), ("compare_strategies", ToolOutcome::Ok));
+    let names: Vec<&str> = data["compared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["RSI mean reversion", "Momentum breakout"]);
+    assert!(out.answer.contains("샤프"), "{}", out.answer);
+
+    let registry = bot.app.agent.registry();
+    let ctx = chatops::tools::ToolContext {
+        request_id: chatops::domain::RequestId::generate(),
+        platform: chatops::domain::Platform::Console,
+        caller: me().caller,
+        thread: None,
+        language: chatops::domain::Language::En,
+    };
+    let call = chatops::tools::ToolCallRequest {
+        call_id: "c".into(),
+        name: "compare_strategies".into(),
+        arguments: r#"{"strategies":["rsi","MACD","mean reversion","Sector rotation","Pairs trading","Buy and hold"]}"#.into(),
+    };
+    let result = registry.invoke(&ctx, &call, &PreApprove).await;
+    assert_eq!(result.outcome, ToolOutcome::Ok);
+    let data = result.data.unwrap();
+    let compared: Vec<&str> = data["compared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(compared, ["RSI mean reversion", "Buy and hold SPY"]);
+    let steps: Vec<(&str, &str)> = data["not_compared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["strategy"].as_str().unwrap(),
+                p["error_kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("MACD", "unknown_strategy"),
+            ("mean reversion", "ambiguous_strategy"),
+            ("Sector rotation (beta)", "no_completed_backtest"),
+            ("Pairs trading (legacy)", "no_result"),
+        ]
+    );
+    assert!(result.display.contains("⚠"), "{}", result.display);
+}
+
+/// A platform whose every call times out, as a dead platform API would.
+struct DeadPlatform;
+
+fn dead<T>() -> PlatformResult<T> {
+    Err(PlatformError::new(
+        PlatformErrorKind::Timeout,
+        "the platform API did not answer within 5 s",
+    ))
+}
+
+#[async_trait]
+impl QuantPlatform for DeadPlatform {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Live
+    }
+    async fn strategies(&self) -> PlatformResult<Vec<Strategy>> {
+        dead()
+    }
+    async fn latest_completed_backtest(&self, _: &str) -> PlatformResult<Option<Backtest>> {
+        dead()
+    }
+    async fn backtest_result(&self, _: &str) -> PlatformResult<Option<BacktestResult>> {
+        dead()
+    }
+    async fn recent_failures(&self, _: DateTime<Utc>, _: usize) -> PlatformResult<Vec<Backtest>> {
+        dead()
+    }
+    async fn cache_stats(&self) -> PlatformResult<CacheReport> {
+        dead()
+    }
+    async fn data_quality_events(
+        &self,
+        _: DateTime<Utc>,
+        _: usize,
+    ) -> PlatformResult<Vec<DataQualityEvent>> {
+        dead()
+    }
+    async fn trigger_backtest(&self, _: &TriggerRequest) -> PlatformResult<TriggerResponse> {
+        dead()
+    }
+    async fn backtest(&self, _: &str) -> PlatformResult<Option<Backtest>> {
+        dead()
+    }
+    async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth> {
+        dead()
+    }
+}
+
+#[tokio::test]
+async fn a_dead_platform_gives_a_plain_message_and_an_audited_error_kind() {
+    let (app, _dir) = app_on(Arc::new(DeadPlatform)).await;
+    for question in [
+        "duckdb cache hit rate?",
+        "why did backtests fail?",
+        "is alpha vantage rate limited?",
+        "compare RSI vs momentum",
+        "status of backtest 0123456789abcdef01234567",
+        "run the RSI strategy on AAPL for 2024",
+    ] {
+        let out = ask(&app, question).await;
+        assert_eq!(out.tool_calls.len(), 1, "{question}: {}", out.answer);
+        assert_eq!(out.tool_calls[0].outcome, ToolOutcome::Error, "{question}");
+        assert!(
+            out.answer
+                .contains("the platform API did not answer within 5 s"),
+            "{question}: {}",
+            out.answer
+        );
+    }
+    let records = app
+        .store
+        .audit
+        .query_audit(&AuditQuery::default())
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            AuditEvent::ToolOutcome {
+                error_kind: Some(k),
+                ..
+            } => Some(k.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, ["platform_timeout"; 6]);
+}
