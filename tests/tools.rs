@@ -448,3 +448,22 @@ async fn a_dead_platform_gives_a_plain_message_and_an_audited_error_kind() {
         .collect();
     assert_eq!(kinds, ["platform_timeout"; 6]);
 }
+
+#[tokio::test]
+async fn a_missing_argument_is_asked_for_and_the_answer_completes_the_call() {
+    let bot = bot().await;
+    let first = ask(&bot.app, "RSI 전략 백테스트 돌려줘").await;
+    assert!(first.tool_calls.is_empty());
+    assert!(first.answer.contains("어떤 종목인가요"), "{}", first.answer);
+    let second = ask(&bot.app, "애플이랑 마이크로소프트").await;
+    let (tool, outcome, data) = only_call(&second);
+    assert_eq!(
+        (tool, outcome),
+        ("trigger_backtest", ToolOutcome::Ok),
+        "{}",
+        second.answer
+    );
+    assert_eq!(data["strategy"], "RSI mean reversion");
+    assert_eq!(data["symbols"], json!(["AAPL", "MSFT"]));
+    assert!(second.answer.contains("시작"), "{}", second.answer);
+}

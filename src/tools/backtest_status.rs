@@ -89,7 +89,7 @@ pub async fn describe_backtest(
         "{} {}: {} · {} · {} · {} → {}",
         tr(lang, "Backtest", "백테스트"),
         backtest.id,
-        backtest.status,
+        status_label(&backtest.status, lang),
         strategy,
         c.symbols.join(", "),
         c.start_date,
@@ -140,4 +140,16 @@ pub async fn describe_backtest(
         data,
         display: render::with_source(lines.join("\n"), platform.kind(), lang),
     })
+}
+
+/// The status word in the caller's language.
+pub fn status_label(status: &BacktestStatus, lang: Language) -> &'static str {
+    let ko = match status {
+        BacktestStatus::Pending => "대기 중",
+        BacktestStatus::Running => "실행 중",
+        BacktestStatus::Completed => "완료",
+        BacktestStatus::Failed => "실패",
+        BacktestStatus::Cancelled => "취소됨",
+    };
+    tr(lang, status.as_str(), ko)
 }

@@ -151,7 +151,7 @@ impl TypedTool for TriggerBacktest {
             Language::Ko => format!(
                 "🚀 백테스트 {} 시작 ({}): {} / {}, {start} → {end}, 초기자금 {initial_cash:.0}, 수수료 {:.2} %. 예상 소요 {eta}.",
                 response.backtest_id,
-                response.status,
+                super::backtest_status::status_label(&response.status, lang),
                 strategy.name,
                 symbols.join(", "),
                 commission_rate * 100.0
