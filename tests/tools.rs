@@ -54,6 +54,17 @@ fn me() -> ConsoleIdentity {
     ConsoleIdentity::new("alice", "ops").unwrap()
 }
 
+/// A registry call made by alice, in English, outside any turn.
+fn english_context() -> chatops::tools::ToolContext {
+    chatops::tools::ToolContext {
+        request_id: chatops::domain::RequestId::generate(),
+        platform: chatops::domain::Platform::Console,
+        caller: me().caller,
+        thread: None,
+        language: chatops::domain::Language::En,
+    }
+}
+
 async fn ask(app: &App, question: &str) -> TurnOutcome {
     console::ask(&app.agent, &me(), question, true).await
 }
@@ -238,13 +249,7 @@ async fn trigger_errors_are_clear() {
     ];
     let registry = bot.app.agent.registry();
     for (args, expected) in cases {
-        let ctx = chatops::tools::ToolContext {
-            request_id: chatops::domain::RequestId::generate(),
-            platform: chatops::domain::Platform::Console,
-            caller: me().caller,
-            thread: None,
-            language: chatops::domain::Language::En,
-        };
+        let ctx = english_context();
         let call = chatops::tools::ToolCallRequest {
             call_id: "c".into(),
             name: "trigger_backtest".into(),
@@ -316,13 +321,7 @@ async fn compare_strategies_by_name_reports_each_failed_step_and_compares_the_re
     assert!(out.answer.contains("샤프"), "{}", out.answer);
 
     let registry = bot.app.agent.registry();
-    let ctx = chatops::tools::ToolContext {
-        request_id: chatops::domain::RequestId::generate(),
-        platform: chatops::domain::Platform::Console,
-        caller: me().caller,
-        thread: None,
-        language: chatops::domain::Language::En,
-    };
+    let ctx = english_context();
     let call = chatops::tools::ToolCallRequest {
         call_id: "c".into(),
         name: "compare_strategies".into(),

@@ -375,19 +375,7 @@ impl ToolRegistry {
                 )
             }
         };
-        self.auditor
-            .record_or_log(
-                &ctx.request_id,
-                &ctx.caller,
-                AuditEvent::ToolOutcome {
-                    tool: call.name.clone(),
-                    call_id: call.call_id.clone(),
-                    outcome: outcome.as_str().into(),
-                    duration_ms,
-                    error_kind,
-                    error,
-                },
-            )
+        self.audit_outcome(ctx, call, outcome, duration_ms, error_kind, error)
             .await;
         ToolCallResult {
             call_id: call.call_id.clone(),
@@ -513,6 +501,29 @@ impl ToolRegistry {
         Err(self.refuse(ctx, call, arguments.clone(), refusal).await)
     }
 
+    /// The outcome record of a call (the second of its two records).
+    async fn audit_outcome(
+        &self,
+        ctx: &ToolContext,
+        call: &ToolCallRequest,
+        outcome: ToolOutcome,
+        duration_ms: u64,
+        error_kind: Option<String>,
+        error: Option<String>,
+    ) {
+        let event = AuditEvent::ToolOutcome {
+            tool: call.name.clone(),
+            call_id: call.call_id.clone(),
+            outcome: outcome.as_str().into(),
+            duration_ms,
+            error_kind,
+            error,
+        };
+        self.auditor
+            .record_or_log(&ctx.request_id, &ctx.caller, event)
+            .await;
+    }
+
     /// Audit a call that does not run (attempt and outcome) and build its result.
     async fn refuse(
         &self,
@@ -544,19 +555,7 @@ impl ToolRegistry {
                 },
             )
             .await;
-        self.auditor
-            .record_or_log(
-                &ctx.request_id,
-                &ctx.caller,
-                AuditEvent::ToolOutcome {
-                    tool: call.name.clone(),
-                    call_id: call.call_id.clone(),
-                    outcome: refusal.outcome.as_str().into(),
-                    duration_ms: 0,
-                    error_kind: Some(refusal.kind),
-                    error: None,
-                },
-            )
+        self.audit_outcome(ctx, call, refusal.outcome, 0, Some(refusal.kind), None)
             .await;
         ToolCallResult {
             call_id: call.call_id.clone(),
