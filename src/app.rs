@@ -13,6 +13,8 @@ use crate::agent::offline::OfflinePlanner;
 use crate::audit::Auditor;
 use crate::config::Settings;
 use crate::platform::QuantPlatform;
+use crate::platform::alpha_vantage::{AlphaVantageClient, AlphaVantageConfig};
+use crate::platform::live::{LiveConfig, LivePlatform};
 use crate::platform::sandbox::SandboxPlatform;
 use crate::prompts::Prompts;
 use crate::rbac::Rbac;
@@ -22,6 +24,7 @@ use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::cache_status::CacheStatus;
 use crate::tools::compare_strategies::CompareStrategies;
+use crate::tools::data_quality_summary::DataQualitySummary;
 use crate::tools::recent_failures::RecentFailures;
 use crate::tools::registry::RegistryLimits;
 use crate::tools::runbooks::{Runbook, SearchRunbooks};
@@ -106,7 +109,7 @@ impl AppBuilder {
         );
         let platform = match self.platform {
             Some(platform) => platform,
-            None => open_platform(&settings)?,
+            None => open_platform(&settings, alpha_vantage(&settings)).await?,
         };
         registry.register(Arc::new(SearchRunbooks::new(Runbook::load_all()?)));
         registry.register(Arc::new(CacheStatus::new(platform.clone())));
@@ -115,6 +118,7 @@ impl AppBuilder {
         registry.register(Arc::new(TriggerBacktest::new(platform.clone())));
         registry.register(Arc::new(BacktestStatusTool::new(platform.clone())));
         registry.register(Arc::new(CompareStrategies::new(platform.clone())));
+        registry.register(Arc::new(DataQualitySummary::new(platform.clone())));
         for tool in self.extra_tools {
             registry.register(tool);
         }
@@ -149,13 +153,42 @@ impl AppBuilder {
     }
 }
 
-/// The configured platform: the sandbox unless a real one is configured.
-fn open_platform(settings: &Settings) -> anyhow::Result<Arc<dyn QuantPlatform>> {
-    if settings.platform.api_url.is_some() || settings.platform.mongodb_uri.is_some() {
-        anyhow::bail!(
-            "platform.api_url / platform.mongodb_uri (PLATFORM_API_URL / PLATFORM_MONGODB_URI) are set, \
-             but this build has no adapter for the real platform yet; unset them to use the sandbox"
-        );
+/// The Alpha Vantage client, when a key is configured.
+fn alpha_vantage(settings: &Settings) -> Option<Arc<AlphaVantageClient>> {
+    let av = &settings.alpha_vantage;
+    let key = av.api_key.clone()?;
+    let mut config = AlphaVantageConfig::new(av.base_url.as_deref(), key);
+    config.cache_for = std::time::Duration::from_secs(av.cache_secs);
+    config.max_calls_per_day = av.max_calls_per_day;
+    Some(Arc::new(AlphaVantageClient::new(config)))
+}
+
+/// The configured platform: the real one when its API and MongoDB are
+/// configured, the sandbox otherwise.
+async fn open_platform(
+    settings: &Settings,
+    alpha_vantage: Option<Arc<AlphaVantageClient>>,
+) -> anyhow::Result<Arc<dyn QuantPlatform>> {
+    let p = &settings.platform;
+    match (&p.api_url, &p.mongodb_uri, &p.mongodb_db) {
+        (Some(api_url), Some(mongodb_uri), Some(mongodb_db)) => {
+            let config = LiveConfig {
+                api_url: api_url.clone(),
+                api_token: p.api_token.clone(),
+                mongodb_uri: mongodb_uri.clone(),
+                mongodb_db: mongodb_db.clone(),
+                timeout: std::time::Duration::from_secs(p.timeout_secs),
+            };
+            Ok(Arc::new(
+                LivePlatform::connect(config, alpha_vantage).await?,
+            ))
+        }
+        _ => {
+            let sandbox = SandboxPlatform::new(chrono::Utc::now());
+            Ok(Arc::new(match alpha_vantage {
+                Some(client) => sandbox.with_alpha_vantage(client),
+                None => sandbox,
+            }))
+        }
     }
-    Ok(Arc::new(SandboxPlatform::new(chrono::Utc::now())))
 }

@@ -1,7 +1,7 @@
 //! `chatops check`: validates the configuration (loading it already did),
 //! then probes each configured dependency and prints a table of what is up.
-//! Probes are cheap reads with a 5 s timeout; Alpha Vantage is not called
-//! (its free tier has 25 requests a day).
+//! Probes are cheap reads with a 5 s timeout; Alpha Vantage is called at most
+//! once (the reading is cached and counted against the bot's daily budget).
 
 use std::time::{Duration, Instant};
 
@@ -116,20 +116,12 @@ pub async fn run_checks(app: &App) -> Vec<Probe> {
         },
     });
 
-    rows.push(match &s.platform.api_url {
-        None => row(
-            "platform",
-            ProbeState::Info,
-            "sandbox (built-in demo platform)",
-        ),
-        Some(url) => {
-            let mut req = http.get(format!("{}/api/v1/health/cache", url.trim_end_matches('/')));
-            if let Some(token) = &s.platform.api_token {
-                req = req.bearer_auth(token.expose());
-            }
-            http_probe("platform", req).await
-        }
-    });
+    for (dependency, result) in app.platform.probe().await {
+        rows.push(match result {
+            Ok(found) => row(dependency, ProbeState::Up, found),
+            Err(e) => row(dependency, ProbeState::Down, e.message),
+        });
+    }
 
     rows.push(match &s.slack.bot_token {
         None => row("slack", ProbeState::Info, "not configured"),
@@ -163,14 +155,26 @@ pub async fn run_checks(app: &App) -> Vec<Probe> {
         }
     });
 
-    rows.push(match &s.alpha_vantage.api_key {
-        None => row("alpha_vantage", ProbeState::Info, "not configured"),
-        Some(_) => row(
-            "alpha_vantage",
-            ProbeState::Info,
-            "configured; not probed (25 requests/day quota)",
-        ),
-    });
+    if s.alpha_vantage.api_key.is_none() {
+        rows.push(row("alpha_vantage", ProbeState::Info, "not configured"));
+    } else {
+        // One real call at most (it is cached and counted against the daily budget).
+        rows.push(match app.platform.alpha_vantage_health().await {
+            Ok(h) => {
+                use crate::platform::AlphaVantageStatus::*;
+                let state = match h.status {
+                    Healthy | Slow => ProbeState::Up,
+                    _ => ProbeState::Down,
+                };
+                row(
+                    "alpha_vantage",
+                    state,
+                    format!("{}: {}", h.status.as_str(), h.detail),
+                )
+            }
+            Err(e) => row("alpha_vantage", ProbeState::Down, e.message),
+        });
+    }
 
     for probe in &mut rows {
         probe.detail = app.redactor.redact(&probe.detail).into_owned();

@@ -341,7 +341,7 @@ pub struct DiscordSettings {
     pub api_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PlatformSettings {
     /// Env: PLATFORM_API_URL. Unset: the built-in sandbox platform.
@@ -352,15 +352,51 @@ pub struct PlatformSettings {
     pub mongodb_uri: Option<Secret>,
     /// Env: PLATFORM_MONGODB_DB.
     pub mongodb_db: Option<String>,
+    /// Timeout of each platform call (REST and MongoDB).
+    pub timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+impl Default for PlatformSettings {
+    fn default() -> Self {
+        Self {
+            api_url: None,
+            api_token: None,
+            mongodb_uri: None,
+            mongodb_db: None,
+            timeout_secs: 5,
+        }
+    }
+}
+
+impl PlatformSettings {
+    /// The real platform is configured (both halves; `validate` checks that).
+    pub fn is_live(&self) -> bool {
+        self.api_url.is_some() && self.mongodb_uri.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlphaVantageSettings {
     /// Env: ALPHA_VANTAGE_API_KEY.
     pub api_key: Option<Secret>,
     /// Env: ALPHA_VANTAGE_BASE_URL.
     pub base_url: Option<String>,
+    /// A health reading is reused this long before Alpha Vantage is called again.
+    pub cache_secs: u64,
+    /// Real calls allowed in any 24 h (the free tier has 25 a day).
+    pub max_calls_per_day: u32,
+}
+
+impl Default for AlphaVantageSettings {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            base_url: None,
+            cache_secs: 300,
+            max_calls_per_day: 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -577,6 +613,45 @@ impl Settings {
                     "expected host:port such as 127.0.0.1:8080, got {:?}",
                     self.http.addr
                 ),
+            ));
+        }
+        match (&self.platform.api_url, &self.platform.mongodb_uri) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "platform.mongodb_uri (PLATFORM_MONGODB_URI)",
+                    "expected a connection string: the real platform needs both its API and its MongoDB",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "platform.api_url (PLATFORM_API_URL)",
+                    "expected the platform API's base URL: the real platform needs both its API and its MongoDB",
+                ));
+            }
+            _ => {}
+        }
+        if self.platform.mongodb_uri.is_some()
+            && self
+                .platform
+                .mongodb_db
+                .as_deref()
+                .is_none_or(|d| d.trim().is_empty())
+        {
+            return Err(invalid(
+                "platform.mongodb_db (PLATFORM_MONGODB_DB)",
+                "expected the name of the platform's database",
+            ));
+        }
+        if self.platform.timeout_secs == 0 {
+            return Err(invalid(
+                "platform.timeout_secs",
+                "expected a number greater than 0",
+            ));
+        }
+        if self.alpha_vantage.max_calls_per_day == 0 {
+            return Err(invalid(
+                "alpha_vantage.max_calls_per_day",
+                "expected a number greater than 0",
             ));
         }
         if self.store.mongodb_db.trim().is_empty() {

@@ -21,6 +21,7 @@ pub fn tool_action(lang: Language, tool: &str) -> String {
         "backtest_status" => ("check backtest status", "백테스트 상태 조회"),
         "compare_strategies" => ("compare strategies", "전략 비교"),
         "search_runbooks" => ("search runbooks", "런북 검색"),
+        "data_quality_summary" => ("summarise data-quality events", "데이터 품질 이벤트 요약"),
         other => return pick(lang, format!("use {other}"), format!("{other} 사용")),
     };
     pick(lang, en.to_string(), ko.to_string())

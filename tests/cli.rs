@@ -46,7 +46,7 @@ fn ask_json_answers_on_embedded_defaults() {
         json["answer"]
             .as_str()
             .unwrap()
-            .contains("runbooks/stuck-backtest.md")
+            .contains("runbooks/stuck-jobs.md")
     );
     assert_eq!(json["usage"]["total_tokens"], 0);
     // The embedded SQLite store was created under ./data.

@@ -406,6 +406,9 @@ impl QuantPlatform for DeadPlatform {
     async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth> {
         dead()
     }
+    async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)> {
+        vec![("platform", dead())]
+    }
 }
 
 #[tokio::test]

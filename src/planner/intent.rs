@@ -29,6 +29,7 @@ pub const TRIGGER_BACKTEST: &str = "trigger_backtest";
 pub const BACKTEST_STATUS: &str = "backtest_status";
 pub const COMPARE_STRATEGIES: &str = "compare_strategies";
 pub const SEARCH_RUNBOOKS: &str = "search_runbooks";
+pub const DATA_QUALITY_SUMMARY: &str = "data_quality_summary";
 
 /// "How do I fix …" questions → `search_runbooks`. Checked first, so "how do I fix the AV rate
 /// limit" is a runbook search, not a health check.
@@ -38,7 +39,16 @@ pub const RUNBOOK_KEYWORDS: &[&str] = &[
     "how do i handle", "how to handle", "how do i resolve", "how to resolve", "what should i do",
     "what do i do", "troubleshoot*", "런북", "플레이북", "대응 방법", "대응법", "대응 절차",
     "해결 방법", "해결법", "조치 방법", "조치법", "어떻게 해결", "어떻게 고쳐", "어떻게 대응",
-    "고치는 법", "고치는 방법", "매뉴얼",
+    "고치는 법", "고치는 방법", "매뉴얼", "what to do", "what do we do", "면 어떻게 해",
+    "면 어떻게 하", "면 어떡해", "면 어떡하",
+];
+/// Data-quality sentinel events → `data_quality_summary`. Checked before market-data words, so
+/// "stale market data" is a data-quality question.
+#[rustfmt::skip]
+pub const DATA_QUALITY_KEYWORDS: &[&str] = &[
+    "data quality", "dq", "anomal*", "price spike*", "volume spike*", "stale data", "stale bar*",
+    "missing bar*", "missing data", "sentinel", "데이터 품질", "품질 이벤트", "이상치", "이상 징후",
+    "결측", "데이터 이상", "가격 급등", "가격 급락",
 ];
 /// Market-data API health → `alpha_vantage_health`.
 #[rustfmt::skip]
@@ -206,6 +216,7 @@ macro_rules! kw_static {
 }
 kw_static! {
     RUNBOOK_RE = RUNBOOK_KEYWORDS;
+    DATA_QUALITY_RE = DATA_QUALITY_KEYWORDS;
     AV_RE = AV_KEYWORDS;
     CACHE_RE = CACHE_KEYWORDS;
     DUCKDB_RE = DUCKDB_KEYWORDS;
@@ -416,7 +427,8 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
         }
         return Some(BACKTEST_STATUS);
     }
-    let rules: [(&Regex, &'static str); 4] = [
+    let rules: [(&Regex, &'static str); 5] = [
+        (&*DATA_QUALITY_RE, DATA_QUALITY_SUMMARY),
         (&*AV_RE, ALPHA_VANTAGE_HEALTH),
         (&*CACHE_RE, CACHE_STATUS),
         (&*COMPARE_RE, COMPARE_STRATEGIES),
@@ -449,6 +461,11 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
                 (false, true) => a.insert("cache".into(), json!("mongodb")),
                 _ => None,
             };
+        }
+        DATA_QUALITY_SUMMARY => {
+            if let Some(h) = since_hours(m) {
+                a.insert("since_hours".into(), json!(h));
+            }
         }
         RECENT_FAILURES => {
             if let Some(h) = since_hours(m) {

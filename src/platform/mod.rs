@@ -1,13 +1,16 @@
 //! The quant platform the tools operate on, as one port ([`Platform`]) with
 //! the platform's own data model (field names from `platform-contract.md`).
 //! Implementations: [`sandbox::SandboxPlatform`] (the built-in demo, embedded
-//! default) and, with issue [platform], the real MongoDB + REST + Alpha
-//! Vantage adapter.
+//! default) and [`live::LivePlatform`] (the platform's MongoDB and REST API).
+//! Alpha Vantage is called directly by [`alpha_vantage::AlphaVantageClient`]
+//! when a key is configured, whichever platform is in use.
 //!
 //! Also owns strategy references: people name strategies ("RSI", "모멘텀",
 //! "SMA crossover"), not ObjectIds; [`resolve_strategy`] turns a reference
 //! into one strategy or says why it can't.
 
+pub mod alpha_vantage;
+pub mod live;
 pub mod sandbox;
 
 use std::fmt;
@@ -297,6 +300,9 @@ pub trait QuantPlatform: Send + Sync {
     /// `None` when no backtest has this id.
     async fn backtest(&self, id: &str) -> PlatformResult<Option<Backtest>>;
     async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth>;
+    /// Cheap liveness checks of each dependency behind the port, for `chatops check`:
+    /// (dependency, what was found or why it failed).
+    async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)>;
 }
 
 /// Why a strategy reference did not resolve to exactly one strategy.

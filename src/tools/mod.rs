@@ -9,6 +9,7 @@ pub mod alpha_vantage_health;
 pub mod backtest_status;
 pub mod cache_status;
 pub mod compare_strategies;
+pub mod data_quality_summary;
 pub mod recent_failures;
 pub mod registry;
 pub mod render;

@@ -1,13 +1,18 @@
-//! `search_runbooks`: finds the team's runbooks (`runbooks/*.md`, embedded at
-//! build time) that match a question, in English or Korean, so answers can
-//! cite them.
+//! `search_runbooks`: finds the sections of the team's runbooks
+//! (`runbooks/*.md`, embedded at build time) that best match a question, in
+//! English or Korean, so answers can cite file and heading.
 //!
-//! A runbook starts with `# Title`, then a `keywords:` line (English and
-//! Korean terms). Scoring: a query word found in the title counts 3, in the
-//! keywords 2, in the body 1; Korean words also match when a keyword is a
-//! prefix of them (particles: "캐시가" matches "캐시").
+//! A runbook is `# Title`, a `tags:` line (English and Korean terms), then
+//! `## Heading` sections. Each section is one document, indexed with its
+//! runbook's title and tags, and ranked with BM25 (the `bm25` crate). The
+//! tokenizer lower-cases, splits on anything but letters and digits, drops
+//! English stop words and plural `s`, and turns Hangul words into character
+//! bigrams, so "캐시가" still meets "캐시" and particles don't matter.
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
+use bm25::{Document, SearchEngine, SearchEngineBuilder, Tokenizer};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -39,18 +44,29 @@ pub const RUNBOOK_FILES: &[(&str, &str)] = &[
         include_str!("../../runbooks/mongodb-unavailable.md"),
     ),
     (
-        "stuck-backtest.md",
-        include_str!("../../runbooks/stuck-backtest.md"),
+        "rbac-changes.md",
+        include_str!("../../runbooks/rbac-changes.md"),
+    ),
+    (
+        "stuck-jobs.md",
+        include_str!("../../runbooks/stuck-jobs.md"),
     ),
 ];
+
+/// One section of a runbook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section {
+    pub heading: String,
+    pub text: String,
+}
 
 /// One parsed runbook.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Runbook {
     pub file: String,
     pub title: String,
-    pub keywords: Vec<String>,
-    pub body: String,
+    pub tags: Vec<String>,
+    pub sections: Vec<Section>,
 }
 
 /// A runbook file that does not follow the format.
@@ -74,19 +90,39 @@ impl Runbook {
             .ok_or_else(|| err("the first line must be '# Title'"))?
             .trim()
             .to_string();
-        let keywords = lines
+        let tags = lines
             .next()
-            .and_then(|l| l.strip_prefix("keywords:"))
-            .ok_or_else(|| err("the second line must be 'keywords: a, b, c'"))?
+            .and_then(|l| l.strip_prefix("tags:"))
+            .ok_or_else(|| err("the second line must be 'tags: a, b, c'"))?
             .split(',')
             .map(|k| k.trim().to_lowercase())
             .filter(|k| !k.is_empty())
             .collect();
+        let mut sections: Vec<Section> = Vec::new();
+        for line in lines {
+            if let Some(heading) = line.strip_prefix("## ") {
+                sections.push(Section {
+                    heading: heading.trim().to_string(),
+                    text: String::new(),
+                });
+            } else if let Some(section) = sections.last_mut() {
+                section.text.push_str(line);
+                section.text.push('\n');
+            } else if !line.trim().is_empty() {
+                return Err(err("text before the first '## Heading'"));
+            }
+        }
+        if sections.is_empty() {
+            return Err(err("no '## Heading' sections"));
+        }
+        for s in &mut sections {
+            s.text = s.text.trim().to_string();
+        }
         Ok(Self {
             file: file.to_string(),
             title,
-            keywords,
-            body: lines.collect::<Vec<_>>().join("\n").trim().to_string(),
+            tags,
+            sections,
         })
     }
 
@@ -97,75 +133,108 @@ impl Runbook {
             .map(|(f, t)| Runbook::parse(f, t))
             .collect()
     }
-
-    fn score(&self, words: &[String]) -> u32 {
-        let title = self.title.to_lowercase();
-        let body = self.body.to_lowercase();
-        let mut score = 0;
-        for word in words {
-            if title.contains(word.as_str()) {
-                score += 3;
-            }
-            let hangul = !word.is_ascii();
-            if self.keywords.iter().any(|k| {
-                k.split_whitespace().any(|kw| kw == word)
-                    || k == word
-                    || (hangul && word.starts_with(k.as_str()) && k.chars().count() >= 2)
-            }) {
-                score += 2;
-            }
-            if word.chars().count() >= 3 && body.contains(word.as_str()) {
-                score += 1;
-            }
-        }
-        score
-    }
-
-    /// The "## Steps" section, or the start of the body.
-    fn excerpt(&self) -> String {
-        let section = self
-            .body
-            .split("\n## ")
-            .find(|s| s.starts_with("Steps"))
-            .unwrap_or(&self.body);
-        let mut text: String = section
-            .lines()
-            .skip(1)
-            .take(4)
-            .collect::<Vec<_>>()
-            .join("\n");
-        if text.is_empty() {
-            text = self.body.chars().take(300).collect();
-        }
-        text
-    }
 }
 
 const STOP_WORDS: &[&str] = &[
-    "the", "a", "an", "for", "to", "of", "and", "or", "is", "are", "how", "do", "i", "what",
-    "runbook", "runbooks", "런북", "방법", "대응",
+    "a", "an", "the", "for", "to", "of", "and", "or", "is", "are", "be", "do", "does", "how",
+    "what", "when", "why", "i", "we", "it", "in", "on", "at", "with", "my", "our", "runbook",
+    "runbooks", "런북", "방법",
 ];
 
-fn words(query: &str) -> Vec<String> {
-    query
-        .to_lowercase()
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty() && !STOP_WORDS.contains(w))
-        .map(str::to_string)
-        .collect()
+/// English words and Hangul bigrams (see the module doc).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OpsTokenizer;
+
+impl Tokenizer for OpsTokenizer {
+    fn tokenize(&self, input_text: &str) -> Vec<String> {
+        let mut tokens = Vec::new();
+        for word in input_text
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty() && !STOP_WORDS.contains(w))
+        {
+            let chars: Vec<char> = word.chars().collect();
+            if chars.iter().any(|c| matches!(*c as u32, 0xAC00..=0xD7A3)) {
+                if chars.len() == 1 {
+                    tokens.push(word.to_string());
+                }
+                tokens.extend(chars.windows(2).map(|w| w.iter().collect::<String>()));
+            } else if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
+                tokens.push(word[..word.len() - 1].to_string());
+            } else {
+                tokens.push(word.to_string());
+            }
+        }
+        tokens
+    }
 }
 
-/// Search the runbooks: best matches first, at most `limit`.
-pub fn search<'a>(runbooks: &'a [Runbook], query: &str, limit: usize) -> Vec<(&'a Runbook, u32)> {
-    let words = words(query);
-    let mut hits: Vec<(&Runbook, u32)> = runbooks
-        .iter()
-        .map(|r| (r, r.score(&words)))
-        .filter(|(_, s)| *s > 0)
-        .collect();
-    hits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.file.cmp(&b.0.file)));
-    hits.truncate(limit);
-    hits
+/// A section found by a search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit<'a> {
+    pub runbook: &'a Runbook,
+    pub section: &'a Section,
+    pub score: f32,
+}
+
+/// The runbooks and their BM25 index (one document per section).
+pub struct RunbookIndex {
+    runbooks: Vec<Runbook>,
+    /// Document id → (runbook, section) indexes.
+    ids: Vec<(usize, usize)>,
+    engine: SearchEngine<u32, u32, OpsTokenizer>,
+}
+
+impl RunbookIndex {
+    pub fn new(runbooks: Vec<Runbook>) -> Self {
+        let mut ids = Vec::new();
+        let mut documents = Vec::new();
+        for (r, runbook) in runbooks.iter().enumerate() {
+            for (s, section) in runbook.sections.iter().enumerate() {
+                // Title and tags stand with every section, so a section is
+                // found by what its runbook is about as well as by its words.
+                let contents = format!(
+                    "{title}\n{tags}\n{heading}\n{text}",
+                    title = runbook.title,
+                    tags = runbook.tags.join(", "),
+                    heading = section.heading,
+                    text = section.text
+                );
+                documents.push(Document::new(ids.len() as u32, contents));
+                ids.push((r, s));
+            }
+        }
+        let engine =
+            SearchEngineBuilder::with_tokenizer_and_documents(OpsTokenizer, documents).build();
+        Self {
+            runbooks,
+            ids,
+            engine,
+        }
+    }
+
+    pub fn runbooks(&self) -> &[Runbook] {
+        &self.runbooks
+    }
+
+    /// The best sections, at most one per runbook, best first.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<Hit<'_>> {
+        let mut seen = HashSet::new();
+        self.engine
+            .search(query, self.ids.len())
+            .into_iter()
+            .filter(|result| result.score > 0.0)
+            .filter_map(|result| {
+                let (r, s) = self.ids[result.document.id as usize];
+                seen.insert(r).then(|| Hit {
+                    runbook: &self.runbooks[r],
+                    section: &self.runbooks[r].sections[s],
+                    score: result.score,
+                })
+            })
+            .take(limit)
+            .collect()
+    }
 }
 
 /// Arguments of `search_runbooks`.
@@ -174,20 +243,27 @@ pub fn search<'a>(runbooks: &'a [Runbook], query: &str, limit: usize) -> Vec<(&'
 pub struct SearchRunbooksArgs {
     /// What the runbook should be about, e.g. "alpha vantage rate limit" or "캐시 적중률".
     pub query: String,
-    /// How many runbooks to return (1-5, default 3).
+    /// How many runbook sections to return (1-5, default 3).
     #[serde(default)]
     pub limit: Option<u8>,
 }
 
 /// The `search_runbooks` tool.
 pub struct SearchRunbooks {
-    runbooks: Vec<Runbook>,
+    index: RunbookIndex,
 }
 
 impl SearchRunbooks {
     pub fn new(runbooks: Vec<Runbook>) -> Self {
-        Self { runbooks }
+        Self {
+            index: RunbookIndex::new(runbooks),
+        }
     }
+}
+
+/// `runbooks/<file>#<heading>` as a citation.
+pub fn citation(runbook: &Runbook, section: &Section) -> String {
+    format!("runbooks/{} § {}", runbook.file, section.heading)
 }
 
 #[async_trait]
@@ -195,7 +271,7 @@ impl TypedTool for SearchRunbooks {
     type Args = SearchRunbooksArgs;
     const NAME: &'static str = "search_runbooks";
     const DESCRIPTION: &'static str = "Search the ops team's runbooks (incident procedures) by topic. \
-        Use it when the user asks how to fix or handle something, and cite the runbook's title and file.";
+        Use it when the user asks how to fix or handle something; cite the runbook file and heading it returns.";
     const REQUIRED_ROLE: Role = Role::Viewer;
     const MUTATING: bool = false;
 
@@ -206,11 +282,16 @@ impl TypedTool for SearchRunbooks {
             ));
         }
         let limit = args.limit.unwrap_or(3).clamp(1, 5) as usize;
-        let hits = search(&self.runbooks, &args.query, limit);
+        let hits = self.index.search(&args.query, limit);
         let data = serde_json::json!({
             "query": args.query,
-            "runbooks": hits.iter().map(|(r, score)| serde_json::json!({
-                "title": r.title, "file": format!("runbooks/{}", r.file), "score": score, "excerpt": r.excerpt(),
+            "sections": hits.iter().map(|h| serde_json::json!({
+                "runbook": h.runbook.title,
+                "file": format!("runbooks/{}", h.runbook.file),
+                "heading": h.section.heading,
+                "cite_as": citation(h.runbook, h.section),
+                "score": (h.score * 100.0).round() / 100.0,
+                "text": h.section.text,
             })).collect::<Vec<_>>(),
         });
         let display = if hits.is_empty() {
@@ -220,7 +301,15 @@ impl TypedTool for SearchRunbooks {
             }
         } else {
             hits.iter()
-                .map(|(r, _)| format!("📘 {} (runbooks/{})\n{}", r.title, r.file, r.excerpt()))
+                .map(|h| {
+                    format!(
+                        "📘 {} — {} ({})\n{}",
+                        h.runbook.title,
+                        h.section.heading,
+                        citation(h.runbook, h.section),
+                        h.section.text
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n\n")
         };
@@ -243,35 +332,67 @@ mod tests {
         on_disk.sort();
         let embedded: Vec<String> = RUNBOOK_FILES.iter().map(|(f, _)| f.to_string()).collect();
         assert_eq!(on_disk, embedded, "runbooks/ and RUNBOOK_FILES differ");
-        assert_eq!(Runbook::load_all().unwrap().len(), embedded.len());
+        for runbook in Runbook::load_all().unwrap() {
+            assert!(!runbook.tags.is_empty(), "{} has no tags", runbook.file);
+            assert!(
+                runbook.sections.iter().any(|s| s.heading == "Steps"),
+                "{} has no Steps section",
+                runbook.file
+            );
+        }
     }
 
     #[test]
-    fn finds_runbooks_in_english_and_korean() {
-        let all = Runbook::load_all().unwrap();
-        let top = |q: &str| search(&all, q, 1).first().map(|(r, _)| r.file.clone());
+    fn finds_the_right_runbook_in_english_and_korean() {
+        let index = RunbookIndex::new(Runbook::load_all().unwrap());
+        let top = |q: &str| index.search(q, 1).first().map(|h| h.runbook.file.clone());
+        let cases = [
+            ("alpha vantage rate limit", "alpha-vantage-rate-limit.md"),
+            (
+                "알파밴티지 rate limit 걸리면 어떻게 해?",
+                "alpha-vantage-rate-limit.md",
+            ),
+            ("캐시 적중률이 떨어졌을 때", "duckdb-cache-hit-rate.md"),
+            ("backtest stuck in pending", "stuck-jobs.md"),
+            ("몽고디비 연결 안됨", "mongodb-unavailable.md"),
+            (
+                "how do I give someone the operator role?",
+                "rbac-changes.md",
+            ),
+            ("권한 거부", "rbac-changes.md"),
+            (
+                "LLM quota exceeded, offline mode",
+                "llm-provider-degraded.md",
+            ),
+            (
+                "why do backtests fail with invalid parameter",
+                "backtest-failure-triage.md",
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (query, expected) in cases {
+            let got = top(query);
+            if got.as_deref() != Some(expected) {
+                failures.push(format!("{query:?}: expected {expected}, got {got:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert!(index.search("zzz qqq", 3).is_empty());
+    }
+
+    #[test]
+    fn hangul_is_tokenized_into_bigrams() {
         assert_eq!(
-            top("alpha vantage rate limit").as_deref(),
-            Some("alpha-vantage-rate-limit.md")
+            OpsTokenizer.tokenize("캐시가 Limits"),
+            ["캐시", "시가", "limit"]
         );
-        assert_eq!(
-            top("캐시 적중률이 떨어졌을 때").as_deref(),
-            Some("duckdb-cache-hit-rate.md")
-        );
-        assert_eq!(
-            top("backtest stuck in pending").as_deref(),
-            Some("stuck-backtest.md")
-        );
-        assert_eq!(
-            top("몽고디비 연결 안됨").as_deref(),
-            Some("mongodb-unavailable.md")
-        );
-        assert_eq!(top("zzz qqq"), None);
     }
 
     #[test]
     fn malformed_runbooks_name_the_file() {
         let err = Runbook::parse("x.md", "no title").unwrap_err();
         assert!(err.to_string().contains("runbooks/x.md"));
+        let err = Runbook::parse("y.md", "# T\ntags: a\nno heading").unwrap_err();
+        assert!(err.to_string().contains("before the first"));
     }
 }

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
+use super::alpha_vantage::AlphaVantageClient;
 use super::{
     AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestConfig, BacktestResult,
     BacktestStatus, CacheReport, CacheStats, DataQualityEvent, PlatformError, PlatformErrorKind,
@@ -188,6 +189,8 @@ pub struct SandboxPlatform {
     state: Arc<Mutex<State>>,
     /// Time a triggered backtest spends pending, then running.
     step: Duration,
+    /// The real Alpha Vantage, when a key is configured; simulated otherwise.
+    alpha_vantage: Option<Arc<AlphaVantageClient>>,
 }
 
 impl SandboxPlatform {
@@ -357,7 +360,14 @@ impl SandboxPlatform {
         Self {
             state: Arc::new(Mutex::new(state)),
             step,
+            alpha_vantage: None,
         }
+    }
+
+    /// Check the real Alpha Vantage instead of simulating it.
+    pub fn with_alpha_vantage(mut self, client: Arc<AlphaVantageClient>) -> Self {
+        self.alpha_vantage = Some(client);
+        self
     }
 
     /// Replace the cache statistics (to show "no traffic", for example).
@@ -570,12 +580,19 @@ impl QuantPlatform for SandboxPlatform {
     }
 
     async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth> {
+        if let Some(client) = &self.alpha_vantage {
+            return Ok(client.health().await);
+        }
         Ok(AlphaVantageHealth {
             status: AlphaVantageStatus::Healthy,
             latency_ms: Some(212),
             checked_at: Utc::now(),
             detail: "sandbox: simulated reading; no Alpha Vantage request was made".into(),
         })
+    }
+
+    async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)> {
+        vec![("platform", Ok("sandbox (built-in demo platform)".into()))]
     }
 }
 

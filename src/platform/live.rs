@@ -1,0 +1,658 @@
+//! The real quant platform behind the [`QuantPlatform`] port: reads from the
+//! platform's MongoDB (`strategies`, `backtests`, `backtest_results`,
+//! `data_quality_events` — reads only, the bot never writes there), and the
+//! platform's REST API with its bearer token for triggering a backtest,
+//! reading its status and the cache statistics.
+//!
+//! Every call has a timeout (5 s by default) and every failure becomes a
+//! [`PlatformError`] whose message is true and specific ("the platform API did
+//! not answer within 5 s", "the platform API refused the bot's token (HTTP
+//! 401)"); nothing is invented.
+//!
+//! Indexes the queries rely on (README lists them for the platform's DBAs):
+//! `backtests {status: 1, created_at: -1}` (recent failures),
+//! `backtests {strategy_id: 1, status: 1, created_at: -1}` (latest completed),
+//! `backtest_results {backtest_id: 1}`, `data_quality_events {detected_at: -1}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::alpha_vantage::AlphaVantageClient;
+use super::{
+    AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestConfig, BacktestResult,
+    BacktestStatus, CacheReport, DataQualityEvent, Performance, PlatformError, PlatformErrorKind,
+    PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest, TriggerResponse,
+};
+use crate::config::Secret;
+
+/// The MongoDB queries these indexes serve; see the module doc.
+pub const PLATFORM_INDEXES: &[(&str, &str)] = &[
+    ("backtests", "{status: 1, created_at: -1}"),
+    ("backtests", "{strategy_id: 1, status: 1, created_at: -1}"),
+    ("backtest_results", "{backtest_id: 1}"),
+    ("data_quality_events", "{detected_at: -1}"),
+];
+
+/// Where the real platform is.
+#[derive(Clone)]
+pub struct LiveConfig {
+    pub api_url: String,
+    pub api_token: Option<Secret>,
+    pub mongodb_uri: Secret,
+    pub mongodb_db: String,
+    pub timeout: Duration,
+}
+
+/// The real platform.
+pub struct LivePlatform {
+    db: Database,
+    http: reqwest::Client,
+    api_url: String,
+    api_token: Option<Secret>,
+    timeout: Duration,
+    alpha_vantage: Option<Arc<AlphaVantageClient>>,
+}
+
+fn err(kind: PlatformErrorKind, message: impl Into<String>) -> PlatformError {
+    PlatformError::new(kind, message)
+}
+
+impl LivePlatform {
+    /// Connect lazily: the driver connects on first use, so a platform that
+    /// is down at start-up is reported by the tools, not a crash.
+    pub async fn connect(
+        config: LiveConfig,
+        alpha_vantage: Option<Arc<AlphaVantageClient>>,
+    ) -> anyhow::Result<Self> {
+        let mut options = ClientOptions::parse(config.mongodb_uri.expose())
+            .await
+            .map_err(|e| anyhow::anyhow!("platform.mongodb_uri (PLATFORM_MONGODB_URI): {e}"))?;
+        options.server_selection_timeout = Some(config.timeout);
+        options.connect_timeout = Some(config.timeout);
+        options.app_name = Some("chatops".into());
+        let client = Client::with_options(options)?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .build()?;
+        Ok(Self {
+            db: client.database(&config.mongodb_db),
+            http,
+            api_url: config.api_url.trim_end_matches('/').to_string(),
+            api_token: config.api_token,
+            timeout: config.timeout,
+            alpha_vantage,
+        })
+    }
+
+    /// Ping the platform's MongoDB (for `chatops check`).
+    pub async fn ping_mongodb(&self) -> PlatformResult<()> {
+        self.mongo(self.db.run_command(doc! {"ping": 1}))
+            .await
+            .map(|_| ())
+    }
+
+    /// One MongoDB operation, bounded in time, errors made plain.
+    async fn mongo<T>(
+        &self,
+        op: impl std::future::IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> PlatformResult<T> {
+        match tokio::time::timeout(self.timeout, op.into_future()).await {
+            Err(_) => Err(err(
+                PlatformErrorKind::Timeout,
+                format!(
+                    "the platform's MongoDB did not answer within {} s",
+                    self.timeout.as_secs()
+                ),
+            )),
+            Ok(Err(e)) => Err(mongo_error(&e, self.timeout)),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    async fn find(
+        &self,
+        collection: &str,
+        filter: Document,
+        sort: Document,
+        limit: i64,
+    ) -> PlatformResult<Vec<Document>> {
+        let coll = self.db.collection::<Document>(collection);
+        let mut cursor = self
+            .mongo(coll.find(filter).sort(sort).limit(limit))
+            .await?;
+        let mut out = Vec::new();
+        loop {
+            match self.mongo(cursor.advance()).await? {
+                false => break,
+                true => out.push(cursor.deserialize_current().map_err(|e| {
+                    err(
+                        PlatformErrorKind::Malformed,
+                        format!("a {collection} document could not be read: {e}"),
+                    )
+                })?),
+            }
+        }
+        Ok(out)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.api_url));
+        match &self.api_token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
+        }
+    }
+
+    /// Send, map failures to plain messages, parse JSON. `Ok(None)` on 404.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> PlatformResult<Option<T>> {
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                err(
+                    PlatformErrorKind::Timeout,
+                    format!(
+                        "the platform API did not answer within {} s",
+                        self.timeout.as_secs()
+                    ),
+                )
+            } else {
+                err(
+                    PlatformErrorKind::Unavailable,
+                    format!("the platform API is unreachable ({})", e.without_url()),
+                )
+            }
+        })?;
+        let status = response.status();
+        match status.as_u16() {
+            404 => return Ok(None),
+            401 | 403 => {
+                return Err(err(
+                    PlatformErrorKind::Unauthorized,
+                    format!(
+                        "the platform API refused the bot's token (HTTP {})",
+                        status.as_u16()
+                    ),
+                ));
+            }
+            s if !(200..300).contains(&s) => {
+                return Err(err(
+                    PlatformErrorKind::Unavailable,
+                    format!("the platform API failed (HTTP {s})"),
+                ));
+            }
+            _ => {}
+        }
+        let body = response.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                err(
+                    PlatformErrorKind::Timeout,
+                    format!(
+                        "the platform API did not answer within {} s",
+                        self.timeout.as_secs()
+                    ),
+                )
+            } else {
+                err(
+                    PlatformErrorKind::Unavailable,
+                    format!(
+                        "the platform API broke off its answer ({})",
+                        e.without_url()
+                    ),
+                )
+            }
+        })?;
+        serde_json::from_slice(&body).map(Some).map_err(|e| {
+            err(
+                PlatformErrorKind::Malformed,
+                format!("the platform API sent an answer the bot could not read ({e})"),
+            )
+        })
+    }
+}
+
+fn mongo_error(e: &mongodb::error::Error, timeout: Duration) -> PlatformError {
+    use mongodb::error::ErrorKind;
+    match e.kind.as_ref() {
+        ErrorKind::ServerSelection { .. } => err(
+            PlatformErrorKind::Unavailable,
+            format!(
+                "the platform's MongoDB is unreachable (no server answered within {} s)",
+                timeout.as_secs()
+            ),
+        ),
+        ErrorKind::Authentication { .. } => err(
+            PlatformErrorKind::Unauthorized,
+            "the platform's MongoDB refused the bot's credentials",
+        ),
+        ErrorKind::Io(_) => err(
+            PlatformErrorKind::Unavailable,
+            "the platform's MongoDB connection failed",
+        ),
+        _ => err(
+            PlatformErrorKind::Unavailable,
+            format!(
+                "the platform's MongoDB failed: {}",
+                first_line(&e.to_string())
+            ),
+        ),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// `_id` or a reference field as the platform's hex string.
+fn id_of(value: Option<&Bson>) -> String {
+    match value {
+        Some(Bson::ObjectId(oid)) => oid.to_hex(),
+        Some(Bson::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn time_of(d: &Document, key: &str) -> Option<DateTime<Utc>> {
+    match d.get(key)? {
+        Bson::DateTime(t) => DateTime::from_timestamp_millis(t.timestamp_millis()),
+        Bson::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        _ => None,
+    }
+}
+
+fn str_of(d: &Document, key: &str) -> Option<String> {
+    d.get_str(key).ok().map(str::to_string)
+}
+
+fn f64_of(d: &Document, key: &str) -> Option<f64> {
+    match d.get(key)? {
+        Bson::Double(v) => Some(*v),
+        Bson::Int32(v) => Some(*v as f64),
+        Bson::Int64(v) => Some(*v as f64),
+        _ => None,
+    }
+}
+
+fn malformed(collection: &str, id: &str, field: &str) -> PlatformError {
+    err(
+        PlatformErrorKind::Malformed,
+        format!("{collection} document {id} has no usable {field}"),
+    )
+}
+
+fn parse_status(s: &str) -> Option<BacktestStatus> {
+    serde_json::from_value(Value::String(s.to_string())).ok()
+}
+
+fn strategy_from(d: &Document) -> PlatformResult<Strategy> {
+    let id = id_of(d.get("_id"));
+    let created = time_of(d, "created_at").unwrap_or_default();
+    Ok(Strategy {
+        name: str_of(d, "name").ok_or_else(|| malformed("strategies", &id, "name"))?,
+        strategy_type: str_of(d, "strategy_type").unwrap_or_default(),
+        parameters: d
+            .get("parameters")
+            .cloned()
+            .map(Bson::into_relaxed_extjson)
+            .unwrap_or(Value::Null),
+        description: str_of(d, "description"),
+        user_id: str_of(d, "user_id").unwrap_or_default(),
+        is_active: d.get_bool("is_active").unwrap_or(true),
+        created_at: created,
+        updated_at: time_of(d, "updated_at").unwrap_or(created),
+        id,
+    })
+}
+
+fn date_of(d: &Document, key: &str) -> Option<NaiveDate> {
+    time_of(d, key).map(|t| t.date_naive())
+}
+
+fn backtest_from(d: &Document) -> PlatformResult<Backtest> {
+    let id = id_of(d.get("_id"));
+    let status = str_of(d, "status")
+        .and_then(|s| parse_status(&s))
+        .ok_or_else(|| malformed("backtests", &id, "status"))?;
+    let config = d.get_document("config").ok();
+    let created =
+        time_of(d, "created_at").ok_or_else(|| malformed("backtests", &id, "created_at"))?;
+    let config = BacktestConfig {
+        name: config.and_then(|c| str_of(c, "name")).unwrap_or_default(),
+        start_date: config
+            .and_then(|c| date_of(c, "start_date"))
+            .unwrap_or_default(),
+        end_date: config
+            .and_then(|c| date_of(c, "end_date"))
+            .unwrap_or_default(),
+        symbols: config
+            .and_then(|c| c.get_array("symbols").ok())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        initial_cash: config
+            .and_then(|c| f64_of(c, "initial_cash"))
+            .unwrap_or_default(),
+        commission_rate: config
+            .and_then(|c| f64_of(c, "commission_rate"))
+            .unwrap_or_default(),
+        tags: config
+            .and_then(|c| c.get_array("tags").ok())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    Ok(Backtest {
+        name: str_of(d, "name").unwrap_or_default(),
+        description: str_of(d, "description"),
+        strategy_id: id_of(d.get("strategy_id")),
+        user_id: str_of(d, "user_id").unwrap_or_default(),
+        status,
+        config,
+        error_message: str_of(d, "error_message"),
+        updated_at: time_of(d, "updated_at").unwrap_or(created),
+        started_at: time_of(d, "started_at"),
+        completed_at: time_of(d, "completed_at"),
+        created_at: created,
+        id,
+    })
+}
+
+fn result_from(d: &Document) -> PlatformResult<BacktestResult> {
+    let id = id_of(d.get("_id"));
+    let p = d
+        .get_document("performance")
+        .map_err(|_| malformed("backtest_results", &id, "performance"))?;
+    let num = |k: &str| {
+        f64_of(p, k).ok_or_else(|| malformed("backtest_results", &id, &format!("performance.{k}")))
+    };
+    Ok(BacktestResult {
+        backtest_id: id_of(d.get("backtest_id")),
+        strategy_id: id_of(d.get("strategy_id")),
+        performance: Performance {
+            total_return: num("total_return")?,
+            annualized_return: num("annualized_return")?,
+            sharpe_ratio: num("sharpe_ratio")?,
+            sortino_ratio: num("sortino_ratio")?,
+            calmar_ratio: num("calmar_ratio")?,
+            max_drawdown: num("max_drawdown")?,
+            volatility: num("volatility")?,
+            win_rate: num("win_rate")?,
+            total_trades: num("total_trades")? as u32,
+        },
+        created_at: time_of(d, "created_at").unwrap_or_default(),
+    })
+}
+
+fn event_from(d: &Document) -> DataQualityEvent {
+    DataQualityEvent {
+        symbol: str_of(d, "symbol").unwrap_or_default(),
+        severity: str_of(d, "severity").unwrap_or_default(),
+        anomaly_type: str_of(d, "anomaly_type").unwrap_or_default(),
+        message: str_of(d, "message").unwrap_or_default(),
+        score: f64_of(d, "score").unwrap_or_default(),
+        detected_at: time_of(d, "detected_at").unwrap_or_default(),
+        acknowledged: d.get_bool("acknowledged").unwrap_or(false),
+    }
+}
+
+/// Filter matching a reference stored either as hex string or as ObjectId.
+fn id_filter(field: &str, id: &str) -> Document {
+    match ObjectId::parse_str(id) {
+        Ok(oid) => doc! {field: {"$in": [id, oid]}},
+        Err(_) => doc! {field: id},
+    }
+}
+
+/// `GET /api/v1/backtests/{id}`.
+#[derive(Debug, Deserialize)]
+struct RestBacktest {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    status: BacktestStatus,
+    #[serde(default)]
+    config: Value,
+    #[serde(default)]
+    error_message: Option<String>,
+    created_at: DateTime<Utc>,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+fn rest_date(config: &Value, key: &str) -> NaiveDate {
+    config[key]
+        .as_str()
+        .and_then(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.date_naive())
+                .ok()
+                .or_else(|| NaiveDate::parse_from_str(&s[..s.len().min(10)], "%Y-%m-%d").ok())
+        })
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl QuantPlatform for LivePlatform {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Live
+    }
+
+    async fn strategies(&self) -> PlatformResult<Vec<Strategy>> {
+        self.find("strategies", doc! {}, doc! {"name": 1}, 500)
+            .await?
+            .iter()
+            .map(strategy_from)
+            .collect()
+    }
+
+    async fn latest_completed_backtest(
+        &self,
+        strategy_id: &str,
+    ) -> PlatformResult<Option<Backtest>> {
+        let mut filter = id_filter("strategy_id", strategy_id);
+        filter.insert("status", "completed");
+        self.find("backtests", filter, doc! {"created_at": -1}, 1)
+            .await?
+            .first()
+            .map(backtest_from)
+            .transpose()
+    }
+
+    async fn backtest_result(&self, backtest_id: &str) -> PlatformResult<Option<BacktestResult>> {
+        self.find(
+            "backtest_results",
+            id_filter("backtest_id", backtest_id),
+            doc! {"created_at": -1},
+            1,
+        )
+        .await?
+        .first()
+        .map(result_from)
+        .transpose()
+    }
+
+    async fn recent_failures(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> PlatformResult<Vec<Backtest>> {
+        let since = mongodb::bson::DateTime::from_millis(since.timestamp_millis());
+        self.find(
+            "backtests",
+            doc! {"status": "failed", "created_at": {"$gte": since}},
+            doc! {"created_at": -1},
+            limit as i64,
+        )
+        .await?
+        .iter()
+        .map(backtest_from)
+        .collect()
+    }
+
+    async fn cache_stats(&self) -> PlatformResult<CacheReport> {
+        self.call(self.request(reqwest::Method::GET, "/api/v1/health/cache"))
+            .await?
+            .ok_or_else(|| {
+                err(
+                    PlatformErrorKind::NotFound,
+                    "the platform API has no cache statistics endpoint (HTTP 404)",
+                )
+            })
+    }
+
+    async fn data_quality_events(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> PlatformResult<Vec<DataQualityEvent>> {
+        let since = mongodb::bson::DateTime::from_millis(since.timestamp_millis());
+        Ok(self
+            .find(
+                "data_quality_events",
+                doc! {"detected_at": {"$gte": since}},
+                doc! {"detected_at": -1},
+                limit as i64,
+            )
+            .await?
+            .iter()
+            .map(event_from)
+            .collect())
+    }
+
+    async fn trigger_backtest(&self, request: &TriggerRequest) -> PlatformResult<TriggerResponse> {
+        let body = json!({
+            "strategy_config": {
+                "name": request.name,
+                "strategy_id": request.strategy_id,
+                "symbols": request.symbols,
+                "start_date": request.start_date,
+                "end_date": request.end_date,
+                "initial_cash": request.initial_cash,
+                "commission_rate": request.commission_rate,
+            },
+            "trigger_reason": format!("chatops: {}", request.requested_by),
+            "generate_report": true,
+            "notify_on_completion": false,
+        });
+        self.call(
+            self.request(
+                reqwest::Method::POST,
+                "/api/v1/chatops-advanced/backtest/trigger",
+            )
+            .json(&body),
+        )
+        .await?
+        .ok_or_else(|| {
+            err(
+                PlatformErrorKind::NotFound,
+                "the platform API has no backtest trigger endpoint (HTTP 404)",
+            )
+        })
+    }
+
+    async fn backtest(&self, id: &str) -> PlatformResult<Option<Backtest>> {
+        let path = format!("/api/v1/backtests/{}", id.trim());
+        let Some(rest) = self
+            .call::<RestBacktest>(self.request(reqwest::Method::GET, &path))
+            .await?
+        else {
+            return Ok(None);
+        };
+        // The REST answer has no strategy id or run times; the backtest
+        // document has them (one indexed read by _id).
+        let document = self
+            .find("backtests", id_filter("_id", &rest.id), doc! {}, 1)
+            .await?
+            .into_iter()
+            .next();
+        let config = &rest.config;
+        Ok(Some(Backtest {
+            name: rest.name,
+            description: rest.description,
+            strategy_id: config["strategy_id"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| document.as_ref().map(|d| id_of(d.get("strategy_id"))))
+                .unwrap_or_default(),
+            user_id: document
+                .as_ref()
+                .and_then(|d| str_of(d, "user_id"))
+                .unwrap_or_default(),
+            status: rest.status,
+            config: BacktestConfig {
+                name: config["name"].as_str().unwrap_or_default().to_string(),
+                start_date: rest_date(config, "start_date"),
+                end_date: rest_date(config, "end_date"),
+                symbols: config["symbols"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                initial_cash: config["initial_cash"].as_f64().unwrap_or_default(),
+                commission_rate: config["commission_rate"].as_f64().unwrap_or_default(),
+                tags: config["tags"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            error_message: rest.error_message,
+            updated_at: rest.updated_at.unwrap_or(rest.created_at),
+            started_at: document.as_ref().and_then(|d| time_of(d, "started_at")),
+            completed_at: document.as_ref().and_then(|d| time_of(d, "completed_at")),
+            created_at: rest.created_at,
+            id: rest.id,
+        }))
+    }
+
+    async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth> {
+        Ok(match &self.alpha_vantage {
+            Some(client) => client.health().await,
+            None => AlphaVantageHealth {
+                status: AlphaVantageStatus::NotConfigured,
+                latency_ms: None,
+                checked_at: Utc::now(),
+                detail: "no Alpha Vantage key is configured (ALPHA_VANTAGE_API_KEY)".into(),
+            },
+        })
+    }
+
+    async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)> {
+        let mongo = self
+            .ping_mongodb()
+            .await
+            .map(|()| "MongoDB answers".to_string());
+        let api = self
+            .cache_stats()
+            .await
+            .map(|r| format!("API answers ({} caches reported)", r.caches.len()));
+        vec![("platform mongodb", mongo), ("platform api", api)]
+    }
+}

@@ -1,0 +1,149 @@
+//! `data_quality_summary`: open (unacknowledged) data-quality events from the
+//! platform's sentinel over a time window, counted by severity and by symbol,
+//! with the most recent ones listed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::render::{self, tr};
+use super::{ToolContext, ToolError, ToolOutput, TypedTool};
+use crate::domain::Language;
+use crate::platform::QuantPlatform;
+use crate::rbac::Role;
+
+/// Severities, mildest first.
+const SEVERITIES: [&str; 4] = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
+
+/// Arguments of `data_quality_summary`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataQualitySummaryArgs {
+    /// Look back this many hours (1-720, default 24).
+    #[serde(default)]
+    pub since_hours: Option<u32>,
+    /// Include events already acknowledged (default false: open events only).
+    #[serde(default)]
+    pub include_acknowledged: Option<bool>,
+}
+
+pub struct DataQualitySummary {
+    platform: Arc<dyn QuantPlatform>,
+}
+
+impl DataQualitySummary {
+    pub fn new(platform: Arc<dyn QuantPlatform>) -> Self {
+        Self { platform }
+    }
+}
+
+#[async_trait]
+impl TypedTool for DataQualitySummary {
+    type Args = DataQualitySummaryArgs;
+    const NAME: &'static str = "data_quality_summary";
+    const DESCRIPTION: &'static str = "Open data-quality events (price spikes, volume anomalies, missing \
+        bars, stale data) over the last N hours, counted by severity and symbol, newest listed.";
+    const REQUIRED_ROLE: Role = Role::Viewer;
+    const MUTATING: bool = false;
+
+    async fn run(
+        &self,
+        ctx: &ToolContext,
+        args: DataQualitySummaryArgs,
+    ) -> Result<ToolOutput, ToolError> {
+        let lang = ctx.language;
+        let hours = args.since_hours.unwrap_or(24);
+        if !(1..=720).contains(&hours) {
+            return Err(ToolError::InvalidArguments(
+                "since_hours must be between 1 and 720".into(),
+            ));
+        }
+        let include_acknowledged = args.include_acknowledged.unwrap_or(false);
+        let now = Utc::now();
+        let events: Vec<_> = self
+            .platform
+            .data_quality_events(now - chrono::Duration::hours(hours as i64), 500)
+            .await?
+            .into_iter()
+            .filter(|e| include_acknowledged || !e.acknowledged)
+            .collect();
+        let mut by_severity: BTreeMap<String, usize> = BTreeMap::new();
+        let mut by_symbol: BTreeMap<String, usize> = BTreeMap::new();
+        for e in &events {
+            *by_severity.entry(e.severity.to_uppercase()).or_default() += 1;
+            *by_symbol.entry(e.symbol.clone()).or_default() += 1;
+        }
+        let display = if events.is_empty() {
+            match lang {
+                Language::En => format!("No open data-quality events in the last {hours} h."),
+                Language::Ko => {
+                    format!("최근 {hours}시간 동안 열린 데이터 품질 이벤트가 없습니다.")
+                }
+            }
+        } else {
+            let severity_line: Vec<String> = SEVERITIES
+                .iter()
+                .rev()
+                .filter_map(|s| by_severity.get(*s).map(|n| format!("{s} {n}")))
+                .collect();
+            let rows: Vec<Vec<String>> = events
+                .iter()
+                .take(10)
+                .map(|e| {
+                    vec![
+                        render::ago(e.detected_at, now, lang),
+                        e.severity.clone(),
+                        e.symbol.clone(),
+                        e.anomaly_type.clone(),
+                        e.message.clone(),
+                    ]
+                })
+                .collect();
+            let headers = match lang {
+                Language::En => ["when", "severity", "symbol", "anomaly", "message"],
+                Language::Ko => ["시점", "심각도", "종목", "유형", "내용"],
+            };
+            format!(
+                "{} ({})\n{}",
+                match lang {
+                    Language::En => format!(
+                        "{} open data-quality event(s) in the last {hours} h",
+                        events.len()
+                    ),
+                    Language::Ko => format!(
+                        "최근 {hours}시간 열린 데이터 품질 이벤트 {}건",
+                        events.len()
+                    ),
+                },
+                severity_line.join(", "),
+                render::table(&headers, &rows)
+            )
+        };
+        let display = if events.len() > 10 {
+            format!(
+                "{display}\n{}",
+                tr(lang, "(10 newest shown)", "(최근 10건만 표시)")
+            )
+        } else {
+            display
+        };
+        let data = json!({
+            "source": self.platform.kind(),
+            "since_hours": hours,
+            "include_acknowledged": include_acknowledged,
+            "count": events.len(),
+            "by_severity": by_severity,
+            "by_symbol": by_symbol,
+            "events": events.iter().take(10).collect::<Vec<_>>(),
+        });
+        Ok(ToolOutput {
+            data,
+            display: render::with_source(display, self.platform.kind(), lang),
+        })
+    }
+}

@@ -1,0 +1,640 @@
+//! The real-platform adapter through the whole pipeline (ask → planner →
+//! registry → tool → adapter → answer), against a real MongoDB wire-protocol
+//! server seeded with platform documents in the contract's shape, a fake
+//! platform REST API and a fake Alpha Vantage, both over HTTP on loopback.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chatops::agent::TurnOutcome;
+use chatops::app::App;
+use chatops::config::{Secret, Settings};
+use chatops::console::{self, ConsoleIdentity};
+use chatops::store::{AuditEvent, AuditQuery};
+use chatops::tools::ToolOutcome;
+use chrono::Utc;
+use mongodb::bson::{DateTime as BsonDate, Document, doc, oid::ObjectId};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "platform-token-abcdef123456";
+const AV_KEY: &str = "AV-SECRET-KEY-98765";
+
+/// How the fake platform API answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ApiMode {
+    Normal,
+    Slow,
+    Unauthorized,
+    Forbidden,
+    ServerError,
+    Malformed,
+}
+
+struct ApiState {
+    mode: Mutex<ApiMode>,
+    triggers: Mutex<Vec<Value>>,
+    /// Backtest documents the API knows (id → JSON answer).
+    backtests: Mutex<Vec<Value>>,
+}
+
+async fn api_guard(state: &ApiState, headers: &HeaderMap) -> Option<Response> {
+    let mode = *state.mode.lock().unwrap();
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {TOKEN}"))
+    {
+        return Some((StatusCode::UNAUTHORIZED, "no token").into_response());
+    }
+    match mode {
+        ApiMode::Normal => None,
+        ApiMode::Slow => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            None
+        }
+        ApiMode::Unauthorized => {
+            Some((StatusCode::UNAUTHORIZED, "{\"detail\":\"bad token\"}").into_response())
+        }
+        ApiMode::Forbidden => {
+            Some((StatusCode::FORBIDDEN, "{\"detail\":\"forbidden\"}").into_response())
+        }
+        ApiMode::ServerError => {
+            Some((StatusCode::BAD_GATEWAY, "<html>bad gateway</html>").into_response())
+        }
+        ApiMode::Malformed => Some((StatusCode::OK, "{\"caches\": [oops").into_response()),
+    }
+}
+
+async fn cache_health(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = api_guard(&s, &headers).await {
+        return r;
+    }
+    axum::Json(json!({
+        "caches": [
+            {"name": "duckdb", "hits_24h": 9731, "misses_24h": 269, "entries": 48213,
+             "size_bytes": 734003200u64, "last_refresh_at": "2026-11-22T06:00:00Z"},
+            {"name": "mongodb", "hits_24h": 0, "misses_24h": 0, "entries": 310,
+             "size_bytes": 10485760, "last_refresh_at": "2026-11-22T06:05:00Z"}
+        ],
+        "generated_at": "2026-11-22T07:00:00Z"
+    }))
+    .into_response()
+}
+
+async fn trigger(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(r) = api_guard(&s, &headers).await {
+        return r;
+    }
+    s.triggers.lock().unwrap().push(body);
+    axum::Json(
+        json!({"backtest_id": "68ed543a5f9683d5569add2c", "status": "pending",
+                      "estimated_duration_seconds": 62, "report_url": null}),
+    )
+    .into_response()
+}
+
+async fn get_backtest(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = api_guard(&s, &headers).await {
+        return r;
+    }
+    match s
+        .backtests
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == id.as_str())
+    {
+        Some(b) => axum::Json(b.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, "{\"detail\":\"Backtest not found\"}").into_response(),
+    }
+}
+
+/// How the fake Alpha Vantage answers.
+struct AvState {
+    body: Mutex<(u16, String)>,
+    calls: AtomicUsize,
+}
+
+async fn av_query(
+    State(s): State<Arc<AvState>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    s.calls.fetch_add(1, Ordering::SeqCst);
+    assert!(
+        query
+            .unwrap_or_default()
+            .contains(&format!("apikey={AV_KEY}"))
+    );
+    let (status, body) = s.body.lock().unwrap().clone();
+    (StatusCode::from_u16(status).unwrap(), body).into_response()
+}
+
+struct World {
+    app: App,
+    api: Arc<ApiState>,
+    av: Arc<AvState>,
+    ids: Ids,
+    _dir: tempfile::TempDir,
+}
+
+/// Ids of the seeded documents.
+struct Ids {
+    rsi: ObjectId,
+    failed_backtest: ObjectId,
+}
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn hours_ago(h: i64) -> BsonDate {
+    BsonDate::from_millis((Utc::now() - chrono::Duration::hours(h)).timestamp_millis())
+}
+
+fn performance(total: f64, sharpe: f64) -> Document {
+    doc! {"total_return": total, "annualized_return": total * 0.95, "sharpe_ratio": sharpe,
+    "sortino_ratio": sharpe * 1.3, "calmar_ratio": 1.1, "max_drawdown": -0.153,
+    "volatility": 0.21, "win_rate": 0.56, "total_trades": 48}
+}
+
+/// Seed the platform's collections in the contract's shape.
+async fn seed(db_name: &str) -> Ids {
+    let client = mongodb::Client::with_uri_str(common::mongo_uri())
+        .await
+        .unwrap();
+    let db = client.database(db_name);
+    let (rsi, momentum, no_runs, no_result) = (
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+    );
+    let strategy = |id: ObjectId, name: &str, ty: &str| {
+        doc! {"_id": id, "name": name, "strategy_type": ty, "parameters": {"rsi_period": 14},
+        "description": "seeded", "user_id": "u_123", "is_active": true,
+        "created_at": hours_ago(900), "updated_at": hours_ago(900)}
+    };
+    db.collection::<Document>("strategies")
+        .insert_many(vec![
+            strategy(rsi, "RSI mean reversion", "RSI_STRATEGY"),
+            strategy(momentum, "Momentum breakout", "MOMENTUM"),
+            strategy(no_runs, "Fresh idea", "SMA_CROSSOVER"),
+            strategy(no_result, "Legacy pairs", "PAIRS_TRADING"),
+        ])
+        .await
+        .unwrap();
+    let backtest = |id: ObjectId,
+                    strategy: ObjectId,
+                    status: &str,
+                    hours: i64,
+                    error: Option<&str>| {
+        let mut d = doc! {"_id": id, "name": "Auto: Test Auto Strategy", "description": "Triggered by manual_test",
+        "strategy_id": strategy.to_hex(), "user_id": "system", "status": status,
+        "config": {"name": "nightly", "start_date": hours_ago(9000), "end_date": hours_ago(100),
+                   "symbols": ["AAPL", "MSFT"], "initial_cash": 100000.0, "commission_rate": 0.001,
+                   "tags": ["manual_test", "auto_generated"]},
+        "created_at": hours_ago(hours), "updated_at": hours_ago(hours),
+        "started_at": hours_ago(hours), "completed_at": hours_ago(hours - 1)};
+        if let Some(e) = error {
+            d.insert("error_message", e);
+        }
+        d
+    };
+    let (old_rsi, new_rsi, mom, legacy, failed1, failed2, old_failed) = (
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+    );
+    db.collection::<Document>("backtests")
+        .insert_many(vec![
+            backtest(old_rsi, rsi, "completed", 200, None),
+            backtest(new_rsi, rsi, "completed", 30, None),
+            backtest(mom, momentum, "completed", 50, None),
+            backtest(legacy, no_result, "completed", 60, None),
+            backtest(
+                failed1,
+                momentum,
+                "failed",
+                5,
+                Some("Alpha Vantage rate limit exceeded"),
+            ),
+            backtest(failed2, rsi, "failed", 8, Some("Symbol not found: TWTR")),
+            backtest(old_failed, rsi, "failed", 100, Some("Timeout")),
+            backtest(ObjectId::new(), no_runs, "running", 2, None),
+        ])
+        .await
+        .unwrap();
+    let result = |backtest: ObjectId, strategy: ObjectId, perf: Document| {
+        doc! {"_id": ObjectId::new(), "backtest_id": backtest.to_hex(), "strategy_id": strategy.to_hex(),
+        "performance": perf, "created_at": hours_ago(29)}
+    };
+    db.collection::<Document>("backtest_results")
+        .insert_many(vec![
+            result(old_rsi, rsi, performance(-0.05, 0.2)),
+            result(new_rsi, rsi, performance(0.182, 1.42)),
+            result(mom, momentum, performance(0.091, 0.77)),
+        ])
+        .await
+        .unwrap();
+    db.collection::<Document>("data_quality_events")
+        .insert_many(vec![
+            doc! {"symbol": "TSLA", "severity": "HIGH", "anomaly_type": "price_spike", "message": "14 % move",
+                  "score": 0.97, "detected_at": hours_ago(3), "acknowledged": false},
+            doc! {"symbol": "TSLA", "severity": "LOW", "anomaly_type": "volume_zscore", "message": "z 3.1",
+                  "score": 0.5, "detected_at": hours_ago(4), "acknowledged": false},
+            doc! {"symbol": "SPY", "severity": "CRITICAL", "anomaly_type": "stale_data", "message": "no bar",
+                  "score": 0.99, "detected_at": hours_ago(5), "acknowledged": true},
+            doc! {"symbol": "AAPL", "severity": "MEDIUM", "anomaly_type": "missing_bar", "message": "old",
+                  "score": 0.4, "detected_at": hours_ago(80), "acknowledged": false},
+        ])
+        .await
+        .unwrap();
+    Ids {
+        rsi,
+        failed_backtest: failed1,
+    }
+}
+
+async fn world() -> World {
+    chatops::install_crypto_provider();
+    let db_name = common::fresh_db_name();
+    let ids = seed(&db_name).await;
+    let api = Arc::new(ApiState {
+        mode: Mutex::new(ApiMode::Normal),
+        triggers: Mutex::default(),
+        backtests: Mutex::new(vec![json!({
+            "id": ids.failed_backtest.to_hex(), "name": "Auto: Test Auto Strategy",
+            "description": "Triggered by manual_test", "status": "failed",
+            "config": {"name": "nightly", "start_date": "2026-01-01T00:00:00Z", "end_date": "2026-06-30T00:00:00Z",
+                       "symbols": ["AAPL", "MSFT"], "initial_cash": 100000.0, "commission_rate": 0.001},
+            "error_message": "Alpha Vantage rate limit exceeded",
+            "created_at": "2026-11-22T01:00:00Z", "updated_at": "2026-11-22T01:05:00Z"
+        })]),
+    });
+    let api_url = serve(
+        Router::new()
+            .route("/api/v1/health/cache", get(cache_health))
+            .route("/api/v1/chatops-advanced/backtest/trigger", post(trigger))
+            .route("/api/v1/backtests/{id}", get(get_backtest))
+            .with_state(api.clone()),
+    )
+    .await;
+    let av = Arc::new(AvState {
+        body: Mutex::new((200, json!({"Global Quote": {"01. symbol": "IBM", "05. price": "231.05", "07. latest trading day": "2026-11-20"}}).to_string())),
+        calls: AtomicUsize::new(0),
+    });
+    let av_url = serve(
+        Router::new()
+            .route("/query", get(av_query))
+            .with_state(av.clone()),
+    )
+    .await;
+
+    let mut settings: Settings = common::settings_with_llm(None);
+    settings.platform.api_url = Some(api_url);
+    settings.platform.api_token = Some(Secret::new(TOKEN));
+    settings.platform.mongodb_uri = Some(Secret::new(common::mongo_uri()));
+    settings.platform.mongodb_db = Some(db_name);
+    settings.platform.timeout_secs = 1;
+    settings.alpha_vantage.api_key = Some(Secret::new(AV_KEY));
+    settings.alpha_vantage.base_url = Some(av_url);
+    settings.validate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::builder(settings)
+        .store(common::sqlite_store(&dir.path().join("t.db")))
+        .build()
+        .await
+        .unwrap();
+    World {
+        app,
+        api,
+        av,
+        ids,
+        _dir: dir,
+    }
+}
+
+fn me() -> ConsoleIdentity {
+    ConsoleIdentity::new("alice", "ops").unwrap()
+}
+
+async fn ask(w: &World, question: &str) -> TurnOutcome {
+    console::ask(&w.app.agent, &me(), question, true).await
+}
+
+fn only(outcome: &TurnOutcome, tool: &str) -> Value {
+    assert_eq!(outcome.tool_calls.len(), 1, "{}", outcome.answer);
+    let call = &outcome.tool_calls[0];
+    assert_eq!(call.name, tool, "{}", outcome.answer);
+    assert_eq!(call.outcome, ToolOutcome::Ok, "{}", outcome.answer);
+    call.data.clone().unwrap()
+}
+
+#[tokio::test]
+async fn every_tool_answers_from_the_real_systems() {
+    let w = world().await;
+
+    let cache = ask(&w, "what's the cache hit rate?").await;
+    let data = only(&cache, "cache_status");
+    assert_eq!(data["source"], "live");
+    assert_eq!(data["caches"][0]["hit_rate_24h"], 0.9731);
+    assert_eq!(
+        data["caches"][1]["hit_rate_24h"],
+        Value::Null,
+        "no traffic: unknown"
+    );
+    assert!(
+        cache.answer.contains("97.3 %") && cache.answer.contains("unknown"),
+        "{}",
+        cache.answer
+    );
+    assert!(!cache.answer.contains("sandbox"), "{}", cache.answer);
+
+    let failures = ask(&w, "why did last night's backtests fail?").await;
+    let data = only(&failures, "recent_failures");
+    assert_eq!(data["count"], 2);
+    assert_eq!(data["failures"][0]["strategy"], "Momentum breakout");
+    assert_eq!(
+        data["failures"][0]["error_message"],
+        "Alpha Vantage rate limit exceeded"
+    );
+    assert_eq!(
+        data["failures"][1]["error_message"],
+        "Symbol not found: TWTR"
+    );
+
+    let dq = ask(&w, "any data quality issues today?").await;
+    let data = only(&dq, "data_quality_summary");
+    assert_eq!(
+        data["count"], 2,
+        "acknowledged and older events are left out"
+    );
+    assert_eq!(data["by_symbol"]["TSLA"], 2);
+    assert_eq!(data["by_severity"]["HIGH"], 1);
+
+    let av = ask(&w, "is alpha vantage rate limited?").await;
+    let data = only(&av, "alpha_vantage_health");
+    assert_eq!(data["status"], "healthy");
+    assert_eq!(w.av.calls.load(Ordering::SeqCst), 1);
+    let again = ask(&w, "알파밴티지 괜찮아?").await;
+    assert_eq!(only(&again, "alpha_vantage_health")["status"], "healthy");
+    assert_eq!(
+        w.av.calls.load(Ordering::SeqCst),
+        1,
+        "the second check is served from the cache"
+    );
+
+    let status = ask(
+        &w,
+        &format!("status of backtest {}", w.ids.failed_backtest.to_hex()),
+    )
+    .await;
+    let data = only(&status, "backtest_status");
+    assert_eq!(data["status"], "failed");
+    assert_eq!(
+        data["strategy"], "Momentum breakout",
+        "strategy resolved from the backtest document"
+    );
+    assert!(status.answer.contains("Alpha Vantage rate limit exceeded"));
+
+    let started = ask(&w, "run the RSI strategy on AAPL and MSFT for 2024").await;
+    let data = only(&started, "trigger_backtest");
+    assert_eq!(data["backtest_id"], "68ed543a5f9683d5569add2c");
+    assert_eq!(data["estimated_duration_seconds"], 62);
+    let sent = w.api.triggers.lock().unwrap()[0].clone();
+    assert_eq!(sent["strategy_config"]["strategy_id"], w.ids.rsi.to_hex());
+    assert_eq!(sent["strategy_config"]["symbols"], json!(["AAPL", "MSFT"]));
+    assert_eq!(sent["trigger_reason"], "chatops: console:alice");
+
+    let runbook = ask(&w, "알파밴티지 rate limit 걸리면 어떻게 해?").await;
+    only(&runbook, "search_runbooks");
+    assert!(
+        runbook
+            .answer
+            .contains("runbooks/alpha-vantage-rate-limit.md §"),
+        "{}",
+        runbook.answer
+    );
+}
+
+#[tokio::test]
+async fn compare_reports_each_missing_step_and_still_compares_the_others() {
+    let w = world().await;
+    let out = ask(
+        &w,
+        "compare \"RSI mean reversion\", momentum, \"Fresh idea\", \"Legacy pairs\" and \"Nope\"",
+    )
+    .await;
+    let data = only(&out, "compare_strategies");
+    let compared: Vec<(&str, f64)> = data["compared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["strategy"].as_str().unwrap(),
+                c["performance"]["total_return"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        compared,
+        [("RSI mean reversion", 0.182), ("Momentum breakout", 0.091)],
+        "latest completed wins"
+    );
+    let problems: Vec<(&str, &str)> = data["not_compared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["step"].as_str().unwrap(),
+                p["error_kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            ("backtest", "no_completed_backtest"),
+            ("result", "no_result"),
+            ("strategy", "unknown_strategy")
+        ]
+    );
+    assert!(out.answer.contains("+18.2 %"), "{}", out.answer);
+}
+
+#[tokio::test]
+async fn each_platform_failure_gives_a_specific_true_message_and_an_audited_kind() {
+    let w = world().await;
+    let cases = [
+        (
+            ApiMode::Slow,
+            "the platform API did not answer within 1 s",
+            "platform_timeout",
+        ),
+        (
+            ApiMode::Unauthorized,
+            "refused the bot's token (HTTP 401)",
+            "platform_unauthorized",
+        ),
+        (
+            ApiMode::Forbidden,
+            "refused the bot's token (HTTP 403)",
+            "platform_unauthorized",
+        ),
+        (
+            ApiMode::ServerError,
+            "the platform API failed (HTTP 502)",
+            "platform_unavailable",
+        ),
+        (ApiMode::Malformed, "could not read", "platform_malformed"),
+    ];
+    for (mode, message, kind) in cases {
+        *w.api.mode.lock().unwrap() = mode;
+        let out = ask(&w, "duckdb cache hit rate?").await;
+        assert_eq!(out.tool_calls[0].outcome, ToolOutcome::Error, "{mode:?}");
+        assert!(out.answer.contains(message), "{mode:?}: {}", out.answer);
+        let records = w
+            .app
+            .store
+            .audit
+            .query_audit(&AuditQuery::default())
+            .await
+            .unwrap();
+        let last_kind = records.iter().rev().find_map(|r| match &r.event {
+            AuditEvent::ToolOutcome { error_kind, .. } => error_kind.clone(),
+            _ => None,
+        });
+        assert_eq!(last_kind.as_deref(), Some(kind), "{mode:?}");
+    }
+    *w.api.mode.lock().unwrap() = ApiMode::Normal;
+    let unknown = ask(&w, "status of backtest 0123456789abcdef01234567").await;
+    assert_eq!(unknown.tool_calls[0].outcome, ToolOutcome::Error);
+    assert!(
+        unknown
+            .answer
+            .contains("no backtest with id 0123456789abcdef01234567"),
+        "{}",
+        unknown.answer
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_platform_mongodb_is_reported_plainly() {
+    chatops::install_crypto_provider();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut settings = common::settings_with_llm(None);
+    settings.platform.api_url = Some("http://127.0.0.1:9".into());
+    settings.platform.mongodb_uri = Some(Secret::new(format!(
+        "mongodb://127.0.0.1:{closed}/?directConnection=true"
+    )));
+    settings.platform.mongodb_db = Some("quant".into());
+    settings.platform.timeout_secs = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::builder(settings)
+        .store(common::sqlite_store(&dir.path().join("t.db")))
+        .build()
+        .await
+        .unwrap();
+    let out = console::ask(&app.agent, &me(), "why did backtests fail?", false).await;
+    assert_eq!(out.tool_calls[0].outcome, ToolOutcome::Error);
+    assert!(
+        out.answer.contains("the platform's MongoDB"),
+        "{}",
+        out.answer
+    );
+    let api = console::ask(&app.agent, &me(), "cache hit rate?", false).await;
+    assert!(
+        api.answer.contains("the platform API is unreachable"),
+        "{}",
+        api.answer
+    );
+}
+
+#[tokio::test]
+async fn alpha_vantage_answers_are_classified_and_the_key_never_leaks() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let writer = {
+        let logs = logs.clone();
+        move || LogWriter(logs.clone())
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("debug"))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false),
+        );
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let cases = [
+        (200, json!({"Information": "Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per day."}).to_string(), "rate_limited"),
+        (200, json!({"Note": "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute and 500 calls per day."}).to_string(), "rate_limited"),
+        (200, json!({"Error Message": "the parameter apikey is invalid or missing."}).to_string(), "invalid_key"),
+        (200, json!({"Global Quote": {}}).to_string(), "unknown_symbol"),
+        (503, "Service Unavailable".to_string(), "http_error"),
+        (200, "<html>not json</html>".to_string(), "unparseable"),
+    ];
+    for (status, body, expected) in cases {
+        // A fresh bot per answer: the health reading is cached for 5 minutes.
+        let w = world().await;
+        *w.av.body.lock().unwrap() = (status, body);
+        let out = ask(&w, "is alpha vantage ok?").await;
+        let data = only(&out, "alpha_vantage_health");
+        assert_eq!(data["status"], expected, "{}", out.answer);
+        assert!(!out.answer.contains(AV_KEY), "{}", out.answer);
+        let audit = serde_json::to_string(
+            &w.app
+                .store
+                .audit
+                .query_audit(&AuditQuery::default())
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(!audit.contains(AV_KEY), "audit: {audit}");
+    }
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(!logs.is_empty(), "the subscriber captured the run");
+    assert!(!logs.contains(AV_KEY), "logs: {logs}");
+}
+
+/// Collects log output in memory.
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
