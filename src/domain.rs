@@ -64,6 +64,16 @@ impl Subject {
         Self(format!("discord:{guild}/{user}"))
     }
 
+    /// A subject read back from the bot's own store (written by one of the
+    /// constructors above).
+    pub fn parse(stored: &str) -> Result<Self, String> {
+        let subject = Self(stored.to_string());
+        match subject.platform() {
+            Some(_) if !stored.ends_with(':') => Ok(subject),
+            _ => Err(format!("{stored:?} is not a subject")),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -103,6 +113,20 @@ impl ChannelId {
             ));
         }
         Ok(Self(format!("{}:{id}", platform.as_str())))
+    }
+
+    /// A channel id read back from the bot's own store.
+    pub fn parse(stored: &str) -> Result<Self, String> {
+        let (platform, id) = stored
+            .split_once(':')
+            .ok_or_else(|| format!("{stored:?} is not a channel id"))?;
+        let platform = match platform {
+            "console" => Platform::Console,
+            "slack" => Platform::Slack,
+            "discord" => Platform::Discord,
+            other => return Err(format!("unknown platform {other:?}")),
+        };
+        Self::new(platform, id)
     }
 
     pub fn as_str(&self) -> &str {

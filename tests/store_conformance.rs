@@ -58,6 +58,7 @@ fn approval(id: &str, expires_in: Duration) -> Approval {
         tool: "trigger_backtest".into(),
         arguments: json!({"strategy": "RSI", "symbols": ["AAPL"]}),
         args_hash: "h".into(),
+        language: chatops::domain::Language::Ko,
         status: ApprovalStatus::Pending,
         created_at: now,
         expires_at: now + expires_in,

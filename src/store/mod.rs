@@ -222,6 +222,8 @@ pub struct Approval {
     pub tool: String,
     pub arguments: Value,
     pub args_hash: String,
+    /// The language of the request, for what is said when it is decided.
+    pub language: crate::domain::Language,
     pub status: ApprovalStatus,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,

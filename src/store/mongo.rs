@@ -247,6 +247,11 @@ fn approval_from_doc(d: &Document) -> StoreResult<Approval> {
         tool: get_str(d, "tool"),
         arguments: bson_to_json(d.get("arguments")),
         args_hash: get_str(d, "args_hash"),
+        language: if get_str(d, "language") == "ko" {
+            crate::domain::Language::Ko
+        } else {
+            crate::domain::Language::En
+        },
         status: ApprovalStatus::parse(&get_str(d, "status")).unwrap_or(ApprovalStatus::Rejected),
         created_at: get_time(d, "created_at")?,
         expires_at: get_time(d, "expires_at")?,
@@ -271,6 +276,7 @@ impl ApprovalRepo for MongoStore {
                 "tool": &a.tool,
                 "arguments": json_to_bson(&a.arguments)?,
                 "args_hash": &a.args_hash,
+                "language": a.language.code(),
                 "status": a.status.as_str(),
                 "created_at": to_bson_time(a.created_at),
                 "expires_at": to_bson_time(a.expires_at),

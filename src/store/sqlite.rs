@@ -220,6 +220,7 @@ fn approval_json(a: &Approval) -> serde_json::Value {
     serde_json::json!({
         "request_id": a.request_id, "requester": a.requester, "channel": a.channel,
         "thread": a.thread, "tool": a.tool, "arguments": a.arguments, "args_hash": a.args_hash,
+        "language": a.language,
         "created_at": ts(a.created_at),
     })
 }
@@ -239,6 +240,7 @@ fn approval_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
         tool: text("tool"),
         arguments: record["arguments"].clone(),
         args_hash: text("args_hash"),
+        language: serde_json::from_value(record["language"].clone()).unwrap_or_default(),
         status: ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Rejected),
         created_at: parse_ts(&text("created_at"))?,
         expires_at: parse_ts(&row.get::<_, String>(3)?)?,

@@ -24,7 +24,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::audit::Auditor;
-use crate::domain::{Caller, Subject};
+use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
 use crate::i18n;
 use crate::rbac::{Decision, Rbac, ToolPolicy};
 use crate::redact::Redactor;
@@ -261,7 +261,6 @@ impl ToolRegistry {
         };
 
         let decision = self.decide(&ctx.caller, &call.name);
-        let role = self.rbac.effective_role(&ctx.caller);
         let tool = match (&decision, self.tools.get(call.name.as_str())) {
             (Decision::Allow { .. }, Some(tool)) => tool.clone(),
             (Decision::Deny(reason), _) => {
@@ -285,27 +284,39 @@ impl ToolRegistry {
             return self.refuse(ctx, call, arguments, refusal).await;
         }
 
-        let mut approval_id = None;
-        let mut approver = None;
-        if tool.mutating() {
+        let (approval_id, approver) = if tool.mutating() {
             match self.approve(ctx, call, &arguments, gate).await {
-                Ok((id, by)) => {
-                    approval_id = Some(id);
-                    approver = Some(by);
-                }
+                Ok((id, by)) => (Some(id), Some(by)),
                 Err(refusal) => return refusal,
             }
-        }
+        } else {
+            (None, None)
+        };
+        self.run_tool(ctx, call, tool, arguments, approval_id, approver)
+            .await
+    }
 
+    /// Audit the attempt, run the tool with its timeout (panics caught),
+    /// audit the outcome. No attempt record, no run.
+    async fn run_tool(
+        &self,
+        ctx: &ToolContext,
+        call: &ToolCallRequest,
+        tool: Arc<dyn Tool>,
+        arguments: Value,
+        approval_id: Option<String>,
+        approver: Option<String>,
+    ) -> ToolCallResult {
+        let lang = ctx.language;
         let attempt = AuditEvent::ToolAttempt {
             tool: call.name.clone(),
             call_id: call.call_id.clone(),
             arguments: arguments.clone(),
             decision: "allow".into(),
             deny_reason: None,
-            role: role.to_string(),
-            approval_id: approval_id.clone(),
-            approver: approver.clone(),
+            role: self.rbac.effective_role(&ctx.caller).to_string(),
+            approval_id,
+            approver,
         };
         if let Err(e) = self
             .auditor
@@ -389,7 +400,7 @@ impl ToolRegistry {
     }
 
     /// Store an approval, ask the gate, record the decision. `Ok` carries the
-    /// approval id and approver when the call may run.
+    /// approval id and approver when the call may run now.
     async fn approve(
         &self,
         ctx: &ToolContext,
@@ -408,6 +419,7 @@ impl ToolRegistry {
             tool: call.name.clone(),
             arguments: arguments.clone(),
             args_hash: args_hash(&call.name, arguments),
+            language: ctx.language,
             status: ApprovalStatus::Pending,
             created_at: now,
             expires_at: now + self.approval_ttl,
@@ -422,7 +434,7 @@ impl ToolRegistry {
             return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
         }
         let summary = format!("{} {}", call.name, self.redactor.redact_json(arguments));
-        let (approve, by, groups) = match gate.request(&approval, &summary).await {
+        let (approve, approver) = match gate.request(&approval, &summary).await {
             GateDecision::Pending => {
                 let text = i18n::needs_approval(
                     lang,
@@ -441,64 +453,141 @@ impl ToolRegistry {
                 refusal.model_content = model.to_string();
                 return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
             }
-            GateDecision::Approve { by, groups } => (true, by, groups),
-            GateDecision::Reject { by } => (false, by, vec![]),
+            GateDecision::Approve { by, groups } => (
+                true,
+                Caller {
+                    subject: by,
+                    groups,
+                    channel: ctx.caller.channel.clone(),
+                },
+            ),
+            GateDecision::Reject { by } => (
+                false,
+                Caller {
+                    subject: by,
+                    groups: vec![],
+                    channel: ctx.caller.channel.clone(),
+                },
+            ),
         };
+        let by = approver.subject.to_string();
+        let why = match self.settle(&approval, approve, &approver).await {
+            Ok(()) => return Ok((approval.id, by)),
+            Err(why) => why,
+        };
+        let text = why.explain(lang, &call.name, &by);
+        let refusal = Refusal::new(ToolOutcome::Rejected, why.code(), &text, text.clone())
+            .with_approval(&approval.id, Some(by));
+        Err(self.refuse(ctx, call, arguments.clone(), refusal).await)
+    }
 
-        // The approver must hold the tool's role in this channel.
+    /// Record a human's decision on a stored approval. `Ok` only when it was
+    /// approved, by someone allowed to, in time, for exactly the stored call.
+    async fn settle(
+        &self,
+        approval: &Approval,
+        approve: bool,
+        approver: &Caller,
+    ) -> Result<(), NotApproved> {
         if approve {
-            let approver = Caller {
-                subject: by.clone(),
-                groups,
-                channel: ctx.caller.channel.clone(),
-            };
-            let self_approval = by == ctx.caller.subject;
-            if !self.decide(&approver, &call.name).is_allowed()
+            let self_approval = approver.subject.as_str() == approval.requester;
+            if !self.decide(approver, &approval.tool).is_allowed()
                 || (self_approval && !self.allow_self_approval)
             {
-                let _ = self
-                    .approvals
-                    .decide_approval(&approval.id, false, by.as_str(), crate::store::now())
-                    .await;
-                let text = i18n::approver_not_allowed(lang, by.as_str(), &call.name);
-                let refusal = Refusal::new(
-                    ToolOutcome::Rejected,
-                    "approver_not_allowed",
-                    &text,
-                    text.clone(),
-                )
-                .with_approval(&approval.id, Some(by.to_string()));
-                return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
+                return Err(NotApproved::ApproverNotAllowed);
             }
         }
-
         let decided = self
             .approvals
-            .decide_approval(&approval.id, approve, by.as_str(), crate::store::now())
+            .decide_approval(
+                &approval.id,
+                approve,
+                approver.subject.as_str(),
+                crate::store::now(),
+            )
             .await;
-        let refusal = match decided {
+        match decided {
             Ok(Ok(stored)) if approve => {
                 // Fail closed unless the stored approval is for exactly this call.
-                if stored.args_hash == args_hash(&call.name, arguments)
-                    && stored.tool == call.name
+                if stored.args_hash == args_hash(&stored.tool, &stored.arguments)
+                    && stored.args_hash == approval.args_hash
                     && stored.status == ApprovalStatus::Approved
                 {
-                    return Ok((approval.id, by.to_string()));
+                    Ok(())
+                } else {
+                    Err(NotApproved::Mismatch)
                 }
-                "approval_mismatch"
             }
-            Ok(Ok(_)) => "rejected",
-            Ok(Err(DecideError::Expired)) => "approval_expired",
-            Ok(Err(_)) => "approval_invalid",
+            Ok(Ok(_)) => Err(NotApproved::Cancelled),
+            Ok(Err(DecideError::Expired)) => Err(NotApproved::Expired),
+            Ok(Err(DecideError::AlreadyDecided(status))) => {
+                Err(NotApproved::AlreadyDecided(status))
+            }
+            Ok(Err(DecideError::NotFound)) => Err(NotApproved::NotFound),
             Err(e) => {
-                tracing::error!(request_id = %ctx.request_id, error = %e, "approval decision could not be stored");
-                "approval_store"
+                tracing::error!(approval = %approval.id, error = %e, "approval decision could not be stored");
+                Err(NotApproved::Store)
+            }
+        }
+    }
+
+    /// A decision that arrives later (a chat button): settle the stored
+    /// approval and, when approved, run exactly the stored call for the
+    /// requester, with both audit records.
+    pub async fn decide_pending(
+        &self,
+        approval_id: &str,
+        approve: bool,
+        approver: &Caller,
+        request_id: &RequestId,
+    ) -> PendingDecision {
+        let approval = match self.approvals.get_approval(approval_id).await {
+            Ok(Some(approval)) => approval,
+            Ok(None) => return PendingDecision::NotApproved(NotApproved::NotFound, None),
+            Err(e) => {
+                tracing::error!(approval = %approval_id, error = %e, "approval could not be read");
+                return PendingDecision::NotApproved(NotApproved::Store, None);
             }
         };
-        let text = i18n::approval_refused(lang, &call.name, refusal, by.as_str());
-        let refusal = Refusal::new(ToolOutcome::Rejected, refusal, &text, text.clone())
-            .with_approval(&approval.id, Some(by.to_string()));
-        Err(self.refuse(ctx, call, arguments.clone(), refusal).await)
+        if let Err(why) = self.settle(&approval, approve, approver).await {
+            return PendingDecision::NotApproved(why, Some(approval));
+        }
+        let (Ok(subject), Ok(channel)) = (
+            Subject::parse(&approval.requester),
+            ChannelId::parse(&approval.channel),
+        ) else {
+            return PendingDecision::NotApproved(NotApproved::Mismatch, Some(approval));
+        };
+        let Some(tool) = self.tools.get(approval.tool.as_str()).cloned() else {
+            return PendingDecision::NotApproved(NotApproved::Mismatch, Some(approval));
+        };
+        let ctx = ToolContext {
+            request_id: request_id.clone(),
+            platform: subject.platform().unwrap_or(Platform::Console),
+            caller: Caller {
+                subject,
+                groups: vec![],
+                channel,
+            },
+            thread: approval.thread.clone(),
+            language: approval.language,
+        };
+        let call = ToolCallRequest {
+            call_id: format!("approval:{}", approval.id),
+            name: approval.tool.clone(),
+            arguments: approval.arguments.to_string(),
+        };
+        let result = self
+            .run_tool(
+                &ctx,
+                &call,
+                tool,
+                approval.arguments.clone(),
+                Some(approval.id.clone()),
+                Some(approver.subject.to_string()),
+            )
+            .await;
+        PendingDecision::Ran(Box::new(result), approval)
     }
 
     /// The outcome record of a call (the second of its two records).
@@ -597,6 +686,51 @@ impl Refusal {
         self.approver = approver;
         self
     }
+}
+
+/// Why a mutating call was not approved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotApproved {
+    /// The approver lacks the tool's role in that channel (or may not approve their own request).
+    ApproverNotAllowed,
+    Cancelled,
+    Expired,
+    AlreadyDecided(ApprovalStatus),
+    NotFound,
+    /// The stored approval is not for this exact call.
+    Mismatch,
+    Store,
+}
+
+impl NotApproved {
+    pub fn code(&self) -> &'static str {
+        match self {
+            NotApproved::ApproverNotAllowed => "approver_not_allowed",
+            NotApproved::Cancelled => "rejected",
+            NotApproved::Expired => "approval_expired",
+            NotApproved::AlreadyDecided(_) => "approval_already_decided",
+            NotApproved::NotFound => "approval_not_found",
+            NotApproved::Mismatch => "approval_mismatch",
+            NotApproved::Store => "approval_store",
+        }
+    }
+
+    /// What people are told.
+    pub fn explain(&self, lang: Language, tool: &str, by: &str) -> String {
+        match self {
+            NotApproved::ApproverNotAllowed => i18n::approver_not_allowed(lang, by, tool),
+            other => i18n::approval_refused(lang, tool, other.code(), by),
+        }
+    }
+}
+
+/// The end of a decision made after the turn.
+#[derive(Debug, Clone)]
+pub enum PendingDecision {
+    /// Approved: the stored call ran (its result, and the approval).
+    Ran(Box<ToolCallResult>, Approval),
+    /// Not run, and why (with the approval when there is one).
+    NotApproved(NotApproved, Option<Approval>),
 }
 
 fn error_json(message: &str) -> String {
