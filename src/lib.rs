@@ -15,6 +15,7 @@
 //! - [`platform`] — the quant platform the tools operate on (sandbox engine).
 //! - [`prompts`], [`i18n`], [`redact`] — prompt files, bilingual texts, secret removal.
 
+pub mod adapters;
 pub mod agent;
 pub mod app;
 pub mod audit;

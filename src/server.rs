@@ -65,6 +65,24 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
+/// The Slack adapter, when a bot token is configured.
+pub fn slack_adapter(
+    app: &App,
+) -> anyhow::Result<Option<Arc<crate::adapters::slack::SlackAdapter>>> {
+    let s = &app.settings.slack;
+    let Some(token) = &s.bot_token else {
+        return Ok(None);
+    };
+    let web = crate::adapters::slack::web::SlackWeb::new(token.expose(), s.api_url.as_deref())?;
+    Ok(Some(Arc::new(crate::adapters::slack::SlackAdapter::new(
+        app.agent.clone(),
+        app.store.sessions.clone(),
+        app.store.events.clone(),
+        web,
+        app.settings.agent.session_ttl_hours,
+    ))))
+}
+
 /// Run until `shutdown` resolves.
 pub async fn serve(
     app: Arc<App>,
@@ -76,24 +94,34 @@ pub async fn serve(
         .with_context(|| format!("cannot listen on {addr} (http.addr / CHATOPS_HTTP_ADDR)"))?;
     tracing::info!(addr = %listener.local_addr()?, "HTTP server listening");
     let s = &app.settings;
-    let configured = [
-        (
-            "Slack",
-            s.slack.bot_token.is_some() || s.slack.app_token.is_some(),
-        ),
-        (
-            "Discord",
-            s.discord.token.is_some() || s.discord.public_key.is_some(),
-        ),
-    ];
-    for (name, is_configured) in configured {
-        if is_configured {
+    if s.discord.token.is_some() || s.discord.public_key.is_some() {
+        tracing::warn!(
+            "Discord is configured, but this build has no Discord adapter yet; it is not connected"
+        );
+    }
+    let mut routes = router(app.clone());
+    if let Some(slack) = slack_adapter(&app)? {
+        if let Some(secret) = &s.slack.signing_secret {
+            routes = routes.merge(crate::adapters::slack::http::router(
+                slack.clone(),
+                secret.expose(),
+            ));
+            tracing::info!(
+                "Slack Events API on /slack/events, /slack/commands, /slack/interactivity"
+            );
+        }
+        if s.slack.app_token.is_some() {
             tracing::warn!(
-                "{name} is configured, but this build has no {name} adapter yet; it is not connected"
+                "SLACK_APP_TOKEN is set, but Socket Mode is not in this build yet; use the Events API (SLACK_SIGNING_SECRET)"
+            );
+        }
+        if s.slack.signing_secret.is_none() && s.slack.app_token.is_none() {
+            tracing::warn!(
+                "SLACK_BOT_TOKEN is set without SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: Slack cannot reach the bot"
             );
         }
     }
-    axum::serve(listener, router(app.clone()))
+    axum::serve(listener, routes)
         .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server failed")?;

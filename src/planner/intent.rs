@@ -366,10 +366,11 @@ pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: 
                     args.insert("symbols".into(), json!(loose));
                 }
             }
-            if !args.contains_key("strategy") && had_symbols {
-                if let Some(name) = loose_name(message) {
-                    args.insert("strategy".into(), json!(name));
-                }
+            if !args.contains_key("strategy")
+                && had_symbols
+                && let Some(name) = loose_name(message)
+            {
+                args.insert("strategy".into(), json!(name));
             }
         }
         COMPARE_STRATEGIES => {

@@ -1,0 +1,559 @@
+//! The Slack adapter: slash command `/ops`, mentions, DMs, thread
+//! follow-ups, and approvals with buttons, over the Events API on `chatops
+//! serve`'s HTTP server (`/slack/events`, `/slack/commands`,
+//! `/slack/interactivity`) and over Socket Mode.
+//!
+//! Rules:
+//! - Every HTTP request's signature and timestamp are verified (5-minute
+//!   window, constant-time compare) before anything else; failure is 401 and
+//!   nothing runs.
+//! - Slack is acknowledged at once; the agent always runs in the background.
+//! - Each `event_id` is answered once (processed-events record with a TTL);
+//!   events from bots, this one included, are ignored.
+//! - The thread is the session: a mention is answered in a thread under it
+//!   (or in its thread), and later messages in that thread continue it.
+//! - Subjects are `slack:<team>/<user>`; Slack user groups are the
+//!   `slack-group:<id>` of RBAC bindings.
+
+pub mod blocks;
+pub mod http;
+pub mod web;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use crate::agent::{Agent, TurnOutcome, TurnStatus};
+use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
+use crate::i18n;
+use crate::store::{Approval, ProcessedEventRepo, SessionRepo};
+use crate::tools::registry::{NotApproved, PendingDecision};
+use crate::tools::{ApprovalGate, GateDecision, ToolOutcome};
+use blocks::Rendered;
+use web::{BotIdentity, SlackWeb};
+
+/// How long an event id is remembered (Slack retries within minutes).
+const DEDUPE_TTL_HOURS: i64 = 6;
+/// How long the user-group membership is reused.
+const GROUPS_TTL: Duration = Duration::from_secs(300);
+
+/// An Events API callback (`event_callback`), read leniently.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventCallback {
+    pub team_id: String,
+    pub event_id: String,
+    pub event: MessageEvent,
+}
+
+/// The inner event of a callback: `app_mention` or `message`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub bot_id: Option<String>,
+    #[serde(default)]
+    pub subtype: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    pub ts: Option<String>,
+    #[serde(default)]
+    pub thread_ts: Option<String>,
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub channel_type: Option<String>,
+}
+
+/// A slash command (form fields).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Command {
+    pub team_id: String,
+    pub channel_id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub text: String,
+    pub response_url: String,
+}
+
+/// A button click (`block_actions`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BlockActions {
+    pub user: ActionUser,
+    #[serde(default)]
+    pub team: Option<IdOnly>,
+    pub container: Container,
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    #[serde(default)]
+    pub response_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActionUser {
+    pub id: String,
+    #[serde(default)]
+    pub team_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdOnly {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Container {
+    #[serde(default)]
+    pub message_ts: Option<String>,
+    #[serde(default)]
+    pub channel_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Action {
+    pub action_id: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// User id → `slack-group:<id>`s, and when it was read.
+type GroupCache = Option<(Instant, HashMap<String, Vec<String>>)>;
+
+/// The Slack side of the bot.
+pub struct SlackAdapter {
+    agent: Arc<Agent>,
+    sessions: Arc<dyn SessionRepo>,
+    events: Arc<dyn ProcessedEventRepo>,
+    web: SlackWeb,
+    bot: OnceCell<BotIdentity>,
+    groups: Mutex<GroupCache>,
+    session_ttl: chrono::Duration,
+}
+
+impl SlackAdapter {
+    pub fn new(
+        agent: Arc<Agent>,
+        sessions: Arc<dyn SessionRepo>,
+        events: Arc<dyn ProcessedEventRepo>,
+        web: SlackWeb,
+        session_ttl_hours: u64,
+    ) -> Self {
+        Self {
+            agent,
+            sessions,
+            events,
+            web,
+            bot: OnceCell::new(),
+            groups: Mutex::new(None),
+            session_ttl: chrono::Duration::hours(session_ttl_hours as i64),
+        }
+    }
+
+    pub fn web(&self) -> &SlackWeb {
+        &self.web
+    }
+
+    /// The bot's own user id (auth.test, once).
+    async fn bot(&self) -> Option<&BotIdentity> {
+        match self.bot.get_or_try_init(|| self.web.auth_test()).await {
+            Ok(bot) => Some(bot),
+            Err(e) => {
+                tracing::error!(error = %e, "Slack auth.test failed: cannot tell the bot's own messages apart");
+                None
+            }
+        }
+    }
+
+    /// `slack-group:<id>` of every user group `user` is in (cached 5 min;
+    /// on failure, the last known membership or none).
+    async fn groups_of(&self, user: &str) -> Vec<String> {
+        let fresh = {
+            let cache = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+            cache
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < GROUPS_TTL)
+                .map(|(_, m)| m.get(user).cloned().unwrap_or_default())
+        };
+        if let Some(groups) = fresh {
+            return groups;
+        }
+        match self.web.user_groups().await {
+            Ok(list) => {
+                let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
+                for (group, users) in list {
+                    for u in users {
+                        by_user.entry(u).or_default().push(group.clone());
+                    }
+                }
+                let groups = by_user.get(user).cloned().unwrap_or_default();
+                *self.groups.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), by_user));
+                groups
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Slack user groups unavailable; RBAC uses direct bindings only");
+                let cache = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+                cache
+                    .as_ref()
+                    .and_then(|(_, m)| m.get(user).cloned())
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    async fn caller(&self, team: &str, user: &str, channel: &str) -> Option<Caller> {
+        Some(Caller {
+            subject: Subject::slack(team, user),
+            groups: self.groups_of(user).await,
+            channel: ChannelId::new(Platform::Slack, channel).ok()?,
+        })
+    }
+
+    /// A mention, a DM, or a message in a thread the bot is talking in.
+    pub async fn on_event(&self, callback: EventCallback) {
+        let e = &callback.event;
+        let (Some(user), Some(channel), Some(ts)) = (&e.user, &e.channel, &e.ts) else {
+            return;
+        };
+        if e.bot_id.is_some() || e.subtype.is_some() {
+            return;
+        }
+        let bot = self.bot().await.cloned();
+        if bot.as_ref().is_some_and(|b| &b.user_id == user) {
+            return;
+        }
+        let is_dm = e.channel_type.as_deref() == Some("im");
+        let mention = e.kind == "app_mention";
+        if !(mention || (e.kind == "message" && (is_dm || e.thread_ts.is_some()))) {
+            return;
+        }
+        let Some(caller) = self.caller(&callback.team_id, user, channel).await else {
+            return;
+        };
+        // Thread replies that don't mention the bot are only for threads it is in.
+        let thread = if is_dm {
+            e.thread_ts.clone()
+        } else {
+            Some(e.thread_ts.clone().unwrap_or_else(|| ts.clone()))
+        };
+        if !mention && !is_dm {
+            let key = crate::domain::SessionKey {
+                platform: Platform::Slack,
+                channel: caller.channel.clone(),
+                thread: thread.clone(),
+                subject: caller.subject.clone(),
+            };
+            let live = self
+                .sessions
+                .load_session(&key.session_id(), crate::store::now() - self.session_ttl)
+                .await;
+            if !matches!(live, Ok(Some(_))) {
+                return;
+            }
+            if let Some(text) = &e.text
+                && bot
+                    .as_ref()
+                    .is_some_and(|b| text.contains(&format!("<@{}>", b.user_id)))
+            {
+                return; // the app_mention event of the same message answers it
+            }
+        }
+        match self
+            .events
+            .first_delivery(
+                "slack",
+                &callback.event_id,
+                crate::store::now(),
+                chrono::Duration::hours(DEDUPE_TTL_HOURS),
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(event_id = %callback.event_id, "redelivered Slack event ignored");
+                return;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "processed-events store failed; answering anyway");
+            }
+        }
+        let text = strip_mentions(
+            e.text.as_deref().unwrap_or_default(),
+            bot.as_ref().map(|b| b.user_id.as_str()),
+        );
+        let event = ChatEvent {
+            request_id: RequestId::generate(),
+            platform: Platform::Slack,
+            event_id: Some(callback.event_id.clone()),
+            caller,
+            thread: thread.clone(),
+            text,
+        };
+        let _ = self.web.react(channel, ts, "eyes").await;
+        let gate = SlackGate {
+            web: self.web.clone(),
+            channel: channel.clone(),
+            thread: thread.clone(),
+        };
+        let outcome = self.agent.handle(&event, &gate).await;
+        let mut delivered = true;
+        for message in blocks::answer(&outcome.answer) {
+            if let Err(err) = self.web.post(channel, thread.as_deref(), &message).await {
+                tracing::error!(request_id = %event.request_id, channel = %channel, error = %err, "answer could not be delivered to Slack");
+                delivered = false;
+            }
+        }
+        let _ = self.web.unreact(channel, ts, "eyes").await;
+        let done = if delivered && outcome.status == TurnStatus::Answered {
+            "white_check_mark"
+        } else {
+            "warning"
+        };
+        let _ = self.web.react(channel, ts, done).await;
+    }
+
+    /// `/ops …`: the immediate acknowledgement; the work goes on in the background.
+    pub async fn on_command(self: &Arc<Self>, command: Command) -> Rendered {
+        let text = command.text.trim().to_string();
+        let lang = Language::detect(&text);
+        let Some(caller) = self
+            .caller(&command.team_id, &command.user_id, &command.channel_id)
+            .await
+        else {
+            return blocks::note("This channel id is not valid.");
+        };
+        if text.is_empty() || matches!(text.to_lowercase().as_str(), "help" | "도움말" | "도움")
+        {
+            let offered = self.agent.registry().offered(&caller);
+            let names: Vec<&str> = offered.iter().map(|t| t.name.as_str()).collect();
+            let role = self.agent.registry().rbac().effective_role(&caller);
+            let header = match lang {
+                Language::En => format!("Your role here: *{role}*."),
+                Language::Ko => format!("이 채널에서 내 역할: *{role}*."),
+            };
+            return blocks::note(&format!("{header}\n{}", i18n::help(lang, &names)));
+        }
+        let this = self.clone();
+        let event = ChatEvent {
+            request_id: RequestId::generate(),
+            platform: Platform::Slack,
+            event_id: None,
+            caller,
+            thread: None,
+            text: text.clone(),
+        };
+        tokio::spawn(async move {
+            let gate = SlackGate {
+                web: this.web.clone(),
+                channel: command.channel_id.clone(),
+                thread: None,
+            };
+            let outcome = this.agent.handle(&event, &gate).await;
+            let in_channel = answer_is_public(&outcome);
+            for message in blocks::answer(&outcome.answer).iter().take(5) {
+                if let Err(err) = this
+                    .web
+                    .respond(&command.response_url, in_channel, message)
+                    .await
+                {
+                    tracing::error!(request_id = %event.request_id, error = %err, "slash command answer could not be delivered");
+                }
+            }
+        });
+        blocks::note(&match lang {
+            Language::En => format!("⏳ Working on it: _{text}_"),
+            Language::Ko => format!("⏳ 처리 중입니다: _{text}_"),
+        })
+    }
+
+    /// An Approve / Cancel click.
+    pub async fn on_block_actions(&self, click: BlockActions) {
+        let Some(action) = click
+            .actions
+            .iter()
+            .find(|a| matches!(a.action_id.as_str(), "approve" | "cancel"))
+        else {
+            return;
+        };
+        let (Some(approval_id), Some(channel)) = (&action.value, &click.container.channel_id)
+        else {
+            return;
+        };
+        let team = click
+            .user
+            .team_id
+            .clone()
+            .or_else(|| click.team.as_ref().map(|t| t.id.clone()))
+            .unwrap_or_default();
+        let Some(approver) = self.caller(&team, &click.user.id, channel).await else {
+            return;
+        };
+        let approve = action.action_id == "approve";
+        let who = format!("<@{}>", click.user.id);
+        let decision = self
+            .agent
+            .registry()
+            .decide_pending(approval_id, approve, &approver, &RequestId::generate())
+            .await;
+        let message_ts = click.container.message_ts.clone();
+        let (approval, outcome, result) = match decision {
+            PendingDecision::Ran(result, approval) => {
+                let line = match approval.language {
+                    Language::En => format!("✅ Approved by {who}."),
+                    Language::Ko => format!("✅ {who} 님이 승인했습니다."),
+                };
+                (approval, line, Some(result))
+            }
+            PendingDecision::NotApproved(
+                why @ (NotApproved::ApproverNotAllowed
+                | NotApproved::AlreadyDecided(_)
+                | NotApproved::NotFound
+                | NotApproved::Store),
+                approval,
+            ) => {
+                // The buttons stay: tell only the person who clicked.
+                let lang = approval.as_ref().map_or(Language::En, |a| a.language);
+                let tool = approval.as_ref().map_or("this action", |a| a.tool.as_str());
+                let text = why.explain(lang, tool, &who);
+                if let Some(url) = &click.response_url
+                    && let Err(err) = self.web.respond(url, false, &blocks::note(&text)).await
+                {
+                    tracing::error!(error = %err, "could not tell the clicker why");
+                }
+                return;
+            }
+            PendingDecision::NotApproved(why, Some(approval)) => {
+                let line = match why {
+                    NotApproved::Expired => match approval.language {
+                        Language::En => "⌛ Expired: nothing was run.".to_string(),
+                        Language::Ko => "⌛ 승인 시간이 지나 실행하지 않았습니다.".to_string(),
+                    },
+                    NotApproved::Cancelled => match approval.language {
+                        Language::En => format!("❌ Cancelled by {who}: nothing was run."),
+                        Language::Ko => format!("❌ {who} 님이 취소했습니다. 실행하지 않았습니다."),
+                    },
+                    other => other.explain(approval.language, &approval.tool, &who),
+                };
+                (approval, line, None)
+            }
+            PendingDecision::NotApproved(_, None) => return,
+        };
+        if let Some(ts) = &message_ts
+            && let Err(err) = self
+                .web
+                .update(channel, ts, &blocks::approval_decided(&approval, &outcome))
+                .await
+        {
+            tracing::error!(error = %err, "approval message could not be updated");
+        }
+        if let Some(result) = result {
+            let thread = approval.thread.clone().or(message_ts);
+            let text = if result.outcome == ToolOutcome::Ok {
+                result.display.clone()
+            } else {
+                format!("⚠ {}", result.display)
+            };
+            for message in blocks::answer(&text) {
+                if let Err(err) = self.web.post(channel, thread.as_deref(), &message).await {
+                    tracing::error!(error = %err, "the approved action's result could not be delivered");
+                }
+            }
+        }
+    }
+}
+
+/// Denials and failures go only to the asker; answers go to the channel.
+fn answer_is_public(outcome: &TurnOutcome) -> bool {
+    let all_denied = !outcome.tool_calls.is_empty()
+        && outcome
+            .tool_calls
+            .iter()
+            .all(|c| c.outcome == ToolOutcome::Denied);
+    !(all_denied || matches!(outcome.status, TurnStatus::Failed))
+}
+
+/// Drop `<@BOT>` mentions (and the space after them).
+fn strip_mentions(text: &str, bot: Option<&str>) -> String {
+    let mut out = text.to_string();
+    if let Some(bot) = bot {
+        out = out.replace(&format!("<@{bot}>"), "");
+    }
+    // A mention of the bot under another id form (`<@U…|name>`).
+    let cleaned: Vec<&str> = out
+        .split_whitespace()
+        .filter(|w| {
+            !(w.starts_with("<@") && w.ends_with('>') && bot.is_some_and(|b| w.contains(b)))
+        })
+        .collect();
+    cleaned.join(" ")
+}
+
+/// Approvals in Slack: post the request with buttons; the decision arrives
+/// later as a click.
+struct SlackGate {
+    web: SlackWeb,
+    channel: String,
+    thread: Option<String>,
+}
+
+#[async_trait]
+impl ApprovalGate for SlackGate {
+    async fn request(&self, approval: &Approval, summary: &str) -> GateDecision {
+        if let Err(err) = self
+            .web
+            .post(
+                &self.channel,
+                self.thread.as_deref(),
+                &blocks::approval(approval, summary),
+            )
+            .await
+        {
+            tracing::error!(approval = %approval.id, error = %err, "approval request could not be posted; it will expire");
+        }
+        GateDecision::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bots_mention_is_dropped() {
+        assert_eq!(
+            strip_mentions(
+                "<@U0LAN0Z89> 최근 실패한 백테스트 목록 보여줘",
+                Some("U0LAN0Z89")
+            ),
+            "최근 실패한 백테스트 목록 보여줘"
+        );
+        assert_eq!(
+            strip_mentions("hey <@UOTHER> look", Some("U0LAN0Z89")),
+            "hey <@UOTHER> look"
+        );
+    }
+
+    #[test]
+    fn the_samples_parse() {
+        let mention: EventCallback = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/slack-event-app-mention.json"
+        ))
+        .unwrap();
+        assert_eq!(mention.event.kind, "app_mention");
+        assert_eq!(
+            mention.event.thread_ts.as_deref(),
+            Some("1515449438.000011")
+        );
+        let click: BlockActions = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/slack-block-actions.json"
+        ))
+        .unwrap();
+        assert_eq!(click.actions[0].action_id, "approve");
+        assert_eq!(click.container.channel_id.as_deref(), Some("C123ABC456"));
+    }
+}

@@ -1,0 +1,695 @@
+//! The Slack adapter over real HTTP: signed requests into `chatops serve`'s
+//! HTTP server, a fake Slack Web API (chat.postMessage, chat.update,
+//! reactions, usergroups.list, auth.test) and response_url endpoint
+//! recording what the bot sends, in Slack's wire formats.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use chatops::app::App;
+use chatops::config::Secret;
+use chatops::platform::sandbox::SandboxPlatform;
+use chatops::rbac::Role;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+
+const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const TEAM: &str = "T123ABC456";
+const OPERATOR: &str = "U123ABC456";
+const BOT: &str = "U0LAN0Z89";
+
+/// One call the bot made to the fake Slack.
+#[derive(Debug, Clone)]
+struct Call {
+    method: String,
+    body: Value,
+}
+
+#[derive(Default)]
+struct FakeSlackState {
+    calls: Mutex<Vec<Call>>,
+    ts: AtomicUsize,
+    /// chat.postMessage answers 429 (Retry-After: 1) this many more times.
+    rate_limit_posts: AtomicUsize,
+}
+
+async fn web_api(
+    State(s): State<Arc<FakeSlackState>>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    assert_eq!(
+        headers.get("authorization").and_then(|v| v.to_str().ok()),
+        Some("Bearer xoxb-test-token-123456")
+    );
+    let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| json!({"query": query}));
+    if method == "chat.postMessage" && s.rate_limit_posts.load(Ordering::SeqCst) > 0 {
+        s.rate_limit_posts.fetch_sub(1, Ordering::SeqCst);
+        s.calls.lock().unwrap().push(Call {
+            method: "rate_limited".into(),
+            body: body.clone(),
+        });
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({"ok": false, "error": "ratelimited"})),
+        )
+            .into_response();
+        r.headers_mut().insert("retry-after", "1".parse().unwrap());
+        return r;
+    }
+    s.calls.lock().unwrap().push(Call {
+        method: method.clone(),
+        body: body.clone(),
+    });
+    let ts = format!("1700000000.{:06}", s.ts.fetch_add(1, Ordering::SeqCst));
+    let answer = match method.as_str() {
+        "auth.test" => {
+            json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "chatops",
+                              "team_id": TEAM, "user_id": BOT, "bot_id": "B0BOT"})
+        }
+        "chat.postMessage" => json!({"ok": true, "channel": body["channel"], "ts": ts,
+                                     "message": {"type": "message", "text": body["text"], "ts": ts, "user": BOT}}),
+        "chat.update" => {
+            json!({"ok": true, "channel": body["channel"], "ts": body["ts"], "text": body["text"],
+                                "message": {"text": body["text"]}})
+        }
+        "usergroups.list" => json!({"ok": true, "usergroups": [{
+            "id": "S0OPS", "team_id": TEAM, "is_usergroup": true, "is_subteam": true, "name": "Ops", "description": "",
+            "handle": "ops", "is_external": false, "date_create": 1446746793, "date_update": 1446746793,
+            "date_delete": 0, "auto_type": null, "created_by": "U060RNRCZ", "updated_by": "U060RNRCZ",
+            "deleted_by": null, "prefs": {"channels": [], "groups": []}, "users": ["UGROUPMEMBER"], "user_count": 1}]}),
+        _ => json!({"ok": true}),
+    };
+    axum::Json(answer).into_response()
+}
+
+async fn respond(
+    State(s): State<Arc<FakeSlackState>>,
+    Path(id): Path<String>,
+    body: String,
+) -> Response {
+    s.calls.lock().unwrap().push(Call {
+        method: format!("respond/{id}"),
+        body: serde_json::from_str(&body).unwrap(),
+    });
+    "ok".into_response()
+}
+
+struct Bot {
+    addr: SocketAddr,
+    slack: Arc<FakeSlackState>,
+    slack_url: String,
+    app: Arc<App>,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn bot() -> Bot {
+    chatops::install_crypto_provider();
+    let slack = Arc::new(FakeSlackState::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slack_url = format!("http://{}", listener.local_addr().unwrap());
+    let router = Router::new()
+        .route("/api/{method}", any(web_api))
+        .route("/respond/{id}", post(respond))
+        .with_state(slack.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut settings = common::settings_with_llm(None);
+    settings.http.addr = format!("127.0.0.1:{port}");
+    settings.slack.bot_token = Some(Secret::new("xoxb-test-token-123456"));
+    settings.slack.signing_secret = Some(Secret::new(SECRET));
+    settings.slack.api_url = Some(format!("{slack_url}/api"));
+    settings
+        .rbac
+        .bindings
+        .insert(format!("slack:{TEAM}/{OPERATOR}"), Role::Operator);
+    settings
+        .rbac
+        .bindings
+        .insert("slack-group:S0OPS".into(), Role::Operator);
+    settings.approvals.ttl_secs = 600;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(
+        App::builder(settings)
+            .store(common::sqlite_store(&dir.path().join("t.db")))
+            .platform(Arc::new(SandboxPlatform::with_step(
+                chrono::Utc::now(),
+                Duration::from_millis(20),
+            )))
+            .build()
+            .await
+            .unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = app.clone();
+    tokio::spawn(async move {
+        chatops::server::serve(served, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap()
+    });
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Bot {
+        addr,
+        slack,
+        slack_url,
+        app,
+        http: reqwest::Client::new(),
+        _stop: stop,
+        _dir: dir,
+    }
+}
+
+fn sign(timestamp: i64, body: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl Bot {
+    async fn send(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: String,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let now = chrono::Utc::now().timestamp();
+        let mut request = self
+            .http
+            .post(format!("http://{}{path}", self.addr))
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", now.to_string())
+            .header("x-slack-signature", sign(now, &body));
+        for (k, v) in extra {
+            request = request.header(*k, *v);
+        }
+        request.body(body).send().await.unwrap()
+    }
+
+    async fn command(&self, user: &str, text: &str, response_id: &str) -> reqwest::Response {
+        let body = serde_urlencoded::to_string([
+            ("token", "xyzz0WbapA4vBCDEFasx0q6G"),
+            ("team_id", TEAM),
+            ("team_domain", "example"),
+            ("channel_id", "C123ABC456"),
+            ("channel_name", "ops"),
+            ("user_id", user),
+            ("user_name", "roadrunner"),
+            ("command", "/ops"),
+            ("text", text),
+            (
+                "response_url",
+                &format!("{}/respond/{response_id}", self.slack_url),
+            ),
+            (
+                "trigger_id",
+                "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+            ),
+        ])
+        .unwrap();
+        self.send(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            body,
+            &[],
+        )
+        .await
+    }
+
+    async fn event(
+        &self,
+        event_id: &str,
+        event: Value,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut envelope: Value =
+            serde_json::from_str(include_str!("fixtures/slack-event-app-mention.json")).unwrap();
+        envelope["event_id"] = event_id.into();
+        envelope["event"] = event;
+        self.send(
+            "/slack/events",
+            "application/json",
+            envelope.to_string(),
+            extra,
+        )
+        .await
+    }
+
+    async fn click(
+        &self,
+        user: &str,
+        action: &str,
+        approval_id: &str,
+        message_ts: &str,
+    ) -> reqwest::Response {
+        let mut payload: Value =
+            serde_json::from_str(include_str!("fixtures/slack-block-actions.json")).unwrap();
+        payload["user"]["id"] = user.into();
+        payload["actions"][0]["action_id"] = action.into();
+        payload["actions"][0]["value"] = approval_id.into();
+        payload["container"]["message_ts"] = message_ts.into();
+        payload["response_url"] = format!("{}/respond/click-{user}", self.slack_url).into();
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        self.send(
+            "/slack/interactivity",
+            "application/x-www-form-urlencoded",
+            body,
+            &[],
+        )
+        .await
+    }
+
+    fn calls(&self, method: &str) -> Vec<Value> {
+        self.slack
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.method == method)
+            .map(|c| c.body.clone())
+            .collect()
+    }
+
+    /// Wait (bounded) until `method` was called `n` times.
+    async fn wait_calls(&self, method: &str, n: usize) -> Vec<Value> {
+        for _ in 0..500 {
+            let calls = self.calls(method);
+            if calls.len() >= n {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "{method} called {} times, expected {n}: {:?}",
+            self.calls(method).len(),
+            self.slack.calls.lock().unwrap()
+        );
+    }
+
+    async fn audit_count(&self) -> usize {
+        self.app
+            .store
+            .audit
+            .query_audit(&Default::default())
+            .await
+            .unwrap()
+            .len()
+    }
+}
+
+fn mention(text: &str, ts: &str, thread_ts: Option<&str>, user: &str) -> Value {
+    let mut e = json!({"type": "app_mention", "user": user, "text": format!("<@{BOT}> {text}"), "ts": ts,
+                       "channel": "C123ABC456", "event_ts": ts});
+    if let Some(t) = thread_ts {
+        e["thread_ts"] = t.into();
+    }
+    e
+}
+
+#[tokio::test]
+async fn a_slash_command_is_acked_at_once_and_answered_on_response_url() {
+    let bot = bot().await;
+    let ack = bot
+        .command(OPERATOR, "최근 실패한 백테스트 목록", "1")
+        .await;
+    assert_eq!(ack.status(), 200);
+    let ack: Value = ack.json().await.unwrap();
+    assert_eq!(ack["response_type"], "ephemeral");
+    assert!(ack["text"].as_str().unwrap().contains("처리 중"), "{ack}");
+    let answer = &bot.wait_calls("respond/1", 1).await[0];
+    assert_eq!(answer["response_type"], "in_channel");
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.contains("Alpha Vantage rate limit exceeded"), "{text}");
+    assert!(
+        answer["blocks"].to_string().contains("```"),
+        "the table is a code block"
+    );
+
+    let help = bot
+        .command("UVIEWER", "help", "2")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let text = help["text"].as_str().unwrap();
+    assert!(
+        text.contains("viewer")
+            && text.contains("list failed backtests")
+            && !text.contains("trigger backtests"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn bad_stale_or_missing_signatures_get_401_and_nothing_runs() {
+    let bot = bot().await;
+    let body = "team_id=T1&channel_id=C1&user_id=U1&command=%2Fops&text=cache&response_url=http%3A%2F%2F127.0.0.1%3A9%2Fx";
+    let url = format!("http://{}/slack/commands", bot.addr);
+    let now = chrono::Utc::now().timestamp();
+    let cases: Vec<(&str, Option<String>, Option<String>)> = vec![
+        ("missing", None, None),
+        ("bad", Some(now.to_string()), Some("v0=deadbeef".into())),
+        (
+            "stale",
+            Some((now - 600).to_string()),
+            Some(sign(now - 600, body)),
+        ),
+        (
+            "other secret",
+            Some(now.to_string()),
+            Some({
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"another-secret").unwrap();
+                mac.update(format!("v0:{now}:{body}").as_bytes());
+                format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+            }),
+        ),
+    ];
+    for (name, ts, sig) in cases {
+        for path in ["/slack/commands", "/slack/events", "/slack/interactivity"] {
+            let mut request = bot
+                .http
+                .post(url.replace("/slack/commands", path))
+                .body(body);
+            if let Some(ts) = &ts {
+                request = request.header("x-slack-request-timestamp", ts);
+            }
+            if let Some(sig) = &sig {
+                request = request.header("x-slack-signature", sig);
+            }
+            assert_eq!(
+                request.send().await.unwrap().status(),
+                401,
+                "{name} on {path}"
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(bot.audit_count().await, 0, "nothing ran");
+    assert!(
+        bot.slack.calls.lock().unwrap().is_empty(),
+        "nothing was sent"
+    );
+}
+
+#[tokio::test]
+async fn url_verification_is_answered_with_the_challenge() {
+    let bot = bot().await;
+    let body = include_str!("fixtures/slack-url-verification.json").to_string();
+    let r = bot
+        .send("/slack/events", "application/json", body.clone(), &[])
+        .await;
+    assert_eq!(r.status(), 200);
+    let challenge = serde_json::from_str::<Value>(&body).unwrap()["challenge"].clone();
+    assert_eq!(r.json::<Value>().await.unwrap()["challenge"], challenge);
+}
+
+#[tokio::test]
+async fn a_mention_is_answered_in_its_thread_once_even_when_redelivered() {
+    let bot = bot().await;
+    let event = mention(
+        "최근 실패한 백테스트 목록 보여줘",
+        "1515449522.000016",
+        Some("1515449438.000011"),
+        OPERATOR,
+    );
+    assert_eq!(
+        bot.event("Ev123ABC456", event.clone(), &[]).await.status(),
+        200
+    );
+    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    assert_eq!(posts[0]["channel"], "C123ABC456");
+    assert_eq!(
+        posts[0]["thread_ts"], "1515449438.000011",
+        "answered in the question's thread"
+    );
+    assert!(
+        posts[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("실패한 백테스트"),
+        "{}",
+        posts[0]
+    );
+    // Slack retries the same event: it is answered once.
+    for retry in ["1", "2"] {
+        let r = bot
+            .event(
+                "Ev123ABC456",
+                event.clone(),
+                &[
+                    ("x-slack-retry-num", retry),
+                    ("x-slack-retry-reason", "http_timeout"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bot.calls("chat.postMessage").len(), 1);
+    // The user saw it working, then done.
+    let reactions: Vec<String> = bot
+        .calls("reactions.add")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reactions, ["eyes", "white_check_mark"]);
+    assert_eq!(bot.calls("reactions.remove").len(), 1);
+    // Messages from bots (this one included) are ignored.
+    let mut from_bot = mention("cache?", "1515449600.000001", None, BOT);
+    bot.event("EvBOT1", from_bot.clone(), &[]).await;
+    from_bot["user"] = "UOTHER".into();
+    from_bot["bot_id"] = "B999".into();
+    bot.event("EvBOT2", from_bot, &[]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bot.calls("chat.postMessage").len(), 1);
+}
+
+#[tokio::test]
+async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() {
+    let bot = bot().await;
+    // A mention starts the thread; the planner asks for the symbols.
+    bot.event(
+        "EvA",
+        mention(
+            "RSI 전략 백테스트 돌려줘",
+            "1600000000.000100",
+            None,
+            OPERATOR,
+        ),
+        &[],
+    )
+    .await;
+    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    assert_eq!(posts[0]["thread_ts"], "1600000000.000100");
+    assert!(
+        posts[0]["text"].as_str().unwrap().contains("어떤 종목"),
+        "{}",
+        posts[0]
+    );
+    // The answer in the thread, without a mention, completes it: an approval request with buttons.
+    let reply = json!({"type": "message", "user": OPERATOR, "text": "애플이랑 마이크로소프트", "ts": "1600000000.000200",
+                       "thread_ts": "1600000000.000100", "channel": "C123ABC456", "channel_type": "channel"});
+    bot.event("EvB", reply, &[]).await;
+    let posts = bot.wait_calls("chat.postMessage", 3).await;
+    let approval_post = posts
+        .iter()
+        .find(|p| p["blocks"].to_string().contains("\"approve\""))
+        .expect("an approval message");
+    assert_eq!(approval_post["thread_ts"], "1600000000.000100");
+    let blocks = approval_post["blocks"].to_string();
+    assert!(
+        blocks.contains("trigger_backtest") && blocks.contains("AAPL") && blocks.contains("MSFT"),
+        "{blocks}"
+    );
+    let actions = approval_post["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .unwrap();
+    let approval_id = actions["elements"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let message_ts = "1700000000.000777";
+
+    // A viewer's click runs nothing and is told why, only to them.
+    assert_eq!(
+        bot.click("UVIEWER", "approve", &approval_id, message_ts)
+            .await
+            .status(),
+        200
+    );
+    let told = &bot.wait_calls("respond/click-UVIEWER", 1).await[0];
+    assert_eq!(told["response_type"], "ephemeral");
+    assert!(
+        bot.calls("chat.update").is_empty(),
+        "the buttons stay for someone allowed"
+    );
+
+    // An operator's click runs it once; the buttons give way to the outcome.
+    bot.click(OPERATOR, "approve", &approval_id, message_ts)
+        .await;
+    let updates = bot.wait_calls("chat.update", 1).await;
+    assert_eq!(updates[0]["ts"], message_ts);
+    assert!(
+        updates[0]["text"].as_str().unwrap().contains("승인"),
+        "{}",
+        updates[0]
+    );
+    assert!(
+        !updates[0]["blocks"].to_string().contains("\"actions\""),
+        "no buttons left"
+    );
+    let posts = bot.wait_calls("chat.postMessage", 4).await;
+    assert!(
+        posts.last().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .contains("백테스트"),
+        "{}",
+        posts.last().unwrap()
+    );
+    // A second click (double click, or another operator) runs nothing more.
+    bot.click(OPERATOR, "approve", &approval_id, message_ts)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let records = bot
+        .app
+        .store
+        .audit
+        .query_audit(&Default::default())
+        .await
+        .unwrap();
+    let runs = records
+        .iter()
+        .filter(|r| matches!(&r.event, chatops::store::AuditEvent::ToolOutcome { tool, outcome, .. } if tool == "trigger_backtest" && outcome == "ok"))
+        .count();
+    assert_eq!(runs, 1);
+    assert_eq!(bot.calls("chat.update").len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_approval_runs_nothing_and_says_so() {
+    let bot = bot().await;
+    bot.event(
+        "EvX",
+        mention(
+            "run the RSI strategy on AAPL for 2024",
+            "1600000001.000100",
+            None,
+            OPERATOR,
+        ),
+        &[],
+    )
+    .await;
+    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    let approval_post = posts
+        .iter()
+        .find(|p| p["blocks"].to_string().contains("\"approve\""))
+        .expect("approval");
+    let actions = approval_post["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .unwrap();
+    let approval_id = actions["elements"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Time passes beyond the approval's expiry: decide it as if now were later.
+    let expired = bot
+        .app
+        .store
+        .approvals
+        .decide_approval(
+            &approval_id,
+            true,
+            "slack:T/U",
+            chrono::Utc::now() + chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(expired, Err(chatops::store::DecideError::Expired));
+    bot.click(OPERATOR, "approve", &approval_id, "1700000000.000888")
+        .await;
+    let updates = bot.wait_calls("chat.update", 1).await;
+    assert!(
+        updates[0]["text"].as_str().unwrap().contains("Expired"),
+        "{}",
+        updates[0]
+    );
+    let records = bot
+        .app
+        .store
+        .audit
+        .query_audit(&Default::default())
+        .await
+        .unwrap();
+    assert!(!records.iter().any(|r| matches!(&r.event, chatops::store::AuditEvent::ToolOutcome { tool, outcome, .. } if tool == "trigger_backtest" && outcome == "ok")));
+}
+
+#[tokio::test]
+async fn a_rate_limited_post_is_retried_after_retry_after() {
+    let bot = bot().await;
+    bot.slack.rate_limit_posts.store(1, Ordering::SeqCst);
+    bot.event(
+        "EvR",
+        mention("cache hit rate?", "1600000002.000100", None, OPERATOR),
+        &[],
+    )
+    .await;
+    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    assert!(
+        posts[0]["text"].as_str().unwrap().contains("97.3 %"),
+        "{}",
+        posts[0]
+    );
+    assert_eq!(
+        bot.calls("rate_limited").len(),
+        1,
+        "the first try was rate limited, the retry went through"
+    );
+}
+
+#[tokio::test]
+async fn slack_user_groups_grant_their_bound_role() {
+    let bot = bot().await;
+    let help = bot
+        .command("UGROUPMEMBER", "help", "g")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(
+        help["text"].as_str().unwrap().contains("operator"),
+        "{help}"
+    );
+}
