@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn long_answers_split_on_lines_within_limits_and_keep_korean_intact() {
         let line = "캐시 적중률 97.3 % — 정상입니다.";
-        let text = vec![line; 2000].join("\n");
+        let text = vec![line; 8000].join("\n");
         let messages = answer(&text);
         assert!(messages.len() >= 2, "{} messages", messages.len());
         let mut total = 0;
@@ -219,7 +219,7 @@ mod tests {
                 total += t.lines().count();
             }
         }
-        assert_eq!(total, 2000, "nothing lost");
+        assert_eq!(total, 8000, "nothing lost");
     }
 
     #[test]
