@@ -99,7 +99,21 @@ pub async fn serve(
             "Discord is configured, but this build has no Discord adapter yet; it is not connected"
         );
     }
+    // One shutdown signal, fanned out to the HTTP server and the adapters.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let when_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+
     let mut routes = router(app.clone());
+    let mut adapters = Vec::new();
     if let Some(slack) = slack_adapter(&app)? {
         if let Some(secret) = &s.slack.signing_secret {
             routes = routes.merge(crate::adapters::slack::http::router(
@@ -110,10 +124,14 @@ pub async fn serve(
                 "Slack Events API on /slack/events, /slack/commands, /slack/interactivity"
             );
         }
-        if s.slack.app_token.is_some() {
-            tracing::warn!(
-                "SLACK_APP_TOKEN is set, but Socket Mode is not in this build yet; use the Events API (SLACK_SIGNING_SECRET)"
-            );
+        if let Some(app_token) = &s.slack.app_token {
+            let token = app_token.expose().to_string();
+            let stopped = when_stopped();
+            adapters.push(tokio::spawn(async move {
+                if let Err(e) = crate::adapters::slack::socket::run(slack, &token, stopped).await {
+                    tracing::error!(error = %format!("{e:#}"), "Slack Socket Mode stopped");
+                }
+            }));
         }
         if s.slack.signing_secret.is_none() && s.slack.app_token.is_none() {
             tracing::warn!(
@@ -122,9 +140,12 @@ pub async fn serve(
         }
     }
     axum::serve(listener, routes)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(when_stopped())
         .await
         .context("HTTP server failed")?;
+    for adapter in adapters {
+        let _ = adapter.await;
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }

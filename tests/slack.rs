@@ -40,6 +40,8 @@ struct FakeSlackState {
     ts: AtomicUsize,
     /// chat.postMessage answers 429 (Retry-After: 1) this many more times.
     rate_limit_posts: AtomicUsize,
+    /// What apps.connections.open hands out (Socket Mode).
+    socket_url: Mutex<Option<String>>,
 }
 
 async fn web_api(
@@ -49,9 +51,15 @@ async fn web_api(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    // Socket Mode opens its connection with the app-level token; everything else uses the bot token.
+    let expected = if method == "apps.connections.open" {
+        "Bearer xapp-1-A111-222-abcdef"
+    } else {
+        "Bearer xoxb-test-token-123456"
+    };
     assert_eq!(
         headers.get("authorization").and_then(|v| v.to_str().ok()),
-        Some("Bearer xoxb-test-token-123456")
+        Some(expected)
     );
     let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| json!({"query": query}));
     if method == "chat.postMessage" && s.rate_limit_posts.load(Ordering::SeqCst) > 0 {
@@ -74,6 +82,7 @@ async fn web_api(
     });
     let ts = format!("1700000000.{:06}", s.ts.fetch_add(1, Ordering::SeqCst));
     let answer = match method.as_str() {
+        "apps.connections.open" => json!({"ok": true, "url": s.socket_url.lock().unwrap().clone()}),
         "auth.test" => {
             json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "chatops",
                               "team_id": TEAM, "user_id": BOT, "bot_id": "B0BOT"})
@@ -117,8 +126,14 @@ struct Bot {
 }
 
 async fn bot() -> Bot {
+    bot_with(None).await
+}
+
+/// A bot; with `socket_url`, Socket Mode connects there.
+async fn bot_with(socket_url: Option<String>) -> Bot {
     chatops::install_crypto_provider();
     let slack = Arc::new(FakeSlackState::default());
+    *slack.socket_url.lock().unwrap() = socket_url.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let slack_url = format!("http://{}", listener.local_addr().unwrap());
     let router = Router::new()
@@ -136,6 +151,7 @@ async fn bot() -> Bot {
     settings.http.addr = format!("127.0.0.1:{port}");
     settings.slack.bot_token = Some(Secret::new("xoxb-test-token-123456"));
     settings.slack.signing_secret = Some(Secret::new(SECRET));
+    settings.slack.app_token = socket_url.map(|_| Secret::new("xapp-1-A111-222-abcdef"));
     settings.slack.api_url = Some(format!("{slack_url}/api"));
     settings
         .rbac
@@ -692,4 +708,76 @@ async fn slack_user_groups_grant_their_bound_role() {
         help["text"].as_str().unwrap().contains("operator"),
         "{help}"
     );
+}
+
+#[tokio::test]
+async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws_url = format!("ws://{}/link", ws.local_addr().unwrap());
+    let (acks_tx, mut acks) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        let (stream, _) = ws.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let hello = json!({"type": "hello", "num_connections": 1,
+                           "debug_info": {"host": "applink-test", "approximate_connection_time": 18060},
+                           "connection_info": {"app_id": "A123ABC456"}});
+        socket.send(Message::text(hello.to_string())).await.unwrap();
+        let event = json!({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": false,
+            "retry_attempt": 0, "retry_reason": "",
+            "payload": {"token": "XXYYZZ", "team_id": TEAM, "api_app_id": "A123ABC456", "type": "event_callback",
+                "event_id": "EvSOCKET1", "event_time": 1700000000,
+                "event": {"type": "app_mention", "user": OPERATOR, "text": format!("<@{BOT}> 캐시 적중률은?"),
+                          "ts": "1700000100.000100", "channel": "C123ABC456", "event_ts": "1700000100.000100"}}});
+        socket.send(Message::text(event.to_string())).await.unwrap();
+        let command = json!({"envelope_id": "env-2", "type": "slash_commands", "accepts_response_payload": true,
+            "payload": {"token": "XXYYZZ", "team_id": TEAM, "team_domain": "example", "channel_id": "C123ABC456",
+                "channel_name": "ops", "user_id": OPERATOR, "user_name": "roadrunner", "command": "/ops",
+                "text": "help", "api_app_id": "A123ABC456", "response_url": "https://hooks.slack.com/commands/T/1/x",
+                "trigger_id": "1.2.3"}});
+        socket
+            .send(Message::text(command.to_string()))
+            .await
+            .unwrap();
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message
+                && let Ok(value) = serde_json::from_str::<Value>(&text)
+            {
+                let _ = acks_tx.send(value);
+            }
+        }
+    });
+
+    let bot = bot_with(Some(ws_url)).await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let ack = tokio::time::timeout(Duration::from_secs(10), acks.recv())
+            .await
+            .expect("acks arrive")
+            .unwrap();
+        seen.push(ack);
+    }
+    let ids: Vec<&str> = seen
+        .iter()
+        .map(|a| a["envelope_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"env-1") && ids.contains(&"env-2"), "{seen:?}");
+    let command_ack = seen.iter().find(|a| a["envelope_id"] == "env-2").unwrap();
+    assert!(
+        command_ack["payload"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("operator"),
+        "{command_ack}"
+    );
+    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    assert_eq!(posts[0]["thread_ts"], "1700000100.000100");
+    assert!(
+        posts[0]["text"].as_str().unwrap().contains("97.3 %"),
+        "{}",
+        posts[0]
+    );
+    assert_eq!(bot.calls("apps.connections.open").len(), 1);
 }

@@ -17,6 +17,7 @@
 
 pub mod blocks;
 pub mod http;
+pub mod socket;
 pub mod web;
 
 use std::collections::HashMap;

@@ -16,7 +16,7 @@ use slack_morphism::prelude::*;
 
 use super::blocks::Rendered;
 
-type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
+pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 
 /// Attempts for an outbound call that fails for a reason other than a 429
 /// (slack-morphism retries those itself, after Retry-After).
@@ -69,6 +69,11 @@ impl SlackWeb {
                 .timeout(Duration::from_secs(10))
                 .build()?,
         })
+    }
+
+    /// The slack-morphism client (Socket Mode runs on it).
+    pub fn client(&self) -> Arc<SlackClient<Connector>> {
+        self.client.clone()
     }
 
     /// Retry `call` on failures other than rate limits (handled inside the client).
