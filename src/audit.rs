@@ -102,7 +102,9 @@ impl Auditor {
                 error_kind,
                 error: error.map(|e| r.redact(&e).into_owned()),
             },
-            other @ (AuditEvent::LlmCall { .. } | AuditEvent::ReplyOut { .. }) => other,
+            other @ (AuditEvent::LlmCall { .. }
+            | AuditEvent::ReplyOut { .. }
+            | AuditEvent::ApprovalDecided { .. }) => other,
         }
     }
 }

@@ -182,6 +182,11 @@ impl RequestId {
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().simple().to_string())
     }
+
+    /// A request id read back from the bot's own store.
+    pub fn from_stored(id: &str) -> Self {
+        Self(id.to_string())
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -609,6 +609,39 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
         .count();
     assert_eq!(runs, 1);
     assert_eq!(bot.calls("chat.update").len(), 1);
+    // Every click is in the audit log: who decided what, and why not.
+    let decisions: Vec<(String, String, Option<String>)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            chatops::store::AuditEvent::ApprovalDecided {
+                approver,
+                decision,
+                reason,
+                ..
+            } => Some((approver.clone(), decision.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            (
+                format!("slack:{TEAM}/UVIEWER"),
+                "refused".to_string(),
+                Some("approver_not_allowed".to_string())
+            ),
+            (
+                format!("slack:{TEAM}/{OPERATOR}"),
+                "approved".to_string(),
+                None
+            ),
+            (
+                format!("slack:{TEAM}/{OPERATOR}"),
+                "refused".to_string(),
+                Some("approval_already_decided".to_string())
+            ),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -146,6 +146,15 @@ pub enum AuditEvent {
         /// Operator-facing error detail, redacted.
         error: Option<String>,
     },
+    /// A human's decision on an approval (approved, cancelled, or refused and why).
+    ApprovalDecided {
+        approval_id: String,
+        tool: String,
+        approver: String,
+        /// approved, cancelled or refused.
+        decision: String,
+        reason: Option<String>,
+    },
     ReplyOut {
         chars: u32,
         offline: bool,
@@ -161,6 +170,7 @@ impl AuditEvent {
             AuditEvent::LlmCall { .. } => "llm_call",
             AuditEvent::ToolAttempt { .. } => "tool_attempt",
             AuditEvent::ToolOutcome { .. } => "tool_outcome",
+            AuditEvent::ApprovalDecided { .. } => "approval_decided",
             AuditEvent::ReplyOut { .. } => "reply_out",
         }
     }

@@ -489,6 +489,35 @@ impl ToolRegistry {
         approve: bool,
         approver: &Caller,
     ) -> Result<(), NotApproved> {
+        let result = self.decide_approval(approval, approve, approver).await;
+        let (decision, reason) = match &result {
+            Ok(()) => ("approved", None),
+            Err(NotApproved::Cancelled) => ("cancelled", None),
+            Err(why) => ("refused", Some(why.code().to_string())),
+        };
+        let event = AuditEvent::ApprovalDecided {
+            approval_id: approval.id.clone(),
+            tool: approval.tool.clone(),
+            approver: approver.subject.to_string(),
+            decision: decision.into(),
+            reason,
+        };
+        self.auditor
+            .record_or_log(
+                &RequestId::from_stored(&approval.request_id),
+                approver,
+                event,
+            )
+            .await;
+        result
+    }
+
+    async fn decide_approval(
+        &self,
+        approval: &Approval,
+        approve: bool,
+        approver: &Caller,
+    ) -> Result<(), NotApproved> {
         if approve {
             let self_approval = approver.subject.as_str() == approval.requester;
             if !self.decide(approver, &approval.tool).is_allowed()
