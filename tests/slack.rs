@@ -814,3 +814,23 @@ async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
     );
     assert_eq!(bot.calls("apps.connections.open").len(), 1);
 }
+
+#[tokio::test]
+async fn a_direct_message_is_answered_in_the_dm() {
+    let bot = bot().await;
+    let dm = json!({"type": "message", "user": OPERATOR, "text": "알파밴티지 괜찮아?", "ts": "1600000003.000100",
+                    "channel": "D0DM12345", "channel_type": "im"});
+    bot.event("EvDM", dm, &[]).await;
+    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    assert_eq!(posts[0]["channel"], "D0DM12345");
+    assert!(
+        posts[0].get("thread_ts").is_none(),
+        "a DM is answered in the DM itself: {}",
+        posts[0]
+    );
+    assert!(
+        posts[0]["text"].as_str().unwrap().contains("정상"),
+        "{}",
+        posts[0]
+    );
+}
