@@ -367,12 +367,9 @@ async fn a_slash_command_is_acked_at_once_and_answered_on_response_url() {
         "the table is a code block"
     );
 
-    let help = bot
-        .command("UVIEWER", "help", "2")
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    bot.command("UVIEWER", "help", "2").await;
+    let help = &bot.wait_calls("respond/2", 1).await[0];
+    assert_eq!(help["response_type"], "ephemeral");
     let text = help["text"].as_str().unwrap();
     assert!(
         text.contains("viewer")
@@ -731,12 +728,8 @@ async fn a_rate_limited_post_is_retried_after_retry_after() {
 #[tokio::test]
 async fn slack_user_groups_grant_their_bound_role() {
     let bot = bot().await;
-    let help = bot
-        .command("UGROUPMEMBER", "help", "g")
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    bot.command("UGROUPMEMBER", "help", "g").await;
+    let help = &bot.wait_calls("respond/g", 1).await[0];
     assert!(
         help["text"].as_str().unwrap().contains("operator"),
         "{help}"
@@ -751,6 +744,7 @@ async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
     let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ws_url = format!("ws://{}/link", ws.local_addr().unwrap());
     let (acks_tx, mut acks) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (respond_to, response_url) = tokio::sync::oneshot::channel::<String>();
     tokio::spawn(async move {
         let (stream, _) = ws.accept().await.unwrap();
         let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
@@ -758,6 +752,7 @@ async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
                            "debug_info": {"host": "applink-test", "approximate_connection_time": 18060},
                            "connection_info": {"app_id": "A123ABC456"}});
         socket.send(Message::text(hello.to_string())).await.unwrap();
+        let response_url = response_url.await.unwrap();
         let event = json!({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": false,
             "retry_attempt": 0, "retry_reason": "",
             "payload": {"token": "XXYYZZ", "team_id": TEAM, "api_app_id": "A123ABC456", "type": "event_callback",
@@ -768,7 +763,7 @@ async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
         let command = json!({"envelope_id": "env-2", "type": "slash_commands", "accepts_response_payload": true,
             "payload": {"token": "XXYYZZ", "team_id": TEAM, "team_domain": "example", "channel_id": "C123ABC456",
                 "channel_name": "ops", "user_id": OPERATOR, "user_name": "roadrunner", "command": "/ops",
-                "text": "help", "api_app_id": "A123ABC456", "response_url": "https://hooks.slack.com/commands/T/1/x",
+                "text": "help", "api_app_id": "A123ABC456", "response_url": response_url,
                 "trigger_id": "1.2.3"}});
         socket
             .send(Message::text(command.to_string()))
@@ -784,6 +779,9 @@ async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
     });
 
     let bot = bot_with(Some(ws_url)).await;
+    respond_to
+        .send(format!("{}/respond/socket", bot.slack_url))
+        .unwrap();
     let mut seen = Vec::new();
     while seen.len() < 2 {
         let ack = tokio::time::timeout(Duration::from_secs(10), acks.recv())
@@ -802,8 +800,13 @@ async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
         command_ack["payload"]["text"]
             .as_str()
             .unwrap()
-            .contains("operator"),
-        "{command_ack}"
+            .contains("Working on it"),
+        "the command is acked at once: {command_ack}"
+    );
+    let help = &bot.wait_calls("respond/socket", 1).await[0];
+    assert!(
+        help["text"].as_str().unwrap().contains("operator"),
+        "{help}"
     );
     let posts = bot.wait_calls("chat.postMessage", 1).await;
     assert_eq!(posts[0]["thread_ts"], "1700000100.000100");

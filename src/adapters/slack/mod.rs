@@ -198,11 +198,12 @@ impl SlackAdapter {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Slack user groups unavailable; RBAC uses direct bindings only");
-                let cache = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-                cache
-                    .as_ref()
-                    .and_then(|(_, m)| m.get(user).cloned())
-                    .unwrap_or_default()
+                // Keep what was known, and don't ask again before the TTL.
+                let mut cache = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+                let known = cache.take().map(|(_, m)| m).unwrap_or_default();
+                let groups = known.get(user).cloned().unwrap_or_default();
+                *cache = Some((Instant::now(), known));
+                groups
             }
         }
     }
@@ -318,15 +319,36 @@ impl SlackAdapter {
         let _ = self.web.react(channel, ts, done).await;
     }
 
-    /// `/ops …`: the immediate acknowledgement; the work goes on in the background.
-    pub async fn on_command(self: &Arc<Self>, command: Command) -> Rendered {
+    /// `/ops …`: the immediate acknowledgement (no network, no store); the
+    /// answer — help included — goes out on `response_url` from the background.
+    pub fn on_command(self: &Arc<Self>, command: Command) -> Rendered {
         let text = command.text.trim().to_string();
         let lang = Language::detect(&text);
+        let this = self.clone();
+        let work_text = text.clone();
+        tokio::spawn(async move { this.answer_command(command, work_text, lang).await });
+        blocks::note(&match (lang, text.is_empty()) {
+            (Language::En, true) => "⏳ One moment…".to_string(),
+            (Language::Ko, true) => "⏳ 잠시만요…".to_string(),
+            (Language::En, false) => format!("⏳ Working on it: _{text}_"),
+            (Language::Ko, false) => format!("⏳ 처리 중입니다: _{text}_"),
+        })
+    }
+
+    async fn answer_command(&self, command: Command, text: String, lang: Language) {
         let Some(caller) = self
             .caller(&command.team_id, &command.user_id, &command.channel_id)
             .await
         else {
-            return blocks::note("This channel id is not valid.");
+            return;
+        };
+        let deliver = |in_channel: bool, message: Rendered| {
+            let url = command.response_url.clone();
+            async move {
+                if let Err(err) = self.web.respond(&url, in_channel, &message).await {
+                    tracing::error!(error = %err, "slash command answer could not be delivered");
+                }
+            }
         };
         if text.is_empty() || matches!(text.to_lowercase().as_str(), "help" | "도움말" | "도움")
         {
@@ -337,39 +359,32 @@ impl SlackAdapter {
                 Language::En => format!("Your role here: *{role}*."),
                 Language::Ko => format!("이 채널에서 내 역할: *{role}*."),
             };
-            return blocks::note(&format!("{header}\n{}", i18n::help(lang, &names)));
+            deliver(
+                false,
+                blocks::note(&format!("{header}\n{}", i18n::help(lang, &names))),
+            )
+            .await;
+            return;
         }
-        let this = self.clone();
         let event = ChatEvent {
             request_id: RequestId::generate(),
             platform: Platform::Slack,
             event_id: None,
             caller,
             thread: None,
-            text: text.clone(),
+            text,
         };
-        tokio::spawn(async move {
-            let gate = SlackGate {
-                web: this.web.clone(),
-                channel: command.channel_id.clone(),
-                thread: None,
-            };
-            let outcome = this.agent.handle(&event, &gate).await;
-            let in_channel = answer_is_public(&outcome);
-            for message in blocks::answer(&outcome.answer).iter().take(5) {
-                if let Err(err) = this
-                    .web
-                    .respond(&command.response_url, in_channel, message)
-                    .await
-                {
-                    tracing::error!(request_id = %event.request_id, error = %err, "slash command answer could not be delivered");
-                }
-            }
-        });
-        blocks::note(&match lang {
-            Language::En => format!("⏳ Working on it: _{text}_"),
-            Language::Ko => format!("⏳ 처리 중입니다: _{text}_"),
-        })
+        let gate = SlackGate {
+            web: self.web.clone(),
+            channel: command.channel_id.clone(),
+            thread: None,
+        };
+        let outcome = self.agent.handle(&event, &gate).await;
+        let in_channel = answer_is_public(&outcome);
+        // response_url takes at most 5 posts.
+        for message in blocks::answer(&outcome.answer).into_iter().take(5) {
+            deliver(in_channel, message).await;
+        }
     }
 
     /// An Approve / Cancel click.

@@ -43,7 +43,7 @@ async fn on_command(
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let adapter = adapter_of(&*states.read().await);
     let text = match (adapter, convert::<_, Command>(&event)) {
-        (Some(adapter), Some(command)) => adapter.on_command(command).await.text,
+        (Some(adapter), Some(command)) => adapter.on_command(command).text,
         _ => "…".to_string(),
     };
     Ok(

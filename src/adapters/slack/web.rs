@@ -84,21 +84,27 @@ impl SlackWeb {
     {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
-            match call().await {
+            let error = match call().await {
                 Ok(v) => return Ok(v),
-                // Slack said no (channel_not_found, not_in_channel…): retrying won't help.
-                Err(SlackClientError::ApiError(e)) => {
-                    return Err(SlackWebError {
-                        method,
-                        message: e.code,
-                    });
-                }
-                Err(e) => {
-                    last = e.to_string();
-                    tracing::warn!(method, attempt, error = %last, "Slack call failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
-                }
+                Err(e) => e,
+            };
+            // Only transport failures and 5xx are worth another try; Slack's
+            // own "no" (channel_not_found…) and unreadable answers are not.
+            let transient = match &error {
+                SlackClientError::HttpError(e) => e.status_code.is_server_error(),
+                SlackClientError::HttpProtocolError(_) | SlackClientError::EndOfStream(_) => true,
+                _ => false,
+            };
+            let message = match &error {
+                SlackClientError::ApiError(e) => e.code.clone(),
+                other => other.to_string(),
+            };
+            if !transient {
+                return Err(SlackWebError { method, message });
             }
+            tracing::warn!(method, attempt, error = %message, "Slack call failed; retrying");
+            last = message;
+            tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
         }
         Err(SlackWebError {
             method,
