@@ -5,4 +5,5 @@
 //!
 //! Invariant: only `adapters/slack/*` imports slack-morphism.
 
+pub mod format;
 pub mod slack;

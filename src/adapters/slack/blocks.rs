@@ -7,6 +7,8 @@
 
 use serde_json::{Value, json};
 
+use crate::adapters::format::{fence_tables, split};
+
 use crate::domain::Language;
 use crate::store::Approval;
 
@@ -24,74 +26,19 @@ pub struct Rendered {
     pub blocks: Vec<Value>,
 }
 
-fn is_rule(line: &str) -> bool {
-    let t = line.trim();
-    !t.is_empty() && t.contains("--") && t.chars().all(|c| c == '-' || c == ' ')
-}
-
-/// Wrap aligned tables (header, a dashed rule, rows up to a blank line) in
-/// code blocks, and turn `**bold**` into Slack's `*bold*`.
+/// Tables in code blocks, and Markdown `**bold**` as Slack's `*bold*`.
 pub fn to_mrkdwn(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        if i + 1 < lines.len() && is_rule(lines[i + 1]) && !lines[i].trim().is_empty() {
-            let mut end = i + 2;
-            while end < lines.len() && !lines[end].trim().is_empty() && !lines[end].starts_with('(')
-            {
-                end += 1;
+    fence_tables(text)
+        .lines()
+        .map(|l| {
+            if l.starts_with("```") {
+                l.to_string()
+            } else {
+                l.replace("**", "*")
             }
-            out.push("```".into());
-            out.extend(lines[i..end].iter().map(|l| l.to_string()));
-            out.push("```".into());
-            i = end;
-        } else {
-            out.push(lines[i].replace("**", "*"));
-            i += 1;
-        }
-    }
-    out.join("\n")
-}
-
-/// Cut mrkdwn into pieces of at most `max` characters on line boundaries,
-/// closing and reopening a code block that a cut falls inside.
-fn split(text: &str, max: usize) -> Vec<String> {
-    let mut pieces = Vec::new();
-    let mut current = String::new();
-    let mut in_code = false;
-    for line in text.lines() {
-        let line_chars = line.chars().count();
-        if !current.is_empty() && current.chars().count() + line_chars + 5 > max {
-            if in_code {
-                current.push_str("```");
-            }
-            pieces.push(std::mem::take(&mut current));
-            if in_code {
-                current.push_str("```\n");
-            }
-        }
-        if line_chars > max {
-            // One enormous line: cut it on character boundaries.
-            let chars: Vec<char> = line.chars().collect();
-            for chunk in chars.chunks(max) {
-                pieces.push(chunk.iter().collect());
-            }
-            continue;
-        }
-        if line.trim() == "```" {
-            in_code = !in_code;
-        }
-        current.push_str(line);
-        current.push('\n');
-    }
-    if !current.trim().is_empty() {
-        pieces.push(current);
-    }
-    pieces
-        .into_iter()
-        .map(|p| p.trim_end().to_string())
-        .collect()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn fallback(text: &str) -> String {
