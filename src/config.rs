@@ -339,6 +339,8 @@ pub struct DiscordSettings {
     pub application_id: Option<String>,
     /// Env: DISCORD_API_URL (REST base, for proxies and tests).
     pub api_url: Option<String>,
+    /// Register `/ops` in this guild only (instant); unset: globally.
+    pub guild_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

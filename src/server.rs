@@ -94,11 +94,6 @@ pub async fn serve(
         .with_context(|| format!("cannot listen on {addr} (http.addr / CHATOPS_HTTP_ADDR)"))?;
     tracing::info!(addr = %listener.local_addr()?, "HTTP server listening");
     let s = &app.settings;
-    if s.discord.token.is_some() || s.discord.public_key.is_some() {
-        tracing::warn!(
-            "Discord is configured, but this build has no Discord adapter yet; it is not connected"
-        );
-    }
     // One shutdown signal, fanned out to the HTTP server and the adapters.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -137,6 +132,55 @@ pub async fn serve(
             tracing::warn!(
                 "SLACK_BOT_TOKEN is set without SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: Slack cannot reach the bot"
             );
+        }
+    }
+    let d = &s.discord;
+    if d.token.is_some() || d.public_key.is_some() {
+        let token = d
+            .token
+            .as_ref()
+            .map(|t| t.expose().to_string())
+            .unwrap_or_default();
+        let rest = || {
+            crate::adapters::discord::DiscordAdapter::rest(
+                &token,
+                d.application_id.as_deref(),
+                d.api_url.as_deref(),
+            )
+        };
+        let discord = Arc::new(crate::adapters::discord::DiscordAdapter::new(
+            app.agent.clone(),
+            app.store.events.clone(),
+            Arc::new(rest()?),
+        ));
+        if let Some(key) = &d.public_key {
+            if d.application_id.is_none() {
+                anyhow::bail!(
+                    "discord.application_id (DISCORD_APPLICATION_ID) is required with DISCORD_PUBLIC_KEY"
+                );
+            }
+            routes = routes.merge(crate::adapters::discord::http::router(
+                discord.clone(),
+                key,
+            )?);
+            tracing::info!("Discord interactions on /discord/interactions");
+        }
+        if d.token.is_some() {
+            let guild = match &d.guild_id {
+                Some(g) => Some(
+                    g.parse::<u64>()
+                        .map_err(|_| anyhow::anyhow!("discord.guild_id: expected a numeric id"))?,
+                ),
+                None => None,
+            };
+            let (http, stopped) = (rest()?, when_stopped());
+            adapters.push(tokio::spawn(async move {
+                if let Err(e) =
+                    crate::adapters::discord::gateway::run(discord, http, guild, stopped).await
+                {
+                    tracing::error!(error = %format!("{e:#}"), "Discord gateway stopped");
+                }
+            }));
         }
     }
     axum::serve(listener, routes)

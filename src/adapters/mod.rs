@@ -3,7 +3,9 @@
 //! agent in the background and delivers the answer back where the question
 //! was asked. The terminal adapter lives in `console.rs`.
 //!
-//! Invariant: only `adapters/slack/*` imports slack-morphism.
+//! Invariants: only `adapters/slack/*` imports slack-morphism; only
+//! `adapters/discord/*` imports serenity.
 
+pub mod discord;
 pub mod format;
 pub mod slack;
