@@ -135,7 +135,8 @@ impl DiscordAdapter {
         }
     }
 
-    /// serenity's REST client; `api_url` (DISCORD_API_URL) points it at a proxy or a test server.
+    /// serenity's REST client, with its rate limiter (Discord's buckets and
+    /// 429s); `api_url` (DISCORD_API_URL) points it at a proxy or a test server.
     pub fn rest(
         token: &str,
         application_id: Option<&str>,
@@ -148,7 +149,9 @@ impl DiscordAdapter {
                 .trim_end_matches('/')
                 .trim_end_matches("/api/v10")
                 .trim_end_matches("/api");
-            builder = builder.proxy(base);
+            // serenity applies the proxy only with its own rate limiter off: the proxy
+            // (e.g. twilight-http-proxy) then owns Discord's rate limits.
+            builder = builder.proxy(base).ratelimiter_disabled(true);
         }
         if let Some(id) = application_id {
             let id: u64 = id.parse().map_err(|_| {
@@ -224,7 +227,7 @@ impl DiscordAdapter {
                         tracing::error!(what, error = %e, "Discord call failed; the message was not delivered");
                         return None;
                     }
-                    tracing::warn!(what, attempt, error = %e, "Discord call failed; retrying");
+                    tracing::warn!(what, attempt, error = ?e, "Discord call failed; retrying");
                     tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
                 }
             }

@@ -1,0 +1,425 @@
+//! The Discord adapter over real HTTP and a real WebSocket: Ed25519-signed
+//! interactions into `chatops serve`'s HTTP server, a fake Discord REST API
+//! recording what the bot sends, and a fake gateway speaking Discord's
+//! protocol (HELLO, IDENTIFY, READY, MESSAGE_CREATE) for mentions.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use chatops::app::App;
+use chatops::config::Secret;
+use chatops::platform::sandbox::SandboxPlatform;
+use chatops::rbac::Role;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{Value, json};
+
+const APP_ID: &str = "1167900000000000000";
+const BOT: &str = "1167900000000000000";
+const GUILD: &str = "290926798626357250";
+const CHANNEL: &str = "645027906669510667";
+const OPERATOR: &str = "53908232506183680";
+const OPERATOR_ROLE: &str = "539082325061836999";
+
+#[derive(Debug, Clone)]
+struct Call {
+    method: String,
+    path: String,
+    body: Value,
+}
+
+#[derive(Default)]
+struct FakeDiscord {
+    calls: Mutex<Vec<Call>>,
+    ids: AtomicUsize,
+    gateway_url: Mutex<String>,
+}
+
+fn message_json(id: &str, channel: &str, content: &str) -> Value {
+    json!({"id": id, "channel_id": channel, "content": content, "timestamp": "2026-11-22T07:00:00.000000+00:00",
+           "edited_timestamp": null, "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
+           "attachments": [], "embeds": [], "pinned": false, "type": 0, "flags": 0, "components": [],
+           "author": {"id": BOT, "username": "opsbot", "discriminator": "0", "global_name": null, "avatar": null, "bot": true}})
+}
+
+async fn rest(
+    State(s): State<Arc<FakeDiscord>>,
+    method: Method,
+    uri: Uri,
+    body: String,
+) -> Response {
+    let path = uri.path().trim_start_matches("/api/v10").to_string();
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    s.calls.lock().unwrap().push(Call {
+        method: method.to_string(),
+        path: path.clone(),
+        body: body.clone(),
+    });
+    let id = format!("9{:018}", s.ids.fetch_add(1, Ordering::SeqCst));
+    let channel = path.split('/').nth(2).unwrap_or(CHANNEL).to_string();
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/gateway/bot") => axum::Json(json!({"url": *s.gateway_url.lock().unwrap(), "shards": 1,
+            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})).into_response(),
+        ("GET", "/gateway") => axum::Json(json!({"url": *s.gateway_url.lock().unwrap()})).into_response(),
+        (_, p) if p.ends_with("/typing") || p.ends_with("/callback") => StatusCode::NO_CONTENT.into_response(),
+        (_, p) if p.contains("/commands") => axum::Json(json!({"id": id, "application_id": APP_ID, "version": "1",
+            "type": 1, "name": "ops", "description": "Ask", "default_member_permissions": null, "dm_permission": true,
+            "nsfw": false, "options": body["options"]})).into_response(),
+        _ => axum::Json(message_json(&id, &channel, body["content"].as_str().unwrap_or_default())).into_response(),
+    }
+}
+
+struct Bot {
+    addr: SocketAddr,
+    discord: Arc<FakeDiscord>,
+    key: SigningKey,
+    app: Arc<App>,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn bot(gateway_url: Option<String>) -> Bot {
+    chatops::install_crypto_provider();
+    let _ = tracing_subscriber::fmt().with_env_filter("chatops=debug,serenity=debug").with_test_writer().try_init();
+    let discord = Arc::new(FakeDiscord::default());
+    *discord.gateway_url.lock().unwrap() = gateway_url.clone().unwrap_or_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let discord_url = format!("http://{}", listener.local_addr().unwrap());
+    let router = Router::new()
+        .fallback(any(rest))
+        .with_state(discord.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut settings = common::settings_with_llm(None);
+    settings.http.addr = format!("127.0.0.1:{port}");
+    settings.discord.public_key = Some(hex::encode(key.verifying_key().as_bytes()));
+    settings.discord.application_id = Some(APP_ID.into());
+    settings.discord.api_url = Some(format!("{discord_url}/api/v10"));
+    settings.discord.guild_id = Some(GUILD.into());
+    settings.discord.token = gateway_url.map(|_| Secret::new("discord-bot-token-abc.def.ghi"));
+    settings
+        .rbac
+        .bindings
+        .insert(format!("discord-role:{OPERATOR_ROLE}"), Role::Operator);
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(
+        App::builder(settings)
+            .store(common::sqlite_store(&dir.path().join("t.db")))
+            .platform(Arc::new(SandboxPlatform::with_step(
+                chrono::Utc::now(),
+                Duration::from_millis(20),
+            )))
+            .build()
+            .await
+            .unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = app.clone();
+    tokio::spawn(async move {
+        chatops::server::serve(served, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap()
+    });
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Bot {
+        addr,
+        discord,
+        key,
+        app,
+        http: reqwest::Client::new(),
+        _stop: stop,
+        _dir: dir,
+    }
+}
+
+impl Bot {
+    async fn interact(&self, body: &Value) -> reqwest::Response {
+        let body = body.to_string();
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let signature = self.key.sign(format!("{ts}{body}").as_bytes());
+        self.http
+            .post(format!("http://{}/discord/interactions", self.addr))
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
+            .header("x-signature-timestamp", ts)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn calls(&self, method: &str, path_part: &str) -> Vec<Call> {
+        self.discord
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.method == method && c.path.contains(path_part))
+            .cloned()
+            .collect()
+    }
+
+    async fn wait_calls(&self, method: &str, path_part: &str, n: usize) -> Vec<Call> {
+        for _ in 0..500 {
+            let calls = self.calls(method, path_part);
+            if calls.len() >= n {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "{method} {path_part}: {} calls, expected {n}: {:?}",
+            self.calls(method, path_part).len(),
+            self.discord.calls.lock().unwrap()
+        );
+    }
+}
+
+fn command(id: &str, user: &str, roles: &[&str], question: &str) -> Value {
+    let mut c: Value =
+        serde_json::from_str(include_str!("fixtures/discord-interaction-command.json")).unwrap();
+    c["id"] = id.into();
+    c["member"]["user"]["id"] = user.into();
+    c["member"]["roles"] = json!(roles);
+    c["data"]["options"][0]["value"] = question.into();
+    c["token"] = format!("token-{id}").into();
+    c
+}
+
+fn click(id: &str, user: &str, roles: &[&str], custom_id: &str) -> Value {
+    let mut c: Value =
+        serde_json::from_str(include_str!("fixtures/discord-interaction-component.json")).unwrap();
+    c["id"] = id.into();
+    c["member"]["user"]["id"] = user.into();
+    c["member"]["roles"] = json!(roles);
+    c["data"]["custom_id"] = custom_id.into();
+    c["token"] = format!("token-{id}").into();
+    c
+}
+
+#[tokio::test]
+async fn ping_is_answered_and_bad_signatures_get_401() {
+    let bot = bot(None).await;
+    let ping: Value =
+        serde_json::from_str(include_str!("fixtures/discord-interaction-ping.json")).unwrap();
+    let pong = bot.interact(&ping).await;
+    assert_eq!(pong.status(), 200);
+    assert_eq!(pong.json::<Value>().await.unwrap(), json!({"type": 1}));
+
+    let body = command("1", OPERATOR, &[], "cache?").to_string();
+    let url = format!("http://{}/discord/interactions", bot.addr);
+    let now = chrono::Utc::now().timestamp();
+    let good = |ts: i64| hex::encode(bot.key.sign(format!("{ts}{body}").as_bytes()).to_bytes());
+    let other_key = SigningKey::from_bytes(&[9u8; 32]);
+    let cases: Vec<(&str, Option<String>, Option<String>)> = vec![
+        ("missing", None, None),
+        ("garbage", Some("zz".into()), Some(now.to_string())),
+        (
+            "other key",
+            Some(hex::encode(
+                other_key.sign(format!("{now}{body}").as_bytes()).to_bytes(),
+            )),
+            Some(now.to_string()),
+        ),
+        (
+            "stale",
+            Some(good(now - 600)),
+            Some((now - 600).to_string()),
+        ),
+        (
+            "tampered timestamp",
+            Some(good(now)),
+            Some((now + 1).to_string()),
+        ),
+    ];
+    for (name, signature, ts) in cases {
+        let mut request = bot.http.post(&url).body(body.clone());
+        if let Some(s) = signature {
+            request = request.header("x-signature-ed25519", s);
+        }
+        if let Some(t) = ts {
+            request = request.header("x-signature-timestamp", t);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 401, "{name}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(bot.discord.calls.lock().unwrap().is_empty(), "nothing ran");
+}
+
+#[tokio::test]
+async fn ops_is_deferred_then_the_answer_edits_it() {
+    let bot = bot(None).await;
+    let r = bot
+        .interact(&command(
+            "11",
+            OPERATOR,
+            &[OPERATOR_ROLE],
+            "최근 실패한 백테스트 목록",
+        ))
+        .await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"type": 5}),
+        "deferred within 3 s"
+    );
+    let edits = bot
+        .wait_calls(
+            "PATCH",
+            "/webhooks/1167900000000000000/token-11/messages/@original",
+            1,
+        )
+        .await;
+    let content = edits[0].body["content"].as_str().unwrap();
+    assert!(
+        content.contains("Alpha Vantage rate limit exceeded") && content.contains("```"),
+        "{content}"
+    );
+    assert!(content.chars().count() <= 2000);
+    // The same interaction delivered again is not answered twice.
+    bot.interact(&command(
+        "11",
+        OPERATOR,
+        &[OPERATOR_ROLE],
+        "최근 실패한 백테스트 목록",
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bot.calls("PATCH", "token-11").len(), 1);
+}
+
+#[tokio::test]
+async fn approvals_allowed_refused_and_expired() {
+    let bot = bot(None).await;
+    bot.interact(&command(
+        "21",
+        OPERATOR,
+        &[OPERATOR_ROLE],
+        "run the RSI strategy on AAPL and MSFT for 2024",
+    ))
+    .await;
+    let posts = bot
+        .wait_calls("POST", &format!("/channels/{CHANNEL}/messages"), 1)
+        .await;
+    let buttons = &posts[0].body["components"][0]["components"];
+    let approve = buttons[0]["custom_id"].as_str().unwrap().to_string();
+    assert!(approve.starts_with("approve:"), "{buttons}");
+    assert!(
+        posts[0].body["content"]
+            .as_str()
+            .unwrap()
+            .contains("trigger_backtest")
+    );
+    // The deferred answer says it waits for approval.
+    let edits = bot.wait_calls("PATCH", "token-21", 1).await;
+    assert!(
+        edits[0].body["content"]
+            .as_str()
+            .unwrap()
+            .contains("approval"),
+        "{}",
+        edits[0].body
+    );
+
+    // Someone without the role: told privately, nothing runs, buttons stay.
+    let r = bot
+        .interact(&click("22", "111111111111111111", &[], &approve))
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"type": 6}));
+    let notes = bot
+        .wait_calls("POST", "/webhooks/1167900000000000000/token-22", 1)
+        .await;
+    assert_eq!(notes[0].body["flags"], 64);
+    assert!(bot.calls("PATCH", "token-22").is_empty());
+
+    // An operator: runs once, the outcome replaces the buttons, the result follows.
+    bot.interact(&click("23", OPERATOR, &[OPERATOR_ROLE], &approve))
+        .await;
+    let edit = &bot.wait_calls("PATCH", "token-23", 1).await[0];
+    assert_eq!(edit.body["components"], json!([]));
+    assert!(
+        edit.body["content"].as_str().unwrap().contains("Approved"),
+        "{}",
+        edit.body
+    );
+    let result = &bot
+        .wait_calls("POST", "/webhooks/1167900000000000000/token-23", 1)
+        .await[0];
+    assert!(
+        result.body["content"]
+            .as_str()
+            .unwrap()
+            .contains("Backtest"),
+        "{}",
+        result.body
+    );
+    let records = bot
+        .app
+        .store
+        .audit
+        .query_audit(&Default::default())
+        .await
+        .unwrap();
+    let runs = records
+        .iter()
+        .filter(|r| matches!(&r.event, chatops::store::AuditEvent::ToolOutcome { tool, outcome, .. } if tool == "trigger_backtest" && outcome == "ok"))
+        .count();
+    assert_eq!(runs, 1);
+
+    // An expired one: nothing runs, the message says so.
+    bot.interact(&command(
+        "31",
+        OPERATOR,
+        &[OPERATOR_ROLE],
+        "run the momentum strategy on NVDA for 2024",
+    ))
+    .await;
+    let posts = bot
+        .wait_calls("POST", &format!("/channels/{CHANNEL}/messages"), 2)
+        .await;
+    let approve = posts[1].body["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = approve.trim_start_matches("approve:");
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    assert_eq!(
+        bot.app
+            .store
+            .approvals
+            .decide_approval(id, true, "discord:x/y", later)
+            .await
+            .unwrap(),
+        Err(chatops::store::DecideError::Expired)
+    );
+    bot.interact(&click("32", OPERATOR, &[OPERATOR_ROLE], &approve))
+        .await;
+    let edit = &bot.wait_calls("PATCH", "token-32", 1).await[0];
+    assert!(
+        edit.body["content"].as_str().unwrap().contains("Expired"),
+        "{}",
+        edit.body
+    );
+}
