@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -89,7 +89,10 @@ struct Bot {
 
 async fn bot(gateway_url: Option<String>) -> Bot {
     chatops::install_crypto_provider();
-    let _ = tracing_subscriber::fmt().with_env_filter("chatops=debug,serenity=debug").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("chatops=debug,serenity=debug")
+        .with_test_writer()
+        .try_init();
     let discord = Arc::new(FakeDiscord::default());
     *discord.gateway_url.lock().unwrap() = gateway_url.clone().unwrap_or_default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -422,4 +425,245 @@ async fn approvals_allowed_refused_and_expired() {
         "{}",
         edit.body
     );
+}
+
+/// A fake Discord gateway: HELLO, then READY after IDENTIFY, then each
+/// MESSAGE_CREATE the test sends through the returned channel.
+async fn fake_gateway() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<Value>,
+    tokio::sync::mpsc::UnboundedSender<Value>,
+) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (dispatch, mut dispatches) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let hello = json!({"op": 10, "d": {"heartbeat_interval": 45000}, "s": null, "t": null});
+        socket.send(Message::text(hello.to_string())).await.unwrap();
+        let mut sequence = 1;
+        loop {
+            tokio::select! {
+                message = socket.next() => {
+                    let Some(Ok(Message::Text(text))) = message else {
+                        if message.is_none() { break } else { continue }
+                    };
+                    let Ok(payload) = serde_json::from_str::<Value>(&text) else { continue };
+                    let _ = seen_tx.send(payload.clone());
+                    match payload["op"].as_u64() {
+                        Some(1) => {
+                            socket.send(Message::text(json!({"op": 11, "d": null}).to_string())).await.unwrap();
+                        }
+                        Some(2) => {
+                            let ready = json!({"op": 0, "s": 1, "t": "READY", "d": {
+                                "v": 10, "session_id": "session-1", "resume_gateway_url": "ws://127.0.0.1:9",
+                                "user": {"id": BOT, "username": "opsbot", "discriminator": "0", "global_name": null,
+                                         "avatar": null, "bot": true, "mfa_enabled": false, "verified": true, "flags": 0},
+                                "guilds": [{"id": GUILD, "unavailable": true}], "shard": [0, 1],
+                                "application": {"id": APP_ID, "flags": 0}}});
+                            socket.send(Message::text(ready.to_string())).await.unwrap();
+                        }
+                        _ => {}
+                    }
+                }
+                Some(d) = dispatches.recv() => {
+                    sequence += 1;
+                    let event = json!({"op": 0, "s": sequence, "t": "MESSAGE_CREATE", "d": d});
+                    socket.send(Message::text(event.to_string())).await.unwrap();
+                }
+            }
+        }
+    });
+    (url, seen, dispatch)
+}
+
+fn gateway_message(id: &str, user: &str, content: &str, reply_to_bot: bool) -> Value {
+    let mut d: Value =
+        serde_json::from_str::<Value>(include_str!("fixtures/discord-message-create.json"))
+            .unwrap()["d"]
+            .clone();
+    d["id"] = id.into();
+    d["author"] = json!({"id": user, "username": "mason", "discriminator": "0", "global_name": "Mason", "avatar": null, "bot": false});
+    d["member"] = json!({"roles": [OPERATOR_ROLE], "joined_at": "2025-01-01T00:00:00.000000+00:00", "deaf": false, "mute": false, "flags": 0});
+    d["content"] = content.into();
+    d["mentions"] = json!([{"id": BOT, "username": "opsbot", "discriminator": "0", "global_name": null, "avatar": null, "bot": true}]);
+    for (k, v) in [
+        ("edited_timestamp", Value::Null),
+        ("tts", false.into()),
+        ("mention_everyone", false.into()),
+        ("mention_roles", json!([])),
+        ("attachments", json!([])),
+        ("embeds", json!([])),
+        ("pinned", false.into()),
+        ("flags", 0.into()),
+        ("components", json!([])),
+    ] {
+        d[k] = v;
+    }
+    if reply_to_bot {
+        d["message_reference"] =
+            json!({"message_id": "1167913000000000001", "channel_id": CHANNEL, "guild_id": GUILD});
+        d["referenced_message"] = message_json("1167913000000000001", CHANNEL, "earlier answer");
+    }
+    d
+}
+
+#[tokio::test]
+async fn gateway_mentions_get_replies_and_follow_ups_keep_the_session() {
+    let (gateway_url, mut identify, dispatch) = fake_gateway().await;
+    let bot = bot(Some(gateway_url)).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), identify.recv())
+        .await
+        .expect("the bot connects")
+        .unwrap();
+    assert_eq!(first["op"], 2, "IDENTIFY first: {first}");
+    assert_eq!(first["d"]["token"], "Bot discord-bot-token-abc.def.ghi");
+    let intents = first["d"]["intents"].as_u64().unwrap();
+    assert_eq!(
+        intents & (1 << 15),
+        0,
+        "no privileged message-content intent"
+    );
+
+    // READY registers /ops in the configured guild.
+    bot.wait_calls(
+        "POST",
+        &format!("/applications/{APP_ID}/guilds/{GUILD}/commands"),
+        1,
+    )
+    .await;
+    // A mention is answered as a reply, with typing shown while it works.
+    let messages = format!("/channels/{CHANNEL}/messages");
+    let question = gateway_message(
+        "1167913000000000010",
+        OPERATOR,
+        &format!("<@{BOT}> RSI 전략 백테스트 돌려줘"),
+        false,
+    );
+    dispatch.send(question.clone()).unwrap();
+    let posts = bot.wait_calls("POST", &messages, 1).await;
+    assert!(
+        !bot.calls("POST", &format!("/channels/{CHANNEL}/typing"))
+            .is_empty()
+    );
+    assert_eq!(
+        posts[0].body["message_reference"]["message_id"],
+        "1167913000000000010"
+    );
+    assert!(
+        posts[0].body["content"]
+            .as_str()
+            .unwrap()
+            .contains("어떤 종목"),
+        "{}",
+        posts[0].body
+    );
+
+    // The user replies to the bot's answer: the session continues and the request is complete.
+    dispatch
+        .send(gateway_message(
+            "1167913000000000011",
+            OPERATOR,
+            "애플이랑 마이크로소프트",
+            true,
+        ))
+        .unwrap();
+    let posts = bot.wait_calls("POST", &messages, 3).await;
+    let approval = posts
+        .iter()
+        .find(|p| {
+            p.body["components"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .expect("an approval request with buttons");
+    let content = approval.body["content"].as_str().unwrap();
+    assert!(
+        content.contains("AAPL") && content.contains("MSFT") && content.contains("RSI"),
+        "{content}"
+    );
+
+    // The first message delivered again is answered once.
+    dispatch.send(question).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bot.calls("POST", &messages).len(), 3);
+}
+
+#[tokio::test]
+async fn slack_and_discord_are_served_by_one_process() {
+    use hmac::{Hmac, Mac};
+    chatops::install_crypto_provider();
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut settings = common::settings_with_llm(None);
+    settings.http.addr = format!("127.0.0.1:{port}");
+    settings.discord.public_key = Some(hex::encode(key.verifying_key().as_bytes()));
+    settings.discord.application_id = Some(APP_ID.into());
+    settings.discord.api_url = Some("http://127.0.0.1:9/api/v10".into());
+    settings.slack.bot_token = Some(Secret::new("xoxb-both"));
+    settings.slack.signing_secret = Some(Secret::new("both-secret"));
+    settings.slack.api_url = Some("http://127.0.0.1:9/api".into());
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(
+        App::builder(settings)
+            .store(common::sqlite_store(&dir.path().join("t.db")))
+            .build()
+            .await
+            .unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(chatops::server::serve(app, async move {
+        let _ = stopped.await;
+    }));
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Discord PING.
+    let ping = json!({"type": 1, "id": "1", "token": "t", "application_id": APP_ID}).to_string();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let signature = hex::encode(key.sign(format!("{ts}{ping}").as_bytes()).to_bytes());
+    let pong = http
+        .post(format!("{base}/discord/interactions"))
+        .header("x-signature-ed25519", signature)
+        .header("x-signature-timestamp", &ts)
+        .body(ping)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pong.json::<Value>().await.unwrap(), json!({"type": 1}));
+    // Slack url_verification.
+    let challenge =
+        json!({"type": "url_verification", "token": "x", "challenge": "both-ok"}).to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"both-secret").unwrap();
+    mac.update(format!("v0:{ts}:{challenge}").as_bytes());
+    let answer = http
+        .post(format!("{base}/slack/events"))
+        .header("x-slack-request-timestamp", &ts)
+        .header(
+            "x-slack-signature",
+            format!("v0={}", hex::encode(mac.finalize().into_bytes())),
+        )
+        .body(challenge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.json::<Value>().await.unwrap()["challenge"],
+        "both-ok"
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }

@@ -289,11 +289,14 @@ impl DiscordAdapter {
             Err(_) => return,
         };
         // Typing while the agent works (Discord shows it ~10 s; renewed).
+        if let Err(e) = self.http.broadcast_typing(channel).await {
+            tracing::debug!(error = %e, "typing indicator not shown");
+        }
         let typing_http = self.http.clone();
         let typing = tokio::spawn(async move {
             loop {
-                let _ = typing_http.broadcast_typing(channel).await;
                 tokio::time::sleep(Duration::from_secs(8)).await;
+                let _ = typing_http.broadcast_typing(channel).await;
             }
         });
         let gate = DiscordGate {
