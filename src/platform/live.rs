@@ -277,6 +277,17 @@ fn str_of(d: &Document, key: &str) -> Option<String> {
     d.get_str(key).ok().map(str::to_string)
 }
 
+/// The strings of an array field (other elements skipped).
+fn strings_of(d: &Document, key: &str) -> Vec<String> {
+    d.get_array(key)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn f64_of(d: &Document, key: &str) -> Option<f64> {
     match d.get(key)? {
         Bson::Double(v) => Some(*v),
@@ -337,28 +348,14 @@ fn backtest_from(d: &Document) -> PlatformResult<Backtest> {
         end_date: config
             .and_then(|c| date_of(c, "end_date"))
             .unwrap_or_default(),
-        symbols: config
-            .and_then(|c| c.get_array("symbols").ok())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        symbols: config.map(|c| strings_of(c, "symbols")).unwrap_or_default(),
         initial_cash: config
             .and_then(|c| f64_of(c, "initial_cash"))
             .unwrap_or_default(),
         commission_rate: config
             .and_then(|c| f64_of(c, "commission_rate"))
             .unwrap_or_default(),
-        tags: config
-            .and_then(|c| c.get_array("tags").ok())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        tags: config.map(|c| strings_of(c, "tags")).unwrap_or_default(),
     };
     Ok(Backtest {
         name: str_of(d, "name").unwrap_or_default(),
@@ -438,6 +435,18 @@ struct RestBacktest {
     created_at: DateTime<Utc>,
     #[serde(default)]
     updated_at: Option<DateTime<Utc>>,
+}
+
+/// The strings of a JSON array (other elements skipped).
+fn json_strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn rest_date(config: &Value, key: &str) -> NaiveDate {
@@ -604,24 +613,10 @@ impl QuantPlatform for LivePlatform {
                 name: config["name"].as_str().unwrap_or_default().to_string(),
                 start_date: rest_date(config, "start_date"),
                 end_date: rest_date(config, "end_date"),
-                symbols: config["symbols"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                symbols: json_strings(&config["symbols"]),
                 initial_cash: config["initial_cash"].as_f64().unwrap_or_default(),
                 commission_rate: config["commission_rate"].as_f64().unwrap_or_default(),
-                tags: config["tags"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                tags: json_strings(&config["tags"]),
             },
             error_message: rest.error_message,
             updated_at: rest.updated_at.unwrap_or(rest.created_at),

@@ -28,11 +28,11 @@ use serenity::model::id::{ChannelId as DiscordChannelId, InteractionId};
 use tokio::sync::OnceCell;
 
 use crate::adapters::format::{fence_tables, split};
+use crate::adapters::{DecisionView, decision_view, result_text};
 use crate::agent::Agent;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::store::{Approval, ProcessedEventRepo};
-use crate::tools::registry::{NotApproved, PendingDecision};
-use crate::tools::{ApprovalGate, GateDecision, ToolOutcome};
+use crate::tools::{ApprovalGate, GateDecision};
 
 /// Discord's limit is 2,000 characters a message; keep room for fences.
 const MESSAGE_CHARS: usize = 1_900;
@@ -455,46 +455,21 @@ impl DiscordAdapter {
                 &RequestId::generate(),
             )
             .await;
-        let (approval, line, result) = match decision {
-            PendingDecision::Ran(result, approval) => {
-                let line = match approval.language {
-                    Language::En => format!("✅ Approved by {who}."),
-                    Language::Ko => format!("✅ {who} 님이 승인했습니다."),
-                };
-                (approval, line, Some(result))
-            }
-            PendingDecision::NotApproved(
-                why @ (NotApproved::ApproverNotAllowed
-                | NotApproved::AlreadyDecided(_)
-                | NotApproved::NotFound
-                | NotApproved::Store),
+        let (approval, line, result) = match decision_view(decision, &who) {
+            DecisionView::Public {
                 approval,
-            ) => {
-                // The buttons stay: tell only the person who clicked.
-                let lang = approval.as_ref().map_or(Language::En, |a| a.language);
-                let tool = approval.as_ref().map_or("this action", |a| a.tool.as_str());
-                let body = json!({"content": why.explain(lang, tool, &who), "flags": EPHEMERAL});
+                line,
+                result,
+            } => (approval, line, result),
+            DecisionView::Private(text) => {
+                let body = json!({"content": text, "flags": EPHEMERAL});
                 self.retry("ephemeral note", || {
                     self.http.create_followup_message(&i.token, &body, vec![])
                 })
                 .await;
                 return;
             }
-            PendingDecision::NotApproved(why, Some(approval)) => {
-                let line = match why {
-                    NotApproved::Expired => match approval.language {
-                        Language::En => "⌛ Expired: nothing was run.".to_string(),
-                        Language::Ko => "⌛ 승인 시간이 지나 실행하지 않았습니다.".to_string(),
-                    },
-                    NotApproved::Cancelled => match approval.language {
-                        Language::En => format!("❌ Cancelled by {who}: nothing was run."),
-                        Language::Ko => format!("❌ {who} 님이 취소했습니다. 실행하지 않았습니다."),
-                    },
-                    other => other.explain(approval.language, &approval.tool, &who),
-                };
-                (approval, line, None)
-            }
-            PendingDecision::NotApproved(_, None) => return,
+            DecisionView::Nothing => return,
         };
         // The outcome replaces the buttons.
         let body =
@@ -505,12 +480,7 @@ impl DiscordAdapter {
         })
         .await;
         if let Some(result) = result {
-            let text = if result.outcome == ToolOutcome::Ok {
-                result.display.clone()
-            } else {
-                format!("⚠ {}", result.display)
-            };
-            for chunk in chunks(&text) {
+            for chunk in chunks(&result_text(&result)) {
                 let body = json!({"content": chunk, "allowed_mentions": {"parse": []}});
                 self.retry("approved action's result", || {
                     self.http.create_followup_message(&i.token, &body, vec![])

@@ -28,11 +28,11 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
+use crate::adapters::{DecisionView, decision_view, result_text};
 use crate::agent::{Agent, TurnOutcome, TurnStatus};
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::i18n;
 use crate::store::{Approval, ProcessedEventRepo, SessionRepo};
-use crate::tools::registry::{NotApproved, PendingDecision};
 use crate::tools::{ApprovalGate, GateDecision, ToolOutcome};
 use blocks::Rendered;
 use web::{BotIdentity, SlackWeb};
@@ -417,25 +417,13 @@ impl SlackAdapter {
             .decide_pending(approval_id, approve, &approver, &RequestId::generate())
             .await;
         let message_ts = click.container.message_ts.clone();
-        let (approval, outcome, result) = match decision {
-            PendingDecision::Ran(result, approval) => {
-                let line = match approval.language {
-                    Language::En => format!("✅ Approved by {who}."),
-                    Language::Ko => format!("✅ {who} 님이 승인했습니다."),
-                };
-                (approval, line, Some(result))
-            }
-            PendingDecision::NotApproved(
-                why @ (NotApproved::ApproverNotAllowed
-                | NotApproved::AlreadyDecided(_)
-                | NotApproved::NotFound
-                | NotApproved::Store),
+        let (approval, outcome, result) = match decision_view(decision, &who) {
+            DecisionView::Public {
                 approval,
-            ) => {
-                // The buttons stay: tell only the person who clicked.
-                let lang = approval.as_ref().map_or(Language::En, |a| a.language);
-                let tool = approval.as_ref().map_or("this action", |a| a.tool.as_str());
-                let text = why.explain(lang, tool, &who);
+                line,
+                result,
+            } => (approval, line, result),
+            DecisionView::Private(text) => {
                 if let Some(url) = &click.response_url
                     && let Err(err) = self.web.respond(url, false, &blocks::note(&text)).await
                 {
@@ -443,21 +431,7 @@ impl SlackAdapter {
                 }
                 return;
             }
-            PendingDecision::NotApproved(why, Some(approval)) => {
-                let line = match why {
-                    NotApproved::Expired => match approval.language {
-                        Language::En => "⌛ Expired: nothing was run.".to_string(),
-                        Language::Ko => "⌛ 승인 시간이 지나 실행하지 않았습니다.".to_string(),
-                    },
-                    NotApproved::Cancelled => match approval.language {
-                        Language::En => format!("❌ Cancelled by {who}: nothing was run."),
-                        Language::Ko => format!("❌ {who} 님이 취소했습니다. 실행하지 않았습니다."),
-                    },
-                    other => other.explain(approval.language, &approval.tool, &who),
-                };
-                (approval, line, None)
-            }
-            PendingDecision::NotApproved(_, None) => return,
+            DecisionView::Nothing => return,
         };
         if let Some(ts) = &message_ts
             && let Err(err) = self
@@ -469,12 +443,7 @@ impl SlackAdapter {
         }
         if let Some(result) = result {
             let thread = approval.thread.clone().or(message_ts);
-            let text = if result.outcome == ToolOutcome::Ok {
-                result.display.clone()
-            } else {
-                format!("⚠ {}", result.display)
-            };
-            for message in blocks::answer(&text) {
+            for message in blocks::answer(&result_text(&result)) {
                 if let Err(err) = self.web.post(channel, thread.as_deref(), &message).await {
                     tracing::error!(error = %err, "the approved action's result could not be delivered");
                 }
