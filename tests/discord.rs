@@ -103,13 +103,8 @@ async fn bot(gateway_url: Option<String>) -> Bot {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
     let key = SigningKey::from_bytes(&[7u8; 32]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut settings = common::settings_with_llm(None);
-    settings.http.addr = format!("127.0.0.1:{port}");
+    settings.http.addr = common::free_addr();
     settings.discord.public_key = Some(hex::encode(key.verifying_key().as_bytes()));
     settings.discord.application_id = Some(APP_ID.into());
     settings.discord.api_url = Some(format!("{discord_url}/api/v10"));
@@ -131,22 +126,7 @@ async fn bot(gateway_url: Option<String>) -> Bot {
             .await
             .unwrap(),
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = app.clone();
-    tokio::spawn(async move {
-        chatops::server::serve(served, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap()
-    });
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (addr, stop) = common::serve(app.clone()).await;
     Bot {
         addr,
         discord,

@@ -142,13 +142,8 @@ async fn bot_with(socket_url: Option<String>) -> Bot {
         .with_state(slack.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut settings = common::settings_with_llm(None);
-    settings.http.addr = format!("127.0.0.1:{port}");
+    settings.http.addr = common::free_addr();
     settings.slack.bot_token = Some(Secret::new("xoxb-test-token-123456"));
     settings.slack.signing_secret = Some(Secret::new(SECRET));
     settings.slack.app_token = socket_url.map(|_| Secret::new("xapp-1-A111-222-abcdef"));
@@ -174,22 +169,7 @@ async fn bot_with(socket_url: Option<String>) -> Bot {
             .await
             .unwrap(),
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = app.clone();
-    tokio::spawn(async move {
-        chatops::server::serve(served, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap()
-    });
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (addr, stop) = common::serve(app.clone()).await;
     Bot {
         addr,
         slack,

@@ -302,3 +302,34 @@ impl TypedTool for DeployTool {
         })
     }
 }
+
+/// A free loopback address for `http.addr`.
+pub fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// `chatops serve` for `app` (on its `http.addr`), running until the
+/// returned sender is dropped or used; returns once it accepts connections.
+pub async fn serve(app: Arc<chatops::app::App>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let addr: SocketAddr = app.settings.http.addr.parse().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        chatops::server::serve(app, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap()
+    });
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    (addr, stop)
+}
