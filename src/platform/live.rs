@@ -152,6 +152,16 @@ impl LivePlatform {
         }
     }
 
+    fn api_timeout(&self) -> PlatformError {
+        err(
+            PlatformErrorKind::Timeout,
+            format!(
+                "the platform API did not answer within {} s",
+                self.timeout.as_secs()
+            ),
+        )
+    }
+
     /// Send, map failures to plain messages, parse JSON. `Ok(None)` on 404.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
@@ -159,13 +169,7 @@ impl LivePlatform {
     ) -> PlatformResult<Option<T>> {
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
-                err(
-                    PlatformErrorKind::Timeout,
-                    format!(
-                        "the platform API did not answer within {} s",
-                        self.timeout.as_secs()
-                    ),
-                )
+                self.api_timeout()
             } else {
                 err(
                     PlatformErrorKind::Unavailable,
@@ -195,13 +199,7 @@ impl LivePlatform {
         }
         let body = response.bytes().await.map_err(|e| {
             if e.is_timeout() {
-                err(
-                    PlatformErrorKind::Timeout,
-                    format!(
-                        "the platform API did not answer within {} s",
-                        self.timeout.as_secs()
-                    ),
-                )
+                self.api_timeout()
             } else {
                 err(
                     PlatformErrorKind::Unavailable,
