@@ -641,3 +641,29 @@ async fn a_tool_past_its_timeout_is_reported_as_an_error_and_the_turn_goes_on() 
         .unwrap();
     assert!(events.iter().any(|r| matches!(&r.event, AuditEvent::ToolOutcome { error_kind: Some(k), .. } if k == "timeout")));
 }
+
+#[tokio::test]
+async fn a_turn_past_its_time_limit_ends_with_a_plain_message() {
+    let llm = FakeLlm::start(vec![
+        Scripted::tool_calls(&[("c1", "echo", r#"{"text":"slow"}"#)]),
+        Scripted::answer("too late").after(std::time::Duration::from_secs(5)),
+    ])
+    .await;
+    let mut settings = settings_with_llm(Some(&llm));
+    settings.agent.turn_timeout_secs = 1;
+    let (h, _dir) = sqlite_harness(settings).await;
+    let outcome = console::ask(&h.app.agent, &me(), "x", false).await;
+    assert_eq!(outcome.status, TurnStatus::Timeout);
+    assert!(outcome.answer.contains("within 1 s"), "{}", outcome.answer);
+    assert_eq!(
+        outcome.tool_calls.len(),
+        1,
+        "what ran before the cut is still reported"
+    );
+    let events = audit_of(&h, &outcome_request_id(&h).await).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AuditEvent::ReplyOut { status, .. } if status == "timeout"))
+    );
+}

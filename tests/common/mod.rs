@@ -89,6 +89,8 @@ pub struct Scripted {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+    /// How long the server waits before answering.
+    pub delay: std::time::Duration,
 }
 
 impl Scripted {
@@ -115,6 +117,7 @@ impl Scripted {
         Self {
             status: 200,
             headers: vec![],
+            delay: std::time::Duration::ZERO,
             body: json!({
                 "id": "chatcmpl-test", "object": "chat.completion", "created": 1741569952,
                 "model": "gpt-4o-mini-2024-07-18",
@@ -130,7 +133,13 @@ impl Scripted {
             status,
             headers: vec![],
             body: body.to_string(),
+            delay: std::time::Duration::ZERO,
         }
+    }
+
+    pub fn after(mut self, delay: std::time::Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
@@ -214,6 +223,7 @@ async fn completions(
     let Some(scripted) = next else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "script exhausted").into_response();
     };
+    tokio::time::sleep(scripted.delay).await;
     let mut response = (
         StatusCode::from_u16(scripted.status).unwrap(),
         scripted.body,
