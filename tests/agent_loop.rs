@@ -667,3 +667,46 @@ async fn a_turn_past_its_time_limit_ends_with_a_plain_message() {
             .any(|e| matches!(e, AuditEvent::ReplyOut { status, .. } if status == "timeout"))
     );
 }
+
+#[tokio::test]
+async fn people_see_approval_arguments_redacted_while_the_stored_approval_keeps_them_exact() {
+    let llm = FakeLlm::start(vec![
+        Scripted::tool_calls(&[(
+            "c1",
+            "deploy",
+            r#"{"target":"prod?token=abc123secretvalue"}"#,
+        )]),
+        Scripted::answer("waiting"),
+    ])
+    .await;
+    let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+    struct Recording(std::sync::Mutex<Vec<chatops::store::Approval>>);
+    #[async_trait::async_trait]
+    impl chatops::tools::ApprovalGate for Recording {
+        async fn request(
+            &self,
+            approval: &chatops::store::Approval,
+            _: &str,
+        ) -> chatops::tools::GateDecision {
+            self.0.lock().unwrap().push(approval.clone());
+            chatops::tools::GateDecision::Pending
+        }
+    }
+    let gate = Recording(Default::default());
+    h.app.agent.handle(&me().event("deploy"), &gate).await;
+    let shown = gate.0.lock().unwrap()[0].clone();
+    assert_eq!(shown.arguments, json!({"target": "prod?token=[redacted]"}));
+    let stored = h
+        .app
+        .store
+        .approvals
+        .get_approval(&shown.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.arguments,
+        json!({"target": "prod?token=abc123secretvalue"}),
+        "the approved call runs exactly"
+    );
+}

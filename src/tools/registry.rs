@@ -434,7 +434,9 @@ impl ToolRegistry {
             return Err(self.refuse(ctx, call, arguments.clone(), refusal).await);
         }
         let summary = format!("{} {}", call.name, self.redactor.redact_json(arguments));
-        let (approve, approver) = match gate.request(&approval, &summary).await {
+        // People are shown the arguments redacted; the stored approval keeps them exact.
+        let shown = self.shown(&approval);
+        let (approve, approver) = match gate.request(&shown, &summary).await {
             GateDecision::Pending => {
                 let text = i18n::needs_approval(
                     lang,
@@ -579,16 +581,22 @@ impl ToolRegistry {
             }
         };
         if let Err(why) = self.settle(&approval, approve, approver).await {
-            return PendingDecision::NotApproved(why, Some(approval));
+            return PendingDecision::NotApproved(why, Some(self.shown(&approval)));
         }
         let (Ok(subject), Ok(channel)) = (
             Subject::parse(&approval.requester),
             ChannelId::parse(&approval.channel),
         ) else {
-            return PendingDecision::NotApproved(NotApproved::Mismatch, Some(approval));
+            return PendingDecision::NotApproved(
+                NotApproved::Mismatch,
+                Some(self.shown(&approval)),
+            );
         };
         let Some(tool) = self.tools.get(approval.tool.as_str()).cloned() else {
-            return PendingDecision::NotApproved(NotApproved::Mismatch, Some(approval));
+            return PendingDecision::NotApproved(
+                NotApproved::Mismatch,
+                Some(self.shown(&approval)),
+            );
         };
         let ctx = ToolContext {
             request_id: request_id.clone(),
@@ -616,7 +624,15 @@ impl ToolRegistry {
                 Some(approver.subject.to_string()),
             )
             .await;
-        PendingDecision::Ran(Box::new(result), approval)
+        PendingDecision::Ran(Box::new(result), self.shown(&approval))
+    }
+
+    /// An approval as people may see it: arguments redacted.
+    fn shown(&self, approval: &Approval) -> Approval {
+        Approval {
+            arguments: self.redactor.redact_json(&approval.arguments),
+            ..approval.clone()
+        }
     }
 
     /// The outcome record of a call (the second of its two records).
@@ -756,9 +772,9 @@ impl NotApproved {
 /// The end of a decision made after the turn.
 #[derive(Debug, Clone)]
 pub enum PendingDecision {
-    /// Approved: the stored call ran (its result, and the approval).
+    /// Approved: the stored call ran (its result, and the approval with its arguments redacted).
     Ran(Box<ToolCallResult>, Approval),
-    /// Not run, and why (with the approval when there is one).
+    /// Not run, and why (with the approval, arguments redacted, when there is one).
     NotApproved(NotApproved, Option<Approval>),
 }
 
