@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use chatops::app::App;
 use chatops::config::Secret;
-use chatops::platform::sandbox::SandboxPlatform;
 use chatops::rbac::Role;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
@@ -114,18 +113,7 @@ async fn bot(gateway_url: Option<String>) -> Bot {
         .rbac
         .bindings
         .insert(format!("discord-role:{OPERATOR_ROLE}"), Role::Operator);
-    let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(
-        App::builder(settings)
-            .store(common::sqlite_store(&dir.path().join("t.db")))
-            .platform(Arc::new(SandboxPlatform::with_step(
-                chrono::Utc::now(),
-                Duration::from_millis(20),
-            )))
-            .build()
-            .await
-            .unwrap(),
-    );
+    let (app, dir) = common::sandbox_app(settings).await;
     let (addr, stop) = common::serve(app.clone()).await;
     Bot {
         addr,

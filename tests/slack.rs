@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use chatops::app::App;
 use chatops::config::Secret;
-use chatops::platform::sandbox::SandboxPlatform;
 use chatops::rbac::Role;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -157,18 +156,7 @@ async fn bot_with(socket_url: Option<String>) -> Bot {
         .bindings
         .insert("slack-group:S0OPS".into(), Role::Operator);
     settings.approvals.ttl_secs = 600;
-    let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(
-        App::builder(settings)
-            .store(common::sqlite_store(&dir.path().join("t.db")))
-            .platform(Arc::new(SandboxPlatform::with_step(
-                chrono::Utc::now(),
-                Duration::from_millis(20),
-            )))
-            .build()
-            .await
-            .unwrap(),
-    );
+    let (app, dir) = common::sandbox_app(settings).await;
     let (addr, stop) = common::serve(app.clone()).await;
     Bot {
         addr,
@@ -317,6 +305,27 @@ impl Bot {
             .unwrap()
             .len()
     }
+}
+
+/// The approval request among `posts`, and the approval id its buttons carry.
+fn approval_request(posts: &[Value]) -> (&Value, String) {
+    let post = posts
+        .iter()
+        .find(|p| p["blocks"].to_string().contains("\"approve\""))
+        .expect("an approval message");
+    let actions = post["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .unwrap();
+    (
+        post,
+        actions["elements"][0]["value"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
 }
 
 fn mention(text: &str, ts: &str, thread_ts: Option<&str>, user: &str) -> Value {
@@ -510,26 +519,13 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
                        "thread_ts": "1600000000.000100", "channel": "C123ABC456", "channel_type": "channel"});
     bot.event("EvB", reply, &[]).await;
     let posts = bot.wait_calls("chat.postMessage", 3).await;
-    let approval_post = posts
-        .iter()
-        .find(|p| p["blocks"].to_string().contains("\"approve\""))
-        .expect("an approval message");
+    let (approval_post, approval_id) = approval_request(&posts);
     assert_eq!(approval_post["thread_ts"], "1600000000.000100");
     let blocks = approval_post["blocks"].to_string();
     assert!(
         blocks.contains("trigger_backtest") && blocks.contains("AAPL") && blocks.contains("MSFT"),
         "{blocks}"
     );
-    let actions = approval_post["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["type"] == "actions")
-        .unwrap();
-    let approval_id = actions["elements"][0]["value"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let message_ts = "1700000000.000777";
 
     // A viewer's click runs nothing and is told why, only to them.
@@ -636,20 +632,7 @@ async fn an_expired_approval_runs_nothing_and_says_so() {
     )
     .await;
     let posts = bot.wait_calls("chat.postMessage", 1).await;
-    let approval_post = posts
-        .iter()
-        .find(|p| p["blocks"].to_string().contains("\"approve\""))
-        .expect("approval");
-    let actions = approval_post["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["type"] == "actions")
-        .unwrap();
-    let approval_id = actions["elements"][0]["value"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, approval_id) = approval_request(&posts);
     // Time passes beyond the approval's expiry: decide it as if now were later.
     let expired = bot
         .app

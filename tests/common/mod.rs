@@ -343,3 +343,21 @@ pub async fn serve(app: Arc<chatops::app::App>) -> (SocketAddr, tokio::sync::one
     }
     (addr, stop)
 }
+
+/// An app on `settings` with a SQLite store in a fresh folder and a sandbox
+/// platform whose backtests finish in ~40 ms (keep the folder alive).
+pub async fn sandbox_app(settings: Settings) -> (Arc<chatops::app::App>, tempfile::TempDir) {
+    chatops::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let platform = chatops::platform::sandbox::SandboxPlatform::with_step(
+        chrono::Utc::now(),
+        std::time::Duration::from_millis(20),
+    );
+    let app = chatops::app::App::builder(settings)
+        .store(sqlite_store(&dir.path().join("t.db")))
+        .platform(Arc::new(platform))
+        .build()
+        .await
+        .unwrap();
+    (Arc::new(app), dir)
+}
