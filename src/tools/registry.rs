@@ -151,6 +151,9 @@ pub struct ToolSpec {
 
 pub struct ToolRegistry {
     tools: BTreeMap<&'static str, Arc<dyn Tool>>,
+    /// What the model is offered for each tool, built once at registration
+    /// (schema generation is not redone on every turn).
+    specs: BTreeMap<&'static str, ToolSpec>,
     rbac: Arc<Rbac>,
     approvals: Arc<dyn ApprovalRepo>,
     auditor: Auditor,
@@ -178,6 +181,7 @@ impl ToolRegistry {
     ) -> Self {
         Self {
             tools: BTreeMap::new(),
+            specs: BTreeMap::new(),
             rbac,
             approvals,
             auditor,
@@ -192,10 +196,16 @@ impl ToolRegistry {
     /// Add a tool. Names are unique.
     pub fn register(&mut self, tool: Arc<dyn Tool>) {
         let name = tool.name();
+        let spec = ToolSpec {
+            name: name.to_string(),
+            description: tool.description().to_string(),
+            parameters: tool.parameters(),
+        };
         assert!(
             self.tools.insert(name, tool).is_none(),
             "tool {name} registered twice"
         );
+        self.specs.insert(name, spec);
     }
 
     pub fn rbac(&self) -> &Rbac {
@@ -219,14 +229,10 @@ impl ToolRegistry {
 
     /// The tools `caller` may run here: the only ones offered to the model.
     pub fn offered(&self, caller: &Caller) -> Vec<ToolSpec> {
-        self.tools
-            .values()
-            .filter(|t| self.decide(caller, t.name()).is_allowed())
-            .map(|t| ToolSpec {
-                name: t.name().to_string(),
-                description: t.description().to_string(),
-                parameters: t.parameters(),
-            })
+        self.specs
+            .iter()
+            .filter(|(name, _)| self.decide(caller, name).is_allowed())
+            .map(|(_, spec)| spec.clone())
             .collect()
     }
 
