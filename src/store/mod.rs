@@ -4,8 +4,8 @@
 //! (`tests/store_conformance.rs`).
 //!
 //! Owns the record types (sessions, audit records, approvals, processed
-//! events) and the traits. The audit trait has no update or delete: the log is
-//! append-only by construction.
+//! events, jobs and schedule cursors) and the traits. The audit trait has no
+//! update or delete: the log is append-only by construction.
 
 pub mod mongo;
 pub mod sqlite;
@@ -161,6 +161,16 @@ pub enum AuditEvent {
         /// answered, step_limit, timeout, failed.
         status: String,
     },
+    /// An outbox message left the bot for good: sent, or dead and why.
+    Delivery {
+        job_id: String,
+        /// What the message was: notification, digest…
+        purpose: String,
+        /// sent or dead.
+        outcome: String,
+        attempts: u32,
+        reason: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -172,6 +182,7 @@ impl AuditEvent {
             AuditEvent::ToolOutcome { .. } => "tool_outcome",
             AuditEvent::ApprovalDecided { .. } => "approval_decided",
             AuditEvent::ReplyOut { .. } => "reply_out",
+            AuditEvent::Delivery { .. } => "delivery",
         }
     }
 }
@@ -280,6 +291,143 @@ pub trait ProcessedEventRepo: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for `run_at`.
+    Pending,
+    /// Claimed by a worker until `lease_until`; claimable again after it.
+    Running,
+    /// Finished; never runs again.
+    Done,
+    /// Failed for good (`last_error` says why).
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A job to store: background work the bot promised (a backtest watch, a
+/// digest, an outbound message).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// What to do: `watch_backtest`, `digest`, `deliver`.
+    pub kind: String,
+    /// Which workers may run it: `slack`, `discord`, `console` (jobs that
+    /// post there) or `digest`.
+    pub queue: String,
+    /// Unique over all jobs: enqueueing a key that exists stores nothing.
+    /// `None` uses the job's id.
+    pub key: Option<String>,
+    pub payload: Value,
+    pub run_at: DateTime<Utc>,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub queue: String,
+    pub key: String,
+    pub payload: Value,
+    pub state: JobState,
+    /// Claims since the job was stored or last snoozed.
+    pub attempts: u32,
+    pub run_at: DateTime<Utc>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How a worker settles a job it claimed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobRelease {
+    /// Finished.
+    Done,
+    /// Nothing failed, run again at `run_at` (a poll that found nothing yet):
+    /// `payload` replaces the stored one and `attempts` goes back to 0.
+    Snooze { run_at: DateTime<Utc>, payload: Value },
+    /// Failed; run again at `run_at`. `payload` replaces the stored one
+    /// (progress made before the failure).
+    Retry {
+        run_at: DateTime<Utc>,
+        error: String,
+        payload: Value,
+    },
+    /// Failed for good.
+    Dead { error: String },
+}
+
+/// Durable background work, claimed with a lease. Jobs whose worker died are
+/// claimable again once the lease expires; a worker whose lease expired can no
+/// longer settle the job (`release_job` answers false).
+#[async_trait]
+pub trait JobRepo: Send + Sync {
+    /// Store a pending job. `Ok(None)` when a job with the same key exists
+    /// (whatever its state): nothing is stored.
+    async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> StoreResult<Option<String>>;
+    /// Atomically claim the job with the earliest `run_at` among those in
+    /// `queues` that are pending with `run_at <= now`, or running with
+    /// `lease_until < now`. It becomes running, owned by `worker` until
+    /// `now + lease`, with `attempts + 1`.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        queues: &[&str],
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> StoreResult<Option<Job>>;
+    /// Settle a job `worker` claimed. False (and nothing changes) when the job
+    /// is not running under `worker`'s lease any more.
+    async fn release_job(
+        &self,
+        id: &str,
+        worker: &str,
+        release: &JobRelease,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Give back every job `worker` holds (shutdown): pending again at once,
+    /// the claim not counted.
+    async fn abandon_jobs(&self, worker: &str, now: DateTime<Utc>) -> StoreResult<u64>;
+    async fn get_job(&self, id: &str) -> StoreResult<Option<Job>>;
+    /// Jobs of `kind` (all kinds when `None`), oldest first, at most `limit`.
+    async fn list_jobs(&self, kind: Option<&str>, limit: usize) -> StoreResult<Vec<Job>>;
+    /// Delete done and dead jobs last updated before `before`; returns how many.
+    async fn purge_jobs(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// The last tick the schedule `name` was handled for.
+    async fn schedule_cursor(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Compare-and-set the schedule's cursor from `from` (`None`: no cursor
+    /// yet) to `to`. False when the cursor was not `from` (another replica
+    /// moved it).
+    async fn advance_schedule_cursor(
+        &self,
+        name: &str,
+        from: Option<DateTime<Utc>>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+}
+
 /// Liveness of the backend, for `chatops check` and readiness.
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
@@ -294,19 +442,27 @@ pub struct Store {
     pub audit: Arc<dyn AuditRepo>,
     pub approvals: Arc<dyn ApprovalRepo>,
     pub events: Arc<dyn ProcessedEventRepo>,
+    pub jobs: Arc<dyn JobRepo>,
     pub health: Arc<dyn StoreHealth>,
 }
 
 impl Store {
     fn from_backend<B>(backend: Arc<B>) -> Self
     where
-        B: SessionRepo + AuditRepo + ApprovalRepo + ProcessedEventRepo + StoreHealth + 'static,
+        B: SessionRepo
+            + AuditRepo
+            + ApprovalRepo
+            + ProcessedEventRepo
+            + JobRepo
+            + StoreHealth
+            + 'static,
     {
         Self {
             sessions: backend.clone(),
             audit: backend.clone(),
             approvals: backend.clone(),
             events: backend.clone(),
+            jobs: backend.clone(),
             health: backend,
         }
     }
