@@ -1,10 +1,12 @@
 //! Wiring: builds the running bot from [`Settings`] — store, redactor,
-//! prompts, runbooks, RBAC, tool registry, models, agent. The one place that
-//! knows every concrete type; everything else receives what it needs.
+//! prompts, runbooks, RBAC, tool registry, models, agent, and the job
+//! machinery (outbox, watches, digests, workers). The one place that knows
+//! every concrete type; everything else receives what it needs.
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio::sync::Notify;
 
 use crate::agent::Agent;
 use crate::agent::llm::OpenAiModel;
@@ -12,6 +14,11 @@ use crate::agent::model::ChatModel;
 use crate::agent::offline::OfflinePlanner;
 use crate::audit::Auditor;
 use crate::config::Settings;
+use crate::jobs::digest::Digester;
+use crate::jobs::outbox::{Deliverer, Outbox, Sinks};
+use crate::jobs::scheduler::Scheduler;
+use crate::jobs::watch::Watcher;
+use crate::jobs::{Handlers, Worker};
 use crate::platform::QuantPlatform;
 use crate::platform::alpha_vantage::{AlphaVantageClient, AlphaVantageConfig};
 use crate::platform::live::{LiveConfig, LivePlatform};
@@ -40,6 +47,60 @@ pub struct App {
     pub redactor: Arc<Redactor>,
     /// The LLM client, when one is configured (for `chatops check`).
     pub llm: Option<Arc<OpenAiModel>>,
+    pub auditor: Auditor,
+    /// Messages that are not direct answers (notifications, digests).
+    pub outbox: Outbox,
+    /// Backtest watches (recorded by `trigger_backtest`, polled by workers).
+    pub watcher: Watcher,
+    /// Wakes this process's worker when something is enqueued for now.
+    pub wake: Arc<Notify>,
+}
+
+impl App {
+    /// A worker for `queues`, posting through `sinks`; it builds digests when
+    /// `queues` has the digest queue.
+    pub fn worker(&self, queues: Vec<String>, sinks: Sinks) -> Worker {
+        let digest = queues
+            .iter()
+            .any(|q| q == crate::jobs::digest::QUEUE)
+            .then(|| self.digester());
+        let handlers = Handlers {
+            deliver: Deliverer {
+                sinks,
+                auditor: self.auditor.clone(),
+                max_attempts: self.settings.jobs.delivery_attempts,
+            },
+            watch: self.watcher.clone(),
+            digest,
+        };
+        Worker::new(
+            self.store.jobs.clone(),
+            queues,
+            handlers,
+            self.settings.jobs.clone(),
+            self.wake.clone(),
+        )
+    }
+
+    /// Builds digests (the worker's, and `chatops digest --preview`).
+    pub fn digester(&self) -> Digester {
+        Digester::new(
+            self.settings.digests.clone(),
+            self.agent.registry.clone(),
+            self.platform.clone(),
+            self.outbox.clone(),
+            self.agent.primary.clone(),
+        )
+    }
+
+    /// The digest scheduler of the configured `[[digests]]`.
+    pub fn scheduler(&self) -> anyhow::Result<Scheduler> {
+        Ok(Scheduler::new(
+            self.store.jobs.clone(),
+            &self.settings.digests,
+            self.wake.clone(),
+        )?)
+    }
 }
 
 /// Builds an [`App`]; tests use it to swap the store or add tools.
@@ -111,11 +172,23 @@ impl AppBuilder {
             Some(platform) => platform,
             None => open_platform(&settings, alpha_vantage(&settings)).await?,
         };
+        let wake = Arc::new(Notify::new());
+        let outbox = Outbox::new(store.jobs.clone(), wake.clone());
+        let watcher = Watcher::new(
+            store.jobs.clone(),
+            platform.clone(),
+            outbox.clone(),
+            settings.jobs.clone(),
+            wake.clone(),
+        );
         registry.register(Arc::new(SearchRunbooks::new(Runbook::load_all()?)));
         registry.register(Arc::new(CacheStatus::new(platform.clone())));
         registry.register(Arc::new(RecentFailures::new(platform.clone())));
         registry.register(Arc::new(AlphaVantageHealthTool::new(platform.clone())));
-        registry.register(Arc::new(TriggerBacktest::new(platform.clone())));
+        registry.register(Arc::new(TriggerBacktest::new(
+            platform.clone(),
+            watcher.clone(),
+        )));
         registry.register(Arc::new(BacktestStatusTool::new(platform.clone())));
         registry.register(Arc::new(CompareStrategies::new(platform.clone())));
         registry.register(Arc::new(DataQualitySummary::new(platform.clone())));
@@ -136,7 +209,7 @@ impl AppBuilder {
             offline: Arc::new(OfflinePlanner),
             registry: Arc::new(registry),
             sessions: store.sessions.clone(),
-            auditor,
+            auditor: auditor.clone(),
             redactor: redactor.clone(),
             prompts,
             limits: settings.agent.clone(),
@@ -149,6 +222,10 @@ impl AppBuilder {
             platform,
             redactor,
             llm,
+            auditor,
+            outbox,
+            watcher,
+            wake,
         })
     }
 }

@@ -102,6 +102,19 @@ impl Auditor {
                 error_kind,
                 error: error.map(|e| r.redact(&e).into_owned()),
             },
+            AuditEvent::Delivery {
+                job_id,
+                purpose,
+                outcome,
+                attempts,
+                reason,
+            } => AuditEvent::Delivery {
+                job_id,
+                purpose,
+                outcome,
+                attempts,
+                reason: reason.map(|e| r.redact(&e).into_owned()),
+            },
             other @ (AuditEvent::LlmCall { .. }
             | AuditEvent::ReplyOut { .. }
             | AuditEvent::ApprovalDecided { .. }) => other,

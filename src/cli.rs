@@ -1,4 +1,4 @@
-//! The command line (clap): `chat`, `ask`, `serve`, `check`. Parses
+//! The command line (clap): `chat`, `ask`, `serve`, `check`, `digest`. Parses
 //! arguments, loads settings, sets up logging, builds the [`App`] and hands
 //! over to the console, the server or the checks.
 
@@ -50,6 +50,12 @@ pub enum Command {
     Serve,
     /// Validate the configuration and probe each configured dependency.
     Check,
+    /// Scheduled ops digests.
+    Digest {
+        /// Print the digest NAME as it would be posted now, without posting it.
+        #[arg(long, value_name = "NAME")]
+        preview: Option<String>,
+    },
 }
 
 /// The console identity: `console:<user>` in channel `console:<channel>`.
@@ -111,13 +117,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(identity) => {
             let identity = identity.resolve()?;
             let app = App::builder(settings).build().await?;
-            console::chat(
-                app.agent.clone(),
-                app.platform.clone(),
-                identity,
-                &banner(&app),
-            )
-            .await?;
+            console::chat(&app, identity, &banner(&app)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ask {
@@ -144,6 +144,23 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::server::serve(app, crate::server::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Digest { preview } => {
+            let app = App::builder(settings).build().await?;
+            let Some(name) = preview else {
+                println!("{}", list_digests(&app.settings));
+                return Ok(ExitCode::SUCCESS);
+            };
+            match app.digester().preview(&name, chrono::Utc::now()).await {
+                Ok(text) => {
+                    println!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Check => {
             let app = App::builder(settings).build().await?;
             let rows = crate::check::run_checks(&app).await;
@@ -158,6 +175,39 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `chatops digest` without `--preview`: the configured schedules.
+fn list_digests(settings: &Settings) -> String {
+    if settings.digests.is_empty() {
+        return "No digests configured: add [[digests]] to chatops.toml (see chatops.example.toml).".into();
+    }
+    let now = chrono::Utc::now();
+    settings
+        .digests
+        .iter()
+        .map(|d| {
+            let next = crate::jobs::schedule::Schedule::parse(&d.cron, &d.timezone)
+                .ok()
+                .and_then(|s| {
+                    let next = s.next_tick_after(now)?;
+                    Some(format!(
+                        "read as \"{}\"; next {}",
+                        s.normalized(),
+                        crate::jobs::schedule::describe_tick(next, s.timezone())
+                    ))
+                })
+                .unwrap_or_default();
+            format!(
+                "{}: \"{}\" ({}) → {}; {next}",
+                d.name,
+                d.cron,
+                d.timezone,
+                d.channels.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What the chat prints first: which model and store are in use.

@@ -88,6 +88,9 @@ pub struct Settings {
     pub platform: PlatformSettings,
     pub alpha_vantage: AlphaVantageSettings,
     pub log: LogSettings,
+    pub jobs: JobSettings,
+    /// Scheduled ops digests (`[[digests]]`).
+    pub digests: Vec<DigestSettings>,
     /// Set when the settings came from a file; `None` means embedded defaults.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -280,6 +283,110 @@ pub struct ChannelPolicy {
     pub deny_tools: Vec<String>,
     /// Highest role honoured in this channel.
     pub max_role: Option<Role>,
+}
+
+/// `[jobs]`: durable background work — backtest watches, the outbox,
+/// digests — run by every `chatops serve` (and `chatops chat` for its own).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSettings {
+    /// Jobs one process runs at once.
+    pub concurrency: usize,
+    /// A claimed job is claimable by another worker after this (its worker died).
+    pub lease_secs: u64,
+    /// How often an idle worker looks for due jobs.
+    pub idle_poll_ms: u64,
+    /// How often a watched backtest is checked.
+    pub watch_poll_secs: u64,
+    /// A backtest pending or running longer than this is reported as stuck (once).
+    pub stuck_after_mins: u64,
+    /// A watch gives up (and says so) after this.
+    pub watch_for_hours: u64,
+    /// Delivery attempts of an outbox message before it is marked dead.
+    pub delivery_attempts: u32,
+    /// Finished jobs are deleted after this.
+    pub keep_finished_days: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            lease_secs: 120,
+            idle_poll_ms: 1000,
+            watch_poll_secs: 15,
+            stuck_after_mins: 120,
+            watch_for_hours: 72,
+            delivery_attempts: 8,
+            keep_finished_days: 7,
+        }
+    }
+}
+
+impl JobSettings {
+    pub fn lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.lease_secs as i64)
+    }
+}
+
+/// One part of a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestSection {
+    CacheStatus,
+    /// Failed backtests since the previous digest.
+    Failures,
+    AlphaVantage,
+    DataQuality,
+    /// Backtests completed since the previous digest.
+    BacktestsCompleted,
+}
+
+impl DigestSection {
+    pub const ALL: [DigestSection; 5] = [
+        DigestSection::CacheStatus,
+        DigestSection::Failures,
+        DigestSection::AlphaVantage,
+        DigestSection::DataQuality,
+        DigestSection::BacktestsCompleted,
+    ];
+}
+
+/// `[[digests]]`: an ops digest posted on a schedule.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestSettings {
+    /// Unique; `chatops digest --preview <name>`.
+    pub name: String,
+    /// 5-field crontab line (`0 9 * * 1-5`) or cron's 6-field form with seconds.
+    pub cron: String,
+    /// IANA time zone of the cron expression.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Where to post: `slack:<channel id>`, `discord:<channel id>`.
+    pub channels: Vec<String>,
+    #[serde(default = "all_sections")]
+    pub sections: Vec<DigestSection>,
+    #[serde(default)]
+    pub language: crate::domain::Language,
+    /// Add one LLM-written summary line (the body never depends on the LLM).
+    #[serde(default)]
+    pub llm_summary: bool,
+    /// A digest posted more than this after its time is marked late.
+    #[serde(default = "default_late_after_mins")]
+    pub late_after_mins: u64,
+}
+
+fn default_timezone() -> String {
+    crate::jobs::schedule::DEFAULT_TIMEZONE.to_string()
+}
+
+fn all_sections() -> Vec<DigestSection> {
+    DigestSection::ALL.to_vec()
+}
+
+fn default_late_after_mins() -> u64 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -663,6 +770,52 @@ impl Settings {
             crate::rbac::check_binding_subject(subject)
                 .map_err(|e| invalid(&format!("rbac.bindings.\"{subject}\""), e))?;
         }
+        let jobs = [
+            ("jobs.concurrency", self.jobs.concurrency as u64),
+            ("jobs.lease_secs", self.jobs.lease_secs),
+            ("jobs.idle_poll_ms", self.jobs.idle_poll_ms),
+            ("jobs.watch_poll_secs", self.jobs.watch_poll_secs),
+            ("jobs.stuck_after_mins", self.jobs.stuck_after_mins),
+            ("jobs.watch_for_hours", self.jobs.watch_for_hours),
+            ("jobs.delivery_attempts", self.jobs.delivery_attempts as u64),
+            ("jobs.keep_finished_days", self.jobs.keep_finished_days),
+        ];
+        for (key, value) in jobs {
+            if value == 0 {
+                return Err(invalid(key, "expected a number greater than 0"));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for d in &self.digests {
+            let key = |field: &str| format!("digests[{}].{field}", d.name);
+            if d.name.trim().is_empty() || !names.insert(d.name.as_str()) {
+                return Err(invalid(
+                    "digests.name",
+                    format!("expected a unique, non-empty name, got {:?}", d.name),
+                ));
+            }
+            crate::jobs::schedule::Schedule::parse(&d.cron, &d.timezone)
+                .map_err(|e| invalid(&key("cron"), e.to_string()))?;
+            if d.channels.is_empty() {
+                return Err(invalid(
+                    &key("channels"),
+                    "expected at least one channel such as \"slack:C0123\" or \"discord:1234\"",
+                ));
+            }
+            for channel in &d.channels {
+                let parsed = crate::domain::ChannelId::parse(channel)
+                    .map_err(|e| invalid(&key("channels"), e))?;
+                if parsed.platform() == crate::domain::Platform::Console {
+                    return Err(invalid(
+                        &key("channels"),
+                        format!("{channel:?}: digests go to slack:… or discord:… channels"),
+                    ));
+                }
+            }
+            if d.sections.is_empty() {
+                return Err(invalid(&key("sections"), "expected at least one section"));
+            }
+        }
         Ok(())
     }
 
@@ -790,5 +943,44 @@ mod tests {
             !s.rbac.channels.is_empty(),
             "the example shows a channel policy"
         );
+        assert_eq!(s.digests[0].timezone, "Asia/Seoul");
+        assert_eq!(s.digests[0].sections, DigestSection::ALL);
+    }
+
+    #[test]
+    fn digest_schedules_are_checked_and_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let load = |body: &str| {
+            std::fs::write(&path, body).unwrap();
+            Settings::load(Some(&path), &env_of(&[])).map_err(|e| e.to_string())
+        };
+        let digest = |cron: &str, channel: &str| {
+            format!("[[digests]]\nname = \"am\"\ncron = \"{cron}\"\nchannels = [\"{channel}\"]\n")
+        };
+        let ok = load(&digest("0 9 * * 1-5", "slack:C0OPS")).unwrap();
+        assert_eq!(ok.digests[0].timezone, "Asia/Seoul", "the default zone");
+        assert!(!ok.digests[0].llm_summary);
+        let err = load(&digest("0 9 * *", "slack:C0OPS")).unwrap_err();
+        assert!(err.contains("digests[am].cron"), "{err}");
+        let err = load(&digest("0 9 * * *", "console:me")).unwrap_err();
+        assert!(err.contains("digests[am].channels"), "{err}");
+        let err = load(&digest("0 9 * * *", "teams:C1")).unwrap_err();
+        assert!(err.contains("digests[am].channels"), "{err}");
+        let zone = format!(
+            "{}timezone = \"Mars/Olympus\"\n",
+            digest("0 9 * * *", "slack:C1")
+        );
+        let err = load(&zone).unwrap_err();
+        assert!(err.contains("Mars/Olympus"), "{err}");
+        let twice = format!(
+            "{}{}",
+            digest("0 9 * * *", "slack:C1"),
+            digest("0 10 * * *", "slack:C1")
+        );
+        let err = load(&twice).unwrap_err();
+        assert!(err.contains("unique"), "{err}");
+        let err = load("[jobs]\nlease_secs = 0\n").unwrap_err();
+        assert!(err.contains("jobs.lease_secs"), "{err}");
     }
 }

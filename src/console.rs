@@ -4,6 +4,8 @@
 //!
 //! Approvals in the terminal: `chat` asks y/n on the same input (end of input
 //! means no); `ask` reports `needs_approval` and runs nothing unless `--yes`.
+//! Notifications for the terminal (queue `console`) are printed by the
+//! worker `chat` runs; `ask` runs none, so they wait for the next `chat`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -15,12 +17,11 @@ use tokio::sync::Mutex;
 
 use crate::agent::model::Usage;
 use crate::agent::{Agent, TurnOutcome};
+use crate::app::App;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::i18n;
-use crate::platform::QuantPlatform;
+use crate::jobs::outbox::{ChatSink, SendError, Sinks};
 use crate::store::Approval;
-use crate::tools::ToolOutcome;
-use crate::tools::backtest_status::describe_backtest;
 use crate::tools::registry::DeferApproval;
 use crate::tools::{ApprovalGate, GateDecision};
 
@@ -112,59 +113,41 @@ impl ApprovalGate for PreApproved {
     }
 }
 
-/// How often, and for how long, the chat follows a backtest it triggered.
-const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-const WATCH_FOR: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+/// The outbox's way into the terminal: notifications (a watched backtest
+/// ended) are printed between prompts.
+pub struct ConsoleSink;
 
-/// Follow each backtest this turn triggered and print its result when it
-/// finishes (while the chat goes on).
-fn watch_triggered_backtests(platform: &Arc<dyn QuantPlatform>, outcome: &TurnOutcome) {
-    for call in &outcome.tool_calls {
-        if call.name != "trigger_backtest" || call.outcome != ToolOutcome::Ok {
-            continue;
-        }
-        let Some(id) = call
-            .data
-            .as_ref()
-            .and_then(|d| d["backtest_id"].as_str())
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        let (platform, lang) = (platform.clone(), outcome.language);
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            while started.elapsed() < WATCH_FOR {
-                tokio::time::sleep(WATCH_EVERY).await;
-                match platform.backtest(&id).await {
-                    Ok(Some(b)) if b.status.is_finished() => {
-                        let text = match describe_backtest(platform.as_ref(), &id, lang).await {
-                            Ok(output) => output.display,
-                            Err(e) => e.to_string(),
-                        };
-                        print!("\n🔔 {text}\n\n> ");
-                        let _ = std::io::stdout().flush();
-                        return;
-                    }
-                    Ok(None) => return,
-                    Ok(Some(_)) => {}
-                    Err(e) => {
-                        tracing::warn!(backtest = %id, error = %e, "cannot follow the backtest")
-                    }
-                }
-            }
-        });
+#[async_trait]
+impl ChatSink for ConsoleSink {
+    fn split(&self, text: &str) -> Vec<String> {
+        vec![text.to_string()]
+    }
+
+    async fn send(&self, _: &str, _: Option<&str>, part: &str, _: &str) -> Result<(), SendError> {
+        print!("\n{part}\n\n> ");
+        let _ = std::io::stdout().flush();
+        Ok(())
     }
 }
 
 /// The interactive terminal session. Returns at end of input or `/quit`.
-/// Backtests triggered here are followed and their results printed when done.
-pub async fn chat(
-    agent: Arc<Agent>,
-    platform: Arc<dyn QuantPlatform>,
-    identity: ConsoleIdentity,
-    banner: &str,
-) -> anyhow::Result<()> {
+/// A worker of the console queue runs meanwhile: backtests triggered from
+/// the terminal (now or in an earlier chat) are reported when they end.
+pub async fn chat(app: &App, identity: ConsoleIdentity, banner: &str) -> anyhow::Result<()> {
+    let sinks = Sinks::from([(
+        Platform::Console,
+        Arc::new(ConsoleSink) as Arc<dyn ChatSink>,
+    )]);
+    let worker = app.worker(vec![Platform::Console.as_str().into()], sinks);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(worker.run(stopped, std::time::Duration::from_secs(5)));
+    let result = converse(&app.agent, identity, banner).await;
+    let _ = stop.send(true);
+    let _ = worker.await;
+    result
+}
+
+async fn converse(agent: &Agent, identity: ConsoleIdentity, banner: &str) -> anyhow::Result<()> {
     let input: InputLines = Arc::new(Mutex::new(BufReader::new(tokio::io::stdin()).lines()));
     println!("{banner}");
     println!(
@@ -190,7 +173,6 @@ pub async fn chat(
         };
         let outcome = agent.handle(&identity.event(text), &gate).await;
         println!("\n{}", outcome.answer);
-        watch_triggered_backtests(&platform, &outcome);
     }
     Ok(())
 }

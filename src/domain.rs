@@ -64,6 +64,28 @@ impl Subject {
         Self(format!("discord:{guild}/{user}"))
     }
 
+    /// The bot itself, doing scheduled work (`system:<what>`): never an RBAC
+    /// subject, only recorded in audit.
+    pub fn system(what: &str) -> Self {
+        Self(format!("system:{what}"))
+    }
+
+    /// How to name this person in a message on their own platform: a Slack
+    /// or Discord mention, or the console user's name.
+    pub fn mention(&self) -> String {
+        match self.platform() {
+            Some(Platform::Slack | Platform::Discord) => {
+                let user = self.0.rsplit('/').next().unwrap_or(&self.0);
+                format!("<@{user}>")
+            }
+            _ => self
+                .0
+                .split_once(':')
+                .map_or(&*self.0, |(_, n)| n)
+                .to_string(),
+        }
+    }
+
     /// A subject read back from the bot's own store (written by one of the
     /// constructors above).
     pub fn parse(stored: &str) -> Result<Self, String> {
@@ -131,6 +153,14 @@ impl ChannelId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn platform(&self) -> Platform {
+        match self.0.split_once(':').map(|(p, _)| p) {
+            Some("slack") => Platform::Slack,
+            Some("discord") => Platform::Discord,
+            _ => Platform::Console,
+        }
     }
 
     /// The platform-local part (after `platform:`).
@@ -280,5 +310,18 @@ mod tests {
         );
         assert!(ChannelId::new(Platform::Console, "o/ps").is_err());
         assert_eq!(Subject::slack("T1", "U2").platform(), Some(Platform::Slack));
+    }
+
+    #[test]
+    fn people_are_mentioned_the_way_their_platform_does_it() {
+        assert_eq!(Subject::slack("T1", "U2").mention(), "<@U2>");
+        assert_eq!(Subject::discord("G1", "42").mention(), "<@42>");
+        assert_eq!(Subject::console("alice").unwrap().mention(), "alice");
+        assert_eq!(Subject::system("digest:am").platform(), None);
+        let channel = ChannelId::parse("discord:1234").unwrap();
+        assert_eq!(
+            (channel.platform(), channel.local()),
+            (Platform::Discord, "1234")
+        );
     }
 }

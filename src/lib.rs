@@ -13,6 +13,8 @@
 //! - [`rbac`] — who may run what where. [`audit`] — the append-only log.
 //! - [`store`] — repositories with MongoDB and SQLite implementations.
 //! - [`platform`] — the quant platform the tools operate on (sandbox engine).
+//! - [`jobs`] — durable background work: backtest watches, the outbox,
+//!   scheduled digests, the worker that runs them.
 //! - [`prompts`], [`i18n`], [`redact`] — prompt files, bilingual texts, secret removal.
 
 pub mod adapters;
@@ -25,6 +27,7 @@ pub mod config;
 pub mod console;
 pub mod domain;
 pub mod i18n;
+pub mod jobs;
 pub mod planner;
 pub mod platform;
 pub mod prompts;

@@ -1,7 +1,9 @@
 //! `chatops serve`: the long-running process. Starts the HTTP server
-//! (`/healthz`, `/readyz`; the Slack and Discord endpoints mount here in their
-//! issues) and every configured adapter, then waits for Ctrl-C or SIGTERM and
-//! shuts down cleanly: stop accepting, let in-flight requests finish, exit 0.
+//! (`/healthz`, `/readyz`, the Slack and Discord endpoints), every configured
+//! adapter, the job worker (queues of the configured chat platforms, plus
+//! digests) and the digest scheduler; then waits for Ctrl-C or SIGTERM and
+//! shuts down cleanly: stop accepting, let in-flight requests finish, hand
+//! back unfinished jobs, exit 0.
 
 use std::sync::Arc;
 
@@ -12,6 +14,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 
 use crate::app::App;
+use crate::domain::Platform;
+use crate::jobs::outbox::Sinks;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -83,6 +87,40 @@ pub fn slack_adapter(
     ))))
 }
 
+/// How long running jobs get to finish at shutdown before they are handed back.
+const JOB_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The job worker (queues of the platforms with a sink, plus digests when
+/// any are configured) and the digest scheduler.
+fn start_jobs(
+    app: &Arc<App>,
+    sinks: Sinks,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    for digest in &app.settings.digests {
+        for channel in &digest.channels {
+            let platform = crate::domain::ChannelId::parse(channel).map(|c| c.platform());
+            if platform.is_ok_and(|p| !sinks.contains_key(&p)) {
+                tracing::warn!(digest = %digest.name, channel = %channel,
+                    "digest channel on a platform that is not configured here; it waits for a replica that has it");
+            }
+        }
+    }
+    let mut queues: Vec<String> = sinks.keys().map(|p| p.as_str().to_string()).collect();
+    let mut tasks = Vec::new();
+    if !app.settings.digests.is_empty() {
+        queues.push(crate::jobs::digest::QUEUE.into());
+        let scheduler = app.scheduler()?;
+        tasks.push(tokio::spawn(scheduler.run(stopped.clone())));
+    }
+    if queues.is_empty() {
+        return Ok(tasks);
+    }
+    let worker = app.worker(queues, sinks);
+    tasks.push(tokio::spawn(worker.run(stopped.clone(), JOB_DRAIN)));
+    Ok(tasks)
+}
+
 /// Run until `shutdown` resolves.
 pub async fn serve(
     app: Arc<App>,
@@ -100,6 +138,7 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     });
+    let jobs_stopped = stopped.clone();
     let when_stopped = move || {
         let mut stopped = stopped.clone();
         async move {
@@ -109,7 +148,14 @@ pub async fn serve(
 
     let mut routes = router(app.clone());
     let mut adapters = Vec::new();
+    let mut sinks = Sinks::new();
     if let Some(slack) = slack_adapter(&app)? {
+        sinks.insert(
+            Platform::Slack,
+            Arc::new(crate::adapters::slack::sink::SlackSink::new(
+                slack.web().clone(),
+            )),
+        );
         if let Some(secret) = &s.slack.signing_secret {
             routes = routes.merge(crate::adapters::slack::http::router(
                 slack.clone(),
@@ -153,6 +199,14 @@ pub async fn serve(
             app.store.events.clone(),
             Arc::new(rest()?),
         ));
+        if d.token.is_some() {
+            sinks.insert(
+                Platform::Discord,
+                Arc::new(crate::adapters::discord::sink::DiscordSink::new(
+                    discord.http(),
+                )),
+            );
+        }
         if let Some(key) = &d.public_key {
             if d.application_id.is_none() {
                 anyhow::bail!(
@@ -183,12 +237,13 @@ pub async fn serve(
             }));
         }
     }
+    let background = start_jobs(&app, sinks, &jobs_stopped)?;
     axum::serve(listener, routes)
         .with_graceful_shutdown(when_stopped())
         .await
         .context("HTTP server failed")?;
-    for adapter in adapters {
-        let _ = adapter.await;
+    for task in adapters.into_iter().chain(background) {
+        let _ = task.await;
     }
     tracing::info!("stopped cleanly");
     Ok(())

@@ -7,121 +7,22 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use chatops::agent::TurnOutcome;
 use chatops::app::App;
 use chatops::config::{Secret, Settings};
 use chatops::console::{self, ConsoleIdentity};
 use chatops::store::{AuditEvent, AuditQuery};
 use chatops::tools::ToolOutcome;
-use chrono::Utc;
-use mongodb::bson::{DateTime as BsonDate, Document, doc, oid::ObjectId};
+use common::fake_platform::{ApiMode, ApiState, FakePlatform, Ids, TOKEN, serve};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "platform-token-abcdef123456";
 const AV_KEY: &str = "AV-SECRET-KEY-98765";
-
-/// How the fake platform API answers.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum ApiMode {
-    Normal,
-    Slow,
-    Unauthorized,
-    Forbidden,
-    ServerError,
-    Malformed,
-}
-
-struct ApiState {
-    mode: Mutex<ApiMode>,
-    triggers: Mutex<Vec<Value>>,
-    /// Backtest documents the API knows (id → JSON answer).
-    backtests: Mutex<Vec<Value>>,
-}
-
-async fn api_guard(state: &ApiState, headers: &HeaderMap) -> Option<Response> {
-    let mode = *state.mode.lock().unwrap();
-    if headers.get("authorization").and_then(|v| v.to_str().ok())
-        != Some(&format!("Bearer {TOKEN}"))
-    {
-        return Some((StatusCode::UNAUTHORIZED, "no token").into_response());
-    }
-    match mode {
-        ApiMode::Normal => None,
-        ApiMode::Slow => {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            None
-        }
-        ApiMode::Unauthorized => {
-            Some((StatusCode::UNAUTHORIZED, "{\"detail\":\"bad token\"}").into_response())
-        }
-        ApiMode::Forbidden => {
-            Some((StatusCode::FORBIDDEN, "{\"detail\":\"forbidden\"}").into_response())
-        }
-        ApiMode::ServerError => {
-            Some((StatusCode::BAD_GATEWAY, "<html>bad gateway</html>").into_response())
-        }
-        ApiMode::Malformed => Some((StatusCode::OK, "{\"caches\": [oops").into_response()),
-    }
-}
-
-async fn cache_health(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
-    if let Some(r) = api_guard(&s, &headers).await {
-        return r;
-    }
-    axum::Json(json!({
-        "caches": [
-            {"name": "duckdb", "hits_24h": 9731, "misses_24h": 269, "entries": 48213,
-             "size_bytes": 734003200u64, "last_refresh_at": "2026-11-22T06:00:00Z"},
-            {"name": "mongodb", "hits_24h": 0, "misses_24h": 0, "entries": 310,
-             "size_bytes": 10485760, "last_refresh_at": "2026-11-22T06:05:00Z"}
-        ],
-        "generated_at": "2026-11-22T07:00:00Z"
-    }))
-    .into_response()
-}
-
-async fn trigger(
-    State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Response {
-    if let Some(r) = api_guard(&s, &headers).await {
-        return r;
-    }
-    s.triggers.lock().unwrap().push(body);
-    axum::Json(
-        json!({"backtest_id": "68ed543a5f9683d5569add2c", "status": "pending",
-                      "estimated_duration_seconds": 62, "report_url": null}),
-    )
-    .into_response()
-}
-
-async fn get_backtest(
-    State(s): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(r) = api_guard(&s, &headers).await {
-        return r;
-    }
-    match s
-        .backtests
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|b| b["id"] == id.as_str())
-    {
-        Some(b) => axum::Json(b.clone()).into_response(),
-        None => (StatusCode::NOT_FOUND, "{\"detail\":\"Backtest not found\"}").into_response(),
-    }
-}
 
 /// How the fake Alpha Vantage answers.
 struct AvState {
@@ -151,155 +52,9 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-/// Ids of the seeded documents.
-struct Ids {
-    rsi: ObjectId,
-    failed_backtest: ObjectId,
-}
-
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{addr}")
-}
-
-fn hours_ago(h: i64) -> BsonDate {
-    BsonDate::from_millis((Utc::now() - chrono::Duration::hours(h)).timestamp_millis())
-}
-
-fn performance(total: f64, sharpe: f64) -> Document {
-    doc! {"total_return": total, "annualized_return": total * 0.95, "sharpe_ratio": sharpe,
-    "sortino_ratio": sharpe * 1.3, "calmar_ratio": 1.1, "max_drawdown": -0.153,
-    "volatility": 0.21, "win_rate": 0.56, "total_trades": 48}
-}
-
-/// Seed the platform's collections in the contract's shape.
-async fn seed(db_name: &str) -> Ids {
-    let client = mongodb::Client::with_uri_str(common::mongo_uri())
-        .await
-        .unwrap();
-    let db = client.database(db_name);
-    let (rsi, momentum, no_runs, no_result) = (
-        ObjectId::new(),
-        ObjectId::new(),
-        ObjectId::new(),
-        ObjectId::new(),
-    );
-    let strategy = |id: ObjectId, name: &str, ty: &str| {
-        doc! {"_id": id, "name": name, "strategy_type": ty, "parameters": {"rsi_period": 14},
-        "description": "seeded", "user_id": "u_123", "is_active": true,
-        "created_at": hours_ago(900), "updated_at": hours_ago(900)}
-    };
-    db.collection::<Document>("strategies")
-        .insert_many(vec![
-            strategy(rsi, "RSI mean reversion", "RSI_STRATEGY"),
-            strategy(momentum, "Momentum breakout", "MOMENTUM"),
-            strategy(no_runs, "Fresh idea", "SMA_CROSSOVER"),
-            strategy(no_result, "Legacy pairs", "PAIRS_TRADING"),
-        ])
-        .await
-        .unwrap();
-    let backtest = |id: ObjectId,
-                    strategy: ObjectId,
-                    status: &str,
-                    hours: i64,
-                    error: Option<&str>| {
-        let mut d = doc! {"_id": id, "name": "Auto: Test Auto Strategy", "description": "Triggered by manual_test",
-        "strategy_id": strategy.to_hex(), "user_id": "system", "status": status,
-        "config": {"name": "nightly", "start_date": hours_ago(9000), "end_date": hours_ago(100),
-                   "symbols": ["AAPL", "MSFT"], "initial_cash": 100000.0, "commission_rate": 0.001,
-                   "tags": ["manual_test", "auto_generated"]},
-        "created_at": hours_ago(hours), "updated_at": hours_ago(hours),
-        "started_at": hours_ago(hours), "completed_at": hours_ago(hours - 1)};
-        if let Some(e) = error {
-            d.insert("error_message", e);
-        }
-        d
-    };
-    let (old_rsi, new_rsi, mom, legacy, failed1, failed2, old_failed) = (
-        ObjectId::new(),
-        ObjectId::new(),
-        ObjectId::new(),
-        ObjectId::new(),
-        ObjectId::new(),
-        ObjectId::new(),
-        ObjectId::new(),
-    );
-    db.collection::<Document>("backtests")
-        .insert_many(vec![
-            backtest(old_rsi, rsi, "completed", 200, None),
-            backtest(new_rsi, rsi, "completed", 30, None),
-            backtest(mom, momentum, "completed", 50, None),
-            backtest(legacy, no_result, "completed", 60, None),
-            backtest(
-                failed1,
-                momentum,
-                "failed",
-                5,
-                Some("Alpha Vantage rate limit exceeded"),
-            ),
-            backtest(failed2, rsi, "failed", 8, Some("Symbol not found: TWTR")),
-            backtest(old_failed, rsi, "failed", 100, Some("Timeout")),
-            backtest(ObjectId::new(), no_runs, "running", 2, None),
-        ])
-        .await
-        .unwrap();
-    let result = |backtest: ObjectId, strategy: ObjectId, perf: Document| {
-        doc! {"_id": ObjectId::new(), "backtest_id": backtest.to_hex(), "strategy_id": strategy.to_hex(),
-        "performance": perf, "created_at": hours_ago(29)}
-    };
-    db.collection::<Document>("backtest_results")
-        .insert_many(vec![
-            result(old_rsi, rsi, performance(-0.05, 0.2)),
-            result(new_rsi, rsi, performance(0.182, 1.42)),
-            result(mom, momentum, performance(0.091, 0.77)),
-        ])
-        .await
-        .unwrap();
-    db.collection::<Document>("data_quality_events")
-        .insert_many(vec![
-            doc! {"symbol": "TSLA", "severity": "HIGH", "anomaly_type": "price_spike", "message": "14 % move",
-                  "score": 0.97, "detected_at": hours_ago(3), "acknowledged": false},
-            doc! {"symbol": "TSLA", "severity": "LOW", "anomaly_type": "volume_zscore", "message": "z 3.1",
-                  "score": 0.5, "detected_at": hours_ago(4), "acknowledged": false},
-            doc! {"symbol": "SPY", "severity": "CRITICAL", "anomaly_type": "stale_data", "message": "no bar",
-                  "score": 0.99, "detected_at": hours_ago(5), "acknowledged": true},
-            doc! {"symbol": "AAPL", "severity": "MEDIUM", "anomaly_type": "missing_bar", "message": "old",
-                  "score": 0.4, "detected_at": hours_ago(80), "acknowledged": false},
-        ])
-        .await
-        .unwrap();
-    Ids {
-        rsi,
-        failed_backtest: failed1,
-    }
-}
-
 async fn world() -> World {
     chatops::install_crypto_provider();
-    let db_name = common::fresh_db_name();
-    let ids = seed(&db_name).await;
-    let api = Arc::new(ApiState {
-        mode: Mutex::new(ApiMode::Normal),
-        triggers: Mutex::default(),
-        backtests: Mutex::new(vec![json!({
-            "id": ids.failed_backtest.to_hex(), "name": "Auto: Test Auto Strategy",
-            "description": "Triggered by manual_test", "status": "failed",
-            "config": {"name": "nightly", "start_date": "2026-01-01T00:00:00Z", "end_date": "2026-06-30T00:00:00Z",
-                       "symbols": ["AAPL", "MSFT"], "initial_cash": 100000.0, "commission_rate": 0.001},
-            "error_message": "Alpha Vantage rate limit exceeded",
-            "created_at": "2026-11-22T01:00:00Z", "updated_at": "2026-11-22T01:05:00Z"
-        })]),
-    });
-    let api_url = serve(
-        Router::new()
-            .route("/api/v1/health/cache", get(cache_health))
-            .route("/api/v1/chatops-advanced/backtest/trigger", post(trigger))
-            .route("/api/v1/backtests/{id}", get(get_backtest))
-            .with_state(api.clone()),
-    )
-    .await;
+    let platform = FakePlatform::start().await;
     let av = Arc::new(AvState {
         body: Mutex::new((200, json!({"Global Quote": {"01. symbol": "IBM", "05. price": "231.05", "07. latest trading day": "2026-11-20"}}).to_string())),
         calls: AtomicUsize::new(0),
@@ -312,10 +67,10 @@ async fn world() -> World {
     .await;
 
     let mut settings: Settings = common::settings_with_llm(None);
-    settings.platform.api_url = Some(api_url);
+    settings.platform.api_url = Some(platform.url.clone());
     settings.platform.api_token = Some(Secret::new(TOKEN));
     settings.platform.mongodb_uri = Some(Secret::new(common::mongo_uri()));
-    settings.platform.mongodb_db = Some(db_name);
+    settings.platform.mongodb_db = Some(platform.db_name.clone());
     settings.platform.timeout_secs = 1;
     settings.alpha_vantage.api_key = Some(Secret::new(AV_KEY));
     settings.alpha_vantage.base_url = Some(av_url);
@@ -328,9 +83,9 @@ async fn world() -> World {
         .unwrap();
     World {
         app,
-        api,
+        api: platform.api.clone(),
         av,
-        ids,
+        ids: platform.ids,
         _dir: dir,
     }
 }
@@ -420,7 +175,10 @@ async fn every_tool_answers_from_the_real_systems() {
 
     let started = ask(&w, "run the RSI strategy on AAPL and MSFT for 2024").await;
     let data = only(&started, "trigger_backtest");
-    assert_eq!(data["backtest_id"], "68ed543a5f9683d5569add2c");
+    assert_eq!(
+        data["backtest_id"],
+        w.api.backtests.lock().unwrap().last().unwrap()["id"]
+    );
     assert_eq!(data["estimated_duration_seconds"], 62);
     let sent = w.api.triggers.lock().unwrap()[0].clone();
     assert_eq!(sent["strategy_config"]["strategy_id"], w.ids.rsi.to_hex());

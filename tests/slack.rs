@@ -6,118 +6,26 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
 use chatops::app::App;
 use chatops::config::Secret;
 use chatops::rbac::Role;
+use common::fake_slack::{
+    APP_TOKEN, BOT_TOKEN, FakeSlack, OPERATOR, SECRET, SlackClient, TEAM, approval_request, sign,
+};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-const TEAM: &str = "T123ABC456";
-const OPERATOR: &str = "U123ABC456";
-const BOT: &str = "U0LAN0Z89";
-
-/// One call the bot made to the fake Slack.
-#[derive(Debug, Clone)]
-struct Call {
-    method: String,
-    body: Value,
-}
-
-#[derive(Default)]
-struct FakeSlackState {
-    calls: Mutex<Vec<Call>>,
-    ts: AtomicUsize,
-    /// chat.postMessage answers 429 (Retry-After: 1) this many more times.
-    rate_limit_posts: AtomicUsize,
-    /// What apps.connections.open hands out (Socket Mode).
-    socket_url: Mutex<Option<String>>,
-}
-
-async fn web_api(
-    State(s): State<Arc<FakeSlackState>>,
-    Path(method): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
-    // Socket Mode opens its connection with the app-level token; everything else uses the bot token.
-    let expected = if method == "apps.connections.open" {
-        "Bearer xapp-1-A111-222-abcdef"
-    } else {
-        "Bearer xoxb-test-token-123456"
-    };
-    assert_eq!(
-        headers.get("authorization").and_then(|v| v.to_str().ok()),
-        Some(expected)
-    );
-    let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| json!({"query": query}));
-    if method == "chat.postMessage" && s.rate_limit_posts.load(Ordering::SeqCst) > 0 {
-        s.rate_limit_posts.fetch_sub(1, Ordering::SeqCst);
-        s.calls.lock().unwrap().push(Call {
-            method: "rate_limited".into(),
-            body: body.clone(),
-        });
-        let mut r = (
-            StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(json!({"ok": false, "error": "ratelimited"})),
-        )
-            .into_response();
-        r.headers_mut().insert("retry-after", "1".parse().unwrap());
-        return r;
-    }
-    s.calls.lock().unwrap().push(Call {
-        method: method.clone(),
-        body: body.clone(),
-    });
-    let ts = format!("1700000000.{:06}", s.ts.fetch_add(1, Ordering::SeqCst));
-    let answer = match method.as_str() {
-        "apps.connections.open" => json!({"ok": true, "url": s.socket_url.lock().unwrap().clone()}),
-        "auth.test" => {
-            json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "chatops",
-                              "team_id": TEAM, "user_id": BOT, "bot_id": "B0BOT"})
-        }
-        "chat.postMessage" => json!({"ok": true, "channel": body["channel"], "ts": ts,
-                                     "message": {"type": "message", "text": body["text"], "ts": ts, "user": BOT}}),
-        "chat.update" => {
-            json!({"ok": true, "channel": body["channel"], "ts": body["ts"], "text": body["text"],
-                                "message": {"text": body["text"]}})
-        }
-        "usergroups.list" => json!({"ok": true, "usergroups": [{
-            "id": "S0OPS", "team_id": TEAM, "is_usergroup": true, "is_subteam": true, "name": "Ops", "description": "",
-            "handle": "ops", "is_external": false, "date_create": 1446746793, "date_update": 1446746793,
-            "date_delete": 0, "auto_type": null, "created_by": "U060RNRCZ", "updated_by": "U060RNRCZ",
-            "deleted_by": null, "prefs": {"channels": [], "groups": []}, "users": ["UGROUPMEMBER"], "user_count": 1}]}),
-        _ => json!({"ok": true}),
-    };
-    axum::Json(answer).into_response()
-}
-
-async fn respond(
-    State(s): State<Arc<FakeSlackState>>,
-    Path(id): Path<String>,
-    body: String,
-) -> Response {
-    s.calls.lock().unwrap().push(Call {
-        method: format!("respond/{id}"),
-        body: serde_json::from_str(&body).unwrap(),
-    });
-    "ok".into_response()
-}
+const BOT: &str = common::fake_slack::BOT;
 
 struct Bot {
     addr: SocketAddr,
-    slack: Arc<FakeSlackState>,
+    slack: FakeSlack,
     slack_url: String,
+    client: SlackClient,
     app: Arc<App>,
     http: reqwest::Client,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -131,22 +39,14 @@ async fn bot() -> Bot {
 /// A bot; with `socket_url`, Socket Mode connects there.
 async fn bot_with(socket_url: Option<String>) -> Bot {
     chatops::install_crypto_provider();
-    let slack = Arc::new(FakeSlackState::default());
-    *slack.socket_url.lock().unwrap() = socket_url.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let slack_url = format!("http://{}", listener.local_addr().unwrap());
-    let router = Router::new()
-        .route("/api/{method}", any(web_api))
-        .route("/respond/{id}", post(respond))
-        .with_state(slack.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-
+    let slack = FakeSlack::start().await;
+    *slack.state.socket_url.lock().unwrap() = socket_url.clone();
     let mut settings = common::settings_with_llm(None);
     settings.http.addr = common::free_addr();
-    settings.slack.bot_token = Some(Secret::new("xoxb-test-token-123456"));
+    settings.slack.bot_token = Some(Secret::new(BOT_TOKEN));
     settings.slack.signing_secret = Some(Secret::new(SECRET));
-    settings.slack.app_token = socket_url.map(|_| Secret::new("xapp-1-A111-222-abcdef"));
-    settings.slack.api_url = Some(format!("{slack_url}/api"));
+    settings.slack.app_token = socket_url.map(|_| Secret::new(APP_TOKEN));
+    settings.slack.api_url = Some(slack.api_url());
     settings
         .rbac
         .bindings
@@ -158,8 +58,10 @@ async fn bot_with(socket_url: Option<String>) -> Bot {
     settings.approvals.ttl_secs = 600;
     let (app, dir) = common::sandbox_app(settings).await;
     let (addr, stop) = common::serve(app.clone()).await;
+    let slack_url = slack.url.clone();
     Bot {
         addr,
+        client: SlackClient::new(addr, &slack_url),
         slack,
         slack_url,
         app,
@@ -167,12 +69,6 @@ async fn bot_with(socket_url: Option<String>) -> Bot {
         _stop: stop,
         _dir: dir,
     }
-}
-
-fn sign(timestamp: i64, body: &str) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
-    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 impl Bot {
@@ -183,47 +79,11 @@ impl Bot {
         body: String,
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
-        let now = chrono::Utc::now().timestamp();
-        let mut request = self
-            .http
-            .post(format!("http://{}{path}", self.addr))
-            .header("content-type", content_type)
-            .header("x-slack-request-timestamp", now.to_string())
-            .header("x-slack-signature", sign(now, &body));
-        for (k, v) in extra {
-            request = request.header(*k, *v);
-        }
-        request.body(body).send().await.unwrap()
+        self.client.send(path, content_type, body, extra).await
     }
 
     async fn command(&self, user: &str, text: &str, response_id: &str) -> reqwest::Response {
-        let body = serde_urlencoded::to_string([
-            ("token", "xyzz0WbapA4vBCDEFasx0q6G"),
-            ("team_id", TEAM),
-            ("team_domain", "example"),
-            ("channel_id", "C123ABC456"),
-            ("channel_name", "ops"),
-            ("user_id", user),
-            ("user_name", "roadrunner"),
-            ("command", "/ops"),
-            ("text", text),
-            (
-                "response_url",
-                &format!("{}/respond/{response_id}", self.slack_url),
-            ),
-            (
-                "trigger_id",
-                "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
-            ),
-        ])
-        .unwrap();
-        self.send(
-            "/slack/commands",
-            "application/x-www-form-urlencoded",
-            body,
-            &[],
-        )
-        .await
+        self.client.command(user, text, response_id).await
     }
 
     async fn event(
@@ -232,17 +92,7 @@ impl Bot {
         event: Value,
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut envelope: Value =
-            serde_json::from_str(include_str!("fixtures/slack-event-app-mention.json")).unwrap();
-        envelope["event_id"] = event_id.into();
-        envelope["event"] = event;
-        self.send(
-            "/slack/events",
-            "application/json",
-            envelope.to_string(),
-            extra,
-        )
-        .await
+        self.client.event(event_id, event, extra).await
     }
 
     async fn click(
@@ -252,48 +102,20 @@ impl Bot {
         approval_id: &str,
         message_ts: &str,
     ) -> reqwest::Response {
-        let mut payload: Value =
-            serde_json::from_str(include_str!("fixtures/slack-block-actions.json")).unwrap();
-        payload["user"]["id"] = user.into();
-        payload["actions"][0]["action_id"] = action.into();
-        payload["actions"][0]["value"] = approval_id.into();
-        payload["container"]["message_ts"] = message_ts.into();
-        payload["response_url"] = format!("{}/respond/click-{user}", self.slack_url).into();
-        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-        self.send(
-            "/slack/interactivity",
-            "application/x-www-form-urlencoded",
-            body,
-            &[],
-        )
-        .await
+        self.client
+            .click(user, action, approval_id, message_ts)
+            .await
     }
 
     fn calls(&self, method: &str) -> Vec<Value> {
-        self.slack
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.method == method)
-            .map(|c| c.body.clone())
-            .collect()
+        self.slack.calls(method)
     }
 
     /// Wait (bounded) until `method` was called `n` times.
     async fn wait_calls(&self, method: &str, n: usize) -> Vec<Value> {
-        for _ in 0..500 {
-            let calls = self.calls(method);
-            if calls.len() >= n {
-                return calls;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!(
-            "{method} called {} times, expected {n}: {:?}",
-            self.calls(method).len(),
-            self.slack.calls.lock().unwrap()
-        );
+        self.slack
+            .wait_calls(method, n, Duration::from_secs(10))
+            .await
     }
 
     async fn audit_count(&self) -> usize {
@@ -307,34 +129,8 @@ impl Bot {
     }
 }
 
-/// The approval request among `posts`, and the approval id its buttons carry.
-fn approval_request(posts: &[Value]) -> (&Value, String) {
-    let post = posts
-        .iter()
-        .find(|p| p["blocks"].to_string().contains("\"approve\""))
-        .expect("an approval message");
-    let actions = post["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["type"] == "actions")
-        .unwrap();
-    (
-        post,
-        actions["elements"][0]["value"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-    )
-}
-
 fn mention(text: &str, ts: &str, thread_ts: Option<&str>, user: &str) -> Value {
-    let mut e = json!({"type": "app_mention", "user": user, "text": format!("<@{BOT}> {text}"), "ts": ts,
-                       "channel": "C123ABC456", "event_ts": ts});
-    if let Some(t) = thread_ts {
-        e["thread_ts"] = t.into();
-    }
-    e
+    common::fake_slack::mention(user, text, ts, thread_ts)
 }
 
 #[tokio::test]
@@ -413,10 +209,7 @@ async fn bad_stale_or_missing_signatures_get_401_and_nothing_runs() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(bot.audit_count().await, 0, "nothing ran");
-    assert!(
-        bot.slack.calls.lock().unwrap().is_empty(),
-        "nothing was sent"
-    );
+    assert!(bot.slack.all_calls().is_empty(), "nothing was sent");
 }
 
 #[tokio::test]
@@ -668,7 +461,7 @@ async fn an_expired_approval_runs_nothing_and_says_so() {
 #[tokio::test]
 async fn a_rate_limited_post_is_retried_after_retry_after() {
     let bot = bot().await;
-    bot.slack.rate_limit_posts.store(1, Ordering::SeqCst);
+    bot.slack.state.rate_limit_posts.store(1, Ordering::SeqCst);
     bot.event(
         "EvR",
         mention("cache hit rate?", "1600000002.000100", None, OPERATOR),

@@ -387,6 +387,13 @@ impl QuantPlatform for DeadPlatform {
     async fn recent_failures(&self, _: DateTime<Utc>, _: usize) -> PlatformResult<Vec<Backtest>> {
         dead()
     }
+    async fn completed_backtests(
+        &self,
+        _: DateTime<Utc>,
+        _: usize,
+    ) -> PlatformResult<Vec<Backtest>> {
+        dead()
+    }
     async fn cache_stats(&self) -> PlatformResult<CacheReport> {
         dead()
     }

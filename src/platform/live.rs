@@ -12,6 +12,7 @@
 //! Indexes the queries rely on (README lists them for the platform's DBAs):
 //! `backtests {status: 1, created_at: -1}` (recent failures),
 //! `backtests {strategy_id: 1, status: 1, created_at: -1}` (latest completed),
+//! `backtests {status: 1, completed_at: -1}` (completed since, for digests),
 //! `backtest_results {backtest_id: 1}`, `data_quality_events {detected_at: -1}`.
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use crate::config::Secret;
 pub const PLATFORM_INDEXES: &[(&str, &str)] = &[
     ("backtests", "{status: 1, created_at: -1}"),
     ("backtests", "{strategy_id: 1, status: 1, created_at: -1}"),
+    ("backtests", "{status: 1, completed_at: -1}"),
     ("backtest_results", "{backtest_id: 1}"),
     ("data_quality_events", "{detected_at: -1}"),
 ];
@@ -509,6 +511,24 @@ impl QuantPlatform for LivePlatform {
             "backtests",
             doc! {"status": "failed", "created_at": {"$gte": since}},
             doc! {"created_at": -1},
+            limit as i64,
+        )
+        .await?
+        .iter()
+        .map(backtest_from)
+        .collect()
+    }
+
+    async fn completed_backtests(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> PlatformResult<Vec<Backtest>> {
+        let since = mongodb::bson::DateTime::from_millis(since.timestamp_millis());
+        self.find(
+            "backtests",
+            doc! {"status": "completed", "completed_at": {"$gte": since}},
+            doc! {"completed_at": -1},
             limit as i64,
         )
         .await?

@@ -289,6 +289,12 @@ pub trait QuantPlatform: Send + Sync {
         since: DateTime<Utc>,
         limit: usize,
     ) -> PlatformResult<Vec<Backtest>>;
+    /// Backtests completed at or after `since`, most recently completed first, at most `limit`.
+    async fn completed_backtests(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> PlatformResult<Vec<Backtest>>;
     async fn cache_stats(&self) -> PlatformResult<CacheReport>;
     /// Data-quality events detected at or after `since`, newest first.
     async fn data_quality_events(

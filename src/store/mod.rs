@@ -367,7 +367,10 @@ pub enum JobRelease {
     Done,
     /// Nothing failed, run again at `run_at` (a poll that found nothing yet):
     /// `payload` replaces the stored one and `attempts` goes back to 0.
-    Snooze { run_at: DateTime<Utc>, payload: Value },
+    Snooze {
+        run_at: DateTime<Utc>,
+        payload: Value,
+    },
     /// Failed; run again at `run_at`. `payload` replaces the stored one
     /// (progress made before the failure).
     Retry {

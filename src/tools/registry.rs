@@ -298,8 +298,49 @@ impl ToolRegistry {
         } else {
             (None, None)
         };
-        self.run_tool(ctx, call, tool, arguments, approval_id, approver)
-            .await
+        let grant = Grant {
+            role: self.rbac.effective_role(&ctx.caller).to_string(),
+            approval_id,
+            approver,
+        };
+        self.run_tool(ctx, call, tool, arguments, grant).await
+    }
+
+    /// Run a read-only tool for the bot itself (scheduled digests): nobody
+    /// asked, so there is no RBAC decision; the call is audited (role `bot`)
+    /// and time-limited like any other. Mutating and unknown tools are refused.
+    pub async fn run_for_bot(
+        &self,
+        ctx: &ToolContext,
+        name: &str,
+        arguments: Value,
+    ) -> ToolCallResult {
+        let call = ToolCallRequest {
+            call_id: format!("bot:{}", uuid::Uuid::new_v4().simple()),
+            name: name.to_string(),
+            arguments: arguments.to_string(),
+        };
+        match self.tools.get(name) {
+            Some(tool) if !tool.mutating() => {
+                let grant = Grant {
+                    role: "bot".into(),
+                    approval_id: None,
+                    approver: None,
+                };
+                self.run_tool(ctx, &call, tool.clone(), arguments, grant)
+                    .await
+            }
+            _ => {
+                let message = format!("{name} is not a read-only tool of this bot");
+                let refusal = Refusal::new(
+                    ToolOutcome::Denied,
+                    "not_for_bot",
+                    &message,
+                    i18n::tool_failed(ctx.language, name, &message),
+                );
+                self.refuse(ctx, &call, arguments, refusal).await
+            }
+        }
     }
 
     /// Audit the attempt, run the tool with its timeout (panics caught),
@@ -310,8 +351,7 @@ impl ToolRegistry {
         call: &ToolCallRequest,
         tool: Arc<dyn Tool>,
         arguments: Value,
-        approval_id: Option<String>,
-        approver: Option<String>,
+        grant: Grant,
     ) -> ToolCallResult {
         let lang = ctx.language;
         let attempt = AuditEvent::ToolAttempt {
@@ -320,9 +360,9 @@ impl ToolRegistry {
             arguments: arguments.clone(),
             decision: "allow".into(),
             deny_reason: None,
-            role: self.rbac.effective_role(&ctx.caller).to_string(),
-            approval_id,
-            approver,
+            role: grant.role,
+            approval_id: grant.approval_id,
+            approver: grant.approver,
         };
         if let Err(e) = self
             .auditor
@@ -620,15 +660,13 @@ impl ToolRegistry {
             name: approval.tool.clone(),
             arguments: approval.arguments.to_string(),
         };
+        let grant = Grant {
+            role: self.rbac.effective_role(&ctx.caller).to_string(),
+            approval_id: Some(approval.id.clone()),
+            approver: Some(approver.subject.to_string()),
+        };
         let result = self
-            .run_tool(
-                &ctx,
-                &call,
-                tool,
-                approval.arguments.clone(),
-                Some(approval.id.clone()),
-                Some(approver.subject.to_string()),
-            )
+            .run_tool(&ctx, &call, tool, approval.arguments.clone(), grant)
             .await;
         PendingDecision::Ran(Box::new(result), self.shown(&approval))
     }
@@ -710,6 +748,14 @@ impl ToolRegistry {
 }
 
 /// A call that ends without running: how, and what each audience is told.
+/// On what authority a call runs, as its audit attempt records it.
+struct Grant {
+    /// The caller's role, or `bot` for the bot's own scheduled work.
+    role: String,
+    approval_id: Option<String>,
+    approver: Option<String>,
+}
+
 struct Refusal {
     outcome: ToolOutcome,
     /// Deny reason or error kind, for the audit log.

@@ -1,6 +1,8 @@
 //! `trigger_backtest`: start a backtest of a strategy (by name or id) on
 //! symbols over a period. Mutating: the registry makes a human approve the
 //! exact arguments first, and the operator role is required by default.
+//! Each backtest it starts is watched (a durable job): the result is posted
+//! where it was asked when it ends.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use serde_json::json;
 use super::render::{self, tr};
 use super::{ToolContext, ToolError, ToolOutput, TypedTool, resolve_strategy_ref};
 use crate::domain::Language;
+use crate::jobs::watch::{Watch, Watcher};
 use crate::platform::{QuantPlatform, TriggerRequest};
 use crate::rbac::Role;
 
@@ -40,11 +43,12 @@ pub struct TriggerBacktestArgs {
 
 pub struct TriggerBacktest {
     platform: Arc<dyn QuantPlatform>,
+    watcher: Watcher,
 }
 
 impl TriggerBacktest {
-    pub fn new(platform: Arc<dyn QuantPlatform>) -> Self {
-        Self { platform }
+    pub fn new(platform: Arc<dyn QuantPlatform>, watcher: Watcher) -> Self {
+        Self { platform, watcher }
     }
 }
 
@@ -168,6 +172,40 @@ impl TypedTool for TriggerBacktest {
             Some(note) => format!("{display}\n{note}"),
             None => display,
         };
+        let watch = Watch {
+            backtest_id: response.backtest_id.clone(),
+            channel: ctx.caller.channel.clone(),
+            thread: ctx.thread.clone(),
+            requested_by: ctx.caller.subject.clone(),
+            language: lang,
+            request_id: ctx.request_id.as_str().to_string(),
+            since: crate::store::now(),
+            stuck_reported: false,
+        };
+        let watched = match self.watcher.record(&watch).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(backtest = %response.backtest_id, error = %e,
+                    "backtest started but not watched: no completion message will follow");
+                false
+            }
+        };
+        let display = format!(
+            "{display}\n{}",
+            if watched {
+                tr(
+                    lang,
+                    "🔔 I'll post the result here when it finishes.",
+                    "🔔 끝나면 결과를 여기에 올리겠습니다.",
+                )
+            } else {
+                tr(
+                    lang,
+                    "I could not set up a completion notice; ask for its status later.",
+                    "완료 알림을 설정하지 못했습니다. 나중에 상태를 물어봐 주세요.",
+                )
+            }
+        );
         let data = json!({
             "source": self.platform.kind(),
             "backtest_id": response.backtest_id,
@@ -180,6 +218,7 @@ impl TypedTool for TriggerBacktest {
             "end_date": end,
             "initial_cash": initial_cash,
             "commission_rate": commission_rate,
+            "completion_notice": watched,
         });
         Ok(ToolOutput {
             data,

@@ -3,6 +3,9 @@
 //! file), a scripted OpenAI-compatible HTTP server, and two small tools.
 #![allow(dead_code)]
 
+pub mod fake_platform;
+pub mod fake_slack;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

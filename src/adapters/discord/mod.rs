@@ -16,6 +16,7 @@
 
 pub mod gateway;
 pub mod http;
+pub mod sink;
 
 use std::sync::Arc;
 use std::time::Duration;

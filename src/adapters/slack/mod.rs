@@ -17,6 +17,7 @@
 
 pub mod blocks;
 pub mod http;
+pub mod sink;
 pub mod socket;
 pub mod web;
 

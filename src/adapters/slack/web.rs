@@ -157,6 +157,24 @@ impl SlackWeb {
         Ok(r.ts.to_string())
     }
 
+    /// chat.postMessage without this client's own retries (slack-morphism
+    /// still waits out a 429's Retry-After): the outbox decides about retries.
+    pub async fn post_once(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        rendered: &Rendered,
+    ) -> ClientResult<String> {
+        let request = SlackApiChatPostMessageRequest::new(channel.into(), Self::content(rendered))
+            .opt_thread_ts(thread_ts.map(|t| t.into()));
+        let r = self
+            .client
+            .open_session(&self.token)
+            .chat_post_message(&request)
+            .await?;
+        Ok(r.ts.to_string())
+    }
+
     /// chat.update of a message the bot posted.
     pub async fn update(
         &self,

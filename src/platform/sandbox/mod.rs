@@ -500,6 +500,25 @@ impl QuantPlatform for SandboxPlatform {
         Ok(failed)
     }
 
+    async fn completed_backtests(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> PlatformResult<Vec<Backtest>> {
+        let mut done: Vec<Backtest> = self
+            .lock()
+            .backtests
+            .iter()
+            .filter(|b| {
+                b.status == BacktestStatus::Completed && b.completed_at.is_some_and(|t| t >= since)
+            })
+            .cloned()
+            .collect();
+        done.sort_by_key(|b| std::cmp::Reverse(b.completed_at));
+        done.truncate(limit);
+        Ok(done)
+    }
+
     async fn cache_stats(&self) -> PlatformResult<CacheReport> {
         Ok(CacheReport {
             caches: self.lock().caches.clone(),

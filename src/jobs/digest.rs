@@ -1,0 +1,353 @@
+//! Scheduled ops digests: the `digest` job the [`super::scheduler`] enqueues
+//! for one tick of one `[[digests]]` schedule. The worker builds the body from
+//! the read-only tools' own output (run for the bot: audited, no RBAC) and
+//! the platform's completed backtests — deterministic, zero LLM tokens — and
+//! posts it to each target channel through the outbox. An optional
+//! LLM-written summary line goes on top when the schedule asks for it; the
+//! digest never waits on, or fails because of, the LLM.
+//!
+//! `chatops digest --preview <name>` builds the same body and prints it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::backoff;
+use super::outbox::{OutboundMessage, Outbox};
+use super::schedule::{Schedule, describe_tick};
+use crate::agent::model::{ChatModel, Message, ModelRequest};
+use crate::config::{DigestSection, DigestSettings};
+use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
+use crate::platform::QuantPlatform;
+use crate::store::{Job, JobRelease};
+use crate::tools::render::{self, tr};
+use crate::tools::{ToolContext, ToolOutcome, ToolRegistry};
+
+pub const KIND: &str = "digest";
+pub const QUEUE: &str = "digest";
+/// Completed backtests listed in a digest.
+const COMPLETED_SHOWN: usize = 10;
+
+/// One run of a schedule: the job's payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestRun {
+    pub name: String,
+    /// The scheduled time.
+    pub tick: DateTime<Utc>,
+    /// The previous digest's time: "since the last digest" starts here.
+    pub since: DateTime<Utc>,
+    /// Enqueued well after `tick` (the bot was down).
+    pub late: bool,
+    /// Ticks skipped during the downtime (posted once, not once each).
+    pub missed: u32,
+}
+
+/// Builds and posts digests.
+pub struct Digester {
+    digests: Vec<DigestSettings>,
+    registry: Arc<ToolRegistry>,
+    platform: Arc<dyn QuantPlatform>,
+    outbox: Outbox,
+    model: Option<Arc<dyn ChatModel>>,
+}
+
+impl Digester {
+    pub fn new(
+        digests: Vec<DigestSettings>,
+        registry: Arc<ToolRegistry>,
+        platform: Arc<dyn QuantPlatform>,
+        outbox: Outbox,
+        model: Option<Arc<dyn ChatModel>>,
+    ) -> Self {
+        Self {
+            digests,
+            registry,
+            platform,
+            outbox,
+            model,
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<&DigestSettings> {
+        self.digests.iter().find(|d| d.name == name)
+    }
+
+    /// Build the digest of the job's tick and enqueue it for each channel.
+    pub async fn run(&self, job: &Job) -> JobRelease {
+        let run: DigestRun = match serde_json::from_value(job.payload.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                return JobRelease::Dead {
+                    error: format!("unreadable digest job: {e}"),
+                };
+            }
+        };
+        let Some(def) = self.find(&run.name) else {
+            return JobRelease::Dead {
+                error: format!("no digest named {:?} in the configuration", run.name),
+            };
+        };
+        let text = self.build(def, &run).await;
+        for channel in &def.channels {
+            let Ok(channel) = ChannelId::parse(channel) else {
+                continue; // validated at start-up
+            };
+            let message = OutboundMessage {
+                channel: channel.clone(),
+                thread: None,
+                text: text.clone(),
+                purpose: "digest".into(),
+                request_id: None,
+                parts_sent: 0,
+            };
+            let key = format!(
+                "digest:{}:{}:{channel}",
+                run.name,
+                run.tick.timestamp_millis()
+            );
+            if let Err(e) = self.outbox.enqueue(&key, &message).await {
+                // Channels already enqueued are skipped next time by their key.
+                return JobRelease::Retry {
+                    run_at: crate::store::now()
+                        + chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default(),
+                    error: e.to_string(),
+                    payload: job.payload.clone(),
+                };
+            }
+        }
+        tracing::info!(digest = %run.name, tick = %run.tick, late = run.late, channels = def.channels.len(), "digest enqueued");
+        JobRelease::Done
+    }
+
+    /// The digest `name` as it would be posted now (for its latest tick), for
+    /// `chatops digest --preview`.
+    pub async fn preview(&self, name: &str, now: DateTime<Utc>) -> Result<String, String> {
+        let def = self.find(name).ok_or_else(|| {
+            let names: Vec<&str> = self.digests.iter().map(|d| d.name.as_str()).collect();
+            if names.is_empty() {
+                format!(
+                    "no digest named {name:?}: none is configured ([[digests]] in chatops.toml)"
+                )
+            } else {
+                format!("no digest named {name:?}; configured: {}", names.join(", "))
+            }
+        })?;
+        let schedule = Schedule::parse(&def.cron, &def.timezone).map_err(|e| e.to_string())?;
+        let tick = schedule.last_tick_at_or_before(now).unwrap_or(now);
+        let since = schedule
+            .last_tick_at_or_before(tick - chrono::Duration::seconds(1))
+            .unwrap_or(tick - chrono::Duration::hours(24));
+        let run = DigestRun {
+            name: name.to_string(),
+            tick,
+            since,
+            late: false,
+            missed: 0,
+        };
+        Ok(self.build(def, &run).await)
+    }
+
+    /// The digest's text: heading, optional summary line, one block per section.
+    pub async fn build(&self, def: &DigestSettings, run: &DigestRun) -> String {
+        let lang = def.language;
+        let tz = Schedule::parse(&def.cron, &def.timezone)
+            .map(|s| s.timezone())
+            .unwrap_or(chrono_tz::Tz::UTC);
+        let first_channel = def
+            .channels
+            .iter()
+            .find_map(|c| ChannelId::parse(c).ok())
+            .unwrap_or_else(|| ChannelId::new(Platform::Console, "digest").expect("valid"));
+        let ctx = ToolContext {
+            request_id: RequestId::generate(),
+            platform: first_channel.platform(),
+            caller: Caller {
+                subject: Subject::system(&format!("digest:{}", def.name)),
+                groups: vec![],
+                channel: first_channel,
+            },
+            thread: None,
+            language: lang,
+        };
+        let since_text = describe_tick(run.since, tz);
+        let since_hours = ((run.tick - run.since).num_minutes() as f64 / 60.0)
+            .ceil()
+            .clamp(1.0, 720.0) as u32;
+        let mut blocks = Vec::new();
+        for section in &def.sections {
+            let (heading, body) = match section {
+                DigestSection::CacheStatus => (
+                    tr(lang, "Caches", "캐시").to_string(),
+                    self.tool(&ctx, "cache_status", json!({})).await,
+                ),
+                DigestSection::Failures => (
+                    match lang {
+                        Language::En => format!("Failed backtests since {since_text}"),
+                        Language::Ko => format!("{since_text} 이후 실패한 백테스트"),
+                    },
+                    self.tool(
+                        &ctx,
+                        "recent_failures",
+                        json!({"since_hours": since_hours, "limit": 10}),
+                    )
+                    .await,
+                ),
+                DigestSection::AlphaVantage => (
+                    "Alpha Vantage".to_string(),
+                    self.tool(&ctx, "alpha_vantage_health", json!({})).await,
+                ),
+                DigestSection::DataQuality => (
+                    tr(lang, "Data quality", "데이터 품질").to_string(),
+                    self.tool(
+                        &ctx,
+                        "data_quality_summary",
+                        json!({"since_hours": since_hours}),
+                    )
+                    .await,
+                ),
+                DigestSection::BacktestsCompleted => (
+                    match lang {
+                        Language::En => format!("Backtests completed since {since_text}"),
+                        Language::Ko => format!("{since_text} 이후 완료된 백테스트"),
+                    },
+                    self.completed(run.since, lang).await,
+                ),
+            };
+            blocks.push(format!("*{heading}*\n{body}"));
+        }
+        let mut head = match lang {
+            Language::En => format!(
+                "📋 *Ops digest: {}* · {}",
+                def.name,
+                describe_tick(run.tick, tz)
+            ),
+            Language::Ko => format!(
+                "📋 *운영 다이제스트: {}* · {}",
+                def.name,
+                describe_tick(run.tick, tz)
+            ),
+        };
+        if run.late {
+            head.push('\n');
+            head.push_str(&match (lang, run.missed) {
+                (Language::En, 0) => "⏰ Late: the bot was down at the scheduled time.".to_string(),
+                (Language::En, n) => format!(
+                    "⏰ Late: the bot was down at the scheduled time; {n} earlier digest(s) were skipped, this one covers their period."
+                ),
+                (Language::Ko, 0) => "⏰ 지연됨: 예정 시각에 봇이 중단되어 있었습니다.".to_string(),
+                (Language::Ko, n) => format!(
+                    "⏰ 지연됨: 예정 시각에 봇이 중단되어 있었습니다. 이전 다이제스트 {n}건은 건너뛰고 이 다이제스트에 그 기간을 포함했습니다."
+                ),
+            });
+        }
+        let body = blocks.join("\n\n");
+        if def.llm_summary
+            && let Some(line) = self.summary(&body, lang).await
+        {
+            head.push_str(&format!("\n> {line}"));
+        }
+        format!("{head}\n\n{body}")
+    }
+
+    /// A read-only tool's rendering, or why it is missing.
+    async fn tool(&self, ctx: &ToolContext, name: &str, args: Value) -> String {
+        let result = self.registry.run_for_bot(ctx, name, args).await;
+        if result.outcome == ToolOutcome::Ok {
+            result.display
+        } else {
+            format!("⚠ {}", result.display)
+        }
+    }
+
+    /// Completed backtests since `since`, with their headline KPIs.
+    async fn completed(&self, since: DateTime<Utc>, lang: Language) -> String {
+        let list = match self
+            .platform
+            .completed_backtests(since, COMPLETED_SHOWN)
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => return format!("⚠ {e}"),
+        };
+        if list.is_empty() {
+            return tr(lang, "None.", "없음.").to_string();
+        }
+        let names: std::collections::HashMap<String, String> = self
+            .platform
+            .strategies()
+            .await
+            .map(|all| all.into_iter().map(|s| (s.id, s.name)).collect())
+            .unwrap_or_default();
+        let mut rows = Vec::new();
+        for b in &list {
+            let kpis = match self.platform.backtest_result(&b.id).await {
+                Ok(Some(r)) => (
+                    render::signed_pct(r.performance.total_return),
+                    format!("{:.2}", r.performance.sharpe_ratio),
+                ),
+                _ => (render::unknown(lang).into(), render::unknown(lang).into()),
+            };
+            rows.push(vec![
+                b.id.clone(),
+                names
+                    .get(&b.strategy_id)
+                    .cloned()
+                    .unwrap_or_else(|| b.strategy_id.clone()),
+                b.config.symbols.join(","),
+                b.completed_at.map(render::time).unwrap_or_default(),
+                kpis.0,
+                kpis.1,
+            ]);
+        }
+        let headers = match lang {
+            Language::En => [
+                "backtest",
+                "strategy",
+                "symbols",
+                "completed",
+                "total",
+                "sharpe",
+            ],
+            Language::Ko => ["백테스트", "전략", "종목", "완료", "총수익", "샤프"],
+        };
+        render::with_source(render::table(&headers, &rows), self.platform.kind(), lang)
+    }
+
+    /// One summary line from the LLM, when it answers.
+    async fn summary(&self, body: &str, lang: Language) -> Option<String> {
+        let model = self.model.as_ref()?;
+        let instruction = match lang {
+            Language::En => {
+                "Summarize this ops digest in one short sentence for an on-call engineer. Use only facts stated in it; no numbers that are not in it."
+            }
+            Language::Ko => {
+                "이 운영 다이제스트를 당직 엔지니어를 위해 한 문장으로 요약하세요. 본문에 있는 사실만 쓰고, 본문에 없는 숫자는 쓰지 마세요."
+            }
+        };
+        let messages = [
+            Message::System(instruction.into()),
+            Message::User(body.into()),
+        ];
+        let request = ModelRequest {
+            messages: &messages,
+            tools: &[],
+            language: lang,
+        };
+        match model.complete(request).await {
+            Ok(reply) => reply
+                .content
+                .and_then(|c| {
+                    c.lines()
+                        .find(|l| !l.trim().is_empty())
+                        .map(|l| l.trim().to_string())
+                })
+                .map(|l| l.chars().take(300).collect()),
+            Err(e) => {
+                tracing::warn!(error = %e, "digest summary line skipped: the LLM did not answer");
+                None
+            }
+        }
+    }
+}

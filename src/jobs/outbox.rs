@@ -1,0 +1,225 @@
+//! The outbox: every chat message that is not the direct answer to a request
+//! (backtest notifications, digests) is stored first as a `deliver` job, then
+//! sent by a worker of the target platform's queue, retried with backoff
+//! (longer when the platform says Retry-After), and settled once: sent, or
+//! dead with the reason. Both ends are audited (`delivery`).
+//!
+//! A message longer than one chat message goes out in parts; the job keeps
+//! how many parts were accepted, so a retry resumes after them instead of
+//! posting them again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::backoff;
+use crate::audit::Auditor;
+use crate::domain::{Caller, ChannelId, Platform, RequestId, Subject};
+use crate::store::{AuditEvent, Job, JobRelease, JobRepo, NewJob, StoreResult};
+
+pub const KIND: &str = "deliver";
+
+/// One message to post.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// `slack:<id>`, `discord:<id>` or `console:<name>`.
+    pub channel: ChannelId,
+    /// Slack thread ts (Discord threads are channels of their own).
+    pub thread: Option<String>,
+    pub text: String,
+    /// notification, digest… (audit and logs).
+    pub purpose: String,
+    /// The request this message follows up, when there is one.
+    pub request_id: Option<String>,
+    /// Parts the platform already accepted.
+    #[serde(default)]
+    pub parts_sent: usize,
+}
+
+/// Why a send did not go through.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth another try (transport, 5xx, rate limit), after `after` when the
+    /// platform said so.
+    #[error("{reason}")]
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// Will never work (channel gone, bot removed, bad token).
+    #[error("{0}")]
+    Dead(String),
+}
+
+/// A chat platform's way out, implemented by each adapter.
+#[async_trait]
+pub trait ChatSink: Send + Sync {
+    /// `text` as the platform's messages, in order. Deterministic: a retry
+    /// splits the same text the same way.
+    fn split(&self, text: &str) -> Vec<String>;
+    /// Post one part. `nonce` is unique per message part (platforms that
+    /// deduplicate by nonce drop a repeat).
+    async fn send(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        part: &str,
+        nonce: &str,
+    ) -> Result<(), SendError>;
+}
+
+/// The sinks of the platforms this process can post to.
+pub type Sinks = HashMap<Platform, Arc<dyn ChatSink>>;
+
+/// Stores messages to send; wakes the local worker.
+#[derive(Clone)]
+pub struct Outbox {
+    jobs: Arc<dyn JobRepo>,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(jobs: Arc<dyn JobRepo>, wake: Arc<Notify>) -> Self {
+        Self { jobs, wake }
+    }
+
+    /// Store `message` for delivery. `key` makes it idempotent: enqueueing
+    /// the same key again (a job that ran twice) stores nothing and answers
+    /// false.
+    pub async fn enqueue(&self, key: &str, message: &OutboundMessage) -> StoreResult<bool> {
+        let job = NewJob {
+            kind: KIND.into(),
+            queue: message.channel.platform().as_str().into(),
+            key: Some(key.to_string()),
+            payload: serde_json::to_value(message).unwrap_or_default(),
+            run_at: crate::store::now(),
+        };
+        let stored = self
+            .jobs
+            .enqueue(&job, crate::store::now())
+            .await?
+            .is_some();
+        if stored {
+            self.wake.notify_one();
+        }
+        Ok(stored)
+    }
+}
+
+/// Everything a delivery needs.
+pub struct Deliverer {
+    pub sinks: Sinks,
+    pub auditor: Auditor,
+    pub max_attempts: u32,
+}
+
+impl Deliverer {
+    /// Send what is left of the job's message; settle it.
+    pub async fn deliver(&self, job: &Job) -> JobRelease {
+        let mut message: OutboundMessage = match serde_json::from_value(job.payload.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                return JobRelease::Dead {
+                    error: format!("unreadable outbox message: {e}"),
+                };
+            }
+        };
+        let platform = message.channel.platform();
+        let Some(sink) = self.sinks.get(&platform) else {
+            // Claimed only from queues with a sink; a config change can still get here.
+            return self
+                .dead(job, &message, format!("{platform} is not configured"))
+                .await;
+        };
+        let parts = sink.split(&message.text);
+        while message.parts_sent < parts.len() {
+            let nonce = nonce(&job.id, message.parts_sent);
+            let sent = sink
+                .send(
+                    message.channel.local(),
+                    message.thread.as_deref(),
+                    &parts[message.parts_sent],
+                    &nonce,
+                )
+                .await;
+            match sent {
+                Ok(()) => message.parts_sent += 1,
+                Err(SendError::Dead(reason)) => return self.dead(job, &message, reason).await,
+                Err(SendError::Retry { reason, after }) => {
+                    if job.attempts >= self.max_attempts {
+                        let reason = format!("{reason} (gave up after {} attempts)", job.attempts);
+                        return self.dead(job, &message, reason).await;
+                    }
+                    let wait = backoff(job.attempts).max(after.unwrap_or_default());
+                    tracing::warn!(job = %job.id, channel = %message.channel, attempt = job.attempts,
+                        retry_in_ms = wait.as_millis() as u64, error = %reason, "outbox message not delivered yet");
+                    return JobRelease::Retry {
+                        run_at: crate::store::now()
+                            + chrono::Duration::from_std(wait).unwrap_or_default(),
+                        error: reason,
+                        payload: serde_json::to_value(&message).unwrap_or_default(),
+                    };
+                }
+            }
+        }
+        self.audit(job, &message, "sent", None).await;
+        JobRelease::Done
+    }
+
+    async fn dead(&self, job: &Job, message: &OutboundMessage, reason: String) -> JobRelease {
+        tracing::error!(job = %job.id, channel = %message.channel, purpose = %message.purpose,
+            error = %reason, "outbox message dead: it will not be delivered");
+        self.audit(job, message, "dead", Some(reason.clone())).await;
+        JobRelease::Dead { error: reason }
+    }
+
+    async fn audit(
+        &self,
+        job: &Job,
+        message: &OutboundMessage,
+        outcome: &str,
+        reason: Option<String>,
+    ) {
+        let request_id = message
+            .request_id
+            .as_deref()
+            .map_or_else(RequestId::generate, RequestId::from_stored);
+        let bot = Caller {
+            subject: Subject::system("outbox"),
+            groups: vec![],
+            channel: message.channel.clone(),
+        };
+        let event = AuditEvent::Delivery {
+            job_id: job.id.clone(),
+            purpose: message.purpose.clone(),
+            outcome: outcome.into(),
+            attempts: job.attempts,
+            reason,
+        };
+        self.auditor.record_or_log(&request_id, &bot, event).await;
+    }
+}
+
+/// A per-part nonce of at most 25 characters (Discord's limit).
+fn nonce(job_id: &str, part: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{job_id}:{part}").as_bytes());
+    hex::encode(digest)[..25].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_fit_discord_and_differ_per_part() {
+        let a = nonce("0193-job", 0);
+        assert_eq!(a.len(), 25);
+        assert_ne!(a, nonce("0193-job", 1));
+        assert_eq!(a, nonce("0193-job", 0));
+    }
+}

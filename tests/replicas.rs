@@ -1,0 +1,265 @@
+//! The bot as separate `chatops serve` processes (the real binary) on one
+//! MongoDB wire-protocol server, with a fake Slack and a fake platform at the
+//! process edges:
+//! - a backtest triggered from a Slack thread is reported in that thread
+//!   exactly once, though the bot was SIGKILLed before it finished;
+//! - two replicas post one digest per tick and answer each event once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::fake_platform::{FakePlatform, TOKEN, performance};
+use common::fake_slack::{
+    BOT_TOKEN, CHANNEL, FakeSlack, OPERATOR, SECRET, SlackClient, TEAM, approval_request, mention,
+};
+use serde_json::Value;
+
+/// A `chatops serve` child process; killed (SIGKILL) when dropped.
+struct BotProcess {
+    child: Child,
+    addr: std::net::SocketAddr,
+    log: PathBuf,
+}
+
+impl BotProcess {
+    /// Start the binary on `config` with its own HTTP port; wait until `/readyz` answers 200.
+    async fn start(config: &Path, log: PathBuf) -> Self {
+        let addr: std::net::SocketAddr = common::free_addr().parse().unwrap();
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_chatops"))
+            .args(["--config", config.to_str().unwrap(), "serve"])
+            .env_clear()
+            .env("CHATOPS_HTTP_ADDR", addr.to_string())
+            .env("RUST_LOG", "info,chatops=debug")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let bot = Self { child, addr, log };
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(r) = http.get(format!("http://{addr}/readyz")).send().await
+                && r.status() == 200
+            {
+                return bot;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the bot did not get ready:\n{}", bot.logs());
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown, no lease hand-back.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// chatops.toml for the processes: one bot store on the test MongoDB, the
+/// fake Slack, and `extra` (platform, digests).
+fn write_config(dir: &Path, store_db: &str, slack: &FakeSlack, extra: &str) -> PathBuf {
+    let config = format!(
+        r#"
+[store]
+mongodb_uri = "{mongo}"
+mongodb_db = "{store_db}"
+
+[slack]
+bot_token = "{BOT_TOKEN}"
+signing_secret = "{SECRET}"
+api_url = "{slack_api}"
+
+[rbac.bindings]
+"slack:{TEAM}/{OPERATOR}" = "operator"
+
+[jobs]
+watch_poll_secs = 1
+lease_secs = 5
+idle_poll_ms = 100
+
+{extra}
+"#,
+        mongo = common::mongo_uri(),
+        slack_api = slack.api_url(),
+    );
+    let path = dir.join("chatops.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_backtest_finishing_while_the_bot_is_down_is_reported_once_in_its_thread() {
+    chatops::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let platform = FakePlatform::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        r#"
+[platform]
+api_url = "{}"
+api_token = "{TOKEN}"
+mongodb_uri = "{}"
+mongodb_db = "{}"
+"#,
+        platform.url,
+        common::mongo_uri(),
+        platform.db_name
+    );
+    let config = write_config(dir.path(), &common::fresh_db_name(), &slack, &extra);
+    let mut first = BotProcess::start(&config, dir.path().join("first.log")).await;
+    let client = SlackClient::new(first.addr, &slack.url);
+
+    // Asked in a thread; the approval request comes back in that thread.
+    let thread = "1700000000.000001";
+    let asked = mention(
+        OPERATOR,
+        "run RSI on AAPL from 2024-01-01 to 2024-06-30",
+        "1700000050.000100",
+        Some(thread),
+    );
+    assert_eq!(client.event("Ev0KILL01", asked, &[]).await.status(), 200);
+    let posts = slack
+        .wait_calls("chat.postMessage", 1, Duration::from_secs(15))
+        .await;
+    let (request, approval_id) = approval_request(&posts);
+    assert_eq!(request["thread_ts"], thread);
+    let message_ts = "1700000000.000000";
+    assert_eq!(
+        client
+            .click(OPERATOR, "approve", &approval_id, message_ts)
+            .await
+            .status(),
+        200
+    );
+    let id = platform.wait_triggered(1, Duration::from_secs(15)).await[0].clone();
+    slack
+        .wait_post(
+            "I'll post the result here when it finishes",
+            Duration::from_secs(15),
+        )
+        .await;
+
+    // The bot dies before the backtest ends; the backtest ends while it is down.
+    first.kill();
+    platform
+        .finish(
+            &id,
+            chrono::Duration::minutes(133),
+            performance(0.182, 1.42),
+        )
+        .await;
+    let completions = || {
+        slack
+            .posts_containing(&id)
+            .into_iter()
+            .filter(|p| p["text"].as_str().unwrap().contains("completed after"))
+            .collect::<Vec<Value>>()
+    };
+    assert!(completions().is_empty());
+
+    let second = BotProcess::start(&config, dir.path().join("second.log")).await;
+    let done = slack
+        .wait_post("completed after", Duration::from_secs(30))
+        .await;
+    let text = done["text"].as_str().unwrap();
+    assert_eq!(done["thread_ts"], thread, "in the asking thread");
+    assert_eq!(done["channel"], CHANNEL);
+    assert!(text.contains(&id), "{text}");
+    assert!(
+        text.contains(&format!("<@{OPERATOR}>")),
+        "who triggered it: {text}"
+    );
+    assert!(text.contains("2 h 13 min"), "how long it took: {text}");
+    assert!(
+        text.contains("+18.2 %") && text.contains("1.42"),
+        "the KPIs: {text}"
+    );
+    // Several more poll cycles: still exactly one.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(completions().len(), 1, "{}", second.logs());
+}
+
+#[tokio::test]
+async fn two_replicas_post_one_digest_per_tick_and_answer_each_event_once() {
+    chatops::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Every 2 seconds (cron's 6-field form), cache section only; sandbox platform.
+    let extra = r#"
+[[digests]]
+name = "pulse"
+cron = "*/2 * * * * *"
+timezone = "Asia/Seoul"
+channels = ["slack:C0DIGEST"]
+sections = ["cache_status"]
+"#;
+    let config = write_config(dir.path(), &common::fresh_db_name(), &slack, extra);
+    let (a, b) = tokio::join!(
+        BotProcess::start(&config, dir.path().join("a.log")),
+        BotProcess::start(&config, dir.path().join("b.log")),
+    );
+
+    // The same event delivered to both (a Slack retry landing on the other replica).
+    let question = mention(OPERATOR, "cache status", "1700000100.000100", None);
+    let (to_a, to_b) = (
+        SlackClient::new(a.addr, &slack.url),
+        SlackClient::new(b.addr, &slack.url),
+    );
+    let (ra, rb) = tokio::join!(
+        to_a.event("Ev0TWICE01", question.clone(), &[]),
+        to_b.event("Ev0TWICE01", question, &[]),
+    );
+    assert_eq!((ra.status().as_u16(), rb.status().as_u16()), (200, 200));
+
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let digests = slack.calls("chat.postMessage");
+    let mut ticks: Vec<String> = digests
+        .iter()
+        .filter(|p| p["channel"] == "C0DIGEST")
+        .map(|p| {
+            p["text"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let posted = ticks.len();
+    ticks.sort();
+    ticks.dedup();
+    assert!(
+        ticks.len() >= 3,
+        "a digest every 2 s for 9 s: {ticks:?}\n{}\n{}",
+        a.logs(),
+        b.logs()
+    );
+    assert_eq!(posted, ticks.len(), "each tick posted once: {digests:?}");
+    let answers: Vec<&Value> = digests
+        .iter()
+        .filter(|p| p["thread_ts"] == "1700000100.000100")
+        .collect();
+    assert_eq!(answers.len(), 1, "one answer: {answers:?}");
+    assert!(
+        answers[0]["text"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("duckdb")
+    );
+}
