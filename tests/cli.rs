@@ -242,3 +242,49 @@ fn the_top_questions_are_answered_from_the_sandbox() {
         );
     }
 }
+
+#[test]
+fn digest_preview_prints_a_configured_digest_without_posting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("chatops.toml"),
+        r#"
+[[digests]]
+name = "morning"
+cron = "0 9 * * 1-5"
+channels = ["slack:C0OPS"]
+sections = ["cache_status", "failures", "backtests_completed"]
+language = "ko"
+"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        chatops(dir.path())
+            .args(["--config", "chatops.toml", "digest"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--preview", "morning"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("운영 다이제스트: morning"), "{text}");
+    assert!(text.contains("KST"), "the schedule's time zone: {text}");
+    assert!(text.contains("캐시") && text.contains("duckdb"), "{text}");
+    assert!(text.contains("실패한 백테스트"), "{text}");
+
+    let listed = run(&[]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("read as \"0 0 9 * * MON-FRI\""),
+        "which form was read: {listed}"
+    );
+
+    let unknown = run(&["--preview", "evening"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("configured: morning"));
+}

@@ -40,7 +40,12 @@ struct FakeDiscord {
     calls: Mutex<Vec<Call>>,
     ids: AtomicUsize,
     gateway_url: Mutex<String>,
+    /// Creating a message answers HTTP 500 this many more times.
+    fail_posts: AtomicUsize,
 }
+
+/// A channel the bot was removed from: creating a message there is 404.
+const GONE_CHANNEL: &str = "1167912999999999999";
 
 fn message_json(id: &str, channel: &str, content: &str) -> Value {
     json!({"id": id, "channel_id": channel, "content": content, "timestamp": "2026-11-22T07:00:00.000000+00:00",
@@ -64,6 +69,25 @@ async fn rest(
     });
     let id = format!("9{:018}", s.ids.fetch_add(1, Ordering::SeqCst));
     let channel = path.split('/').nth(2).unwrap_or(CHANNEL).to_string();
+    let creates_message = method == Method::POST && path.ends_with("/messages");
+    if creates_message && channel == GONE_CHANNEL {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "Unknown Channel", "code": 10003})),
+        )
+            .into_response();
+    }
+    if creates_message
+        && s.fail_posts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"message": "500: Internal Server Error", "code": 0})),
+        )
+            .into_response();
+    }
     match (method.as_str(), path.as_str()) {
         ("GET", "/gateway/bot") => axum::Json(json!({"url": *s.gateway_url.lock().unwrap(), "shards": 1,
             "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})).into_response(),
@@ -634,4 +658,79 @@ async fn slack_and_discord_are_served_by_one_process() {
     );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn notifications_reach_discord_through_the_outbox_once_and_a_lost_channel_is_dead() {
+    use chatops::jobs::outbox::OutboundMessage;
+    use chatops::store::JobState;
+    let (gateway_url, _identify, _dispatch) = fake_gateway().await;
+    let bot = bot(Some(gateway_url)).await;
+    bot.discord.fail_posts.store(1, Ordering::SeqCst);
+    let message = |channel: &str, text: &str| OutboundMessage {
+        channel: chatops::domain::ChannelId::parse(&format!("discord:{channel}")).unwrap(),
+        thread: None,
+        text: text.into(),
+        purpose: "notification".into(),
+        request_id: None,
+        parts_sent: 0,
+    };
+    bot.app
+        .outbox
+        .enqueue(
+            "n1",
+            &message(CHANNEL, "✅ <@53908232506183680>, your backtest completed"),
+        )
+        .await
+        .unwrap();
+    bot.app
+        .outbox
+        .enqueue(
+            "n2",
+            &message(GONE_CHANNEL, "📋 digest for a channel the bot left"),
+        )
+        .await
+        .unwrap();
+    // One 500, then accepted after the outbox's backoff.
+    bot.wait_calls("POST", &format!("/channels/{CHANNEL}/messages"), 2)
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let posts = bot.calls("POST", &format!("/channels/{CHANNEL}/messages"));
+    assert_eq!(posts.len(), 2, "a failure and one delivery: {posts:?}");
+    let body = &posts[1].body;
+    assert!(
+        body["content"]
+            .as_str()
+            .unwrap()
+            .contains("your backtest completed")
+    );
+    assert_eq!(body["enforce_nonce"], true);
+    assert_eq!(
+        body["nonce"], posts[0].body["nonce"],
+        "the retry repeats the nonce"
+    );
+    assert_eq!(body["nonce"].as_str().unwrap().len(), 25);
+    assert_eq!(body["allowed_mentions"]["parse"], json!(["users"]));
+
+    let jobs = bot
+        .app
+        .store
+        .jobs
+        .list_jobs(Some("deliver"), 10)
+        .await
+        .unwrap();
+    let state = |key: &str| {
+        jobs.iter()
+            .find(|j| j.key == key)
+            .map(|j| (j.state, j.last_error.clone()))
+    };
+    assert_eq!(state("n1").unwrap().0, JobState::Done);
+    let (gone, reason) = state("n2").unwrap();
+    assert_eq!(gone, JobState::Dead);
+    assert!(reason.unwrap().contains("404"), "the reason is kept");
+    assert_eq!(
+        bot.calls("POST", &format!("/channels/{GONE_CHANNEL}/messages"))
+            .len(),
+        1
+    );
 }

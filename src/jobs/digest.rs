@@ -30,6 +30,12 @@ pub const QUEUE: &str = "digest";
 /// Completed backtests listed in a digest.
 const COMPLETED_SHOWN: usize = 10;
 
+/// `body` without its trailing source note.
+fn without_note<'a>(body: &'a str, note: Option<&str>) -> &'a str {
+    note.and_then(|n| body.strip_suffix(n))
+        .map_or(body, |rest| rest.trim_end())
+}
+
 /// One run of a schedule: the job's payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DigestRun {
@@ -175,6 +181,7 @@ impl Digester {
         let since_hours = ((run.tick - run.since).num_minutes() as f64 / 60.0)
             .ceil()
             .clamp(1.0, 720.0) as u32;
+        let note = render::source_note(self.platform.kind(), lang);
         let mut blocks = Vec::new();
         for section in &def.sections {
             let (heading, body) = match section {
@@ -215,7 +222,11 @@ impl Digester {
                     self.completed(run.since, lang).await,
                 ),
             };
-            blocks.push(format!("*{heading}*\n{body}"));
+            blocks.push(format!("*{heading}*\n{}", without_note(&body, note)));
+        }
+        // The sandbox note once, under the whole digest, not under each section.
+        if let Some(note) = note {
+            blocks.push(note.to_string());
         }
         let mut head = match lang {
             Language::En => format!(
@@ -312,7 +323,7 @@ impl Digester {
             ],
             Language::Ko => ["백테스트", "전략", "종목", "완료", "총수익", "샤프"],
         };
-        render::with_source(render::table(&headers, &rows), self.platform.kind(), lang)
+        render::table(&headers, &rows)
     }
 
     /// One summary line from the LLM, when it answers.
