@@ -71,42 +71,15 @@ async fn bot_with(socket_url: Option<String>) -> Bot {
     }
 }
 
+/// The signed requests Slack would send (`bot.command(…)`, `bot.event(…)`…).
+impl std::ops::Deref for Bot {
+    type Target = SlackClient;
+    fn deref(&self) -> &SlackClient {
+        &self.client
+    }
+}
+
 impl Bot {
-    async fn send(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: String,
-        extra: &[(&str, &str)],
-    ) -> reqwest::Response {
-        self.client.send(path, content_type, body, extra).await
-    }
-
-    async fn command(&self, user: &str, text: &str, response_id: &str) -> reqwest::Response {
-        self.client.command(user, text, response_id).await
-    }
-
-    async fn event(
-        &self,
-        event_id: &str,
-        event: Value,
-        extra: &[(&str, &str)],
-    ) -> reqwest::Response {
-        self.client.event(event_id, event, extra).await
-    }
-
-    async fn click(
-        &self,
-        user: &str,
-        action: &str,
-        approval_id: &str,
-        message_ts: &str,
-    ) -> reqwest::Response {
-        self.client
-            .click(user, action, approval_id, message_ts)
-            .await
-    }
-
     fn calls(&self, method: &str) -> Vec<Value> {
         self.slack.calls(method)
     }

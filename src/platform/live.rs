@@ -68,6 +68,28 @@ fn err(kind: PlatformErrorKind, message: impl Into<String>) -> PlatformError {
 }
 
 impl LivePlatform {
+    /// Backtests with `status` whose `time_field` is at or after `since`,
+    /// newest first (index `{status: 1, <time_field>: -1}`).
+    async fn backtests_since(
+        &self,
+        status: &str,
+        time_field: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> PlatformResult<Vec<Backtest>> {
+        let since = mongodb::bson::DateTime::from_millis(since.timestamp_millis());
+        self.find(
+            "backtests",
+            doc! {"status": status, time_field: {"$gte": since}},
+            doc! {time_field: -1},
+            limit as i64,
+        )
+        .await?
+        .iter()
+        .map(backtest_from)
+        .collect()
+    }
+
     /// Connect lazily: the driver connects on first use, so a platform that
     /// is down at start-up is reported by the tools, not a crash.
     pub async fn connect(
@@ -506,17 +528,8 @@ impl QuantPlatform for LivePlatform {
         since: DateTime<Utc>,
         limit: usize,
     ) -> PlatformResult<Vec<Backtest>> {
-        let since = mongodb::bson::DateTime::from_millis(since.timestamp_millis());
-        self.find(
-            "backtests",
-            doc! {"status": "failed", "created_at": {"$gte": since}},
-            doc! {"created_at": -1},
-            limit as i64,
-        )
-        .await?
-        .iter()
-        .map(backtest_from)
-        .collect()
+        self.backtests_since("failed", "created_at", since, limit)
+            .await
     }
 
     async fn completed_backtests(
@@ -524,17 +537,8 @@ impl QuantPlatform for LivePlatform {
         since: DateTime<Utc>,
         limit: usize,
     ) -> PlatformResult<Vec<Backtest>> {
-        let since = mongodb::bson::DateTime::from_millis(since.timestamp_millis());
-        self.find(
-            "backtests",
-            doc! {"status": "completed", "completed_at": {"$gte": since}},
-            doc! {"completed_at": -1},
-            limit as i64,
-        )
-        .await?
-        .iter()
-        .map(backtest_from)
-        .collect()
+        self.backtests_since("completed", "completed_at", since, limit)
+            .await
     }
 
     async fn cache_stats(&self) -> PlatformResult<CacheReport> {
