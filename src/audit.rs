@@ -44,8 +44,11 @@ impl Auditor {
             channel: caller.channel.to_string(),
             prompt_version: self.prompt_version.clone(),
             event: self.redact(event),
+            seq: 0,
+            prev_hash: String::new(),
+            hash: String::new(),
         };
-        self.repo.append(&record).await
+        self.repo.append(&record).await.map(|_| ())
     }
 
     /// Append, logging (not propagating) a failure.

@@ -21,6 +21,7 @@ pub mod adapters;
 pub mod agent;
 pub mod app;
 pub mod audit;
+pub mod canonical;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -57,6 +57,7 @@ async fn audit_of(h: &Harness, request_id: &str) -> Vec<AuditEvent> {
         .query_audit(&AuditQuery {
             request_id: Some(request_id.into()),
             limit: 0,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -44,6 +44,9 @@ fn audit(request_id: &str, n: u32) -> AuditRecord {
             error_kind: None,
             error: None,
         },
+        seq: 0,
+        prev_hash: String::new(),
+        hash: String::new(),
     }
 }
 
@@ -123,6 +126,7 @@ async fn audit_is_append_only_and_ordered(store: Store) {
         .query_audit(&AuditQuery {
             request_id: Some("req-a".into()),
             limit: 0,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -141,6 +145,7 @@ async fn audit_is_append_only_and_ordered(store: Store) {
         .query_audit(&AuditQuery {
             request_id: None,
             limit: 3,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -284,6 +289,7 @@ async fn state_survives_a_restart(reopenable: &ReopenableStore) {
         .query_audit(&AuditQuery {
             request_id: Some("req-p".into()),
             limit: 0,
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -381,7 +381,7 @@ impl Agent {
 /// Tool name + canonical arguments.
 fn call_key(call: &ToolCallRequest) -> String {
     let args = serde_json::from_str::<serde_json::Value>(&call.arguments)
-        .map(|v| crate::tools::registry::canonical_json(&v))
+        .map(|v| crate::canonical::canonical_json(&v))
         .unwrap_or_else(|_| call.arguments.trim().to_string());
     format!("{}\u{0}{args}", call.name)
 }

@@ -4,8 +4,10 @@
 //! (`tests/store_conformance.rs`).
 //!
 //! Owns the record types (sessions, audit records, approvals, processed
-//! events, jobs and schedule cursors) and the traits. The audit trait has no
-//! update or delete: the log is append-only by construction.
+//! events, jobs and schedule cursors, LLM usage) and the traits. The audit
+//! trait has no update or delete: the log is append-only by construction,
+//! and each record carries the hash of the one before it, so an edit made
+//! behind the bot's back shows ([`verify_audit_chain`]).
 
 pub mod mongo;
 pub mod sqlite;
@@ -98,11 +100,40 @@ pub struct AuditRecord {
     /// Content hash of the system prompt in force.
     pub prompt_version: String,
     pub event: AuditEvent,
+    /// Position in this store's chain: 1, 2, … without gaps. Set by `append`.
+    #[serde(default)]
+    pub seq: u64,
+    /// The previous record's `hash` (empty for the first). Set by `append`.
+    #[serde(default)]
+    pub prev_hash: String,
+    /// [`AuditRecord::chain_hash`] of this record. Set by `append`.
+    #[serde(default)]
+    pub hash: String,
 }
 
 impl AuditRecord {
     pub fn kind(&self) -> &'static str {
         self.event.kind()
+    }
+
+    /// The hash this record must carry: SHA-256 (hex) over `prev_hash` and the
+    /// canonical JSON of every other field but `hash` itself.
+    pub fn chain_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let content = serde_json::json!({
+            "id": self.id,
+            "at": self.at,
+            "request_id": self.request_id,
+            "subject": self.subject,
+            "channel": self.channel,
+            "prompt_version": self.prompt_version,
+            "event": self.event,
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+        });
+        let mut h = Sha256::new();
+        h.update(crate::canonical::canonical_json(&content).as_bytes());
+        hex::encode(h.finalize())
     }
 }
 
@@ -187,19 +218,115 @@ impl AuditEvent {
     }
 }
 
-/// Which records to read back.
+/// Which records to read back; every filter that is set must match.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub request_id: Option<String>,
+    /// Who (`subject`).
+    pub subject: Option<String>,
+    /// Where (`channel`).
+    pub channel: Option<String>,
+    /// Records about this tool (tool attempts, outcomes, approval decisions).
+    pub tool: Option<String>,
+    /// The event's `outcome` (tool outcomes: ok, denied, error…; deliveries: sent, dead).
+    pub outcome: Option<String>,
+    /// The event kind (`tool_outcome`, `llm_call`…).
+    pub kind: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only records with `seq` above this (paging through the chain).
+    pub after_seq: Option<u64>,
+    /// At most this many (0: at most 1,000).
     pub limit: usize,
 }
 
 /// The append-only audit log. There is deliberately no update or delete.
 #[async_trait]
 pub trait AuditRepo: Send + Sync {
-    async fn append(&self, record: &AuditRecord) -> StoreResult<()>;
-    /// Records in append order, oldest first.
+    /// Append `record` at the end of this store's chain. The store sets
+    /// `seq`, `prev_hash` and `hash` (whatever the record carried) and
+    /// returns the record as stored. Safe with several writers (replicas):
+    /// a writer that loses the race for a `seq` retries on the new end.
+    async fn append(&self, record: &AuditRecord) -> StoreResult<AuditRecord>;
+    /// Matching records in chain order (by `seq`), oldest first.
     async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// What `chatops audit verify` found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChainReport {
+    /// Records checked.
+    pub records: u64,
+    /// The first record that does not link up, if any.
+    pub first_broken: Option<BrokenLink>,
+}
+
+/// A record whose link in the chain is broken, and how.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BrokenLink {
+    pub seq: u64,
+    pub id: String,
+    /// e.g. "its content does not match its hash (edited)", "seq 41 is missing (deleted)",
+    /// "prev_hash does not match record 40".
+    pub reason: String,
+}
+
+/// Walk the whole chain in `seq` order, `page` records at a time, and report
+/// the first broken link: a record whose content no longer matches its hash
+/// (edited), whose `prev_hash` is not the previous record's hash (edited or
+/// re-linked), or a gap in `seq` (deleted).
+pub async fn verify_audit_chain(repo: &dyn AuditRepo, page: usize) -> StoreResult<ChainReport> {
+    let _ = (repo, page);
+    todo!("implemented with the store backends")
+}
+
+/// One row of LLM usage: per UTC day, person, channel and model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageRow {
+    pub day: chrono::NaiveDate,
+    pub subject: String,
+    pub channel: String,
+    pub model: String,
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// Whose tokens to count.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UsageScope {
+    Subject(String),
+    Channel(String),
+}
+
+/// LLM usage counters (tokens and cost), for budgets and `/ops usage`.
+#[async_trait]
+pub trait UsageRepo: Send + Sync {
+    /// Add one LLM call to the counters of (`day`, `subject`, `channel`,
+    /// `model`), creating the row when it is the first. Atomic increments:
+    /// replicas may add concurrently.
+    #[allow(clippy::too_many_arguments)]
+    async fn add_usage(
+        &self,
+        day: chrono::NaiveDate,
+        subject: &str,
+        channel: &str,
+        model: &str,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        cost_usd: f64,
+    ) -> StoreResult<()>;
+    /// Rows of days `from..=to`, ordered by day, subject, channel, model.
+    async fn usage(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> StoreResult<Vec<UsageRow>>;
+    /// Prompt + completion tokens used on `day` by `scope` (all models).
+    async fn tokens_used(&self, day: chrono::NaiveDate, scope: &UsageScope) -> StoreResult<u64>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -446,6 +573,7 @@ pub struct Store {
     pub approvals: Arc<dyn ApprovalRepo>,
     pub events: Arc<dyn ProcessedEventRepo>,
     pub jobs: Arc<dyn JobRepo>,
+    pub usage: Arc<dyn UsageRepo>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -457,6 +585,7 @@ impl Store {
             + ApprovalRepo
             + ProcessedEventRepo
             + JobRepo
+            + UsageRepo
             + StoreHealth
             + 'static,
     {
@@ -466,6 +595,7 @@ impl Store {
             approvals: backend.clone(),
             events: backend.clone(),
             jobs: backend.clone(),
+            usage: backend.clone(),
             health: backend,
         }
     }

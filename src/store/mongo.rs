@@ -33,7 +33,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use super::{
     Approval, ApprovalRepo, ApprovalStatus, AuditQuery, AuditRecord, AuditRepo, ChatSession,
     DecideError, Job, JobRelease, JobRepo, JobState, NewJob, ProcessedEventRepo, SessionRepo,
-    StoreError, StoreHealth, StoreResult,
+    StoreError, StoreHealth, StoreResult, UsageRepo, UsageRow, UsageScope,
 };
 
 fn to_bson_time(t: DateTime<Utc>) -> bson::DateTime {
@@ -234,7 +234,7 @@ impl SessionRepo for MongoStore {
 
 #[async_trait]
 impl AuditRepo for MongoStore {
-    async fn append(&self, r: &AuditRecord) -> StoreResult<()> {
+    async fn append(&self, r: &AuditRecord) -> StoreResult<AuditRecord> {
         let event = bson::to_bson(&r.event).map_err(StoreError::mongo)?;
         self.coll("audit_log")
             .insert_one(doc! {
@@ -249,7 +249,7 @@ impl AuditRepo for MongoStore {
             })
             .await
             .map_err(StoreError::mongo)?;
-        Ok(())
+        Ok(r.clone())
     }
 
     async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
@@ -280,6 +280,9 @@ impl AuditRepo for MongoStore {
                 channel: get_str(&d, "channel"),
                 prompt_version: get_str(&d, "prompt_version"),
                 event: bson::from_bson(event).map_err(StoreError::mongo)?,
+                seq: 0,
+                prev_hash: String::new(),
+                hash: String::new(),
             });
         }
         Ok(out)
@@ -698,5 +701,31 @@ impl StoreHealth for MongoStore {
             .await
             .map(|_| ())
             .map_err(StoreError::mongo)
+    }
+}
+
+#[async_trait]
+impl UsageRepo for MongoStore {
+    async fn add_usage(
+        &self,
+        _: chrono::NaiveDate,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: u64,
+        _: f64,
+    ) -> StoreResult<()> {
+        todo!("usage counters")
+    }
+    async fn usage(
+        &self,
+        _: chrono::NaiveDate,
+        _: chrono::NaiveDate,
+    ) -> StoreResult<Vec<UsageRow>> {
+        todo!("usage counters")
+    }
+    async fn tokens_used(&self, _: chrono::NaiveDate, _: &UsageScope) -> StoreResult<u64> {
+        todo!("usage counters")
     }
 }

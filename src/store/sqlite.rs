@@ -26,7 +26,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     Approval, ApprovalRepo, ApprovalStatus, AuditQuery, AuditRecord, AuditRepo, ChatSession,
     DecideError, Job, JobRelease, JobRepo, JobState, NewJob, ProcessedEventRepo, SessionRepo,
-    StoreError, StoreHealth, StoreResult,
+    StoreError, StoreHealth, StoreResult, UsageRepo, UsageRow, UsageScope,
 };
 
 const SCHEMA: &str = r#"
@@ -222,7 +222,7 @@ impl SessionRepo for SqliteStore {
 
 #[async_trait]
 impl AuditRepo for SqliteStore {
-    async fn append(&self, record: &AuditRecord) -> StoreResult<()> {
+    async fn append(&self, record: &AuditRecord) -> StoreResult<AuditRecord> {
         let json = serde_json::to_string(record).map_err(StoreError::sqlite)?;
         let (id, at, request_id, kind) = (
             record.id.clone(),
@@ -237,7 +237,8 @@ impl AuditRepo for SqliteStore {
             )
             .map(|_| ())
         })
-        .await
+        .await?;
+        Ok(record.clone())
     }
 
     async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
@@ -654,5 +655,31 @@ impl StoreHealth for SqliteStore {
     }
     async fn ping(&self) -> StoreResult<()> {
         self.with(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+}
+
+#[async_trait]
+impl UsageRepo for SqliteStore {
+    async fn add_usage(
+        &self,
+        _: chrono::NaiveDate,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: u64,
+        _: f64,
+    ) -> StoreResult<()> {
+        todo!("usage counters")
+    }
+    async fn usage(
+        &self,
+        _: chrono::NaiveDate,
+        _: chrono::NaiveDate,
+    ) -> StoreResult<Vec<UsageRow>> {
+        todo!("usage counters")
+    }
+    async fn tokens_used(&self, _: chrono::NaiveDate, _: &UsageScope) -> StoreResult<u64> {
+        todo!("usage counters")
     }
 }

@@ -110,34 +110,12 @@ impl ApprovalGate for DeferApproval {
     }
 }
 
-/// JSON text with object keys sorted at every level, so equal values give
-/// equal text whatever order the keys came in.
-pub fn canonical_json(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sorted(v)))
-                        .collect(),
-                )
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
-
 /// Hash binding an approval to one tool and its exact arguments.
 pub fn args_hash(tool: &str, args: &Value) -> String {
     let mut h = Sha256::new();
     h.update(tool.as_bytes());
     h.update([0]);
-    h.update(canonical_json(args).as_bytes());
+    h.update(crate::canonical::canonical_json(args).as_bytes());
     hex::encode(h.finalize())
 }
 
