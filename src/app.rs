@@ -48,6 +48,8 @@ pub struct App {
     /// The LLM client, when one is configured (for `chatops check`).
     pub llm: Option<Arc<OpenAiModel>>,
     pub auditor: Auditor,
+    /// Rate limits, model policy, token budgets and usage.
+    pub governance: Arc<crate::governance::Governance>,
     /// Messages that are not direct answers (notifications, digests).
     pub outbox: Outbox,
     /// Backtest watches (recorded by `trigger_backtest`, polled by workers).
@@ -90,6 +92,7 @@ impl App {
             self.platform.clone(),
             self.outbox.clone(),
             self.agent.primary.clone(),
+            self.governance.clone(),
         )
     }
 
@@ -166,6 +169,7 @@ impl AppBuilder {
                 tool_timeout: settings.agent.tool_timeout(),
                 approval_ttl: std::time::Duration::from_secs(settings.approvals.ttl_secs),
                 allow_self_approval: settings.approvals.allow_self_approval,
+                max_argument_chars: settings.limits.max_argument_chars,
             },
         );
         let platform = match self.platform {
@@ -192,6 +196,9 @@ impl AppBuilder {
         registry.register(Arc::new(BacktestStatusTool::new(platform.clone())));
         registry.register(Arc::new(CompareStrategies::new(platform.clone())));
         registry.register(Arc::new(DataQualitySummary::new(platform.clone())));
+        registry.register(Arc::new(crate::tools::usage_report::UsageReport::new(
+            store.usage.clone(),
+        )));
         for tool in self.extra_tools {
             registry.register(tool);
         }
@@ -204,6 +211,14 @@ impl AppBuilder {
         } else {
             None
         };
+        let models =
+            crate::governance::models::ModelPolicy::new(&settings.llm.model, &settings.models)
+                .map_err(|(key, message)| anyhow::anyhow!("invalid value for {key}: {message}"))?;
+        let governance = Arc::new(crate::governance::Governance::new(
+            settings.limits.clone(),
+            models,
+            store.usage.clone(),
+        ));
         let agent = Agent {
             primary: llm.clone().map(|m| m as Arc<dyn ChatModel>),
             offline: Arc::new(OfflinePlanner),
@@ -213,6 +228,7 @@ impl AppBuilder {
             redactor: redactor.clone(),
             prompts,
             limits: settings.agent.clone(),
+            governance: governance.clone(),
             bot_name: settings.bot.name.clone(),
         };
         Ok(App {
@@ -223,6 +239,7 @@ impl AppBuilder {
             redactor,
             llm,
             auditor,
+            governance,
             outbox,
             watcher,
             wake,

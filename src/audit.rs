@@ -118,9 +118,16 @@ impl Auditor {
                 attempts,
                 reason: reason.map(|e| r.redact(&e).into_owned()),
             },
+            AuditEvent::ModelSelected { model, outcome } => AuditEvent::ModelSelected {
+                model: r.redact(&model).into_owned(),
+                outcome,
+            },
             other @ (AuditEvent::LlmCall { .. }
             | AuditEvent::ReplyOut { .. }
-            | AuditEvent::ApprovalDecided { .. }) => other,
+            | AuditEvent::ApprovalDecided { .. }
+            | AuditEvent::Refused { .. }
+            | AuditEvent::BudgetExceeded { .. }
+            | AuditEvent::SecretInMessage { .. }) => other,
         }
     }
 }

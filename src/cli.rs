@@ -1,4 +1,5 @@
-//! The command line (clap): `chat`, `ask`, `serve`, `check`, `digest`. Parses
+//! The command line (clap): `chat`, `ask`, `serve`, `check`, `digest`,
+//! `usage`, `audit`. Parses
 //! arguments, loads settings, sets up logging, builds the [`App`] and hands
 //! over to the console, the server or the checks.
 
@@ -50,12 +51,89 @@ pub enum Command {
     Serve,
     /// Validate the configuration and probe each configured dependency.
     Check,
+    /// LLM tokens and cost by user, channel and model.
+    Usage {
+        /// Days to cover, today included (UTC), 1-31.
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Query the audit log (or export it as JSON lines); `audit verify` checks its hash chain.
+    Audit(AuditArgs),
     /// Scheduled ops digests.
     Digest {
         /// Print the digest NAME as it would be posted now, without posting it.
         #[arg(long, value_name = "NAME")]
         preview: Option<String>,
     },
+}
+
+/// `chatops audit [filters] [--json]` or `chatops audit verify`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub action: Option<AuditAction>,
+    /// Subject, e.g. slack:T0123/U0456 or console:alice.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Channel, e.g. slack:C0OPS.
+    #[arg(long)]
+    pub channel: Option<String>,
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// ok, denied, error, needs_approval, rejected (tool outcomes); sent, dead (deliveries).
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Record kind: message_in, llm_call, tool_attempt, tool_outcome, refused…
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub request: Option<String>,
+    /// From (RFC 3339, YYYY-MM-DD, or an age such as 24h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until (same forms).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// One JSON object per line (every field, hashes included).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Walk the hash chain from the first record; name the first broken link (exit 1).
+    Verify,
+}
+
+impl AuditArgs {
+    fn query(&self) -> anyhow::Result<crate::store::AuditQuery> {
+        let now = chrono::Utc::now();
+        let time = |t: &Option<String>| {
+            t.as_deref()
+                .map(|t| crate::admin::parse_time(t, now))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e))
+        };
+        Ok(crate::store::AuditQuery {
+            request_id: self.request.clone(),
+            subject: self.user.clone(),
+            channel: self.channel.clone(),
+            tool: self.tool.clone(),
+            outcome: self.outcome.clone(),
+            kind: self.kind.clone(),
+            since: time(&self.since)?,
+            until: time(&self.until)?,
+            after_seq: None,
+            limit: self.limit,
+        })
+    }
 }
 
 /// The console identity: `console:<user>` in channel `console:<channel>`.
@@ -143,6 +221,32 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = Arc::new(App::builder(settings).build().await?);
             crate::server::serve(app, crate::server::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Usage { days, json } => {
+            let store = crate::store::Store::open(&settings.store).await?;
+            println!("{}", crate::admin::usage(&store, days, json).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(args) => {
+            let store = crate::store::Store::open(&settings.store).await?;
+            match args.action {
+                Some(AuditAction::Verify) => {
+                    let (report, intact) = crate::admin::verify(&store).await?;
+                    println!("{report}");
+                    Ok(if intact {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
+                None => {
+                    println!(
+                        "{}",
+                        crate::admin::query(&store, &args.query()?, args.json).await?
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
         }
         Command::Digest { preview } => {
             let app = App::builder(settings).build().await?;

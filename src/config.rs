@@ -89,6 +89,8 @@ pub struct Settings {
     pub alpha_vantage: AlphaVantageSettings,
     pub log: LogSettings,
     pub jobs: JobSettings,
+    pub limits: LimitSettings,
+    pub models: ModelSettings,
     /// Scheduled ops digests (`[[digests]]`).
     pub digests: Vec<DigestSettings>,
     /// Set when the settings came from a file; `None` means embedded defaults.
@@ -283,6 +285,115 @@ pub struct ChannelPolicy {
     pub deny_tools: Vec<String>,
     /// Highest role honoured in this channel.
     pub max_role: Option<Role>,
+}
+
+/// `[limits]`: what one person or channel may ask, how much LLM they may
+/// use, and what one message or step may hold.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Messages one person may send per minute (a burst of this many, refilled evenly).
+    pub user_per_minute: u32,
+    /// Messages per minute in one channel, from everyone.
+    pub channel_per_minute: u32,
+    /// Agent turns running at once in this process.
+    pub max_concurrent_turns: usize,
+    /// A message waits this long for a free turn before it is refused as busy.
+    pub queue_wait_secs: u64,
+    /// Longer messages are refused.
+    pub max_message_chars: usize,
+    /// Tool calls the model may make in one step; more are refused.
+    pub max_tool_calls_per_step: usize,
+    /// Longest string in a tool's arguments.
+    pub max_argument_chars: usize,
+    /// LLM tokens (prompt + completion) one person may use per UTC day; then the offline planner answers.
+    pub user_daily_tokens: u64,
+    /// LLM tokens one channel may use per UTC day.
+    pub channel_daily_tokens: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            user_per_minute: 10,
+            channel_per_minute: 60,
+            max_concurrent_turns: 32,
+            queue_wait_secs: 10,
+            max_message_chars: 4000,
+            max_tool_calls_per_step: 8,
+            max_argument_chars: 500,
+            user_daily_tokens: 200_000,
+            channel_daily_tokens: 1_000_000,
+        }
+    }
+}
+
+/// A model's price class; policies allow tiers per use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelTier {
+    /// Self-hosted (Ollama, vLLM, llama.cpp): no per-token price.
+    Local,
+    Small,
+    Standard,
+    Premium,
+}
+
+impl ModelTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelTier::Local => "local",
+            ModelTier::Small => "small",
+            ModelTier::Standard => "standard",
+            ModelTier::Premium => "premium",
+        }
+    }
+}
+
+/// One model of the catalog.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// As sent to the API (`gpt-4o-mini`, `llama3.1:8b`…).
+    pub name: String,
+    pub tier: ModelTier,
+    /// `tools` (function calling: needed for chat), `vision`, `reasoning`…
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// USD per 1M input (prompt) tokens.
+    #[serde(default)]
+    pub input_per_1m: f64,
+    /// USD per 1M output (completion) tokens.
+    #[serde(default)]
+    pub output_per_1m: f64,
+}
+
+/// `[models]`: which model each use gets and which ones people may choose.
+/// The catalog extends (or overrides, by name) the built-in one.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Model of digest summary lines; `llm.model` when unset.
+    pub digest: Option<String>,
+    /// Tiers people may choose for chat (`/ops model …`, channel defaults).
+    pub chat_tiers: Vec<ModelTier>,
+    /// Tiers digest summaries may use.
+    pub digest_tiers: Vec<ModelTier>,
+    /// Chat model per channel (`"slack:C0RESEARCH" = "gpt-4o"`), within `chat_tiers`.
+    pub channels: BTreeMap<String, String>,
+    pub catalog: Vec<ModelEntry>,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            digest: None,
+            chat_tiers: vec![ModelTier::Local, ModelTier::Small, ModelTier::Standard],
+            digest_tiers: vec![ModelTier::Local, ModelTier::Small],
+            channels: BTreeMap::new(),
+            catalog: Vec::new(),
+        }
+    }
 }
 
 /// `[jobs]`: durable background work — backtest watches, the outbox,
@@ -785,6 +896,36 @@ impl Settings {
                 return Err(invalid(key, "expected a number greater than 0"));
             }
         }
+        let limits = [
+            ("limits.user_per_minute", self.limits.user_per_minute as u64),
+            (
+                "limits.channel_per_minute",
+                self.limits.channel_per_minute as u64,
+            ),
+            (
+                "limits.max_concurrent_turns",
+                self.limits.max_concurrent_turns as u64,
+            ),
+            (
+                "limits.max_message_chars",
+                self.limits.max_message_chars as u64,
+            ),
+            (
+                "limits.max_tool_calls_per_step",
+                self.limits.max_tool_calls_per_step as u64,
+            ),
+            (
+                "limits.max_argument_chars",
+                self.limits.max_argument_chars as u64,
+            ),
+        ];
+        for (key, value) in limits {
+            if value == 0 {
+                return Err(invalid(key, "expected a number greater than 0"));
+            }
+        }
+        crate::governance::models::ModelPolicy::new(&self.llm.model, &self.models)
+            .map_err(|(key, message)| invalid(&key, message))?;
         let mut names = std::collections::HashSet::new();
         for d in &self.digests {
             let key = |field: &str| format!("digests[{}].{field}", d.name);

@@ -22,6 +22,7 @@ pub fn tool_action(lang: Language, tool: &str) -> String {
         "compare_strategies" => ("compare strategies", "전략 비교"),
         "search_runbooks" => ("search runbooks", "런북 검색"),
         "data_quality_summary" => ("summarise data-quality events", "데이터 품질 이벤트 요약"),
+        "usage_report" => ("see LLM usage and cost", "LLM 사용량과 비용 조회"),
         other => return pick(lang, format!("use {other}"), format!("{other} 사용")),
     };
     pick(lang, en.to_string(), ko.to_string())
@@ -117,6 +118,110 @@ pub fn approval_prompt(lang: Language, summary: &str) -> String {
         lang,
         format!("Approve {summary}? [y/N] "),
         format!("{summary} 실행을 승인할까요? [y/N] "),
+    )
+}
+
+/// Said first when a message held what looks like a secret.
+pub fn secret_warning(lang: Language, kinds: &[&str]) -> String {
+    let kinds = kinds.join(", ");
+    pick(
+        lang,
+        format!(
+            "⚠️ Your message contained what looks like a secret ({kinds}). I removed it before doing anything with it, but it was sent to chat: if it is real, rotate it."
+        ),
+        format!(
+            "⚠️ 메시지에 비밀값으로 보이는 내용({kinds})이 있었습니다. 처리 전에 제거했지만 채팅에는 남았으니, 실제 값이라면 교체(rotate)해 주세요."
+        ),
+    )
+}
+
+/// Why a message was not run, and when to try again.
+pub fn refused(lang: Language, refusal: &crate::governance::Refusal) -> String {
+    use crate::governance::Refusal;
+    use crate::governance::limits::LimitScope;
+    match refusal {
+        Refusal::TooLong { chars, max } => pick(
+            lang,
+            format!(
+                "Your message is {chars} characters long; I take at most {max}. Please shorten it."
+            ),
+            format!("메시지가 {chars}자입니다. 최대 {max}자까지 받을 수 있으니 줄여 주세요."),
+        ),
+        Refusal::RateLimited { scope, .. } => {
+            let secs = refusal.retry_after_secs().unwrap_or(1);
+            match scope {
+                LimitScope::User => pick(
+                    lang,
+                    format!(
+                        "You're sending messages faster than I take them. Try again in {secs} s."
+                    ),
+                    format!(
+                        "메시지를 너무 빨리 보내고 있습니다. {secs}초 후에 다시 시도해 주세요."
+                    ),
+                ),
+                LimitScope::Channel => pick(
+                    lang,
+                    format!(
+                        "This channel is sending messages faster than I take them. Try again in {secs} s."
+                    ),
+                    format!("이 채널의 요청이 너무 많습니다. {secs}초 후에 다시 시도해 주세요."),
+                ),
+            }
+        }
+        Refusal::Busy => pick(
+            lang,
+            "I'm answering too many questions at once right now. Try again in a minute.".into(),
+            "지금 처리 중인 질문이 너무 많습니다. 1분 후에 다시 시도해 주세요.".into(),
+        ),
+    }
+}
+
+/// Said when a daily LLM token budget is used up.
+pub fn budget_exceeded(lang: Language, scope: &str, used: u64, limit: u64) -> String {
+    let whose = match (lang, scope) {
+        (Language::En, "user") => "your",
+        (Language::En, _) => "this channel's",
+        (Language::Ko, "user") => "내",
+        (Language::Ko, _) => "이 채널의",
+    };
+    pick(
+        lang,
+        format!(
+            "ℹ️ {whose} daily LLM budget is used up ({used} of {limit} tokens); the offline planner answers until 00:00 UTC."
+        ),
+        format!(
+            "ℹ️ {whose} 오늘 LLM 사용 한도를 다 썼습니다 ({limit} 토큰 중 {used}). 00:00 UTC까지는 오프라인 플래너가 답합니다."
+        ),
+    )
+}
+
+pub fn model_current(lang: Language, model: &str, allowed: &[String]) -> String {
+    let allowed = allowed.join(", ");
+    pick(
+        lang,
+        format!(
+            "This conversation uses {model}. You may choose: {allowed} (`model <name>`, or `model default`)."
+        ),
+        format!(
+            "이 대화는 {model} 모델을 씁니다. 선택 가능: {allowed} (`모델 <이름>`, 또는 `모델 기본`)."
+        ),
+    )
+}
+
+pub fn model_set(lang: Language, model: &str) -> String {
+    pick(
+        lang,
+        format!("From now on this conversation uses {model}."),
+        format!("이제부터 이 대화는 {model} 모델을 씁니다."),
+    )
+}
+
+pub fn model_refused(lang: Language, model: &str, why: &str, allowed: &[String]) -> String {
+    let allowed = allowed.join(", ");
+    pick(
+        lang,
+        format!("I can't use {model} here ({why}). Allowed: {allowed}."),
+        format!("{model} 모델은 여기서 쓸 수 없습니다 ({why}). 선택 가능: {allowed}."),
     )
 }
 

@@ -1,8 +1,9 @@
 //! chatops: a ChatOps agent for the ops team of a quant-trading platform.
 //!
 //! Code map (the path of one message, top to bottom):
-//! - [`cli`], [`console`], [`server`], [`check`] — entry points: terminal chat,
-//!   one-shot `ask`, the long-running `serve`, dependency `check`.
+//! - [`cli`], [`console`], [`server`], [`check`], [`admin`] — entry points:
+//!   terminal chat, one-shot `ask`, the long-running `serve`, dependency
+//!   `check`, `usage` and `audit` reports.
 //! - [`app`] — wiring: builds everything from [`config::Settings`].
 //! - [`domain`] — the bot's own vocabulary (`ChatEvent`, `Subject`, `ChannelId`, `Language`).
 //! - [`agent`] — one turn: session + prompt → model ⇄ tools → answer;
@@ -13,11 +14,13 @@
 //! - [`rbac`] — who may run what where. [`audit`] — the append-only log.
 //! - [`store`] — repositories with MongoDB and SQLite implementations.
 //! - [`platform`] — the quant platform the tools operate on (sandbox engine).
+//! - [`governance`] — rate limits, model policy, token budgets and usage.
 //! - [`jobs`] — durable background work: backtest watches, the outbox,
 //!   scheduled digests, the worker that runs them.
 //! - [`prompts`], [`i18n`], [`redact`] — prompt files, bilingual texts, secret removal.
 
 pub mod adapters;
+pub mod admin;
 pub mod agent;
 pub mod app;
 pub mod audit;
@@ -27,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod domain;
+pub mod governance;
 pub mod i18n;
 pub mod jobs;
 pub mod planner;

@@ -16,20 +16,26 @@ use serde_json::Value;
 /// What a removed secret is replaced with.
 pub const MASK: &str = "[redacted]";
 
-static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+/// (pattern, replacement, what it is — said to a person who pasted one).
+static PATTERNS: LazyLock<Vec<(Regex, &'static str, &'static str)>> = LazyLock::new(|| {
     [
         // connection strings: keep scheme and user, drop the password
-        (r"(?i)\b((?:mongodb(?:\+srv)?|postgres(?:ql)?|mysql|redis|amqps?)://[^:/@\s]+:)[^@\s]+@", "${1}[redacted]@"),
-        (r"\bsk-[A-Za-z0-9_\-]{16,}", MASK),
-        (r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", MASK),
-        (r"\bxapp-[A-Za-z0-9\-]{10,}", MASK),
-        (r"\bAKIA[0-9A-Z]{16}\b", MASK),
-        (r"\bgh[pousr]_[A-Za-z0-9]{30,}", MASK),
-        (r"(?i)\b(bearer\s+)[A-Za-z0-9._\-~+/]{8,}=*", "${1}[redacted]"),
-        (r"(?i)\b((?:api_?key|apikey|access_token|token|secret|password)=)[^&\s]+", "${1}[redacted]"),
+        (r"(?i)\b((?:mongodb(?:\+srv)?|postgres(?:ql)?|mysql|redis|amqps?)://[^:/@\s]+:)[^@\s]+@", "${1}[redacted]@", "password in a connection string"),
+        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", MASK, "private key"),
+        (r"\bsk-[A-Za-z0-9_\-]{16,}", MASK, "API key"),
+        (r"\bsk_live_[A-Za-z0-9]{16,}", MASK, "API key"),
+        (r"\bAIza[0-9A-Za-z_\-]{35}", MASK, "API key"),
+        (r"\bxox[abposre]-[A-Za-z0-9\-]{10,}", MASK, "Slack token"),
+        (r"\bxapp-[A-Za-z0-9\-]{10,}", MASK, "Slack token"),
+        (r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+", MASK, "Slack webhook"),
+        (r"\bAKIA[0-9A-Z]{16}\b", MASK, "AWS key"),
+        (r"\bgh[pousr]_[A-Za-z0-9]{30,}", MASK, "GitHub token"),
+        (r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}", MASK, "JWT"),
+        (r"(?i)\b(bearer\s+)[A-Za-z0-9._\-~+/]{8,}=*", "${1}[redacted]", "bearer token"),
+        (r"(?i)\b((?:api_?key|apikey|access_token|token|secret|password)=)[^&\s]+", "${1}[redacted]", "key in a URL or setting"),
     ]
     .into_iter()
-    .map(|(re, rep)| (Regex::new(re).expect("redaction pattern compiles"), rep))
+    .map(|(re, rep, what)| (Regex::new(re).expect("redaction pattern compiles"), rep, what))
     .collect()
 });
 
@@ -68,12 +74,27 @@ impl Redactor {
                 out = Cow::Owned(out.replace(value.as_str(), MASK));
             }
         }
-        for (re, rep) in PATTERNS.iter() {
+        for (re, rep, _) in PATTERNS.iter() {
             if re.is_match(&out) {
                 out = Cow::Owned(re.replace_all(&out, *rep).into_owned());
             }
         }
         out
+    }
+
+    /// What kinds of secret `text` holds (empty when none), for telling the
+    /// person who pasted them.
+    pub fn secret_kinds(&self, text: &str) -> Vec<&'static str> {
+        let mut kinds = Vec::new();
+        if self.values.iter().any(|v| text.contains(v.as_str())) {
+            kinds.push("configured secret");
+        }
+        for (re, _, what) in PATTERNS.iter() {
+            if re.is_match(text) && !kinds.contains(what) {
+                kinds.push(*what);
+            }
+        }
+        kinds
     }
 
     /// True when [`Redactor::redact`] would change the text.
@@ -138,6 +159,21 @@ mod tests {
         }
         assert!(r.contains_secret("sk-proj-abcdefghijklmnopqrstu"));
         assert!(!r.contains_secret("RSI strategy on AAPL"));
+    }
+
+    #[test]
+    fn pasted_secrets_are_named_by_kind() {
+        let r = Redactor::new(vec!["hunter2-very-long".into()]);
+        assert_eq!(
+            r.secret_kinds("db is mongodb://ops:pw@db:27017 and key sk-proj-abcdefghijklmnopqrstu"),
+            ["password in a connection string", "API key"]
+        );
+        assert_eq!(r.secret_kinds("hunter2-very-long"), ["configured secret"]);
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert_eq!(r.redact(&format!("token {jwt}")), "token [redacted]");
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(r.redact(pem), "[redacted]");
+        assert!(r.secret_kinds("캐시 적중률 알려줘").is_empty());
     }
 
     #[test]

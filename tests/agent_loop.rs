@@ -76,6 +76,18 @@ fn tool_messages(request: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// A tool message's data, out of its `<tool_result>` fence.
+fn unfenced(content: &str) -> Value {
+    let inner = content
+        .split_once('\n')
+        .and_then(|(head, rest)| {
+            assert!(head.starts_with("<tool_result name="), "{content}");
+            rest.strip_suffix("\n</tool_result>")
+        })
+        .unwrap_or_else(|| panic!("not fenced: {content}"));
+    serde_json::from_str(inner).unwrap()
+}
+
 fn offered_tools(request: &Value) -> Vec<String> {
     request["tools"]
         .as_array()
@@ -436,10 +448,7 @@ async fn mutating_tools_wait_for_approval_and_run_only_when_approved() {
         .as_str()
         .unwrap()
         .to_string();
-    let approval_id = serde_json::from_str::<Value>(&told).unwrap()["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let approval_id = unfenced(&told)["approval_id"].as_str().unwrap().to_string();
     let stored = h
         .app
         .store

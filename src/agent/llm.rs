@@ -97,7 +97,7 @@ impl OpenAiModel {
             })
             .collect();
         CreateChatCompletionRequest {
-            model: self.model.clone(),
+            model: req.model.to_string(),
             messages,
             tools: (!tools.is_empty()).then_some(tools),
             temperature: Some(self.temperature),
@@ -293,7 +293,7 @@ impl ChatModel for OpenAiModel {
             content: choice.message.content.filter(|c| !c.trim().is_empty()),
             tool_calls,
             usage,
-            model: response.model.unwrap_or_else(|| self.model.clone()),
+            model: response.model.unwrap_or_else(|| req.model.to_string()),
         })
     }
 }

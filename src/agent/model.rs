@@ -52,6 +52,9 @@ pub struct ModelRequest<'a> {
     pub tools: &'a [ToolSpec],
     /// The language of the user's message (the offline planner answers in it).
     pub language: Language,
+    /// The model to ask (a client serving several models uses it; the
+    /// offline planner ignores it).
+    pub model: &'a str,
 }
 
 /// What the model answered: text, tool calls, or both.

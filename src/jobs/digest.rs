@@ -20,6 +20,8 @@ use super::schedule::{Schedule, describe_tick};
 use crate::agent::model::{ChatModel, Message, ModelRequest};
 use crate::config::{DigestSection, DigestSettings};
 use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
+use crate::governance::Governance;
+use crate::governance::models::ModelUse;
 use crate::platform::QuantPlatform;
 use crate::store::{Job, JobRelease};
 use crate::tools::render::{self, tr};
@@ -57,6 +59,8 @@ pub struct Digester {
     platform: Arc<dyn QuantPlatform>,
     outbox: Outbox,
     model: Option<Arc<dyn ChatModel>>,
+    /// Which model a summary may use, and its usage meter.
+    governance: Arc<Governance>,
 }
 
 impl Digester {
@@ -66,6 +70,7 @@ impl Digester {
         platform: Arc<dyn QuantPlatform>,
         outbox: Outbox,
         model: Option<Arc<dyn ChatModel>>,
+        governance: Arc<Governance>,
     ) -> Self {
         Self {
             digests,
@@ -73,6 +78,7 @@ impl Digester {
             platform,
             outbox,
             model,
+            governance,
         }
     }
 
@@ -255,7 +261,7 @@ impl Digester {
         }
         let body = blocks.join("\n\n");
         if def.llm_summary
-            && let Some(line) = self.summary(&body, lang).await
+            && let Some(line) = self.summary(&body, &ctx.caller, lang).await
         {
             head.push_str(&format!("\n> {line}"));
         }
@@ -326,9 +332,14 @@ impl Digester {
         render::table(&headers, &rows)
     }
 
-    /// One summary line from the LLM, when it answers.
-    async fn summary(&self, body: &str, lang: Language) -> Option<String> {
+    /// One summary line from the LLM, when it answers (usage counted for the digest).
+    async fn summary(&self, body: &str, bot: &Caller, lang: Language) -> Option<String> {
         let model = self.model.as_ref()?;
+        let name = self
+            .governance
+            .models
+            .default_for(ModelUse::DigestSummary, bot.channel.as_str())
+            .to_string();
         let instruction = match lang {
             Language::En => {
                 "Summarize this ops digest in one short sentence for an on-call engineer. Use only facts stated in it; no numbers that are not in it."
@@ -345,16 +356,23 @@ impl Digester {
             messages: &messages,
             tools: &[],
             language: lang,
+            model: &name,
         };
         match model.complete(request).await {
-            Ok(reply) => reply
-                .content
-                .and_then(|c| {
-                    c.lines()
-                        .find(|l| !l.trim().is_empty())
-                        .map(|l| l.trim().to_string())
-                })
-                .map(|l| l.chars().take(300).collect()),
+            Ok(reply) => {
+                let (usage, _) = crate::governance::tokens::usage_of(&name, &messages, &[], &reply);
+                self.governance
+                    .record_usage(bot, &name, usage.prompt_tokens, usage.completion_tokens)
+                    .await;
+                reply
+                    .content
+                    .and_then(|c| {
+                        c.lines()
+                            .find(|l| !l.trim().is_empty())
+                            .map(|l| l.trim().to_string())
+                    })
+                    .map(|l| l.chars().take(300).collect())
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "digest summary line skipped: the LLM did not answer");
                 None

@@ -30,6 +30,7 @@ pub const BACKTEST_STATUS: &str = "backtest_status";
 pub const COMPARE_STRATEGIES: &str = "compare_strategies";
 pub const SEARCH_RUNBOOKS: &str = "search_runbooks";
 pub const DATA_QUALITY_SUMMARY: &str = "data_quality_summary";
+pub const USAGE_REPORT: &str = "usage_report";
 
 /// "How do I fix …" questions → `search_runbooks`. Checked first, so "how do I fix the AV rate
 /// limit" is a runbook search, not a health check.
@@ -49,6 +50,12 @@ pub const DATA_QUALITY_KEYWORDS: &[&str] = &[
     "data quality", "dq", "anomal*", "price spike*", "volume spike*", "stale data", "stale bar*",
     "missing bar*", "missing data", "sentinel", "데이터 품질", "품질 이벤트", "이상치", "이상 징후",
     "결측", "데이터 이상", "가격 급등", "가격 급락",
+];
+/// LLM tokens and cost → `usage_report`. Checked before market-data words ("quota").
+#[rustfmt::skip]
+pub const USAGE_KEYWORDS: &[&str] = &[
+    "usage", "token usage", "tokens", "llm cost*", "llm spend*", "how much did we spend",
+    "사용량", "토큰", "llm 비용", "비용", "요금",
 ];
 /// Market-data API health → `alpha_vantage_health`.
 #[rustfmt::skip]
@@ -217,6 +224,7 @@ macro_rules! kw_static {
 kw_static! {
     RUNBOOK_RE = RUNBOOK_KEYWORDS;
     DATA_QUALITY_RE = DATA_QUALITY_KEYWORDS;
+    USAGE_RE = USAGE_KEYWORDS;
     AV_RE = AV_KEYWORDS;
     CACHE_RE = CACHE_KEYWORDS;
     DUCKDB_RE = DUCKDB_KEYWORDS;
@@ -428,8 +436,9 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
         }
         return Some(BACKTEST_STATUS);
     }
-    let rules: [(&Regex, &'static str); 5] = [
+    let rules: [(&Regex, &'static str); 6] = [
         (&*DATA_QUALITY_RE, DATA_QUALITY_SUMMARY),
+        (&*USAGE_RE, USAGE_REPORT),
         (&*AV_RE, ALPHA_VANTAGE_HEALTH),
         (&*CACHE_RE, CACHE_STATUS),
         (&*COMPARE_RE, COMPARE_STRATEGIES),
@@ -466,6 +475,11 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
         DATA_QUALITY_SUMMARY => {
             if let Some(h) = since_hours(m) {
                 a.insert("since_hours".into(), json!(h));
+            }
+        }
+        USAGE_REPORT => {
+            if let Some(h) = since_hours(m) {
+                a.insert("days".into(), json!(h.div_ceil(24).clamp(1, 31)));
             }
         }
         RECENT_FAILURES => {

@@ -155,6 +155,36 @@ pub enum AuditEvent {
         latency_ms: u64,
         ok: bool,
         error_kind: Option<String>,
+        /// USD, from the model catalog's prices.
+        #[serde(default)]
+        cost_usd: f64,
+        /// The server reported no usage: the tokens were counted.
+        #[serde(default)]
+        usage_counted: bool,
+    },
+    /// A message that was not run, and why (message_too_long,
+    /// rate_limited_user, rate_limited_channel, busy, too_many_tool_calls).
+    Refused {
+        reason: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// A daily token budget was used up; the offline planner answered.
+    BudgetExceeded {
+        /// user or channel.
+        scope: String,
+        used: u64,
+        limit: u64,
+    },
+    /// The message held what looks like a secret (removed before anything else saw it).
+    SecretInMessage {
+        /// What was found: api key, token, password in a connection string…
+        kinds: Vec<String>,
+    },
+    /// `model …`: the conversation's model shown, set or refused.
+    ModelSelected {
+        model: String,
+        /// shown, set or refused.
+        outcome: String,
     },
     ToolAttempt {
         tool: String,
@@ -214,6 +244,10 @@ impl AuditEvent {
             AuditEvent::ApprovalDecided { .. } => "approval_decided",
             AuditEvent::ReplyOut { .. } => "reply_out",
             AuditEvent::Delivery { .. } => "delivery",
+            AuditEvent::Refused { .. } => "refused",
+            AuditEvent::BudgetExceeded { .. } => "budget_exceeded",
+            AuditEvent::SecretInMessage { .. } => "secret_in_message",
+            AuditEvent::ModelSelected { .. } => "model_selected",
         }
     }
 }

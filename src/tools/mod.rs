@@ -15,6 +15,7 @@ pub mod registry;
 pub mod render;
 pub mod runbooks;
 pub mod trigger_backtest;
+pub mod usage_report;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;

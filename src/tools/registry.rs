@@ -139,6 +139,7 @@ pub struct ToolRegistry {
     timeout: Duration,
     approval_ttl: chrono::Duration,
     allow_self_approval: bool,
+    max_argument_chars: usize,
 }
 
 /// Registry settings beyond its collaborators.
@@ -147,6 +148,8 @@ pub struct RegistryLimits {
     pub tool_timeout: Duration,
     pub approval_ttl: Duration,
     pub allow_self_approval: bool,
+    /// Longest string anywhere in a call's arguments.
+    pub max_argument_chars: usize,
 }
 
 impl ToolRegistry {
@@ -168,6 +171,7 @@ impl ToolRegistry {
             approval_ttl: chrono::Duration::from_std(limits.approval_ttl)
                 .unwrap_or(chrono::Duration::minutes(10)),
             allow_self_approval: limits.allow_self_approval,
+            max_argument_chars: limits.max_argument_chars,
         }
     }
 
@@ -260,6 +264,13 @@ impl ToolRegistry {
             (Decision::Allow { .. }, None) => unreachable!("RBAC allows only known tools"),
         };
 
+        if let Some(problem) = oversized(&arguments, self.max_argument_chars, "") {
+            let message = format!("{problem}. Send shorter arguments.");
+            let display = i18n::tool_failed(lang, &call.name, &problem);
+            let refusal =
+                Refusal::new(ToolOutcome::Error, "arguments_too_large", &message, display);
+            return self.refuse(ctx, call, arguments, refusal).await;
+        }
         if let Err(e) = tool.validate(&arguments) {
             let message =
                 format!("{e}. Fix the arguments to match the tool's schema and call it again.");
@@ -726,6 +737,39 @@ impl ToolRegistry {
 }
 
 /// A call that ends without running: how, and what each audience is told.
+/// Where `value` goes beyond the bounds every tool shares: a string longer
+/// than `max_chars`, more than 50 items in a list, nesting deeper than 5.
+fn oversized(value: &Value, max_chars: usize, path: &str) -> Option<String> {
+    const MAX_ITEMS: usize = 50;
+    const MAX_DEPTH: usize = 5;
+    let depth = path.matches(['.', '[']).count();
+    if depth > MAX_DEPTH {
+        return Some(format!(
+            "arguments nest deeper than {MAX_DEPTH} levels at `{path}`"
+        ));
+    }
+    match value {
+        Value::String(s) if s.chars().count() > max_chars => Some(format!(
+            "argument `{}` is {} characters long; at most {max_chars} are allowed",
+            path.trim_start_matches('.'),
+            s.chars().count()
+        )),
+        Value::Array(items) if items.len() > MAX_ITEMS => Some(format!(
+            "argument `{}` has {} items; at most {MAX_ITEMS} are allowed",
+            path.trim_start_matches('.'),
+            items.len()
+        )),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| oversized(v, max_chars, &format!("{path}[{i}]"))),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| oversized(v, max_chars, &format!("{path}.{k}"))),
+        _ => None,
+    }
+}
+
 /// On what authority a call runs, as its audit attempt records it.
 struct Grant {
     /// The caller's role, or `bot` for the bot's own scheduled work.

@@ -453,14 +453,14 @@ impl SlackAdapter {
     }
 }
 
-/// Denials and failures go only to the asker; answers go to the channel.
+/// Denials, refusals and failures go only to the asker; answers go to the channel.
 fn answer_is_public(outcome: &TurnOutcome) -> bool {
     let all_denied = !outcome.tool_calls.is_empty()
         && outcome
             .tool_calls
             .iter()
             .all(|c| c.outcome == ToolOutcome::Denied);
-    !(all_denied || matches!(outcome.status, TurnStatus::Failed))
+    !(all_denied || matches!(outcome.status, TurnStatus::Failed | TurnStatus::Refused))
 }
 
 /// Drop `<@BOT>` mentions (and the space after them).

@@ -1,0 +1,156 @@
+//! Operator commands over the bot's own records, for whoever runs the bot
+//! (they can read its store anyway): `chatops usage` (LLM tokens and cost),
+//! `chatops audit` (query, or export as JSON lines) and `chatops audit
+//! verify` (walk the hash chain, name the first broken link).
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::Language;
+use crate::store::{AuditEvent, AuditQuery, AuditRecord, ChainReport, Store};
+
+/// Records read per page while verifying.
+const VERIFY_PAGE: usize = 1000;
+
+/// `chatops usage`: the same report as `/ops usage`.
+pub async fn usage(store: &Store, days: u32, json: bool) -> anyhow::Result<String> {
+    anyhow::ensure!((1..=31).contains(&days), "--days must be between 1 and 31");
+    let to = Utc::now().date_naive();
+    let from = to - chrono::Duration::days(i64::from(days) - 1);
+    let rows = store.usage.usage(from, to).await?;
+    let (display, data) = crate::tools::usage_report::report(&rows, days, Language::En);
+    Ok(if json {
+        serde_json::to_string_pretty(&data)?
+    } else {
+        display
+    })
+}
+
+/// A time on the command line: RFC 3339, a day (`2026-11-23`, UTC midnight),
+/// or an age (`90m`, `24h`, `7d`).
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| {
+        format!("{text:?}: expected RFC 3339, YYYY-MM-DD, or an age such as 24h or 7d")
+    })?;
+    let age = match unit {
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => return Err(format!("{text:?}: an age ends in m, h or d")),
+    };
+    Ok(now - age)
+}
+
+/// `chatops audit`: matching records as a table, or as JSON lines (every
+/// field, hashes included) with `json`.
+pub async fn query(store: &Store, query: &AuditQuery, json: bool) -> anyhow::Result<String> {
+    let records = store.audit.query_audit(query).await?;
+    if json {
+        return Ok(records
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()?
+            .join("\n"));
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            vec![
+                r.seq.to_string(),
+                r.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                r.kind().to_string(),
+                r.subject.clone(),
+                r.channel.clone(),
+                summary(r),
+            ]
+        })
+        .collect();
+    let mut out = crate::tools::render::table(
+        &["seq", "at (UTC)", "kind", "subject", "channel", "what"],
+        &rows,
+    );
+    out.push_str(&format!("\n{} record(s)", records.len()));
+    Ok(out)
+}
+
+/// One line about a record, for the table.
+fn summary(r: &AuditRecord) -> String {
+    match &r.event {
+        AuditEvent::MessageIn { text, .. } => text.chars().take(60).collect(),
+        AuditEvent::LlmCall {
+            model,
+            prompt_tokens,
+            completion_tokens,
+            cost_usd,
+            ok,
+            ..
+        } => format!(
+            "{model} {prompt_tokens}+{completion_tokens} tokens ${cost_usd:.4}{}",
+            if *ok { "" } else { " failed" }
+        ),
+        AuditEvent::ToolAttempt { tool, decision, .. } => format!("{tool} {decision}"),
+        AuditEvent::ToolOutcome { tool, outcome, .. } => format!("{tool} {outcome}"),
+        AuditEvent::ApprovalDecided {
+            tool,
+            decision,
+            approver,
+            ..
+        } => format!("{tool} {decision} by {approver}"),
+        AuditEvent::ReplyOut { status, chars, .. } => format!("{status} ({chars} chars)"),
+        AuditEvent::Delivery {
+            purpose, outcome, ..
+        } => format!("{purpose} {outcome}"),
+        AuditEvent::Refused { reason, .. } => reason.clone(),
+        AuditEvent::BudgetExceeded { scope, used, limit } => format!("{scope} {used}/{limit}"),
+        AuditEvent::SecretInMessage { kinds } => kinds.join(", "),
+        AuditEvent::ModelSelected { model, outcome } => format!("{model} {outcome}"),
+    }
+}
+
+/// `chatops audit verify`: the report and whether the chain is intact.
+pub async fn verify(store: &Store) -> anyhow::Result<(String, bool)> {
+    let report: ChainReport =
+        crate::store::verify_audit_chain(store.audit.as_ref(), VERIFY_PAGE).await?;
+    Ok(match &report.first_broken {
+        None => (
+            format!("audit chain intact: {} record(s) verified", report.records),
+            true,
+        ),
+        Some(broken) => (
+            format!(
+                "audit chain BROKEN at seq {} (record {}): {}",
+                broken.seq, broken.id, broken.reason
+            ),
+            false,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_days_or_ages() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |s: &str| parse_time(s, now).map(|t| t.to_rfc3339());
+        assert_eq!(
+            at("2026-11-20T01:02:03+09:00").unwrap(),
+            "2026-11-19T16:02:03+00:00"
+        );
+        assert_eq!(at("2026-11-20").unwrap(), "2026-11-20T00:00:00+00:00");
+        assert_eq!(at("24h").unwrap(), "2026-11-22T12:00:00+00:00");
+        assert_eq!(at("7d").unwrap(), "2026-11-16T12:00:00+00:00");
+        assert!(at("yesterday").unwrap_err().contains("RFC 3339"));
+        assert!(at("5w").is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! Rate limits (governor): a token bucket per person and one per channel —
+//! `n` per minute means a burst of `n`, refilled one every `60/n` s — and a
+//! cap on agent turns running at once in this process. Per process: each
+//! replica enforces its own buckets.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Which bucket ran dry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    User,
+    Channel,
+}
+
+impl LimitScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::User => "user",
+            LimitScope::Channel => "channel",
+        }
+    }
+}
+
+type Buckets<C> =
+    RateLimiter<String, DefaultKeyedStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// Per-person and per-channel buckets on clock `C` (tests use a fake clock).
+pub struct RateLimits<C: Clock = DefaultClock> {
+    per_user: Buckets<C>,
+    per_channel: Buckets<C>,
+    clock: C,
+}
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n.max(1)).expect("at least 1"))
+}
+
+impl RateLimits<DefaultClock> {
+    pub fn new(user_per_minute: u32, channel_per_minute: u32) -> Self {
+        Self::with_clock(user_per_minute, channel_per_minute, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimits<C> {
+    pub fn with_clock(user_per_minute: u32, channel_per_minute: u32, clock: C) -> Self {
+        Self {
+            per_user: RateLimiter::dashmap_with_clock(per_minute(user_per_minute), clock.clone()),
+            per_channel: RateLimiter::dashmap_with_clock(
+                per_minute(channel_per_minute),
+                clock.clone(),
+            ),
+            clock,
+        }
+    }
+
+    /// Take one message from `subject`'s and `channel`'s buckets, or say
+    /// which is empty and when it has a token again. A message refused by the
+    /// channel bucket still spent the person's token (it was sent).
+    pub fn check(&self, subject: &str, channel: &str) -> Result<(), (LimitScope, Duration)> {
+        let now = self.clock.now();
+        self.per_user
+            .check_key(&subject.to_string())
+            .map_err(|not_until| (LimitScope::User, not_until.wait_time_from(now)))?;
+        self.per_channel
+            .check_key(&channel.to_string())
+            .map_err(|not_until| (LimitScope::Channel, not_until.wait_time_from(now)))
+    }
+
+    /// Forget buckets that are full again (bounded memory).
+    pub fn shrink(&self) {
+        self.per_user.retain_recent();
+        self.per_channel.retain_recent();
+    }
+}
+
+/// At most `n` turns at once; a turn waits up to `wait` for a slot.
+#[derive(Clone)]
+pub struct TurnSlots {
+    slots: Arc<Semaphore>,
+    wait: Duration,
+}
+
+impl TurnSlots {
+    pub fn new(n: usize, wait: Duration) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(n)),
+            wait,
+        }
+    }
+
+    /// A slot, held until the permit is dropped; `None` when none freed up in time.
+    pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+        tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    #[test]
+    fn a_person_hits_the_limit_and_recovers_as_the_bucket_refills() {
+        let clock = FakeRelativeClock::default();
+        let limits = RateLimits::with_clock(3, 100, clock.clone());
+        for _ in 0..3 {
+            limits.check("slack:T1/U1", "slack:C1").unwrap();
+        }
+        let (scope, wait) = limits.check("slack:T1/U1", "slack:C1").unwrap_err();
+        assert_eq!(scope, LimitScope::User);
+        assert_eq!(wait, Duration::from_secs(20), "3 a minute: one every 20 s");
+        // Someone else in the same channel is not affected.
+        limits.check("slack:T1/U2", "slack:C1").unwrap();
+        clock.advance(Duration::from_secs(19));
+        let (_, wait) = limits.check("slack:T1/U1", "slack:C1").unwrap_err();
+        assert_eq!(wait, Duration::from_secs(1));
+        clock.advance(Duration::from_secs(1));
+        limits.check("slack:T1/U1", "slack:C1").unwrap();
+        assert!(
+            limits.check("slack:T1/U1", "slack:C1").is_err(),
+            "one token, not a burst"
+        );
+        clock.advance(Duration::from_secs(60));
+        for _ in 0..3 {
+            limits.check("slack:T1/U1", "slack:C1").unwrap();
+        }
+    }
+
+    #[test]
+    fn a_busy_channel_is_limited_for_everyone_in_it() {
+        let clock = FakeRelativeClock::default();
+        let limits = RateLimits::with_clock(100, 2, clock.clone());
+        limits.check("slack:T1/U1", "slack:C1").unwrap();
+        limits.check("slack:T1/U2", "slack:C1").unwrap();
+        let (scope, wait) = limits.check("slack:T1/U3", "slack:C1").unwrap_err();
+        assert_eq!(
+            (scope, wait),
+            (LimitScope::Channel, Duration::from_secs(30))
+        );
+        limits.check("slack:T1/U3", "slack:C2").unwrap();
+        clock.advance(Duration::from_secs(30));
+        limits.check("slack:T1/U3", "slack:C1").unwrap();
+    }
+
+    #[tokio::test]
+    async fn turns_beyond_the_cap_wait_then_are_refused() {
+        let slots = TurnSlots::new(1, Duration::from_millis(50));
+        let held = slots.acquire().await.unwrap();
+        assert!(slots.acquire().await.is_none());
+        drop(held);
+        assert!(slots.acquire().await.is_some());
+    }
+}
