@@ -337,20 +337,7 @@ async fn an_unreachable_platform_mongodb_is_reported_plainly() {
 
 #[tokio::test]
 async fn alpha_vantage_answers_are_classified_and_the_key_never_leaks() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let writer = {
-        let logs = logs.clone();
-        move || LogWriter(logs.clone())
-    };
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new("debug"))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(writer)
-                .with_ansi(false),
-        );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = common::CapturedLogs::start();
 
     let cases = [
         (200, json!({"Information": "Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per day."}).to_string(), "rate_limited"),
@@ -379,20 +366,7 @@ async fn alpha_vantage_answers_are_classified_and_the_key_never_leaks() {
         .unwrap();
         assert!(!audit.contains(AV_KEY), "audit: {audit}");
     }
-    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(!logs.is_empty(), "the subscriber captured the run");
     assert!(!logs.contains(AV_KEY), "logs: {logs}");
-}
-
-/// Collects log output in memory.
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

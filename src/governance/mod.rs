@@ -83,6 +83,8 @@ pub struct Governance {
     pub models: ModelPolicy,
     usage: Arc<dyn UsageRepo>,
     settings: LimitSettings,
+    /// Messages admitted; every 1,024th sweeps idle rate-limit state.
+    admitted: std::sync::atomic::AtomicU64,
 }
 
 impl Governance {
@@ -96,6 +98,7 @@ impl Governance {
             models,
             usage,
             settings,
+            admitted: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -116,6 +119,10 @@ impl Governance {
                 chars,
                 max: self.settings.max_message_chars,
             });
+        }
+        let n = self.admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % 1024 == 1023 {
+            self.rate.shrink(); // bounded memory: forget idle people and channels
         }
         self.rate
             .check(caller.subject.as_str(), caller.channel.as_str())
@@ -176,10 +183,5 @@ impl Governance {
             tracing::error!(error = %e, model, "LLM usage not recorded");
         }
         cost
-    }
-
-    /// Drop rate-limit state of people and channels that are idle (call now and then).
-    pub fn shrink(&self) {
-        self.rate.shrink();
     }
 }

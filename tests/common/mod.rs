@@ -145,6 +145,14 @@ impl Scripted {
         self
     }
 
+    /// The same completion without a `usage` object (some local servers).
+    pub fn without_usage(mut self) -> Self {
+        let mut body: Value = serde_json::from_str(&self.body).unwrap();
+        body.as_object_mut().unwrap().remove("usage");
+        self.body = body.to_string();
+        self
+    }
+
     pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
         self.headers.push((name, value.to_string()));
         self
@@ -363,4 +371,49 @@ pub async fn sandbox_app(settings: Settings) -> (Arc<chatops::app::App>, tempfil
         .await
         .unwrap();
     (Arc::new(app), dir)
+}
+
+/// Log output captured in memory (this thread's subscriber) while the guard lives.
+pub struct CapturedLogs {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl CapturedLogs {
+    /// Everything at debug and up, from now on, on this thread.
+    pub fn start() -> Self {
+        use tracing_subscriber::layer::SubscriberExt;
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let buffer = buffer.clone();
+            move || LogWriter(buffer.clone())
+        };
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new("debug"))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .with_ansi(false),
+            );
+        Self {
+            buffer,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.buffer.lock().unwrap().clone()).unwrap()
+    }
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
