@@ -4,11 +4,13 @@
 mod common;
 
 use chatops::store::{
-    Approval, ApprovalStatus, AuditEvent, AuditQuery, AuditRecord, ChatSession, DecideError, Job,
-    JobRelease, JobState, NewJob, Store, Turn,
+    Approval, ApprovalStatus, AuditEvent, AuditQuery, AuditRecord, ChainReport, ChatSession,
+    DecideError, Job, JobRelease, JobState, NewJob, Store, Turn, UsageRow, UsageScope,
+    verify_audit_chain,
 };
-use chrono::Duration;
+use chrono::{Duration, NaiveDate};
 use common::{Backend, ReopenableStore};
+use mongodb::bson::{self, doc};
 use serde_json::json;
 
 fn session(id: &str, updated_at: chrono::DateTime<chrono::Utc>) -> ChatSession {
@@ -117,8 +119,18 @@ async fn audit_is_append_only_and_ordered(store: Store) {
     let mut written = Vec::new();
     for n in 0..5 {
         let record = audit("req-a", n);
-        store.audit.append(&record).await.unwrap();
-        written.push(record);
+        let stored = store.audit.append(&record).await.unwrap();
+        assert_eq!(
+            AuditRecord {
+                seq: 0,
+                prev_hash: String::new(),
+                hash: String::new(),
+                ..stored.clone()
+            },
+            record,
+            "the store only sets seq, prev_hash and hash"
+        );
+        written.push(stored);
         store.audit.append(&audit("req-b", n)).await.unwrap();
     }
     let a = store
@@ -139,7 +151,8 @@ async fn audit_is_append_only_and_ordered(store: Store) {
         })
         .collect();
     assert_eq!(order, ["call_0", "call_1", "call_2", "call_3", "call_4"]);
-    assert_eq!(a, written, "records read back exactly as written, in order");
+    assert_eq!(a, written, "records read back exactly as stored, in order");
+    assert_eq!(seqs(&a), [1, 3, 5, 7, 9]);
     let all = store
         .audit
         .query_audit(&AuditQuery {
@@ -150,8 +163,541 @@ async fn audit_is_append_only_and_ordered(store: Store) {
         .await
         .unwrap();
     assert_eq!(all.len(), 3);
-    // The same id twice is refused: records are never overwritten.
+    // The same id twice is refused: records are never overwritten, and the
+    // chain goes on as if nothing happened.
     assert!(store.audit.append(&a[0]).await.is_err());
+    assert_eq!(
+        store.audit.append(&audit("req-c", 0)).await.unwrap().seq,
+        11
+    );
+    assert_eq!(verify(&store).await, intact(11));
+}
+
+fn seqs(records: &[AuditRecord]) -> Vec<u64> {
+    records.iter().map(|r| r.seq).collect()
+}
+
+async fn verify(store: &Store) -> ChainReport {
+    verify_audit_chain(store.audit.as_ref(), 4).await.unwrap()
+}
+
+fn intact(records: u64) -> ChainReport {
+    ChainReport {
+        records,
+        first_broken: None,
+    }
+}
+
+async fn all_audit(store: &Store) -> Vec<AuditRecord> {
+    store
+        .audit
+        .query_audit(&AuditQuery::default())
+        .await
+        .unwrap()
+}
+
+/// A record whose JSON and BSON forms are easy to get subtly wrong: nested
+/// arguments, floats (some that serde_json's default parser reads one unit
+/// off), big and negative integers, Korean text, empty containers, nulls.
+fn tricky(n: u32) -> AuditRecord {
+    AuditRecord {
+        event: AuditEvent::ToolAttempt {
+            tool: "trigger_backtest".into(),
+            call_id: format!("call_{n}"),
+            arguments: json!({
+                "strategy": "RSI 역추세",
+                "symbols": ["005930.KS", "AAPL"],
+                "params": {"period": 14, "threshold": 0.3, "weights": [0.1, 0.2, 0.1 + 0.2]},
+                "floats": [2.0, 1.0 / 3.0, 1.23456e202, 5e-324, -2.5e-8, 1e21, 123456.789],
+                "ints": [0, -7, 9007199254740993_u64, i64::MIN, u32::MAX],
+                "nested": {"한글": "캐시 적중률은? 🚀", "list": [{"a": null, "b": true}, []], "empty": {}},
+                "quote\"key": "tab\tnew\nline",
+            }),
+            decision: "allow".into(),
+            deny_reason: None,
+            role: "operator".into(),
+            approval_id: Some("ap-1".into()),
+            approver: Some("console:bob".into()),
+        },
+        ..audit("req-tricky", n)
+    }
+}
+
+async fn audit_chain_links_and_verifies(store: Store) {
+    assert_eq!(verify(&store).await, intact(0), "an empty log is fine");
+    let mut stored = Vec::new();
+    for n in 0..5 {
+        stored.push(store.audit.append(&audit("req-chain", n)).await.unwrap());
+    }
+    assert_eq!(seqs(&stored), [1, 2, 3, 4, 5]);
+    assert_eq!(stored[0].prev_hash, "");
+    for pair in stored.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    for r in &stored {
+        assert_eq!(r.hash.len(), 64);
+        assert!(r.hash.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(r.chain_hash(), r.hash);
+    }
+    let read = all_audit(&store).await;
+    assert_eq!(read, stored, "seq, prev_hash and hash read back exactly");
+    assert_eq!(verify(&store).await, intact(5));
+    // Any page size walks the same chain.
+    for page in [0, 1, 2, 5, 1000] {
+        assert_eq!(
+            verify_audit_chain(store.audit.as_ref(), page)
+                .await
+                .unwrap(),
+            intact(5),
+            "page {page}"
+        );
+    }
+    // The store sets the chain fields, whatever the record carried.
+    let mut forged = audit("req-chain", 5);
+    forged.seq = 99;
+    forged.prev_hash = "00".repeat(32);
+    forged.hash = "ff".repeat(32);
+    let sixth = store.audit.append(&forged).await.unwrap();
+    assert_eq!((sixth.seq, &sixth.prev_hash), (6, &stored[4].hash));
+    assert_eq!(sixth.hash, sixth.chain_hash());
+
+    // Records that are hard to round-trip still verify.
+    let mut tricky_stored = Vec::new();
+    for n in 0..3 {
+        let mut record = tricky(n);
+        if n == 1 {
+            record.event = AuditEvent::MessageIn {
+                platform: "slack".into(),
+                language: "ko".into(),
+                text: "백테스트 결과 알려줘 — \"RSI\" 0.05 ± 1e-9".into(),
+            };
+        }
+        if n == 2 {
+            record.event = AuditEvent::LlmCall {
+                model: "gpt-4o-mini".into(),
+                step: u32::MAX,
+                prompt_tokens: 812,
+                completion_tokens: 24,
+                latency_ms: u64::from(u32::MAX) + 1,
+                ok: false,
+                error_kind: Some("rate_limited".into()),
+            };
+        }
+        tricky_stored.push(store.audit.append(&record).await.unwrap());
+    }
+    let read = store
+        .audit
+        .query_audit(&AuditQuery {
+            after_seq: Some(6),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(read, tricky_stored);
+    for r in &read {
+        assert_eq!(r.chain_hash(), r.hash, "{r:?}");
+    }
+    // Sub-millisecond times are kept to the millisecond, as stored.
+    let mut precise = audit("req-chain", 9);
+    precise.at += Duration::microseconds(1234);
+    let stored = store.audit.append(&precise).await.unwrap();
+    assert_eq!(stored.at, precise.at - Duration::microseconds(234));
+    assert_eq!(all_audit(&store).await.last(), Some(&stored));
+    assert_eq!(verify(&store).await, intact(10));
+}
+
+/// A record at `t0 + minute` minutes.
+fn at_minute(
+    minute: i64,
+    request_id: &str,
+    subject: &str,
+    channel: &str,
+    event: AuditEvent,
+) -> AuditRecord {
+    let t0 = chrono::DateTime::parse_from_rfc3339("2024-06-03T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    AuditRecord {
+        at: t0 + Duration::minutes(minute),
+        request_id: request_id.into(),
+        subject: subject.into(),
+        channel: channel.into(),
+        event,
+        ..audit(request_id, 0)
+    }
+}
+
+fn tool_attempt(tool: &str, arguments: serde_json::Value) -> AuditEvent {
+    AuditEvent::ToolAttempt {
+        tool: tool.into(),
+        call_id: "c".into(),
+        arguments,
+        decision: "allow".into(),
+        deny_reason: None,
+        role: "operator".into(),
+        approval_id: None,
+        approver: None,
+    }
+}
+
+fn tool_outcome(tool: &str, outcome: &str) -> AuditEvent {
+    AuditEvent::ToolOutcome {
+        tool: tool.into(),
+        call_id: "c".into(),
+        outcome: outcome.into(),
+        duration_ms: 5,
+        error_kind: None,
+        error: None,
+    }
+}
+
+fn delivery(outcome: &str) -> AuditEvent {
+    AuditEvent::Delivery {
+        job_id: "j".into(),
+        purpose: "notification".into(),
+        outcome: outcome.into(),
+        attempts: 1,
+        reason: None,
+    }
+}
+
+async fn audit_query_filters(store: Store) {
+    let (alice, bob) = ("slack:alice", "slack:bob");
+    let (ops, dev) = ("slack:C-ops", "slack:C-dev");
+    let records = [
+        // seq 1..=10, one minute apart
+        at_minute(
+            1,
+            "r1",
+            alice,
+            ops,
+            AuditEvent::MessageIn {
+                platform: "slack".into(),
+                language: "ko".into(),
+                text: "백테스트 돌려줘".into(),
+            },
+        ),
+        at_minute(
+            2,
+            "r1",
+            alice,
+            ops,
+            AuditEvent::LlmCall {
+                model: "gpt-4o".into(),
+                step: 1,
+                prompt_tokens: 10,
+                completion_tokens: 2,
+                latency_ms: 300,
+                ok: true,
+                error_kind: None,
+            },
+        ),
+        // Arguments that mention `tool` and `outcome` match neither filter.
+        at_minute(
+            3,
+            "r1",
+            alice,
+            ops,
+            tool_attempt(
+                "trigger_backtest",
+                json!({"tool": "cache_status", "params": {"outcome": "ok"}}),
+            ),
+        ),
+        at_minute(4, "r1", alice, ops, tool_outcome("trigger_backtest", "ok")),
+        at_minute(5, "r2", bob, dev, tool_attempt("cache_status", json!({}))),
+        at_minute(6, "r2", bob, dev, tool_outcome("cache_status", "error")),
+        at_minute(
+            7,
+            "r2",
+            bob,
+            ops,
+            AuditEvent::ApprovalDecided {
+                approval_id: "ap1".into(),
+                tool: "trigger_backtest".into(),
+                approver: bob.into(),
+                decision: "approved".into(),
+                reason: None,
+            },
+        ),
+        at_minute(8, "r3", "system", ops, delivery("dead")),
+        at_minute(9, "r3", bob, ops, delivery("sent")),
+        at_minute(
+            10,
+            "r1",
+            alice,
+            ops,
+            AuditEvent::ReplyOut {
+                chars: 120,
+                offline: false,
+                status: "answered".into(),
+            },
+        ),
+    ];
+    for r in &records {
+        store.audit.append(r).await.unwrap();
+    }
+    let minute = |m: i64| records[0].at + Duration::minutes(m - 1);
+    let s = |v: &str| Some(v.to_string());
+    let cases: Vec<(&str, AuditQuery, Vec<u64>)> = vec![
+        ("everything", AuditQuery::default(), (1..=10).collect()),
+        (
+            "request_id",
+            AuditQuery {
+                request_id: s("r1"),
+                ..Default::default()
+            },
+            vec![1, 2, 3, 4, 10],
+        ),
+        (
+            "subject",
+            AuditQuery {
+                subject: s(bob),
+                ..Default::default()
+            },
+            vec![5, 6, 7, 9],
+        ),
+        (
+            "channel",
+            AuditQuery {
+                channel: s(dev),
+                ..Default::default()
+            },
+            vec![5, 6],
+        ),
+        (
+            "tool: attempts, outcomes and approval decisions",
+            AuditQuery {
+                tool: s("trigger_backtest"),
+                ..Default::default()
+            },
+            vec![3, 4, 7],
+        ),
+        (
+            "tool, another",
+            AuditQuery {
+                tool: s("cache_status"),
+                ..Default::default()
+            },
+            vec![5, 6],
+        ),
+        (
+            "outcome of a tool",
+            AuditQuery {
+                outcome: s("ok"),
+                ..Default::default()
+            },
+            vec![4],
+        ),
+        (
+            "outcome error",
+            AuditQuery {
+                outcome: s("error"),
+                ..Default::default()
+            },
+            vec![6],
+        ),
+        (
+            "outcome of a delivery",
+            AuditQuery {
+                outcome: s("dead"),
+                ..Default::default()
+            },
+            vec![8],
+        ),
+        (
+            "kind",
+            AuditQuery {
+                kind: s("tool_outcome"),
+                ..Default::default()
+            },
+            vec![4, 6],
+        ),
+        (
+            "kind delivery",
+            AuditQuery {
+                kind: s("delivery"),
+                ..Default::default()
+            },
+            vec![8, 9],
+        ),
+        (
+            "since is inclusive",
+            AuditQuery {
+                since: Some(minute(4)),
+                ..Default::default()
+            },
+            (4..=10).collect(),
+        ),
+        (
+            "until is exclusive",
+            AuditQuery {
+                until: Some(minute(4)),
+                ..Default::default()
+            },
+            vec![1, 2, 3],
+        ),
+        (
+            "since and until",
+            AuditQuery {
+                since: Some(minute(3)),
+                until: Some(minute(6)),
+                ..Default::default()
+            },
+            vec![3, 4, 5],
+        ),
+        (
+            "a millisecond either side",
+            AuditQuery {
+                since: Some(minute(3) + Duration::milliseconds(1)),
+                until: Some(minute(6) + Duration::milliseconds(1)),
+                ..Default::default()
+            },
+            vec![4, 5, 6],
+        ),
+        (
+            "after_seq",
+            AuditQuery {
+                after_seq: Some(7),
+                ..Default::default()
+            },
+            vec![8, 9, 10],
+        ),
+        (
+            "after_seq 0",
+            AuditQuery {
+                after_seq: Some(0),
+                ..Default::default()
+            },
+            (1..=10).collect(),
+        ),
+        (
+            "limit",
+            AuditQuery {
+                limit: 3,
+                ..Default::default()
+            },
+            vec![1, 2, 3],
+        ),
+        (
+            "after_seq and limit",
+            AuditQuery {
+                after_seq: Some(3),
+                limit: 2,
+                ..Default::default()
+            },
+            vec![4, 5],
+        ),
+        (
+            "subject and tool",
+            AuditQuery {
+                subject: s(alice),
+                tool: s("trigger_backtest"),
+                ..Default::default()
+            },
+            vec![3, 4],
+        ),
+        (
+            "tool and outcome",
+            AuditQuery {
+                tool: s("trigger_backtest"),
+                outcome: s("ok"),
+                ..Default::default()
+            },
+            vec![4],
+        ),
+        (
+            "request_id and channel",
+            AuditQuery {
+                request_id: s("r2"),
+                channel: s(ops),
+                ..Default::default()
+            },
+            vec![7],
+        ),
+        (
+            "kind and outcome",
+            AuditQuery {
+                kind: s("delivery"),
+                outcome: s("sent"),
+                ..Default::default()
+            },
+            vec![9],
+        ),
+        (
+            "subject, since, after_seq and limit",
+            AuditQuery {
+                subject: s(bob),
+                since: Some(minute(6)),
+                after_seq: Some(6),
+                limit: 1,
+                ..Default::default()
+            },
+            vec![7],
+        ),
+        (
+            "channel, kind, until",
+            AuditQuery {
+                channel: s(ops),
+                kind: s("tool_attempt"),
+                until: Some(minute(10)),
+                ..Default::default()
+            },
+            vec![3],
+        ),
+        (
+            "no match",
+            AuditQuery {
+                subject: s(alice),
+                channel: s(dev),
+                ..Default::default()
+            },
+            vec![],
+        ),
+        (
+            "unknown tool",
+            AuditQuery {
+                tool: s("rm_rf"),
+                ..Default::default()
+            },
+            vec![],
+        ),
+    ];
+    for (name, query, expected) in cases {
+        let found = store.audit.query_audit(&query).await.unwrap();
+        assert_eq!(seqs(&found), expected, "{name}: {query:?}");
+    }
+    // The records themselves come back whole.
+    let all = all_audit(&store).await;
+    for (read, written) in all.iter().zip(&records) {
+        assert_eq!(
+            AuditRecord {
+                seq: 0,
+                prev_hash: String::new(),
+                hash: String::new(),
+                ..read.clone()
+            },
+            *written
+        );
+    }
+    // Paging through with after_seq visits every record once, in order.
+    let mut paged = Vec::new();
+    loop {
+        let page = store
+            .audit
+            .query_audit(&AuditQuery {
+                after_seq: paged.last().copied(),
+                limit: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        paged.extend(seqs(&page));
+    }
+    assert_eq!(paged, (1..=10).collect::<Vec<_>>());
 }
 
 async fn approvals_decide_once_and_fail_closed(store: Store) {
@@ -276,6 +822,9 @@ async fn state_survives_a_restart(reopenable: &ReopenableStore) {
         store.audit.append(&audit("req-p", 1)).await.unwrap();
     }
     let store = reopenable.open().await;
+    // The chain goes on where it was.
+    let second = store.audit.append(&audit("req-p", 2)).await.unwrap();
+    assert_eq!(second.seq, 2);
     assert!(
         store
             .sessions
@@ -293,7 +842,9 @@ async fn state_survives_a_restart(reopenable: &ReopenableStore) {
         })
         .await
         .unwrap();
-    assert_eq!(records.len(), 1);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].prev_hash, records[0].hash);
+    assert_eq!(verify(&store).await, intact(2));
     store.health.ping().await.unwrap();
 }
 
@@ -833,6 +1384,542 @@ async fn concurrent_claimers_never_share_a_job(reopenable: &ReopenableStore) {
     }
 }
 
+fn day(d: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
+}
+
+fn usage_row(
+    d: &str,
+    subject: &str,
+    channel: &str,
+    model: &str,
+    (calls, prompt_tokens, completion_tokens, cost_usd): (u64, u64, u64, f64),
+) -> UsageRow {
+    UsageRow {
+        day: day(d),
+        subject: subject.into(),
+        channel: channel.into(),
+        model: model.into(),
+        calls,
+        prompt_tokens,
+        completion_tokens,
+        cost_usd,
+    }
+}
+
+async fn usage_counters_accumulate(store: Store) {
+    let u = &store.usage;
+    let (alice, bob) = ("slack:alice", "discord:bob");
+    let (ops, dev) = ("slack:C-ops", "slack:C-dev");
+    assert_eq!(
+        u.usage(day("2024-01-01"), day("2030-01-01")).await.unwrap(),
+        []
+    );
+    assert_eq!(
+        u.tokens_used(day("2024-06-03"), &UsageScope::Subject(alice.into()))
+            .await
+            .unwrap(),
+        0
+    );
+    // Costs are binary fractions, so the sums are exact on both stores.
+    for (d, subject, channel, model, prompt, completion, cost) in [
+        ("2024-06-03", alice, ops, "gpt-4o", 100, 20, 0.25),
+        ("2024-06-03", alice, ops, "gpt-4o", 100, 20, 0.25),
+        ("2024-06-03", alice, ops, "gpt-4o-mini", 10, 5, 0.125),
+        ("2024-06-03", bob, ops, "gpt-4o", 7, 3, 0.0625),
+        ("2024-06-03", alice, dev, "gpt-4o", 1, 1, 0.5),
+        ("2024-06-04", alice, ops, "gpt-4o", 50, 50, 1.0),
+        ("2024-06-02", bob, dev, "gpt-4o", 1000, 1000, 2.0),
+        ("2024-06-03", "slack:a:b", "c", "gpt-4o", 1, 0, 0.0),
+        ("2024-06-03", "slack:a", "b:c", "gpt-4o", 0, 1, 0.0),
+    ] {
+        u.add_usage(day(d), subject, channel, model, prompt, completion, cost)
+            .await
+            .unwrap();
+    }
+    let june_3 = vec![
+        usage_row("2024-06-03", bob, ops, "gpt-4o", (1, 7, 3, 0.0625)),
+        usage_row("2024-06-03", "slack:a", "b:c", "gpt-4o", (1, 0, 1, 0.0)),
+        usage_row("2024-06-03", "slack:a:b", "c", "gpt-4o", (1, 1, 0, 0.0)),
+        usage_row("2024-06-03", alice, dev, "gpt-4o", (1, 1, 1, 0.5)),
+        usage_row("2024-06-03", alice, ops, "gpt-4o", (2, 200, 40, 0.5)),
+        usage_row("2024-06-03", alice, ops, "gpt-4o-mini", (1, 10, 5, 0.125)),
+    ];
+    assert_eq!(
+        u.usage(day("2024-06-03"), day("2024-06-03")).await.unwrap(),
+        june_3,
+        "one row per day, subject, channel and model; in that order"
+    );
+    let mut june_3_4 = june_3.clone();
+    june_3_4.push(usage_row(
+        "2024-06-04",
+        alice,
+        ops,
+        "gpt-4o",
+        (1, 50, 50, 1.0),
+    ));
+    assert_eq!(
+        u.usage(day("2024-06-03"), day("2024-06-04")).await.unwrap(),
+        june_3_4
+    );
+    let all = u.usage(day("2024-01-01"), day("2024-12-31")).await.unwrap();
+    assert_eq!(all.len(), 8);
+    assert_eq!(
+        all[0],
+        usage_row("2024-06-02", bob, dev, "gpt-4o", (1, 1000, 1000, 2.0))
+    );
+    assert_eq!(
+        u.usage(day("2024-06-05"), day("2024-06-30")).await.unwrap(),
+        []
+    );
+    assert_eq!(
+        u.usage(day("2024-06-04"), day("2024-06-03")).await.unwrap(),
+        []
+    );
+    let tokens = |d: &'static str, scope: UsageScope| {
+        let store = store.clone();
+        async move { store.usage.tokens_used(day(d), &scope).await.unwrap() }
+    };
+    let subject = |s: &str| UsageScope::Subject(s.into());
+    let channel = |c: &str| UsageScope::Channel(c.into());
+    assert_eq!(tokens("2024-06-03", subject(alice)).await, 240 + 15 + 2);
+    assert_eq!(tokens("2024-06-03", subject(bob)).await, 10);
+    assert_eq!(tokens("2024-06-03", channel(ops)).await, 240 + 15 + 10);
+    assert_eq!(tokens("2024-06-03", channel(dev)).await, 2);
+    assert_eq!(tokens("2024-06-04", subject(alice)).await, 100);
+    assert_eq!(tokens("2024-06-02", channel(dev)).await, 2000);
+    assert_eq!(tokens("2024-06-03", subject("slack:carol")).await, 0);
+    assert_eq!(tokens("2024-06-05", channel(ops)).await, 0);
+}
+
+/// Two processes (two store handles) adding to the same counters at once
+/// lose nothing.
+async fn concurrent_usage_adds_lose_nothing(reopenable: &ReopenableStore) {
+    let (a, b) = (reopenable.open().await, reopenable.open().await);
+    let d = day("2024-06-03");
+    let adder = |store: Store| {
+        tokio::spawn(async move {
+            for n in 0..20_u64 {
+                let model = if n % 2 == 0 { "gpt-4o" } else { "gpt-4o-mini" };
+                store
+                    .usage
+                    .add_usage(d, "slack:alice", "slack:C-ops", model, 10, 1, 0.125)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let (x, y) = (adder(a.clone()), adder(b.clone()));
+    x.await.unwrap();
+    y.await.unwrap();
+    let rows = a.usage.usage(d, d).await.unwrap();
+    assert_eq!(
+        rows,
+        [
+            usage_row(
+                "2024-06-03",
+                "slack:alice",
+                "slack:C-ops",
+                "gpt-4o",
+                (20, 200, 20, 2.5)
+            ),
+            usage_row(
+                "2024-06-03",
+                "slack:alice",
+                "slack:C-ops",
+                "gpt-4o-mini",
+                (20, 200, 20, 2.5)
+            ),
+        ]
+    );
+    assert_eq!(
+        b.usage
+            .tokens_used(d, &UsageScope::Channel("slack:C-ops".into()))
+            .await
+            .unwrap(),
+        440
+    );
+}
+
+/// Two processes (two store handles on one database) appending at once keep
+/// one chain: no seq twice, none skipped.
+async fn concurrent_audit_writers_keep_one_chain(reopenable: &ReopenableStore) {
+    let (a, b) = (reopenable.open().await, reopenable.open().await);
+    let writer = |store: Store, request: &'static str| {
+        tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for n in 0..30 {
+                seqs.push(store.audit.append(&audit(request, n)).await.unwrap().seq);
+            }
+            seqs
+        })
+    };
+    let (wa, wb) = (writer(a.clone(), "req-a"), writer(b.clone(), "req-b"));
+    let (sa, sb) = (wa.await.unwrap(), wb.await.unwrap());
+    for own in [&sa, &sb] {
+        assert!(own.windows(2).all(|w| w[0] < w[1]), "{own:?}");
+    }
+    let mut both: Vec<u64> = sa.iter().chain(&sb).copied().collect();
+    both.sort();
+    assert_eq!(both, (1..=60).collect::<Vec<_>>(), "{sa:?} / {sb:?}");
+    let all = all_audit(&b).await;
+    assert_eq!(seqs(&all), (1..=60).collect::<Vec<_>>());
+    assert_eq!(verify(&a).await, intact(60));
+}
+
+/// Raw access to the store's database, as someone with access to the files or
+/// the server (not through the store) would have.
+enum Raw {
+    Sqlite(rusqlite::Connection),
+    Mongo(mongodb::Collection<bson::Document>),
+}
+
+async fn raw(reopenable: &ReopenableStore) -> Raw {
+    match reopenable.backend {
+        Backend::Sqlite => Raw::Sqlite(
+            rusqlite::Connection::open(reopenable.dir.path().join("chatops.db")).unwrap(),
+        ),
+        Backend::Mongo => {
+            chatops::install_crypto_provider();
+            let client = mongodb::Client::with_uri_str(common::mongo_uri())
+                .await
+                .unwrap();
+            Raw::Mongo(client.database(&reopenable.db).collection("audit_log"))
+        }
+    }
+}
+
+impl Raw {
+    /// Replace the stored record at `seq` (its content and chain fields).
+    async fn overwrite(&self, record: &AuditRecord) {
+        match self {
+            Raw::Sqlite(c) => {
+                c.execute_batch("DROP TRIGGER IF EXISTS audit_log_no_update")
+                    .unwrap();
+                let changed = c
+                    .execute(
+                        "UPDATE audit_log SET record = ?1 WHERE seq = ?2",
+                        rusqlite::params![
+                            serde_json::to_string(record).unwrap(),
+                            record.seq as i64
+                        ],
+                    )
+                    .unwrap();
+                assert_eq!(changed, 1);
+            }
+            Raw::Mongo(c) => {
+                let changed = c
+                    .update_one(
+                        doc! {"seq": record.seq as i64},
+                        doc! {"$set": {
+                            "event": bson::to_bson(&record.event).unwrap(),
+                            "hash": &record.hash,
+                        }},
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(changed.matched_count, 1);
+            }
+        }
+    }
+
+    /// Change the outcome of the tool outcome at `seq`, nothing else.
+    async fn edit_outcome(&self, seq: u64, outcome: &str) {
+        match self {
+            Raw::Sqlite(c) => {
+                c.execute_batch("DROP TRIGGER IF EXISTS audit_log_no_update")
+                    .unwrap();
+                let changed = c
+                    .execute(
+                        "UPDATE audit_log SET record = json_set(record, '$.event.outcome', ?1)
+                         WHERE seq = ?2",
+                        rusqlite::params![outcome, seq as i64],
+                    )
+                    .unwrap();
+                assert_eq!(changed, 1);
+            }
+            Raw::Mongo(c) => {
+                let changed = c
+                    .update_one(
+                        doc! {"seq": seq as i64},
+                        doc! {"$set": {"event.outcome": outcome}},
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(changed.modified_count, 1);
+            }
+        }
+    }
+
+    async fn delete(&self, seq: u64) {
+        match self {
+            Raw::Sqlite(c) => {
+                c.execute_batch("DROP TRIGGER IF EXISTS audit_log_no_delete")
+                    .unwrap();
+                let deleted = c
+                    .execute(
+                        "DELETE FROM audit_log WHERE seq = ?1",
+                        rusqlite::params![seq as i64],
+                    )
+                    .unwrap();
+                assert_eq!(deleted, 1);
+            }
+            Raw::Mongo(c) => {
+                let deleted = c.delete_one(doc! {"seq": seq as i64}).await.unwrap();
+                assert_eq!(deleted.deleted_count, 1);
+            }
+        }
+    }
+}
+
+async fn five_records(store: &Store) -> Vec<AuditRecord> {
+    let mut stored = Vec::new();
+    for n in 0..5 {
+        stored.push(store.audit.append(&audit("req-t", n)).await.unwrap());
+    }
+    assert_eq!(verify(store).await, intact(5));
+    stored
+}
+
+/// An edit made behind the store's back shows: the record no longer matches
+/// its hash.
+async fn audit_edit_is_detected(reopenable: &ReopenableStore) {
+    let store = reopenable.open().await;
+    let stored = five_records(&store).await;
+    // The store itself refuses (SQLite: triggers).
+    if let Raw::Sqlite(c) = raw(reopenable).await {
+        let refused = c.execute(
+            "UPDATE audit_log SET record = record WHERE seq = 3",
+            rusqlite::params![],
+        );
+        assert!(refused.unwrap_err().to_string().contains("append-only"));
+        let refused = c.execute("DELETE FROM audit_log WHERE seq = 3", rusqlite::params![]);
+        assert!(refused.unwrap_err().to_string().contains("append-only"));
+    }
+    raw(reopenable).await.edit_outcome(3, "error").await;
+    let edited = &all_audit(&store).await[2];
+    assert!(matches!(&edited.event, AuditEvent::ToolOutcome { outcome, .. } if outcome == "error"));
+    let report = verify(&store).await;
+    assert_eq!(report.records, 3);
+    let broken = report.first_broken.expect("the edit shows");
+    assert_eq!((broken.seq, &broken.id), (3, &stored[2].id));
+    assert_eq!(
+        broken.reason,
+        "its content does not match its hash (edited)"
+    );
+}
+
+/// Someone who also recomputes the edited record's hash breaks the next link.
+async fn audit_rehashed_edit_is_detected(reopenable: &ReopenableStore) {
+    let store = reopenable.open().await;
+    let stored = five_records(&store).await;
+    let mut forged = stored[2].clone();
+    forged.event = tool_outcome("echo", "error");
+    forged.hash = forged.chain_hash();
+    raw(reopenable).await.overwrite(&forged).await;
+    let report = verify(&store).await;
+    assert_eq!(report.records, 4);
+    let broken = report.first_broken.expect("the re-hash shows");
+    assert_eq!((broken.seq, &broken.id), (4, &stored[3].id));
+    assert_eq!(broken.reason, "prev_hash does not match record 3");
+}
+
+/// A deleted record leaves a gap in seq.
+async fn audit_deletion_is_detected(reopenable: &ReopenableStore) {
+    let store = reopenable.open().await;
+    let stored = five_records(&store).await;
+    let raw = raw(reopenable).await;
+    raw.delete(3).await;
+    let report = verify(&store).await;
+    assert_eq!(report.records, 3);
+    let broken = report.first_broken.expect("the gap shows");
+    assert_eq!((broken.seq, &broken.id), (4, &stored[3].id));
+    assert_eq!(broken.reason, "seq 3 is missing (deleted?)");
+    // The first record too.
+    raw.delete(1).await;
+    let broken = verify(&store).await.first_broken.unwrap();
+    assert_eq!(
+        (broken.seq, broken.reason.as_str()),
+        (2, "seq 1 is missing (deleted?)")
+    );
+    // Several in a row.
+    raw.delete(4).await;
+    let report = verify(&store).await;
+    assert_eq!(
+        report.first_broken.unwrap().reason,
+        "seq 1 is missing (deleted?)"
+    );
+    // Appending after a deletion does not hide it.
+    store.audit.append(&audit("req-t", 5)).await.unwrap();
+    let all = all_audit(&store).await;
+    assert_eq!(seqs(&all), [2, 5, 6]);
+}
+
+/// A gap of several records is named as such.
+async fn audit_gap_of_several_is_named(reopenable: &ReopenableStore) {
+    let store = reopenable.open().await;
+    let stored = five_records(&store).await;
+    let raw = raw(reopenable).await;
+    raw.delete(2).await;
+    raw.delete(3).await;
+    let report = verify(&store).await;
+    assert_eq!(report.records, 2);
+    let broken = report.first_broken.unwrap();
+    assert_eq!((broken.seq, &broken.id), (4, &stored[3].id));
+    assert_eq!(broken.reason, "seqs 2 to 3 are missing (deleted?)");
+}
+
+/// An audit record as the previous version wrote it: no seq, prev_hash or hash.
+fn legacy(n: u32) -> AuditRecord {
+    audit("req-legacy", n)
+}
+
+/// A database written by the previous version (records without a chain)
+/// opens, takes new records on a chain, and `verify` names the old records.
+async fn audit_log_from_before_the_chain(reopenable: &ReopenableStore) {
+    let old = [legacy(0), legacy(1)];
+    match reopenable.backend {
+        Backend::Sqlite => {
+            let c = rusqlite::Connection::open(reopenable.dir.path().join("chatops.db")).unwrap();
+            // The previous version's table, verbatim.
+            c.execute_batch(
+                "CREATE TABLE audit_log (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    at TEXT NOT NULL,
+                    request_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    record TEXT NOT NULL
+                );
+                CREATE INDEX audit_log_request ON audit_log (request_id);
+                CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+                CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;",
+            )
+            .unwrap();
+            for r in &old {
+                let mut json = serde_json::to_value(r).unwrap();
+                for chain_field in ["seq", "prev_hash", "hash"] {
+                    json.as_object_mut().unwrap().remove(chain_field);
+                }
+                c.execute(
+                    "INSERT INTO audit_log (id, at, request_id, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![
+                        r.id,
+                        r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                        r.request_id,
+                        r.kind(),
+                        json.to_string()
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        Backend::Mongo => {
+            let Raw::Mongo(c) = raw(reopenable).await else {
+                unreachable!()
+            };
+            // The previous version's documents, and its indexes.
+            c.create_index(
+                mongodb::IndexModel::builder()
+                    .keys(doc! {"request_id": 1})
+                    .build(),
+            )
+            .await
+            .unwrap();
+            for r in &old {
+                c.insert_one(doc! {
+                    "_id": &r.id,
+                    "at": bson::DateTime::from_millis(r.at.timestamp_millis()),
+                    "request_id": &r.request_id,
+                    "subject": &r.subject,
+                    "channel": &r.channel,
+                    "prompt_version": &r.prompt_version,
+                    "kind": r.kind(),
+                    "event": bson::to_bson(&r.event).unwrap(),
+                })
+                .await
+                .unwrap();
+            }
+        }
+    }
+    let store = reopenable.open().await;
+    let new = store.audit.append(&audit("req-new", 0)).await.unwrap();
+    let all = all_audit(&store).await;
+    assert_eq!(all.len(), 3);
+    // The old records read back as written, first, without hashes.
+    for (read, written) in all.iter().zip(&old) {
+        assert_eq!(read.id, written.id);
+        assert_eq!(read.event, written.event);
+        assert_eq!((read.prev_hash.as_str(), read.hash.as_str()), ("", ""));
+    }
+    assert_eq!(all[2], new);
+    assert_eq!(new.prev_hash, "", "the chain starts after the old records");
+    assert_eq!(new.hash, new.chain_hash());
+    let (old_seqs, new_seq) = match reopenable.backend {
+        // SQLite numbered every record already.
+        Backend::Sqlite => ([1, 2], 3),
+        // MongoDB records had no seq: the chain starts at 1.
+        Backend::Mongo => ([0, 0], 1),
+    };
+    assert_eq!(seqs(&all), [old_seqs[0], old_seqs[1], new_seq]);
+    let report = verify(&store).await;
+    assert_eq!(report.records, 1);
+    let broken = report.first_broken.unwrap();
+    assert_eq!((broken.seq, &broken.id), (old_seqs[0], &old[0].id));
+    assert_eq!(
+        broken.reason,
+        "written before the hash chain existed (it has no hash)"
+    );
+    // Filters find old and new records alike.
+    let by_request = store
+        .audit
+        .query_audit(&AuditQuery {
+            request_id: Some("req-legacy".into()),
+            subject: Some("console:alice".into()),
+            tool: Some("echo".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_request.len(), 2);
+    let by_time = store
+        .audit
+        .query_audit(&AuditQuery {
+            since: Some(old[0].at - Duration::minutes(1)),
+            until: Some(new.at + Duration::minutes(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_time, all, "time ranges match old records too");
+    let before_all = store
+        .audit
+        .query_audit(&AuditQuery {
+            until: Some(old[0].at - Duration::minutes(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(before_all, []);
+    let after = store
+        .audit
+        .query_audit(&AuditQuery {
+            after_seq: Some(old_seqs[1]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after, [new]);
+    // A later reopen (indexes and schema again) changes nothing.
+    let store = reopenable.open().await;
+    assert_eq!(
+        store.audit.append(&audit("req-new", 1)).await.unwrap().seq,
+        new_seq + 1
+    );
+}
+
 trait CloneWithTimes {
     fn clone_with_times(&self, other: &Approval) -> Approval;
 }
@@ -848,44 +1935,65 @@ impl CloneWithTimes for Approval {
     }
 }
 
-macro_rules! conformance {
-    ($($name:ident),*) => {
-        mod sqlite {
+/// Every case on one backend: `stores` take a fresh store; `reopenable`
+/// open their own handles (restarts, raw access); `multi_thread` too, on a
+/// multi-threaded runtime (concurrent writers).
+macro_rules! suite {
+    ($module:ident, $backend:expr,
+     stores: [$($name:ident),*],
+     reopenable: [$($rname:ident),*],
+     multi_thread: [$($mname:ident),*]) => {
+        mod $module {
             use super::*;
             $(#[tokio::test] async fn $name() {
-                let r = ReopenableStore::new(Backend::Sqlite);
+                let r = ReopenableStore::new($backend);
                 super::$name(r.open().await).await;
             })*
-            #[tokio::test] async fn restart() { state_survives_a_restart(&ReopenableStore::new(Backend::Sqlite)).await; }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn concurrent_claims() {
-                concurrent_claimers_never_share_a_job(&ReopenableStore::new(Backend::Sqlite)).await;
-            }
-        }
-        mod mongo {
-            use super::*;
-            $(#[tokio::test] async fn $name() {
-                let r = ReopenableStore::new(Backend::Mongo);
-                super::$name(r.open().await).await;
+            $(#[tokio::test] async fn $rname() {
+                super::$rname(&ReopenableStore::new($backend)).await;
             })*
-            #[tokio::test] async fn restart() { state_survives_a_restart(&ReopenableStore::new(Backend::Mongo)).await; }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn concurrent_claims() {
-                concurrent_claimers_never_share_a_job(&ReopenableStore::new(Backend::Mongo)).await;
-            }
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $mname() {
+                super::$mname(&ReopenableStore::new($backend)).await;
+            })*
         }
     };
 }
 
+macro_rules! conformance {
+    ($($lists:tt)*) => {
+        suite!(sqlite, Backend::Sqlite, $($lists)*);
+        suite!(mongo, Backend::Mongo, $($lists)*);
+    };
+}
+
 conformance!(
-    sessions_round_trip_and_expire,
-    audit_is_append_only_and_ordered,
-    approvals_decide_once_and_fail_closed,
-    events_are_processed_once_within_ttl,
-    jobs_enqueue_once_per_key,
-    jobs_claim_by_queue_and_run_at,
-    jobs_expired_lease_moves_to_another_worker,
-    jobs_release_variants,
-    jobs_abandon_and_purge,
-    schedule_cursor_compare_and_set
+    stores: [
+        sessions_round_trip_and_expire,
+        audit_is_append_only_and_ordered,
+        audit_chain_links_and_verifies,
+        audit_query_filters,
+        approvals_decide_once_and_fail_closed,
+        events_are_processed_once_within_ttl,
+        jobs_enqueue_once_per_key,
+        jobs_claim_by_queue_and_run_at,
+        jobs_expired_lease_moves_to_another_worker,
+        jobs_release_variants,
+        jobs_abandon_and_purge,
+        schedule_cursor_compare_and_set,
+        usage_counters_accumulate
+    ],
+    reopenable: [
+        state_survives_a_restart,
+        audit_edit_is_detected,
+        audit_rehashed_edit_is_detected,
+        audit_deletion_is_detected,
+        audit_gap_of_several_is_named,
+        audit_log_from_before_the_chain
+    ],
+    multi_thread: [
+        concurrent_claimers_never_share_a_job,
+        concurrent_audit_writers_keep_one_chain,
+        concurrent_usage_adds_lose_nothing
+    ]
 );

@@ -3,7 +3,27 @@
 //! Collections and their indexes (created at connect, idempotently):
 //! - `chat_sessions`: unique `session_id`; `user_id`; `updated_at` with a 24 h
 //!   TTL; `is_active`; `user_id + is_active` (the platform's own record).
-//! - `audit_log`: `request_id`; `at`. Insert-only from this code.
+//! - `audit_log`: `_id` is the record id; unique sparse `seq` (the chain
+//!   position); `request_id`; `at_ms`; `at`; `subject`. Insert-only from this
+//!   code. The event is the subdocument `event` (with its `kind` tag, also
+//!   copied to the top-level `kind`), so `event.tool` and `event.outcome`
+//!   filter. `seq` is Int64, `prev_hash` and `hash` hex strings, `at` a BSON
+//!   date (whole-document insert) and `at_ms` the same time as Int64 epoch
+//!   milliseconds, which time ranges filter on (nx-27017 compares dates to the
+//!   second; records from before `at_ms` are matched on `at`). The hash
+//!   covers the record, not these query copies (`kind`, `at_ms`). `append`
+//!   reads the end of the chain and inserts `seq + 1`; a writer that loses
+//!   the race to another replica gets a duplicate key on `seq`, re-reads the
+//!   end and tries again (bounded, with a short random pause; no
+//!   transaction needed). Records written before the hash chain
+//!   existed have no `seq` (the index is sparse so they do not collide): they
+//!   read back with `seq` 0 and empty hashes and sort before the chain, and
+//!   the chain itself starts at 1.
+//! - `llm_usage`: `_id` is the JSON array `[day, subject, channel, model]`
+//!   (unambiguous whatever the names contain), with those four also as
+//!   fields (`day` a `YYYY-MM-DD` string); `day + subject`; `day + channel`.
+//!   Counters grow by `update_one` with upsert and `$inc` (the key fields by
+//!   `$setOnInsert`), atomic per document.
 //! - `approvals`: `_id` is the approval id; `status + expires_at`.
 //! - `processed_events`: unique `platform + event_id`; TTL on `expires_at`.
 //! - `jobs`: `_id` is the job id; unique `key` (every job has one: its id when
@@ -82,6 +102,36 @@ fn get_str(d: &Document, key: &str) -> String {
     d.get_str(key).unwrap_or_default().to_string()
 }
 
+/// A count stored by this code (any numeric BSON type; servers may narrow
+/// Int64 to Int32); 0 when absent.
+fn get_count(d: &Document, key: &str) -> StoreResult<u64> {
+    let n = match d.get(key) {
+        None | Some(Bson::Null) => 0,
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Double(f)) if f.fract() == 0.0 => *f as i64,
+        Some(other) => {
+            return Err(StoreError::mongo(format!(
+                "field {key}: expected a count, found {other}"
+            )));
+        }
+    };
+    u64::try_from(n).map_err(|_| StoreError::mongo(format!("field {key}: {n} is negative")))
+}
+
+fn get_f64(d: &Document, key: &str) -> f64 {
+    match d.get(key) {
+        Some(Bson::Double(f)) => *f,
+        Some(Bson::Int64(n)) => *n as f64,
+        Some(Bson::Int32(n)) => f64::from(*n),
+        _ => 0.0,
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn json_to_bson(v: &serde_json::Value) -> StoreResult<Bson> {
     bson::to_bson(v).map_err(StoreError::mongo)
 }
@@ -128,7 +178,8 @@ impl MongoStore {
         let index = |keys: Document, options: Option<IndexOptions>| {
             IndexModel::builder().keys(keys).options(options).build()
         };
-        let sets: [(&str, Vec<IndexModel>); 5] = [
+        let unique_sparse = || IndexOptions::builder().unique(true).sparse(true).build();
+        let sets: [(&str, Vec<IndexModel>); 6] = [
             (
                 "chat_sessions",
                 vec![
@@ -142,8 +193,11 @@ impl MongoStore {
             (
                 "audit_log",
                 vec![
+                    index(doc! {"seq": 1}, Some(unique_sparse())),
                     index(doc! {"request_id": 1}, None),
+                    index(doc! {"at_ms": 1}, None),
                     index(doc! {"at": 1}, None),
+                    index(doc! {"subject": 1}, None),
                 ],
             ),
             (
@@ -163,6 +217,13 @@ impl MongoStore {
                     index(doc! {"key": 1}, Some(unique())),
                     index(doc! {"queue": 1, "state": 1, "run_at": 1}, None),
                     index(doc! {"state": 1, "lease_until": 1}, None),
+                ],
+            ),
+            (
+                "llm_usage",
+                vec![
+                    index(doc! {"day": 1, "subject": 1}, None),
+                    index(doc! {"day": 1, "channel": 1}, None),
                 ],
             ),
         ];
@@ -232,58 +293,163 @@ impl SessionRepo for MongoStore {
     }
 }
 
+/// How many times `append` tries to take the next `seq` before giving up.
+const APPEND_ATTEMPTS: u32 = 50;
+
+/// A short random pause (1–5 ms, a little longer as attempts pile up) before
+/// a writer that lost the race for a `seq` tries again.
+async fn append_backoff(attempt: u32) {
+    let random = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 5);
+    let ms = 1 + random + u64::from(attempt.min(10));
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+fn audit_from_doc(d: &Document) -> StoreResult<AuditRecord> {
+    let event = d
+        .get("event")
+        .cloned()
+        .ok_or_else(|| StoreError::mongo("audit record without event"))?;
+    Ok(AuditRecord {
+        id: get_str(d, "_id"),
+        at: get_time(d, "at")?,
+        request_id: get_str(d, "request_id"),
+        subject: get_str(d, "subject"),
+        channel: get_str(d, "channel"),
+        prompt_version: get_str(d, "prompt_version"),
+        event: bson::from_bson(event).map_err(StoreError::mongo)?,
+        seq: get_count(d, "seq")?,
+        prev_hash: get_str(d, "prev_hash"),
+        hash: get_str(d, "hash"),
+    })
+}
+
 #[async_trait]
 impl AuditRepo for MongoStore {
     async fn append(&self, r: &AuditRecord) -> StoreResult<AuditRecord> {
-        let event = bson::to_bson(&r.event).map_err(StoreError::mongo)?;
-        self.coll("audit_log")
-            .insert_one(doc! {
-                "_id": &r.id,
-                "at": to_bson_time(r.at),
-                "request_id": &r.request_id,
-                "subject": &r.subject,
-                "channel": &r.channel,
-                "prompt_version": &r.prompt_version,
-                "kind": r.kind(),
-                "event": event,
-            })
-            .await
-            .map_err(StoreError::mongo)?;
-        Ok(r.clone())
+        let coll = self.coll("audit_log");
+        let mut record = r.clone();
+        // BSON dates keep milliseconds: hash what reads back.
+        record.at = from_bson_time(to_bson_time(record.at));
+        let event = bson::to_bson(&record.event).map_err(StoreError::mongo)?;
+        for attempt in 0..APPEND_ATTEMPTS {
+            let last = coll
+                .find_one(doc! {"seq": {"$gte": 1_i64}})
+                .sort(doc! {"seq": -1})
+                .projection(doc! {"seq": 1, "hash": 1})
+                .await
+                .map_err(StoreError::mongo)?;
+            let (last_seq, last_hash) = match &last {
+                Some(d) => (get_count(d, "seq")?, get_str(d, "hash")),
+                None => (0, String::new()),
+            };
+            record.seq = last_seq + 1;
+            record.prev_hash = last_hash;
+            record.hash = record.chain_hash();
+            let inserted = coll
+                .insert_one(doc! {
+                    "_id": &record.id,
+                    "seq": to_i64(record.seq),
+                    "prev_hash": &record.prev_hash,
+                    "hash": &record.hash,
+                    "at": to_bson_time(record.at),
+                    "at_ms": to_ms(record.at),
+                    "request_id": &record.request_id,
+                    "subject": &record.subject,
+                    "channel": &record.channel,
+                    "prompt_version": &record.prompt_version,
+                    "kind": record.kind(),
+                    "event": event.clone(),
+                })
+                .await;
+            match inserted {
+                Ok(_) => return Ok(record),
+                Err(e) if is_duplicate_key(&e) => {
+                    // Either another writer took this seq (try again on the
+                    // new end) or this id is stored already (never overwritten).
+                    let taken = coll
+                        .find_one(doc! {"_id": &record.id})
+                        .projection(doc! {"_id": 1})
+                        .await
+                        .map_err(StoreError::mongo)?;
+                    if taken.is_some() {
+                        return Err(StoreError::mongo(format!(
+                            "audit record {} exists already: {e}",
+                            record.id
+                        )));
+                    }
+                    append_backoff(attempt).await;
+                }
+                Err(e) => return Err(StoreError::mongo(e)),
+            }
+        }
+        Err(StoreError::mongo(format!(
+            "audit record {} not appended: lost the race for the next seq {APPEND_ATTEMPTS} times",
+            record.id
+        )))
     }
 
-    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
-        let filter = match &query.request_id {
-            Some(id) => doc! {"request_id": id},
-            None => doc! {},
+    async fn query_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        // Every condition a clause of one `$and`: nx-27017 drops sibling
+        // conditions of an `$or` that compares dates.
+        let mut clauses = Vec::new();
+        for (key, value) in [
+            ("request_id", &q.request_id),
+            ("subject", &q.subject),
+            ("channel", &q.channel),
+            ("event.tool", &q.tool),
+            ("event.outcome", &q.outcome),
+            ("kind", &q.kind),
+        ] {
+            if let Some(value) = value {
+                clauses.push(doc! {key: value.as_str()});
+            }
+        }
+        // Time ranges on `at_ms` (epoch milliseconds; `at` for records from
+        // before it existed): exact to the millisecond also on servers that
+        // compare dates to the second (nx-27017).
+        let (mut at_ms, mut at) = (doc! {}, doc! {});
+        if let Some(since) = q.since {
+            at_ms.insert("$gte", to_ms(since));
+            at.insert("$gte", to_bson_time(since));
+        }
+        if let Some(until) = q.until {
+            at_ms.insert("$lt", to_ms(until));
+            at.insert("$lt", to_bson_time(until));
+        }
+        if !at_ms.is_empty() {
+            clauses.push(doc! {"$or": [
+                {"at_ms": at_ms},
+                {"at_ms": {"$exists": false}, "at": at},
+            ]});
+        }
+        // Paging through the chain only sees chained records, whose seq is
+        // unique: seq alone orders them (and the seq index serves the sort).
+        // Otherwise records from before the chain (no seq) come first, by id
+        // (UUIDv7: time order).
+        let sort = match q.after_seq {
+            Some(after) => {
+                clauses.push(doc! {"seq": {"$gt": to_i64(after)}});
+                doc! {"seq": 1}
+            }
+            None => doc! {"seq": 1, "_id": 1},
         };
-        let limit = if query.limit == 0 { 1000 } else { query.limit } as i64;
+        let filter = if clauses.is_empty() {
+            doc! {}
+        } else {
+            doc! {"$and": clauses}
+        };
+        let limit = if q.limit == 0 { 1000 } else { q.limit };
         let mut cursor = self
             .coll("audit_log")
             .find(filter)
-            .sort(doc! {"_id": 1}) // ids are UUIDv7: time-ordered, monotonic per process
-            .limit(limit)
+            .sort(sort)
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
             .await
             .map_err(StoreError::mongo)?;
         let mut out = Vec::new();
         while cursor.advance().await.map_err(StoreError::mongo)? {
             let d = cursor.deserialize_current().map_err(StoreError::mongo)?;
-            let event = d
-                .get("event")
-                .cloned()
-                .ok_or_else(|| StoreError::mongo("audit record without event"))?;
-            out.push(AuditRecord {
-                id: get_str(&d, "_id"),
-                at: get_time(&d, "at")?,
-                request_id: get_str(&d, "request_id"),
-                subject: get_str(&d, "subject"),
-                channel: get_str(&d, "channel"),
-                prompt_version: get_str(&d, "prompt_version"),
-                event: bson::from_bson(event).map_err(StoreError::mongo)?,
-                seq: 0,
-                prev_hash: String::new(),
-                hash: String::new(),
-            });
+            out.push(audit_from_doc(&d)?);
         }
         Ok(out)
     }
@@ -704,28 +870,105 @@ impl StoreHealth for MongoStore {
     }
 }
 
+fn day_text(day: chrono::NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+fn usage_from_doc(d: &Document) -> StoreResult<UsageRow> {
+    let day = get_str(d, "day");
+    Ok(UsageRow {
+        day: chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+            .map_err(|e| StoreError::mongo(format!("field day: {day:?}: {e}")))?,
+        subject: get_str(d, "subject"),
+        channel: get_str(d, "channel"),
+        model: get_str(d, "model"),
+        calls: get_count(d, "calls")?,
+        prompt_tokens: get_count(d, "prompt_tokens")?,
+        completion_tokens: get_count(d, "completion_tokens")?,
+        cost_usd: get_f64(d, "cost_usd"),
+    })
+}
+
 #[async_trait]
 impl UsageRepo for MongoStore {
     async fn add_usage(
         &self,
-        _: chrono::NaiveDate,
-        _: &str,
-        _: &str,
-        _: &str,
-        _: u64,
-        _: u64,
-        _: f64,
+        day: chrono::NaiveDate,
+        subject: &str,
+        channel: &str,
+        model: &str,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        cost_usd: f64,
     ) -> StoreResult<()> {
-        todo!("usage counters")
+        let day = day_text(day);
+        let id = serde_json::json!([day, subject, channel, model]).to_string();
+        let update = doc! {
+            "$inc": {
+                "calls": 1_i64,
+                "prompt_tokens": to_i64(prompt_tokens),
+                "completion_tokens": to_i64(completion_tokens),
+                "cost_usd": cost_usd,
+            },
+            "$setOnInsert": {"day": &day, "subject": subject, "channel": channel, "model": model},
+        };
+        // Two first calls for one key at once: both may try to insert, and
+        // the loser gets a duplicate key; its second try finds the document.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self
+                .coll("llm_usage")
+                .update_one(doc! {"_id": &id}, update.clone())
+                .upsert(true)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) && tries < 3 => continue,
+                Err(e) => return Err(StoreError::mongo(e)),
+            }
+        }
     }
+
     async fn usage(
         &self,
-        _: chrono::NaiveDate,
-        _: chrono::NaiveDate,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
     ) -> StoreResult<Vec<UsageRow>> {
-        todo!("usage counters")
+        let mut cursor = self
+            .coll("llm_usage")
+            .find(doc! {"day": {"$gte": day_text(from), "$lte": day_text(to)}})
+            .sort(doc! {"day": 1, "subject": 1, "channel": 1, "model": 1})
+            .await
+            .map_err(StoreError::mongo)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(StoreError::mongo)? {
+            let d = cursor.deserialize_current().map_err(StoreError::mongo)?;
+            out.push(usage_from_doc(&d)?);
+        }
+        Ok(out)
     }
-    async fn tokens_used(&self, _: chrono::NaiveDate, _: &UsageScope) -> StoreResult<u64> {
-        todo!("usage counters")
+
+    async fn tokens_used(&self, day: chrono::NaiveDate, scope: &UsageScope) -> StoreResult<u64> {
+        let filter = match scope {
+            UsageScope::Subject(s) => doc! {"day": day_text(day), "subject": s},
+            UsageScope::Channel(c) => doc! {"day": day_text(day), "channel": c},
+        };
+        // A handful of rows (one per channel or person and model): summed
+        // here rather than by an aggregation.
+        let mut cursor = self
+            .coll("llm_usage")
+            .find(filter)
+            .projection(doc! {"prompt_tokens": 1, "completion_tokens": 1})
+            .await
+            .map_err(StoreError::mongo)?;
+        let mut total = 0_u64;
+        while cursor.advance().await.map_err(StoreError::mongo)? {
+            let d = cursor.deserialize_current().map_err(StoreError::mongo)?;
+            total = total
+                .saturating_add(get_count(&d, "prompt_tokens")?)
+                .saturating_add(get_count(&d, "completion_tokens")?);
+        }
+        Ok(total)
     }
 }

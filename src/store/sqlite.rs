@@ -7,8 +7,20 @@
 //!
 //! Tables and their indexes (created at open, idempotently):
 //! - `chat_sessions`: key `session_id`; `user_id + is_active`; `updated_at`.
-//! - `audit_log`: append order `seq`; unique `id`; `request_id`. Triggers
-//!   refuse updates and deletes.
+//! - `audit_log`: key `seq` (the chain position: 1, 2, … without gaps);
+//!   unique `id`; `request_id`; `at`; `kind`; the subject
+//!   (`json_extract(record, '$.subject')`). The whole record (with `seq`,
+//!   `prev_hash`, `hash`) is JSON text in `record`; the other filters
+//!   (channel, the event's tool and outcome) read it with `json_extract`.
+//!   Triggers refuse updates and deletes. `append` reads the end of the chain
+//!   and inserts in one `BEGIN IMMEDIATE` transaction, so writers on the same
+//!   file (other processes, other handles) queue on SQLite's write lock and
+//!   never share a `seq`. Records written before the hash chain existed keep
+//!   their `seq` (it was already the key) and read back with an empty
+//!   `prev_hash` and `hash`; the first record after them links to `""`.
+//! - `llm_usage`: key `day + subject + channel + model` (day as
+//!   `YYYY-MM-DD` text); `day + channel`. Counters grow by upsert
+//!   (`INSERT … ON CONFLICT DO UPDATE`).
 //! - `approvals`: key `id`.
 //! - `processed_events`: key `platform + event_id`.
 //! - `jobs`: key `id`; unique `key`; `queue + state + run_at` (claiming);
@@ -52,6 +64,9 @@ CREATE TABLE IF NOT EXISTS audit_log (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_log_request ON audit_log (request_id);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+CREATE INDEX IF NOT EXISTS audit_log_kind ON audit_log (kind);
+CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (json_extract(record, '$.subject'));
 CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
@@ -91,6 +106,18 @@ CREATE TABLE IF NOT EXISTS schedule_cursors (
     name TEXT PRIMARY KEY,
     tick TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS llm_usage (
+    day TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    model TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    PRIMARY KEY (day, subject, channel, model)
+);
+CREATE INDEX IF NOT EXISTS llm_usage_channel ON llm_usage (day, channel);
 "#;
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -220,37 +247,190 @@ impl SessionRepo for SqliteStore {
     }
 }
 
+/// A stored audit row: the record JSON, with `seq` from its column (records
+/// written before the hash chain carry none in their JSON).
+fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    let seq: i64 = row.get(0)?;
+    let json = exact_json(&row.get::<_, String>(1)?).map_err(json_err)?;
+    let mut record: AuditRecord = serde_json::from_value(json).map_err(json_err)?;
+    record.seq = u64::try_from(seq).unwrap_or_default();
+    Ok(record)
+}
+
+/// JSON text to a value with every number read exactly. serde_json's own
+/// float parsing (without its `float_roundtrip` feature) can land one unit
+/// off for some values (`1.23456e202`), and a record whose floats changed on
+/// the way back no longer matches its hash. Here the text of each number goes
+/// to Rust's correctly rounded parser, so what was written reads back the same.
+/// (`RawValue` needs serde_json's `raw_value` feature, on through axum's
+/// `json`; with serde_json's `float_roundtrip` feature this would not be
+/// needed.)
+fn exact_json(text: &str) -> serde_json::Result<serde_json::Value> {
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+    use serde_json::value::RawValue;
+    use serde_json::{Number, Value};
+
+    /// An object's members, in order, values still as text.
+    struct Members<'a>(Vec<(String, &'a RawValue)>);
+    impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<'a>(std::marker::PhantomData<&'a ()>);
+            impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+                type Value = Members<'a>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Members<'a>, M::Error> {
+                    let mut members = Vec::new();
+                    while let Some(member) = m.next_entry::<String, &'de RawValue>()? {
+                        members.push(member);
+                    }
+                    Ok(Members(members))
+                }
+            }
+            d.deserialize_map(V(std::marker::PhantomData))
+        }
+    }
+
+    fn value(raw: &RawValue) -> serde_json::Result<Value> {
+        let text = raw.get().trim();
+        match text.as_bytes().first() {
+            Some(b'{') => {
+                let Members(members) = serde_json::from_str(text)?;
+                members
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, value(v)?)))
+                    .collect::<serde_json::Result<serde_json::Map<_, _>>>()
+                    .map(Value::Object)
+            }
+            Some(b'[') => {
+                let items: Vec<&RawValue> = serde_json::from_str(text)?;
+                items
+                    .into_iter()
+                    .map(value)
+                    .collect::<serde_json::Result<Vec<_>>>()
+                    .map(Value::Array)
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let number = if let Ok(n) = text.parse::<u64>() {
+                    Number::from(n)
+                } else if let Ok(n) = text.parse::<i64>() {
+                    Number::from(n)
+                } else {
+                    text.parse::<f64>()
+                        .ok()
+                        .and_then(Number::from_f64)
+                        .ok_or_else(|| {
+                            <serde_json::Error as serde::de::Error>::custom(format!(
+                                "bad number {text}"
+                            ))
+                        })?
+                };
+                Ok(Value::Number(number))
+            }
+            _ => serde_json::from_str(text),
+        }
+    }
+
+    value(serde_json::from_str::<&RawValue>(text)?)
+}
+
 #[async_trait]
 impl AuditRepo for SqliteStore {
     async fn append(&self, record: &AuditRecord) -> StoreResult<AuditRecord> {
-        let json = serde_json::to_string(record).map_err(StoreError::sqlite)?;
-        let (id, at, request_id, kind) = (
-            record.id.clone(),
-            ts(record.at),
-            record.request_id.clone(),
-            record.kind(),
-        );
+        let mut record = record.clone();
+        // Kept to the millisecond, like MongoDB, so both stores hash the same
+        // text for the same record.
+        record.at = {
+            use chrono::SubsecRound;
+            record.at.trunc_subsecs(3)
+        };
         self.with(move |c| {
-            c.execute(
-                "INSERT INTO audit_log (id, at, request_id, kind, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, at, request_id, kind, json],
-            )
-            .map(|_| ())
+            // IMMEDIATE: take the write lock before reading the end of the
+            // chain, so no other connection can append in between.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let last: Option<(i64, Option<String>)> = tx
+                .query_row(
+                    "SELECT seq, json_extract(record, '$.hash') FROM audit_log
+                     ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            let (last_seq, last_hash) = last.unwrap_or((0, Some(String::new())));
+            record.seq = u64::try_from(last_seq).unwrap_or_default() + 1;
+            record.prev_hash = last_hash.unwrap_or_default();
+            record.hash = record.chain_hash();
+            let json = serde_json::to_string(&record).map_err(json_err)?;
+            tx.execute(
+                "INSERT INTO audit_log (seq, id, at, request_id, kind, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    last_seq + 1,
+                    record.id,
+                    ts(record.at),
+                    record.request_id,
+                    record.kind(),
+                    json
+                ],
+            )?;
+            tx.commit()?;
+            Ok(record)
         })
-        .await?;
-        Ok(record.clone())
+        .await
     }
 
     async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
-        let request_id = query.request_id.clone();
-        let limit = if query.limit == 0 { 1000 } else { query.limit } as i64;
+        use rusqlite::types::Value;
+        // Only the conditions that are set, so SQLite can use the indexes
+        // (`?1 IS NULL OR …` would make it scan the table).
+        let mut conditions: Vec<&str> = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        let text = [
+            ("request_id = ?", &query.request_id),
+            ("json_extract(record, '$.subject') = ?", &query.subject),
+            ("json_extract(record, '$.channel') = ?", &query.channel),
+            ("json_extract(record, '$.event.tool') = ?", &query.tool),
+            (
+                "json_extract(record, '$.event.outcome') = ?",
+                &query.outcome,
+            ),
+            ("kind = ?", &query.kind),
+        ];
+        for (condition, value) in text {
+            if let Some(value) = value {
+                conditions.push(condition);
+                values.push(Value::Text(value.clone()));
+            }
+        }
+        for (condition, time) in [("at >= ?", query.since), ("at < ?", query.until)] {
+            if let Some(time) = time {
+                conditions.push(condition);
+                values.push(Value::Text(ts(time)));
+            }
+        }
+        if let Some(after) = query.after_seq {
+            conditions.push("seq > ?");
+            values.push(Value::Integer(i64::try_from(after).unwrap_or(i64::MAX)));
+        }
+        let limit = if query.limit == 0 { 1000 } else { query.limit };
+        values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let mut sql = String::from("SELECT seq, record FROM audit_log");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        // With `since`, `+seq` keeps the planner from walking the whole
+        // table in seq order (stopping at the limit) instead of using the `at`
+        // index: the matching records are the newest ones.
+        sql.push_str(if query.since.is_some() {
+            " ORDER BY +seq LIMIT ?"
+        } else {
+            " ORDER BY seq LIMIT ?"
+        });
         self.with(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT record FROM audit_log WHERE (?1 IS NULL OR request_id = ?1)
-                 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![request_id, limit], |row| row.get::<_, String>(0))?;
-            rows.map(|r| r.and_then(|json| serde_json::from_str(&json).map_err(json_err)))
+            let mut stmt = c.prepare_cached(&sql)?;
+            stmt.query_map(rusqlite::params_from_iter(values), audit_from_row)?
                 .collect()
         })
         .await
@@ -658,28 +838,107 @@ impl StoreHealth for SqliteStore {
     }
 }
 
+fn day_text(day: chrono::NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn usage_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRow> {
+    let day: String = row.get(0)?;
+    let count = |i: usize| {
+        row.get::<_, i64>(i)
+            .map(|n| u64::try_from(n).unwrap_or_default())
+    };
+    Ok(UsageRow {
+        day: chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        subject: row.get(1)?,
+        channel: row.get(2)?,
+        model: row.get(3)?,
+        calls: count(4)?,
+        prompt_tokens: count(5)?,
+        completion_tokens: count(6)?,
+        cost_usd: row.get(7)?,
+    })
+}
+
 #[async_trait]
 impl UsageRepo for SqliteStore {
     async fn add_usage(
         &self,
-        _: chrono::NaiveDate,
-        _: &str,
-        _: &str,
-        _: &str,
-        _: u64,
-        _: u64,
-        _: f64,
+        day: chrono::NaiveDate,
+        subject: &str,
+        channel: &str,
+        model: &str,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        cost_usd: f64,
     ) -> StoreResult<()> {
-        todo!("usage counters")
+        let (day, subject, channel, model) = (
+            day_text(day),
+            subject.to_string(),
+            channel.to_string(),
+            model.to_string(),
+        );
+        let (prompt, completion) = (
+            saturating_i64(prompt_tokens),
+            saturating_i64(completion_tokens),
+        );
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO llm_usage
+                   (day, subject, channel, model, calls, prompt_tokens, completion_tokens, cost_usd)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7)
+                 ON CONFLICT (day, subject, channel, model) DO UPDATE SET
+                   calls = calls + 1,
+                   prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+                   completion_tokens = completion_tokens + excluded.completion_tokens,
+                   cost_usd = cost_usd + excluded.cost_usd",
+                params![day, subject, channel, model, prompt, completion, cost_usd],
+            )
+            .map(|_| ())
+        })
+        .await
     }
+
     async fn usage(
         &self,
-        _: chrono::NaiveDate,
-        _: chrono::NaiveDate,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
     ) -> StoreResult<Vec<UsageRow>> {
-        todo!("usage counters")
+        let (from, to) = (day_text(from), day_text(to));
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT day, subject, channel, model, calls, prompt_tokens, completion_tokens, cost_usd
+                 FROM llm_usage WHERE day >= ?1 AND day <= ?2
+                 ORDER BY day, subject, channel, model",
+            )?;
+            stmt.query_map(params![from, to], usage_from_row)?.collect()
+        })
+        .await
     }
-    async fn tokens_used(&self, _: chrono::NaiveDate, _: &UsageScope) -> StoreResult<u64> {
-        todo!("usage counters")
+
+    async fn tokens_used(&self, day: chrono::NaiveDate, scope: &UsageScope) -> StoreResult<u64> {
+        let day = day_text(day);
+        let (sql, who) = match scope {
+            UsageScope::Subject(s) => (
+                "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM llm_usage
+                 WHERE day = ?1 AND subject = ?2",
+                s.clone(),
+            ),
+            UsageScope::Channel(c) => (
+                "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM llm_usage
+                 WHERE day = ?1 AND channel = ?2",
+                c.clone(),
+            ),
+        };
+        let total: i64 = self
+            .with(move |c| c.query_row(sql, params![day, who], |row| row.get(0)))
+            .await?;
+        Ok(u64::try_from(total).unwrap_or_default())
     }
 }
