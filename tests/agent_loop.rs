@@ -133,7 +133,8 @@ async fn a_tool_call_runs_and_its_result_reaches_the_model() {
     let results = tool_messages(&requests[1]);
     assert_eq!(results.len(), 1);
     assert_eq!(results[0]["tool_call_id"], "call_1");
-    let content: Value = serde_json::from_str(results[0]["content"].as_str().unwrap()).unwrap();
+    // Fenced as data.
+    let content = unfenced(results[0]["content"].as_str().unwrap());
     assert_eq!(content["echo"], "duckdb");
     // The key went as a bearer token.
     assert_eq!(

@@ -281,6 +281,8 @@ async fn audit_chain_links_and_verifies(store: Store) {
                 latency_ms: u64::from(u32::MAX) + 1,
                 ok: false,
                 error_kind: Some("rate_limited".into()),
+                cost_usd: 0.0125,
+                usage_counted: false,
             };
         }
         tricky_stored.push(store.audit.append(&record).await.unwrap());
@@ -390,6 +392,8 @@ async fn audit_query_filters(store: Store) {
                 latency_ms: 300,
                 ok: true,
                 error_kind: None,
+                cost_usd: 0.0125,
+                usage_counted: false,
             },
         ),
         // Arguments that mention `tool` and `outcome` match neither filter.

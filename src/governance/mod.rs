@@ -120,7 +120,9 @@ impl Governance {
                 max: self.settings.max_message_chars,
             });
         }
-        let n = self.admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self
+            .admitted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if n % 1024 == 1023 {
             self.rate.shrink(); // bounded memory: forget idle people and channels
         }

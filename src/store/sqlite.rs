@@ -251,88 +251,11 @@ impl SessionRepo for SqliteStore {
 /// written before the hash chain carry none in their JSON).
 fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
     let seq: i64 = row.get(0)?;
-    let json = exact_json(&row.get::<_, String>(1)?).map_err(json_err)?;
-    let mut record: AuditRecord = serde_json::from_value(json).map_err(json_err)?;
+    // serde_json's float_roundtrip: floats read back exactly, so the hash still matches.
+    let mut record: AuditRecord =
+        serde_json::from_str(&row.get::<_, String>(1)?).map_err(json_err)?;
     record.seq = u64::try_from(seq).unwrap_or_default();
     Ok(record)
-}
-
-/// JSON text to a value with every number read exactly. serde_json's own
-/// float parsing (without its `float_roundtrip` feature) can land one unit
-/// off for some values (`1.23456e202`), and a record whose floats changed on
-/// the way back no longer matches its hash. Here the text of each number goes
-/// to Rust's correctly rounded parser, so what was written reads back the same.
-/// (`RawValue` needs serde_json's `raw_value` feature, on through axum's
-/// `json`; with serde_json's `float_roundtrip` feature this would not be
-/// needed.)
-fn exact_json(text: &str) -> serde_json::Result<serde_json::Value> {
-    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-    use serde_json::value::RawValue;
-    use serde_json::{Number, Value};
-
-    /// An object's members, in order, values still as text.
-    struct Members<'a>(Vec<(String, &'a RawValue)>);
-    impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V<'a>(std::marker::PhantomData<&'a ()>);
-            impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-                type Value = Members<'a>;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a JSON object")
-                }
-                fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Members<'a>, M::Error> {
-                    let mut members = Vec::new();
-                    while let Some(member) = m.next_entry::<String, &'de RawValue>()? {
-                        members.push(member);
-                    }
-                    Ok(Members(members))
-                }
-            }
-            d.deserialize_map(V(std::marker::PhantomData))
-        }
-    }
-
-    fn value(raw: &RawValue) -> serde_json::Result<Value> {
-        let text = raw.get().trim();
-        match text.as_bytes().first() {
-            Some(b'{') => {
-                let Members(members) = serde_json::from_str(text)?;
-                members
-                    .into_iter()
-                    .map(|(k, v)| Ok((k, value(v)?)))
-                    .collect::<serde_json::Result<serde_json::Map<_, _>>>()
-                    .map(Value::Object)
-            }
-            Some(b'[') => {
-                let items: Vec<&RawValue> = serde_json::from_str(text)?;
-                items
-                    .into_iter()
-                    .map(value)
-                    .collect::<serde_json::Result<Vec<_>>>()
-                    .map(Value::Array)
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                let number = if let Ok(n) = text.parse::<u64>() {
-                    Number::from(n)
-                } else if let Ok(n) = text.parse::<i64>() {
-                    Number::from(n)
-                } else {
-                    text.parse::<f64>()
-                        .ok()
-                        .and_then(Number::from_f64)
-                        .ok_or_else(|| {
-                            <serde_json::Error as serde::de::Error>::custom(format!(
-                                "bad number {text}"
-                            ))
-                        })?
-                };
-                Ok(Value::Number(number))
-            }
-            _ => serde_json::from_str(text),
-        }
-    }
-
-    value(serde_json::from_str::<&RawValue>(text)?)
 }
 
 #[async_trait]
