@@ -288,3 +288,103 @@ language = "ko"
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("configured: morning"));
 }
+
+#[test]
+fn audit_exports_json_lines_and_verify_points_at_an_edited_record() {
+    let dir = tempfile::tempdir().unwrap();
+    for question in [
+        "cache status",
+        "최근 실패한 백테스트 목록",
+        "is alpha vantage ok?",
+    ] {
+        let out = chatops(dir.path())
+            .args(["ask", "--user", "alice", question])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let run = |args: &[&str]| chatops(dir.path()).args(args).output().unwrap();
+
+    let verified = run(&["audit", "verify"]);
+    let text = String::from_utf8_lossy(&verified.stdout).to_string();
+    assert!(verified.status.success(), "{text}");
+    assert!(text.starts_with("audit chain intact:"), "{text}");
+
+    let export = run(&[
+        "audit",
+        "--json",
+        "--kind",
+        "tool_outcome",
+        "--user",
+        "console:alice",
+    ]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "one tool outcome per question");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["hash"].as_str().unwrap().len() == 64)
+    );
+    let tools: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event"]["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        ["cache_status", "recent_failures", "alpha_vantage_health"]
+    );
+    let table = run(&["audit", "--tool", "recent_failures", "--since", "1h"]);
+    let table = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(
+        table.contains("tool_attempt") && table.contains("2 record(s)"),
+        "{table}"
+    );
+    let bad = run(&["audit", "--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+
+    // Someone with the database file edits a record behind the bot's back.
+    let db = rusqlite::Connection::open(dir.path().join("data/chatops.db")).unwrap();
+    db.execute_batch("DROP TRIGGER audit_log_no_update")
+        .unwrap();
+    db.execute(
+        "UPDATE audit_log SET record = replace(record, '\"ok\"', '\"error\"') WHERE seq = 5",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let tampered = run(&["audit", "verify"]);
+    let text = String::from_utf8_lossy(&tampered.stdout).to_string();
+    assert_eq!(tampered.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("BROKEN at seq 5") && text.contains("edited"),
+        "{text}"
+    );
+}
+
+#[test]
+fn usage_reports_on_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chatops(dir.path())
+        .args(["usage", "--days", "7"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No LLM calls."));
+    let bad = chatops(dir.path())
+        .args(["usage", "--days", "99"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -1655,6 +1655,30 @@ impl Raw {
         }
     }
 
+    /// Turn the record at `seq` into something that is not an audit record.
+    async fn garble(&self, seq: u64) {
+        match self {
+            Raw::Sqlite(c) => {
+                c.execute_batch("DROP TRIGGER IF EXISTS audit_log_no_update")
+                    .unwrap();
+                let changed = c
+                    .execute(
+                        "UPDATE audit_log SET record = json_remove(record, '$.event.outcome') WHERE seq = ?1",
+                        rusqlite::params![seq as i64],
+                    )
+                    .unwrap();
+                assert_eq!(changed, 1);
+            }
+            Raw::Mongo(c) => {
+                let changed = c
+                    .update_one(doc! {"seq": seq as i64}, doc! {"$set": {"event": "gone"}})
+                    .await
+                    .unwrap();
+                assert_eq!(changed.modified_count, 1);
+            }
+        }
+    }
+
     async fn delete(&self, seq: u64) {
         match self {
             Raw::Sqlite(c) => {
@@ -1683,6 +1707,31 @@ async fn five_records(store: &Store) -> Vec<AuditRecord> {
     }
     assert_eq!(verify(store).await, intact(5));
     stored
+}
+
+/// A record edited into something that no longer reads as one is named too
+/// (the log stays queryable up to it).
+async fn audit_garbled_record_is_named(reopenable: &ReopenableStore) {
+    let store = reopenable.open().await;
+    let stored = five_records(&store).await;
+    raw(reopenable).await.garble(4).await;
+    let report = verify(&store).await;
+    let broken = report.first_broken.expect("a broken link");
+    assert_eq!((broken.seq, broken.id.as_str()), (4, stored[3].id.as_str()));
+    assert!(
+        broken.reason.contains("no longer reads"),
+        "{}",
+        broken.reason
+    );
+    let first_three = store
+        .audit
+        .query_audit(&AuditQuery {
+            limit: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(first_three.len(), 3);
 }
 
 /// An edit made behind the store's back shows: the record no longer matches
@@ -1990,6 +2039,7 @@ conformance!(
     reopenable: [
         state_survives_a_restart,
         audit_edit_is_detected,
+        audit_garbled_record_is_named,
         audit_rehashed_edit_is_detected,
         audit_deletion_is_detected,
         audit_gap_of_several_is_named,

@@ -27,6 +27,9 @@ use crate::config::StoreSettings;
 pub struct StoreError {
     pub backend: &'static str,
     pub message: String,
+    /// Set when an audit record no longer reads as one (edited into
+    /// nonsense): its `seq` and id, for `verify_audit_chain` to name.
+    pub unreadable_audit: Option<(u64, String)>,
 }
 
 impl StoreError {
@@ -34,12 +37,26 @@ impl StoreError {
         Self {
             backend: "sqlite",
             message: e.to_string(),
+            unreadable_audit: None,
         }
     }
     pub fn mongo(e: impl std::fmt::Display) -> Self {
         Self {
             backend: "mongodb",
             message: e.to_string(),
+            unreadable_audit: None,
+        }
+    }
+
+    /// The audit record `seq` (`id`) cannot be read.
+    pub fn unreadable_audit(self, seq: u64, id: &str) -> Self {
+        Self {
+            message: format!(
+                "audit record seq {seq} ({id}) cannot be read: {}",
+                self.message
+            ),
+            unreadable_audit: Some((seq, id.to_string())),
+            ..self
         }
     }
 }
@@ -363,13 +380,31 @@ pub async fn verify_audit_chain(repo: &dyn AuditRepo, page: usize) -> StoreResul
     // The last good record's seq and hash.
     let mut last: Option<(u64, String)> = None;
     loop {
-        let batch = repo
+        let batch = match repo
             .query_audit(&AuditQuery {
                 after_seq: last.as_ref().map(|(seq, _)| *seq),
                 limit: page,
                 ..Default::default()
             })
-            .await?;
+            .await
+        {
+            Ok(batch) => batch,
+            // A record edited into something that is not a record any more.
+            Err(StoreError {
+                unreadable_audit: Some((seq, id)),
+                ..
+            }) => {
+                return Ok(ChainReport {
+                    records: records + 1,
+                    first_broken: Some(BrokenLink {
+                        seq,
+                        id,
+                        reason: "it no longer reads as an audit record (edited)".into(),
+                    }),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         if batch.is_empty() {
             break;
         }

@@ -305,6 +305,13 @@ async fn append_backoff(attempt: u32) {
 }
 
 fn audit_from_doc(d: &Document) -> StoreResult<AuditRecord> {
+    read_audit(d).map_err(|e| {
+        let seq = get_count(d, "seq").unwrap_or_default();
+        e.unreadable_audit(seq, &get_str(d, "_id"))
+    })
+}
+
+fn read_audit(d: &Document) -> StoreResult<AuditRecord> {
     let event = d
         .get("event")
         .cloned()

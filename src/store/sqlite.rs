@@ -189,7 +189,7 @@ impl SqliteStore {
         })
         .await
         .map_err(StoreError::sqlite)?
-        .map_err(StoreError::sqlite)
+        .map_err(store_error)
     }
 }
 
@@ -250,12 +250,42 @@ impl SessionRepo for SqliteStore {
 /// A stored audit row: the record JSON, with `seq` from its column (records
 /// written before the hash chain carry none in their JSON).
 fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
-    let seq: i64 = row.get(0)?;
+    let seq = u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default();
     // serde_json's float_roundtrip: floats read back exactly, so the hash still matches.
-    let mut record: AuditRecord =
-        serde_json::from_str(&row.get::<_, String>(1)?).map_err(json_err)?;
-    record.seq = u64::try_from(seq).unwrap_or_default();
+    let mut record: AuditRecord = serde_json::from_str(&row.get::<_, String>(1)?).map_err(|e| {
+        let unreadable = UnreadableAudit {
+            seq,
+            id: row.get::<_, String>(2).unwrap_or_default(),
+            reason: e.to_string(),
+        };
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            Box::new(unreadable),
+        )
+    })?;
+    record.seq = seq;
     Ok(record)
+}
+
+/// An audit row whose record no longer parses (carried out of rusqlite).
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+struct UnreadableAudit {
+    seq: u64,
+    id: String,
+    reason: String,
+}
+
+/// A rusqlite error as a store error, keeping which audit record was unreadable.
+fn store_error(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = &e
+        && let Some(unreadable) = inner.downcast_ref::<UnreadableAudit>()
+    {
+        return StoreError::sqlite(&unreadable.reason)
+            .unreadable_audit(unreadable.seq, &unreadable.id);
+    }
+    StoreError::sqlite(e)
 }
 
 #[async_trait]
@@ -338,7 +368,7 @@ impl AuditRepo for SqliteStore {
         }
         let limit = if query.limit == 0 { 1000 } else { query.limit };
         values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-        let mut sql = String::from("SELECT seq, record FROM audit_log");
+        let mut sql = String::from("SELECT seq, record, id FROM audit_log");
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
