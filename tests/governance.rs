@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chatops::agent::{TurnOutcome, TurnStatus};
 use chatops::app::App;
-use chatops::config::{Secret, Settings};
+use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::rbac::Role;
 use chatops::store::{AuditEvent, AuditQuery, AuditRecord};
@@ -445,16 +445,8 @@ async fn injections_and_secrets_inside_platform_data_reach_neither_approval_nor_
         .rbac
         .bindings
         .insert("console:opal".into(), Role::Operator);
-    settings.platform.api_url = Some(platform.url.clone());
-    settings.platform.api_token = Some(Secret::new(TOKEN));
-    settings.platform.mongodb_uri = Some(Secret::new(common::mongo_uri()));
-    settings.platform.mongodb_db = Some(platform.db_name.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::builder(settings)
-        .store(common::sqlite_store(&dir.path().join("t.db")))
-        .build()
-        .await
-        .unwrap();
+    platform.configure(&mut settings);
+    let (app, _dir) = common::sqlite_app(settings).await;
     let out = ask(&app, "opal", "why did backtests fail today?").await;
 
     // No unapproved mutation: the trigger waits for a human; the platform saw no trigger.

@@ -18,7 +18,7 @@ use chatops::jobs::outbox::{ChatSink, OutboundMessage, SendError, Sinks};
 use chatops::jobs::scheduler::Scheduler;
 use chatops::store::{AuditEvent, AuditQuery, JobState, Store};
 use chrono::{DateTime, TimeZone, Utc};
-use common::fake_platform::{FakePlatform, TOKEN, performance};
+use common::fake_platform::{FakePlatform, performance};
 use common::fake_slack::{BOT_TOKEN, FakeSlack, SECRET};
 use tokio::sync::Notify;
 
@@ -316,19 +316,11 @@ async fn a_watched_backtest_is_reported_stuck_once_then_finished() {
     chatops::install_crypto_provider();
     let platform = FakePlatform::start().await;
     let mut settings = common::settings_with_llm(None);
-    settings.platform.api_url = Some(platform.url.clone());
-    settings.platform.api_token = Some(Secret::new(TOKEN));
-    settings.platform.mongodb_uri = Some(Secret::new(common::mongo_uri()));
-    settings.platform.mongodb_db = Some(platform.db_name.clone());
+    platform.configure(&mut settings);
     settings.jobs.watch_poll_secs = 1;
     settings.jobs.idle_poll_ms = 100;
     settings.jobs.stuck_after_mins = 1;
-    let dir = tempfile::tempdir().unwrap();
-    let app = chatops::app::App::builder(settings)
-        .store(common::sqlite_store(&dir.path().join("t.db")))
-        .build()
-        .await
-        .unwrap();
+    let (app, _dir) = common::sqlite_app(settings).await;
     let me = ConsoleIdentity::new("alice", "ops").unwrap();
     let started = console::ask(
         &app.agent,

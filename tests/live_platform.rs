@@ -19,7 +19,7 @@ use chatops::config::{Secret, Settings};
 use chatops::console::{self, ConsoleIdentity};
 use chatops::store::{AuditEvent, AuditQuery};
 use chatops::tools::ToolOutcome;
-use common::fake_platform::{ApiMode, ApiState, FakePlatform, Ids, TOKEN, serve};
+use common::fake_platform::{ApiMode, ApiState, FakePlatform, Ids, serve};
 use serde_json::{Value, json};
 
 const AV_KEY: &str = "AV-SECRET-KEY-98765";
@@ -67,20 +67,12 @@ async fn world() -> World {
     .await;
 
     let mut settings: Settings = common::settings_with_llm(None);
-    settings.platform.api_url = Some(platform.url.clone());
-    settings.platform.api_token = Some(Secret::new(TOKEN));
-    settings.platform.mongodb_uri = Some(Secret::new(common::mongo_uri()));
-    settings.platform.mongodb_db = Some(platform.db_name.clone());
+    platform.configure(&mut settings);
     settings.platform.timeout_secs = 1;
     settings.alpha_vantage.api_key = Some(Secret::new(AV_KEY));
     settings.alpha_vantage.base_url = Some(av_url);
     settings.validate().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::builder(settings)
-        .store(common::sqlite_store(&dir.path().join("t.db")))
-        .build()
-        .await
-        .unwrap();
+    let (app, dir) = common::sqlite_app(settings).await;
     World {
         app,
         api: platform.api.clone(),
@@ -314,12 +306,7 @@ async fn an_unreachable_platform_mongodb_is_reported_plainly() {
     )));
     settings.platform.mongodb_db = Some("quant".into());
     settings.platform.timeout_secs = 1;
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::builder(settings)
-        .store(common::sqlite_store(&dir.path().join("t.db")))
-        .build()
-        .await
-        .unwrap();
+    let (app, _dir) = common::sqlite_app(settings).await;
     let out = console::ask(&app.agent, &me(), "why did backtests fail?", false).await;
     assert_eq!(out.tool_calls[0].outcome, ToolOutcome::Error);
     assert!(

@@ -306,6 +306,14 @@ impl FakePlatform {
         }
     }
 
+    /// Point `settings` at this platform (API, token, database).
+    pub fn configure(&self, settings: &mut chatops::config::Settings) {
+        settings.platform.api_url = Some(self.url.clone());
+        settings.platform.api_token = Some(chatops::config::Secret::new(TOKEN));
+        settings.platform.mongodb_uri = Some(chatops::config::Secret::new(super::mongo_uri()));
+        settings.platform.mongodb_db = Some(self.db_name.clone());
+    }
+
     /// Ids of the backtests triggered so far, in order.
     pub fn triggered(&self) -> Vec<String> {
         let backtests = self.api.backtests.lock().unwrap();

@@ -355,6 +355,19 @@ pub async fn serve(app: Arc<chatops::app::App>) -> (SocketAddr, tokio::sync::one
     (addr, stop)
 }
 
+/// An app on `settings` (its configured platform) with a SQLite store in a
+/// fresh folder (keep the folder alive).
+pub async fn sqlite_app(settings: Settings) -> (chatops::app::App, tempfile::TempDir) {
+    chatops::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let app = chatops::app::App::builder(settings)
+        .store(sqlite_store(&dir.path().join("t.db")))
+        .build()
+        .await
+        .unwrap();
+    (app, dir)
+}
+
 /// An app on `settings` with a SQLite store in a fresh folder and a sandbox
 /// platform whose backtests finish in ~40 ms (keep the folder alive).
 pub async fn sandbox_app(settings: Settings) -> (Arc<chatops::app::App>, tempfile::TempDir) {
