@@ -705,11 +705,32 @@ pub trait JobRepo: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Liveness of the backend, for `chatops check` and readiness.
+/// Counts of the bot's own state, for `/metrics` (read at scrape time).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreStats {
+    /// (kind, state, how many), every combination that has jobs.
+    pub jobs: Vec<(String, JobState, u64)>,
+    /// Outbox depth: `deliver` jobs not yet settled (pending or running).
+    pub outbox_depth: u64,
+    /// When the oldest of those was stored.
+    pub outbox_oldest: Option<DateTime<Utc>>,
+    /// Approvals pending and not yet expired at `now`.
+    pub approvals_pending: u64,
+    /// Active sessions updated at or after `active_since`.
+    pub sessions_active: u64,
+}
+
+/// Liveness of the backend, for `chatops check` and readiness, and its counts for metrics.
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
+    /// Index-backed counts (no collection scans beyond the jobs table's state index).
+    async fn stats(
+        &self,
+        now: DateTime<Utc>,
+        active_since: DateTime<Utc>,
+    ) -> StoreResult<StoreStats>;
 }
 
 /// Every repository of one backend.

@@ -53,7 +53,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use super::{
     Approval, ApprovalRepo, ApprovalStatus, AuditQuery, AuditRecord, AuditRepo, ChatSession,
     DecideError, Job, JobRelease, JobRepo, JobState, NewJob, ProcessedEventRepo, SessionRepo,
-    StoreError, StoreHealth, StoreResult, UsageRepo, UsageRow, UsageScope,
+    StoreError, StoreHealth, StoreResult, StoreStats, UsageRepo, UsageRow, UsageScope,
 };
 
 fn to_bson_time(t: DateTime<Utc>) -> bson::DateTime {
@@ -868,6 +868,10 @@ impl StoreHealth for MongoStore {
     fn backend(&self) -> &'static str {
         "mongodb"
     }
+    async fn stats(&self, _: DateTime<Utc>, _: DateTime<Utc>) -> StoreResult<StoreStats> {
+        todo!("store stats")
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db
             .run_command(doc! {"ping": 1})

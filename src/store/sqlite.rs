@@ -38,7 +38,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     Approval, ApprovalRepo, ApprovalStatus, AuditQuery, AuditRecord, AuditRepo, ChatSession,
     DecideError, Job, JobRelease, JobRepo, JobState, NewJob, ProcessedEventRepo, SessionRepo,
-    StoreError, StoreHealth, StoreResult, UsageRepo, UsageRow, UsageScope,
+    StoreError, StoreHealth, StoreResult, StoreStats, UsageRepo, UsageRow, UsageScope,
 };
 
 const SCHEMA: &str = r#"
@@ -786,6 +786,10 @@ impl StoreHealth for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
+    async fn stats(&self, _: DateTime<Utc>, _: DateTime<Utc>) -> StoreResult<StoreStats> {
+        todo!("store stats")
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.with(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
