@@ -5,7 +5,7 @@ mod common;
 
 use chatops::store::{
     Approval, ApprovalStatus, AuditEvent, AuditQuery, AuditRecord, ChainReport, ChatSession,
-    DecideError, Job, JobRelease, JobState, NewJob, Store, Turn, UsageRow, UsageScope,
+    DecideError, Job, JobRelease, JobState, NewJob, Store, StoreStats, Turn, UsageRow, UsageScope,
     verify_audit_chain,
 };
 use chrono::{Duration, NaiveDate};
@@ -1973,6 +1973,253 @@ async fn audit_log_from_before_the_chain(reopenable: &ReopenableStore) {
     );
 }
 
+/// Claim the one job of `queue` (as of `now`) and, with `release`, settle it.
+async fn claim_only(
+    store: &Store,
+    queue: &'static str,
+    expected: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    release: Option<JobRelease>,
+) {
+    let claimed = store
+        .jobs
+        .claim_job("stats-worker", &[queue], now, Duration::seconds(60))
+        .await
+        .unwrap()
+        .expect("a due job");
+    assert_eq!(claimed.id, expected);
+    if let Some(release) = release {
+        assert!(
+            store
+                .jobs
+                .release_job(expected, "stats-worker", &release, now)
+                .await
+                .unwrap()
+        );
+    }
+}
+
+async fn stats_count_what_metrics_show(store: Store) {
+    let now = chatops::store::now();
+    let hour_ago = now - Duration::hours(1);
+    assert_eq!(
+        store.health.stats(now, hour_ago).await.unwrap(),
+        StoreStats::default(),
+        "an empty store counts nothing"
+    );
+
+    // Jobs: each in its own queue, so each claim takes exactly that job.
+    // Created (enqueued) at distinct times, apart to the millisecond.
+    let t0 = now - Duration::minutes(10);
+    let add = |kind: &'static str, queue: &'static str, created_at| {
+        let store = store.clone();
+        async move {
+            let job = NewJob {
+                kind: kind.into(),
+                queue: queue.into(),
+                key: None,
+                payload: json!({"kind": kind}),
+                run_at: t0,
+            };
+            enqueue(&store, &job, created_at).await
+        }
+    };
+    let dead = |error: &str| {
+        Some(JobRelease::Dead {
+            error: error.into(),
+        })
+    };
+    // deliver: the oldest two are settled (dead, done) and not in the outbox.
+    let deliver_dead = add("deliver", "q-deliver-dead", t0 - Duration::seconds(30)).await;
+    claim_only(
+        &store,
+        "q-deliver-dead",
+        &deliver_dead,
+        now,
+        dead("410 gone"),
+    )
+    .await;
+    let deliver_done = add("deliver", "q-deliver-done", t0 - Duration::seconds(20)).await;
+    claim_only(
+        &store,
+        "q-deliver-done",
+        &deliver_done,
+        now,
+        Some(JobRelease::Done),
+    )
+    .await;
+    // The oldest unsettled one is running; a newer one is pending.
+    let oldest_unsettled = t0 + Duration::milliseconds(1_123);
+    let deliver_running = add("deliver", "q-deliver-running", oldest_unsettled).await;
+    claim_only(&store, "q-deliver-running", &deliver_running, now, None).await;
+    add(
+        "deliver",
+        "q-deliver-pending",
+        t0 + Duration::milliseconds(1_124),
+    )
+    .await;
+    add("deliver", "q-deliver-pending", t0 + Duration::seconds(5)).await;
+    // watch_backtest: pending twice, running once (claimed, then retried
+    // into pending and claimed again: still one job).
+    add("watch_backtest", "q-watch", t0 - Duration::minutes(5)).await;
+    add("watch_backtest", "q-watch", t0 - Duration::minutes(4)).await;
+    let watch_running = add("watch_backtest", "q-watch-running", t0).await;
+    claim_only(
+        &store,
+        "q-watch-running",
+        &watch_running,
+        now,
+        Some(JobRelease::Retry {
+            run_at: now,
+            error: "timeout".into(),
+            payload: json!({}),
+        }),
+    )
+    .await;
+    claim_only(&store, "q-watch-running", &watch_running, now, None).await;
+    // digest: one done, one dead.
+    let digest_done = add("digest", "q-digest-done", t0 - Duration::minutes(1)).await;
+    claim_only(
+        &store,
+        "q-digest-done",
+        &digest_done,
+        now,
+        Some(JobRelease::Done),
+    )
+    .await;
+    let digest_dead = add("digest", "q-digest-dead", t0 - Duration::minutes(2)).await;
+    claim_only(
+        &store,
+        "q-digest-dead",
+        &digest_dead,
+        now,
+        dead("no channel"),
+    )
+    .await;
+
+    // Approvals: one pending and unexpired; the others expired or decided.
+    let approvals = &store.approvals;
+    approvals
+        .create_approval(&approval("a-pending", Duration::hours(1)))
+        .await
+        .unwrap();
+    approvals
+        .create_approval(&approval("a-expired", -Duration::hours(1)))
+        .await
+        .unwrap();
+    for (id, approve) in [("a-approved", true), ("a-rejected", false)] {
+        approvals
+            .create_approval(&approval(id, Duration::hours(1)))
+            .await
+            .unwrap();
+        assert!(
+            approvals
+                .decide_approval(id, approve, "console:bob", now)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+    // Marked expired by a refused decision: not pending either.
+    approvals
+        .create_approval(&approval("a-marked-expired", -Duration::hours(2)))
+        .await
+        .unwrap();
+    assert_eq!(
+        approvals
+            .decide_approval("a-marked-expired", true, "console:bob", now)
+            .await
+            .unwrap(),
+        Err(DecideError::Expired)
+    );
+
+    // Sessions: active and recent, active and old, inactive and recent.
+    store
+        .sessions
+        .save_session(&session("s-old", now - Duration::hours(2)))
+        .await
+        .unwrap();
+    store
+        .sessions
+        .save_session(&session("s-recent", now - Duration::minutes(5)))
+        .await
+        .unwrap();
+    let mut inactive = session("s-inactive", now - Duration::minutes(1));
+    inactive.is_active = false;
+    store.sessions.save_session(&inactive).await.unwrap();
+
+    // By kind, then state (by name).
+    let expected_jobs = vec![
+        ("deliver".to_string(), JobState::Dead, 1),
+        ("deliver".to_string(), JobState::Done, 1),
+        ("deliver".to_string(), JobState::Pending, 2),
+        ("deliver".to_string(), JobState::Running, 1),
+        ("digest".to_string(), JobState::Dead, 1),
+        ("digest".to_string(), JobState::Done, 1),
+        ("watch_backtest".to_string(), JobState::Pending, 2),
+        ("watch_backtest".to_string(), JobState::Running, 1),
+    ];
+    let stats = store.health.stats(now, hour_ago).await.unwrap();
+    assert_eq!(
+        stats,
+        StoreStats {
+            jobs: expected_jobs,
+            outbox_depth: 3,
+            outbox_oldest: Some(oldest_unsettled),
+            approvals_pending: 1,
+            sessions_active: 1,
+        }
+    );
+    // Counted as of the times given: later, the pending approval has
+    // expired; a wider window holds the old session too.
+    let later = store
+        .health
+        .stats(now + Duration::hours(2), now - Duration::hours(3))
+        .await
+        .unwrap();
+    assert_eq!(later.approvals_pending, 0);
+    assert_eq!(later.sessions_active, 2);
+    assert_eq!(later.jobs, stats.jobs);
+
+    // Settling the oldest outbox job moves the oldest to the next one;
+    // claiming the watch jobs leaves no pending watch_backtest row.
+    assert!(
+        store
+            .jobs
+            .release_job(&deliver_running, "stats-worker", &JobRelease::Done, now)
+            .await
+            .unwrap()
+    );
+    for _ in 0..2 {
+        assert!(
+            store
+                .jobs
+                .claim_job("stats-worker", &["q-watch"], now, Duration::seconds(60))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let stats = store.health.stats(now, hour_ago).await.unwrap();
+    assert_eq!(
+        stats.jobs,
+        [
+            ("deliver".to_string(), JobState::Dead, 1),
+            ("deliver".to_string(), JobState::Done, 2),
+            ("deliver".to_string(), JobState::Pending, 2),
+            ("digest".to_string(), JobState::Dead, 1),
+            ("digest".to_string(), JobState::Done, 1),
+            ("watch_backtest".to_string(), JobState::Running, 3),
+        ]
+    );
+    assert_eq!(stats.outbox_depth, 2);
+    assert_eq!(
+        stats.outbox_oldest,
+        Some(t0 + Duration::milliseconds(1_124)),
+        "the oldest to the millisecond"
+    );
+}
+
 trait CloneWithTimes {
     fn clone_with_times(&self, other: &Approval) -> Approval;
 }
@@ -2034,7 +2281,8 @@ conformance!(
         jobs_release_variants,
         jobs_abandon_and_purge,
         schedule_cursor_compare_and_set,
-        usage_counters_accumulate
+        usage_counters_accumulate,
+        stats_count_what_metrics_show
     ],
     reopenable: [
         state_survives_a_restart,

@@ -28,7 +28,9 @@
 //! - `processed_events`: unique `platform + event_id`; TTL on `expires_at`.
 //! - `jobs`: `_id` is the job id; unique `key` (every job has one: its id when
 //!   none is given); `queue + state + run_at` (claiming); `state + lease_until`
-//!   (expired leases).
+//!   (expired leases); `kind + state + created_at` (metrics: the counts per
+//!   kind and state walk this index in order, the outbox depth and its oldest
+//!   job are a range of it).
 //! - `schedule_cursors`: `_id` is the schedule name, `tick` the last tick
 //!   handled.
 //!
@@ -37,6 +39,13 @@
 //! `$set` and compared in filters, and some wire-compatible servers (the
 //! nx-27017 test server) keep a date written by `$set` as a string, which
 //! breaks those comparisons.
+//!
+//! Metrics (`stats`) count with aggregations that nx-27017 evaluates too:
+//! its `$group` takes a compound `_id` (`{kind: "$kind", state: "$state"}`)
+//! as a literal, so jobs are grouped on `$concat` of kind, a separator and
+//! state, split again at the last separator (states never contain it).
+//! Approvals and sessions keep BSON dates (whole-document writes), so their
+//! counts compare dates, to the second on nx-27017.
 //!
 //! No multi-document transactions: every write is a single-document,
 //! idempotent or conditional operation (`abandon_jobs` and `purge_jobs` are
@@ -217,6 +226,7 @@ impl MongoStore {
                     index(doc! {"key": 1}, Some(unique())),
                     index(doc! {"queue": 1, "state": 1, "run_at": 1}, None),
                     index(doc! {"state": 1, "lease_until": 1}, None),
+                    index(doc! {"kind": 1, "state": 1, "created_at": 1}, None),
                 ],
             ),
             (
@@ -868,8 +878,74 @@ impl StoreHealth for MongoStore {
     fn backend(&self) -> &'static str {
         "mongodb"
     }
-    async fn stats(&self, _: DateTime<Utc>, _: DateTime<Utc>) -> StoreResult<StoreStats> {
-        todo!("store stats")
+    async fn stats(
+        &self,
+        now: DateTime<Utc>,
+        active_since: DateTime<Utc>,
+    ) -> StoreResult<StoreStats> {
+        let jobs = self.coll("jobs");
+        // Sorted on the `kind + state + created_at` index first, so the
+        // server groups while walking it (kind and state are all it reads).
+        let groups = aggregate(
+            &jobs,
+            vec![
+                doc! {"$sort": {"kind": 1, "state": 1}},
+                doc! {"$group": {
+                    "_id": {"$concat": ["$kind", JOB_GROUP_SEPARATOR, "$state"]},
+                    "n": {"$sum": 1_i32},
+                }},
+            ],
+        )
+        .await?;
+        let mut rows = Vec::with_capacity(groups.len());
+        for g in &groups {
+            // A job without a string kind or state (not written by this
+            // code) groups under null: counted as a dead job of no kind.
+            let (kind, state) = g
+                .get_str("_id")
+                .ok()
+                .and_then(|id| id.rsplit_once(JOB_GROUP_SEPARATOR))
+                .unwrap_or(("", ""));
+            rows.push((kind.to_string(), state.to_string(), get_count(g, "n")?));
+        }
+        let outbox = aggregate(
+            &jobs,
+            vec![
+                doc! {"$match": {
+                    "kind": "deliver",
+                    "state": {"$in": [JobState::Pending.as_str(), JobState::Running.as_str()]},
+                }},
+                doc! {"$group": {"_id": Bson::Null, "n": {"$sum": 1_i32}, "oldest": {"$min": "$created_at"}}},
+            ],
+        )
+        .await?;
+        let (outbox_depth, outbox_oldest) = match outbox.first() {
+            Some(d) => (get_count(d, "n")?, get_ms(d, "oldest")?),
+            None => (0, None),
+        };
+        let approvals_pending = self
+            .coll("approvals")
+            .count_documents(doc! {
+                "status": ApprovalStatus::Pending.as_str(),
+                "expires_at": {"$gt": to_bson_time(now)},
+            })
+            .await
+            .map_err(StoreError::mongo)?;
+        let sessions_active = self
+            .coll("chat_sessions")
+            .count_documents(doc! {
+                "is_active": true,
+                "updated_at": {"$gte": to_bson_time(active_since)},
+            })
+            .await
+            .map_err(StoreError::mongo)?;
+        Ok(StoreStats {
+            jobs: super::sqlite::job_counts(rows.into_iter()),
+            outbox_depth,
+            outbox_oldest,
+            approvals_pending,
+            sessions_active,
+        })
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -879,6 +955,22 @@ impl StoreHealth for MongoStore {
             .map(|_| ())
             .map_err(StoreError::mongo)
     }
+}
+
+/// Between kind and state in the `$group` key of the job counts.
+const JOB_GROUP_SEPARATOR: &str = "\u{1f}";
+
+/// Every document an aggregation returns (a handful: groups).
+async fn aggregate(
+    coll: &Collection<Document>,
+    pipeline: Vec<Document>,
+) -> StoreResult<Vec<Document>> {
+    let mut cursor = coll.aggregate(pipeline).await.map_err(StoreError::mongo)?;
+    let mut out = Vec::new();
+    while cursor.advance().await.map_err(StoreError::mongo)? {
+        out.push(cursor.deserialize_current().map_err(StoreError::mongo)?);
+    }
+    Ok(out)
 }
 
 fn day_text(day: chrono::NaiveDate) -> String {

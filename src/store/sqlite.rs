@@ -21,11 +21,14 @@
 //! - `llm_usage`: key `day + subject + channel + model` (day as
 //!   `YYYY-MM-DD` text); `day + channel`. Counters grow by upsert
 //!   (`INSERT … ON CONFLICT DO UPDATE`).
-//! - `approvals`: key `id`.
+//! - `approvals`: key `id`; `status + expires_at` (pending approvals for
+//!   metrics).
 //! - `processed_events`: key `platform + event_id`.
 //! - `jobs`: key `id`; unique `key`; `queue + state + run_at` (claiming);
-//!   `state + lease_until` (expired leases). Payload as JSON text; times cut to
-//!   the millisecond, as MongoDB keeps them.
+//!   `state + lease_until` (expired leases); `kind + state + created_at`
+//!   (metrics: the counts per kind and state read the index alone, and the
+//!   outbox depth and its oldest job are a range of it). Payload as JSON
+//!   text; times cut to the millisecond, as MongoDB keeps them.
 //! - `schedule_cursors`: key `name`, the last `tick` handled.
 
 use std::path::Path;
@@ -79,6 +82,7 @@ CREATE TABLE IF NOT EXISTS approvals (
     decided_by TEXT,
     decided_at TEXT
 );
+CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status, expires_at);
 CREATE TABLE IF NOT EXISTS processed_events (
     platform TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -102,6 +106,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (queue, state, run_at);
 CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (state, lease_until);
+CREATE INDEX IF NOT EXISTS jobs_kind_state ON jobs (kind, state, created_at);
 CREATE TABLE IF NOT EXISTS schedule_cursors (
     name TEXT PRIMARY KEY,
     tick TEXT NOT NULL
@@ -786,13 +791,84 @@ impl StoreHealth for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
-    async fn stats(&self, _: DateTime<Utc>, _: DateTime<Utc>) -> StoreResult<StoreStats> {
-        todo!("store stats")
+    async fn stats(
+        &self,
+        now: DateTime<Utc>,
+        active_since: DateTime<Utc>,
+    ) -> StoreResult<StoreStats> {
+        let (now, active_since) = (ts(now), ts(active_since));
+        self.with(move |c| {
+            // Every count from an index: `jobs_kind_state` (covering),
+            // `approvals_status`, `chat_sessions_updated`.
+            let mut stmt =
+                c.prepare_cached("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state")?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let jobs = job_counts(
+                rows.into_iter()
+                    .map(|(kind, state, n)| (kind, state, u64::try_from(n).unwrap_or_default())),
+            );
+            let (outbox_depth, outbox_oldest) = c.query_row(
+                "SELECT COUNT(*), MIN(created_at) FROM jobs
+                 WHERE kind = 'deliver' AND state IN ('pending', 'running')",
+                [],
+                |row| {
+                    let n: i64 = row.get(0)?;
+                    let oldest = row
+                        .get::<_, Option<String>>(1)?
+                        .map(|s| parse_ts(&s))
+                        .transpose()?;
+                    Ok((u64::try_from(n).unwrap_or_default(), oldest))
+                },
+            )?;
+            let approvals_pending: i64 = c.query_row(
+                "SELECT COUNT(*) FROM approvals WHERE status = 'pending' AND expires_at > ?1",
+                params![now],
+                |row| row.get(0),
+            )?;
+            let sessions_active: i64 = c.query_row(
+                "SELECT COUNT(*) FROM chat_sessions WHERE is_active = 1 AND updated_at >= ?1",
+                params![active_since],
+                |row| row.get(0),
+            )?;
+            Ok(StoreStats {
+                jobs,
+                outbox_depth,
+                outbox_oldest,
+                approvals_pending: u64::try_from(approvals_pending).unwrap_or_default(),
+                sessions_active: u64::try_from(sessions_active).unwrap_or_default(),
+            })
+        })
+        .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
         self.with(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
+}
+
+/// (kind, state, count) rows as `StoreStats::jobs`: ordered by kind, then
+/// state name; an unknown state counts as dead (it never runs again), merged
+/// with the dead ones of its kind.
+pub(super) fn job_counts(
+    rows: impl Iterator<Item = (String, String, u64)>,
+) -> Vec<(String, JobState, u64)> {
+    let mut counts = std::collections::BTreeMap::<(String, &'static str), u64>::new();
+    for (kind, state, n) in rows {
+        let state = JobState::parse(&state).unwrap_or(JobState::Dead);
+        *counts.entry((kind, state.as_str())).or_default() += n;
+    }
+    counts
+        .into_iter()
+        .map(|((kind, state), n)| (kind, JobState::parse(state).unwrap_or(JobState::Dead), n))
+        .collect()
 }
 
 fn day_text(day: chrono::NaiveDate) -> String {
