@@ -146,6 +146,7 @@ impl AppBuilder {
 
     pub async fn build(self) -> anyhow::Result<App> {
         let settings = self.settings;
+        crate::telemetry::handle(); // the metrics recorder, before anything records
         let store = match self.store {
             Some(store) => store,
             None => Store::open(&settings.store)
@@ -229,6 +230,7 @@ impl AppBuilder {
             prompts,
             limits: settings.agent.clone(),
             governance: governance.clone(),
+            in_flight: tokio_util::task::TaskTracker::new(),
             bot_name: settings.bot.name.clone(),
         };
         Ok(App {

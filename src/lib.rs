@@ -40,6 +40,7 @@ pub mod rbac;
 pub mod redact;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tools;
 
 /// Install ring as rustls' process-wide crypto provider. Call once at the top

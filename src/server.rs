@@ -1,9 +1,10 @@
 //! `chatops serve`: the long-running process. Starts the HTTP server
-//! (`/healthz`, `/readyz`, the Slack and Discord endpoints), every configured
-//! adapter, the job worker (queues of the configured chat platforms, plus
-//! digests) and the digest scheduler; then waits for Ctrl-C or SIGTERM and
-//! shuts down cleanly: stop accepting, let in-flight requests finish, hand
-//! back unfinished jobs, exit 0.
+//! (`/healthz`, `/readyz`, `/metrics`, the Slack and Discord endpoints),
+//! every configured adapter, the job worker (queues of the configured chat
+//! platforms, plus digests) and the digest scheduler; then waits for Ctrl-C
+//! or SIGTERM and shuts down cleanly: stop accepting events, let the work of
+//! events already taken finish (at most `SHUTDOWN_GRACE`), hand back
+//! unfinished jobs, exit 0.
 
 use std::sync::Arc;
 
@@ -17,33 +18,94 @@ use crate::app::App;
 use crate::domain::Platform;
 use crate::jobs::outbox::Sinks;
 
+/// How long a readiness or metrics read of the store may take.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 struct HttpState {
     app: Arc<App>,
+    slack: Option<Arc<crate::adapters::slack::SlackAdapter>>,
+    /// The Discord adapter, when it runs a gateway connection.
+    discord_gateway: Option<Arc<crate::adapters::discord::DiscordAdapter>>,
 }
 
-/// The HTTP routes of the bot.
-pub fn router(app: Arc<App>) -> Router {
+/// The operational routes: liveness, readiness, metrics.
+fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(HttpState { app })
+        .route("/metrics", get(metrics))
+        .with_state(state)
 }
 
-/// Ready when the store answers; the body names what is not ready.
+/// Ready when the store answers and each enabled adapter is connected (Slack
+/// accepted the token; the Discord gateway said READY); the body names what
+/// is not ready.
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
-    match state.app.store.health.ping().await {
-        Ok(()) => (StatusCode::OK, "ready".into()),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "not ready: store ({}) {}",
-                state.app.store.health.backend(),
-                state.app.redactor.redact(&e.to_string())
-            ),
-        ),
+    let mut not_ready = Vec::new();
+    let health = &state.app.store.health;
+    match tokio::time::timeout(PROBE_TIMEOUT, health.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => not_ready.push(format!(
+            "store ({}): {}",
+            health.backend(),
+            state.app.redactor.redact(&e.to_string())
+        )),
+        Err(_) => not_ready.push(format!(
+            "store ({}): no answer within {} s",
+            health.backend(),
+            PROBE_TIMEOUT.as_secs()
+        )),
     }
+    if let Some(slack) = &state.slack
+        && !tokio::time::timeout(PROBE_TIMEOUT, slack.connected())
+            .await
+            .unwrap_or(false)
+    {
+        not_ready.push("slack: the Web API did not accept the bot token (auth.test)".into());
+    }
+    if let Some(discord) = &state.discord_gateway
+        && !discord.gateway_ready()
+    {
+        not_ready.push("discord: the gateway is not connected (no READY yet)".into());
+    }
+    if not_ready.is_empty() {
+        (StatusCode::OK, "ready".into())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}", not_ready.join("; ")),
+        )
+    }
+}
+
+/// Prometheus text; the store's counts are read now (left out, with a
+/// warning, when the store does not answer).
+async fn metrics(State(state): State<HttpState>) -> impl axum::response::IntoResponse {
+    let now = crate::store::now();
+    let ttl = chrono::Duration::hours(state.app.settings.agent.session_ttl_hours as i64);
+    let stats =
+        match tokio::time::timeout(PROBE_TIMEOUT, state.app.store.health.stats(now, now - ttl))
+            .await
+        {
+            Ok(Ok(stats)) => Some(stats),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "metrics without store counts: the store failed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("metrics without store counts: the store did not answer");
+                None
+            }
+        };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::render(stats.as_ref(), now),
+    )
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -89,6 +151,8 @@ pub fn slack_adapter(
 
 /// How long running jobs get to finish at shutdown before they are handed back.
 const JOB_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the work of events already taken gets to finish at shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The job worker (queues of the platforms with a sink, plus digests when
 /// any are configured) and the digest scheduler.
@@ -146,10 +210,16 @@ pub async fn serve(
         }
     };
 
-    let mut routes = router(app.clone());
+    let mut routes = Router::new();
     let mut adapters = Vec::new();
     let mut sinks = Sinks::new();
+    let mut ops = HttpState {
+        app: app.clone(),
+        slack: None,
+        discord_gateway: None,
+    };
     if let Some(slack) = slack_adapter(&app)? {
+        ops.slack = Some(slack.clone());
         sinks.insert(
             Platform::Slack,
             Arc::new(crate::adapters::slack::sink::SlackSink::new(
@@ -200,6 +270,7 @@ pub async fn serve(
             Arc::new(rest()?),
         ));
         if d.token.is_some() {
+            ops.discord_gateway = Some(discord.clone());
             sinks.insert(
                 Platform::Discord,
                 Arc::new(crate::adapters::discord::sink::DiscordSink::new(
@@ -238,10 +309,27 @@ pub async fn serve(
         }
     }
     let background = start_jobs(&app, sinks, &jobs_stopped)?;
+    let routes = routes.merge(router(ops));
     axum::serve(listener, routes)
         .with_graceful_shutdown(when_stopped())
         .await
         .context("HTTP server failed")?;
+    // No new events from here on; let the work of those taken finish.
+    let in_flight = app.agent.in_flight();
+    in_flight.close();
+    if !in_flight.is_empty() {
+        tracing::info!(tasks = in_flight.len(), "waiting for events in progress");
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, in_flight.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            tasks = in_flight.len(),
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "events still in progress at the end of the grace period are abandoned"
+        );
+    }
     for task in adapters.into_iter().chain(background) {
         let _ = task.await;
     }

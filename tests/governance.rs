@@ -503,5 +503,8 @@ async fn injections_and_secrets_inside_platform_data_reach_neither_approval_nor_
         "{}",
         out.answer
     );
-    assert!(!logs.text().is_empty());
+    assert!(
+        logs.text().contains("turn finished"),
+        "the capture sees the turn's logs"
+    );
 }

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use futures::future::join_all;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::audit::Auditor;
 use crate::config::AgentSettings;
@@ -99,6 +100,9 @@ pub struct Agent {
     pub(crate) limits: AgentSettings,
     pub(crate) governance: Arc<Governance>,
     pub(crate) bot_name: String,
+    /// Work in flight on behalf of chat events (adapters spawn into it);
+    /// shutdown waits for it, within a bound.
+    pub(crate) in_flight: tokio_util::task::TaskTracker,
 }
 
 /// What the session remembers besides its turns.
@@ -109,9 +113,16 @@ impl Agent {
         &self.registry
     }
 
+    /// Where adapters spawn the work of an event, so shutdown can wait for it.
+    pub fn in_flight(&self) -> &tokio_util::task::TaskTracker {
+        &self.in_flight
+    }
+
     /// Answer one message. Never fails: every problem becomes a plain answer.
-    #[tracing::instrument(skip_all, fields(request_id = %event.request_id, subject = %event.caller.subject))]
+    #[tracing::instrument(name = "turn", skip_all, fields(request_id = %event.request_id,
+        platform = %event.platform, subject = %event.caller.subject, channel = %event.caller.channel))]
     pub async fn handle(&self, event: &ChatEvent, gate: &dyn ApprovalGate) -> TurnOutcome {
+        let started = Instant::now();
         let language = Language::detect(&event.text);
         // A pasted secret goes no further than this line: the model, the
         // session and the audit log get the redacted text.
@@ -139,7 +150,7 @@ impl Agent {
         }
         let _slot = match self.governance.admit(&event.caller, &text).await {
             Ok(slot) => slot,
-            Err(refusal) => return self.refuse(event, language, refusal, notes).await,
+            Err(refusal) => return self.refuse(event, language, refusal, notes, started).await,
         };
 
         let key = event.session_key();
@@ -237,7 +248,8 @@ impl Agent {
         if let Err(e) = self.sessions.save_session(&saved).await {
             tracing::error!(error = %e, "session could not be saved");
         }
-        self.finish(event, language, answer, status, state).await
+        self.finish(event, language, answer, status, state, started)
+            .await
     }
 
     async fn audit(&self, event: &ChatEvent, what: AuditEvent) {
@@ -281,7 +293,16 @@ impl Agent {
         answer: String,
         status: TurnStatus,
         state: TurnState,
+        started: Instant,
     ) -> TurnOutcome {
+        crate::telemetry::turn_finished(status.as_str(), started.elapsed());
+        tracing::info!(
+            status = status.as_str(),
+            tools = state.tool_calls.len(),
+            offline = state.offline,
+            took_ms = started.elapsed().as_millis() as u64,
+            "turn finished"
+        );
         self.audit(
             event,
             AuditEvent::ReplyOut {
@@ -317,8 +338,10 @@ impl Agent {
         language: Language,
         refusal: Refusal,
         notes: Vec<String>,
+        started: Instant,
     ) -> TurnOutcome {
         tracing::info!(reason = refusal.code(), "message refused");
+        crate::telemetry::refusal(refusal.code());
         self.audit(
             event,
             AuditEvent::Refused {
@@ -337,6 +360,7 @@ impl Agent {
             answer,
             TurnStatus::Refused,
             TurnState::default(),
+            started,
         )
         .await
     }
@@ -446,7 +470,8 @@ impl Agent {
                 model: model_name,
             };
             let started = Instant::now();
-            let result = model.complete(request).await;
+            let span = tracing::info_span!("llm_call", model = model_name, step = steps + 1);
+            let result = model.complete(request).instrument(span).await;
             let latency_ms = started.elapsed().as_millis() as u64;
             steps += 1;
             let (usage, counted, ok, error_kind) = match &result {
@@ -475,6 +500,14 @@ impl Agent {
                     )
                     .await
             };
+            crate::telemetry::llm_call(
+                model_name,
+                ok,
+                started.elapsed(),
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                cost_usd,
+            );
             self.audit(
                 event,
                 AuditEvent::LlmCall {
@@ -527,6 +560,7 @@ impl Agent {
                     },
                 )
                 .await;
+                crate::telemetry::refusal("too_many_tool_calls");
                 let told = serde_json::json!({"error": format!(
                     "{} tool calls in one step; at most {max_calls} are allowed. None was run: call fewer at once.",
                     reply.tool_calls.len()
@@ -591,16 +625,27 @@ impl Agent {
         let (mutating, read_only): (Vec<usize>, Vec<usize>) = to_run
             .into_iter()
             .partition(|&i| self.registry.is_mutating(&calls[i].name));
-        let mut ran: HashMap<usize, ToolCallResult> = join_all(
-            read_only
-                .iter()
-                .map(|&i| async move { (i, self.registry.invoke(ctx, &calls[i], gate).await) }),
-        )
-        .await
-        .into_iter()
-        .collect();
+        let mut ran: HashMap<usize, ToolCallResult> =
+            join_all(read_only.iter().map(|&i| async move {
+                let span = tracing::info_span!("tool_call", tool = %calls[i].name);
+                (
+                    i,
+                    self.registry
+                        .invoke(ctx, &calls[i], gate)
+                        .instrument(span)
+                        .await,
+                )
+            }))
+            .await
+            .into_iter()
+            .collect();
         for i in mutating {
-            let result = self.registry.invoke(ctx, &calls[i], gate).await;
+            let span = tracing::info_span!("tool_call", tool = %calls[i].name);
+            let result = self
+                .registry
+                .invoke(ctx, &calls[i], gate)
+                .instrument(span)
+                .await;
             ran.insert(i, result);
         }
 

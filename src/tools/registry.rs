@@ -678,6 +678,7 @@ impl ToolRegistry {
         error_kind: Option<String>,
         error: Option<String>,
     ) {
+        crate::telemetry::tool_call(&call.name, outcome.as_str());
         let event = AuditEvent::ToolOutcome {
             tool: call.name.clone(),
             call_id: call.call_id.clone(),

@@ -386,36 +386,40 @@ pub async fn sandbox_app(settings: Settings) -> (Arc<chatops::app::App>, tempfil
     (Arc::new(app), dir)
 }
 
-/// Log output captured in memory (this thread's subscriber) while the guard lives.
+/// Every log line of this test process (debug and up), captured in memory
+/// by the process's global subscriber (installed on first use: a
+/// thread-local one misses events whose callsites another thread registered
+/// first).
 pub struct CapturedLogs {
     buffer: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
 }
 
 impl CapturedLogs {
-    /// Everything at debug and up, from now on, on this thread.
-    pub fn start() -> Self {
-        use tracing_subscriber::layer::SubscriberExt;
-        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
-        let writer = {
-            let buffer = buffer.clone();
-            move || LogWriter(buffer.clone())
-        };
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_subscriber::EnvFilter::new("debug"))
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(writer)
-                    .with_ansi(false),
-            );
-        Self {
-            buffer,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
+    pub fn start() -> &'static CapturedLogs {
+        static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            use tracing_subscriber::layer::SubscriberExt;
+            let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+            let writer = {
+                let buffer = buffer.clone();
+                move || LogWriter(buffer.clone())
+            };
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_subscriber::EnvFilter::new("debug"))
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(writer)
+                        .with_ansi(false),
+                );
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test process");
+            CapturedLogs { buffer }
+        })
     }
 
+    /// Everything logged so far, by every test of this process.
     pub fn text(&self) -> String {
-        String::from_utf8(self.buffer.lock().unwrap().clone()).unwrap()
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
     }
 }
 

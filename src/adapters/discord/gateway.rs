@@ -47,7 +47,12 @@ impl EventHandler for Handler {
 
     async fn message(&self, _ctx: Context, message: Message) {
         match serde_json::to_value(&message).and_then(serde_json::from_value) {
-            Ok(message) => self.adapter.on_message(message).await,
+            Ok(message) => {
+                // Tracked like every event's work (serenity would drop it at shutdown).
+                let adapter = self.adapter.clone();
+                self.adapter
+                    .spawn(async move { adapter.on_message(message).await });
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "Discord message of a shape the bot does not handle")
             }

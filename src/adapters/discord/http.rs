@@ -39,6 +39,7 @@ pub fn router(adapter: Arc<DiscordAdapter>, public_key: &str) -> anyhow::Result<
     })?;
     Ok(Router::new()
         .route("/discord/interactions", post(interactions))
+        .layer(axum::middleware::from_fn(crate::telemetry::discord_ack))
         .with_state(HttpState {
             adapter,
             verifier: Arc::new(verifier),

@@ -169,6 +169,16 @@ impl DiscordAdapter {
         self.http.clone()
     }
 
+    /// Run an event's work in the background, tracked so shutdown can wait for it.
+    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.agent.in_flight().spawn(work);
+    }
+
+    /// Whether the gateway said READY (for readiness).
+    pub fn gateway_ready(&self) -> bool {
+        self.bot_user.get().is_some()
+    }
+
     /// Remember the bot's own user id (gateway READY).
     pub fn set_bot_user(&self, id: String) {
         let _ = self.bot_user.set(id);
@@ -257,6 +267,7 @@ impl DiscordAdapter {
             tracing::debug!(message = %message.id, "redelivered Discord message ignored");
             return;
         }
+        crate::telemetry::event_received("discord", if is_dm { "dm" } else { "mention" });
         let roles = message
             .member
             .as_ref()
@@ -329,8 +340,9 @@ impl DiscordAdapter {
                     .first_delivery(&format!("interaction:{}", interaction.id))
                     .await
                 {
+                    crate::telemetry::event_received("discord", "command");
                     let this = self.clone();
-                    tokio::spawn(async move { this.answer_command(interaction).await });
+                    self.spawn(async move { this.answer_command(interaction).await });
                 }
                 json!({"type": 5})
             }
@@ -339,8 +351,9 @@ impl DiscordAdapter {
                     .first_delivery(&format!("interaction:{}", interaction.id))
                     .await
                 {
+                    crate::telemetry::event_received("discord", "click");
                     let this = self.clone();
-                    tokio::spawn(async move { this.decide(interaction).await });
+                    self.spawn(async move { this.decide(interaction).await });
                 }
                 json!({"type": 6})
             }

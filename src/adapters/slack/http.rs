@@ -34,6 +34,7 @@ pub fn router(adapter: Arc<SlackAdapter>, signing_secret: &str) -> Router {
         .route("/slack/events", post(events))
         .route("/slack/commands", post(commands))
         .route("/slack/interactivity", post(interactivity))
+        .layer(axum::middleware::from_fn(crate::telemetry::slack_ack))
         .with_state(HttpState {
             adapter,
             verifier: Arc::new(verifier),
@@ -81,7 +82,10 @@ async fn events(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
             match serde_json::from_value::<EventCallback>(envelope) {
                 Ok(callback) => {
                     let adapter = state.adapter.clone();
-                    tokio::spawn(async move { adapter.on_event(callback).await });
+                    adapter.spawn({
+                        let adapter = adapter.clone();
+                        async move { adapter.on_event(callback).await }
+                    });
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "Slack event of a shape the bot does not handle")
@@ -131,7 +135,10 @@ async fn interactivity(
         && let Ok(click) = serde_json::from_value::<BlockActions>(value)
     {
         let adapter = state.adapter.clone();
-        tokio::spawn(async move { adapter.on_block_actions(click).await });
+        adapter.spawn({
+            let adapter = adapter.clone();
+            async move { adapter.on_block_actions(click).await }
+        });
     }
     StatusCode::OK.into_response()
 }

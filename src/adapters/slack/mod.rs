@@ -160,6 +160,17 @@ impl SlackAdapter {
         &self.web
     }
 
+    /// Run an event's work in the background, tracked so shutdown can wait for it.
+    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.agent.in_flight().spawn(work);
+    }
+
+    /// Whether Slack's Web API answered auth.test with this token (once; for
+    /// readiness). A failure is retried on the next call.
+    pub async fn connected(&self) -> bool {
+        self.bot().await.is_some()
+    }
+
     /// The bot's own user id (auth.test, once).
     async fn bot(&self) -> Option<&BotIdentity> {
         match self.bot.get_or_try_init(|| self.web.auth_test()).await {
@@ -285,6 +296,14 @@ impl SlackAdapter {
                 tracing::error!(error = %err, "processed-events store failed; answering anyway");
             }
         }
+        crate::telemetry::event_received(
+            "slack",
+            match (mention, is_dm) {
+                (true, _) => "mention",
+                (false, true) => "dm",
+                (false, false) => "thread_reply",
+            },
+        );
         let text = strip_mentions(
             e.text.as_deref().unwrap_or_default(),
             bot.as_ref().map(|b| b.user_id.as_str()),
@@ -325,9 +344,10 @@ impl SlackAdapter {
     pub fn on_command(self: &Arc<Self>, command: Command) -> Rendered {
         let text = command.text.trim().to_string();
         let lang = Language::detect(&text);
+        crate::telemetry::event_received("slack", "command");
         let this = self.clone();
         let work_text = text.clone();
-        tokio::spawn(async move { this.answer_command(command, work_text, lang).await });
+        self.spawn(async move { this.answer_command(command, work_text, lang).await });
         blocks::note(&match (lang, text.is_empty()) {
             (Language::En, true) => "⏳ One moment…".to_string(),
             (Language::Ko, true) => "⏳ 잠시만요…".to_string(),
@@ -410,6 +430,7 @@ impl SlackAdapter {
         let Some(approver) = self.caller(&team, &click.user.id, channel).await else {
             return;
         };
+        crate::telemetry::event_received("slack", "click");
         let approve = action.action_id == "approve";
         let who = format!("<@{}>", click.user.id);
         let decision = self

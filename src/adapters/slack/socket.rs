@@ -31,7 +31,10 @@ async fn on_push(
 ) -> UserCallbackResult<()> {
     let adapter = adapter_of(&*states.read().await);
     if let (Some(adapter), Some(callback)) = (adapter, convert::<_, EventCallback>(&event)) {
-        tokio::spawn(async move { adapter.on_event(callback).await });
+        adapter.spawn({
+            let adapter = adapter.clone();
+            async move { adapter.on_event(callback).await }
+        });
     }
     Ok(())
 }
@@ -61,7 +64,10 @@ async fn on_interaction(
     if let (Some(adapter), SlackInteractionEvent::BlockActions(click)) = (adapter, &event)
         && let Some(click) = convert::<_, BlockActions>(click)
     {
-        tokio::spawn(async move { adapter.on_block_actions(click).await });
+        adapter.spawn({
+            let adapter = adapter.clone();
+            async move { adapter.on_block_actions(click).await }
+        });
     }
     Ok(())
 }
