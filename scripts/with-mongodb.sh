@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: scripts/with-mongodb.sh <command...>
 # Starts an isolated nx-27017 (a MongoDB wire-protocol server backed by SQLite)
-# on a free loopback port, exports CHATOPS_TEST_MONGODB_URI (and MONGODB_URI),
+# on a free loopback port, exports CHATOPS_TEST_MONGODB_URI (and how to start
+# another: CHATOPS_TEST_NX_PYTHON, CHATOPS_TEST_NX_LAUNCHER),
 # runs the command, then stops the server. Installs the server first when
 # missing (pinned versions; see ../README.md "Tests").
 set -euo pipefail
@@ -30,5 +31,7 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 export CHATOPS_TEST_MONGODB_URI="mongodb://127.0.0.1:$PORT/?directConnection=true"
+# For tests that start (and stop) a server of their own.
+export CHATOPS_TEST_NX_PYTHON="$PY" CHATOPS_TEST_NX_LAUNCHER="$HERE/nx_launch.py"
 echo "MongoDB wire-protocol server (nx-27017) on 127.0.0.1:$PORT" >&2
 "$@"

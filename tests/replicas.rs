@@ -8,66 +8,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use common::bot_process::BotProcess;
 
 use common::fake_platform::{FakePlatform, TOKEN, performance};
 use common::fake_slack::{
     BOT_TOKEN, CHANNEL, FakeSlack, OPERATOR, SECRET, SlackClient, TEAM, approval_request, mention,
 };
 use serde_json::Value;
-
-/// A `chatops serve` child process; killed (SIGKILL) when dropped.
-struct BotProcess {
-    child: Child,
-    addr: std::net::SocketAddr,
-    log: PathBuf,
-}
-
-impl BotProcess {
-    /// Start the binary on `config` with its own HTTP port; wait until `/readyz` answers 200.
-    async fn start(config: &Path, log: PathBuf) -> Self {
-        let addr: std::net::SocketAddr = common::free_addr().parse().unwrap();
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_chatops"))
-            .args(["--config", config.to_str().unwrap(), "serve"])
-            .env_clear()
-            .env("CHATOPS_HTTP_ADDR", addr.to_string())
-            .env("RUST_LOG", "info,chatops=debug")
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        let bot = Self { child, addr, log };
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(r) = http.get(format!("http://{addr}/readyz")).send().await
-                && r.status() == 200
-            {
-                return bot;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the bot did not get ready:\n{}", bot.logs());
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL: no shutdown, no lease hand-back.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for BotProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// chatops.toml for the processes: one bot store on the test MongoDB, the
 /// fake Slack, and `extra` (platform, digests).

@@ -3,6 +3,7 @@
 //! file), a scripted OpenAI-compatible HTTP server, and two small tools.
 #![allow(dead_code)]
 
+pub mod bot_process;
 pub mod fake_platform;
 pub mod fake_slack;
 
