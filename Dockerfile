@@ -22,12 +22,16 @@ COPY . .
 # with Cargo.toml; cache mounts need none, and they also keep target/ between builds,
 # so a source change recompiles only chatops itself. The mounts live on the builder:
 # an ephemeral CI builder starts cold (--cache-to/--cache-from do not export them).
+# chatops' own artifacts are cleaned first: cargo decides freshness by mtimes, and a
+# source file edited while an earlier build ran can carry an mtime older than that
+# build's output and be skipped (seen in testing). Dependencies stay cached.
 # target/ is a cache mount, so the binary is copied out to /out within the same RUN.
 # No OpenSSL and no system SQLite are needed: TLS is rustls+ring, rusqlite is bundled.
 RUN --mount=type=cache,id=chatops-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=chatops-cargo-git,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,id=chatops-target,target=/src/target,sharing=locked \
-    cargo build --release --locked \
+    cargo clean --release --package chatops \
+ && cargo build --release --locked \
  && install -D -m 0755 target/release/chatops /out/chatops \
  && mkdir -p /out/state
 

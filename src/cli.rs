@@ -162,7 +162,12 @@ fn init_logging(settings: &Settings, interactive: bool) {
     } else {
         settings.log.level.clone()
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // An empty RUST_LOG (as `.env` files leave it) counts as unset, not as "log nothing".
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
