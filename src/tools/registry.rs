@@ -678,7 +678,9 @@ impl ToolRegistry {
         error_kind: Option<String>,
         error: Option<String>,
     ) {
-        crate::telemetry::tool_call(&call.name, outcome.as_str());
+        // A name the model made up is counted as `unknown` (bounded label values).
+        let known = self.tools.contains_key(call.name.as_str());
+        crate::telemetry::tool_call(if known { &call.name } else { "unknown" }, outcome.as_str());
         let event = AuditEvent::ToolOutcome {
             tool: call.name.clone(),
             call_id: call.call_id.clone(),
