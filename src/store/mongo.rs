@@ -456,19 +456,14 @@ impl AuditRepo for MongoStore {
             doc! {"$and": clauses}
         };
         let limit = if q.limit == 0 { 1000 } else { q.limit };
-        let mut cursor = self
+        let cursor = self
             .coll("audit_log")
             .find(filter)
             .sort(sort)
             .limit(i64::try_from(limit).unwrap_or(i64::MAX))
             .await
             .map_err(StoreError::mongo)?;
-        let mut out = Vec::new();
-        while cursor.advance().await.map_err(StoreError::mongo)? {
-            let d = cursor.deserialize_current().map_err(StoreError::mongo)?;
-            out.push(audit_from_doc(&d)?);
-        }
-        Ok(out)
+        drain(cursor).await?.iter().map(audit_from_doc).collect()
     }
 }
 
@@ -797,19 +792,14 @@ impl JobRepo for MongoStore {
             Some(kind) => doc! {"kind": kind},
             None => doc! {},
         };
-        let mut cursor = self
+        let cursor = self
             .coll("jobs")
             .find(filter)
             .sort(doc! {"created_at": 1, "_id": 1})
             .limit(i64::try_from(limit).unwrap_or(i64::MAX))
             .await
             .map_err(StoreError::mongo)?;
-        let mut out = Vec::new();
-        while cursor.advance().await.map_err(StoreError::mongo)? {
-            let d = cursor.deserialize_current().map_err(StoreError::mongo)?;
-            out.push(job_from_doc(&d)?);
-        }
-        Ok(out)
+        drain(cursor).await?.iter().map(job_from_doc).collect()
     }
 
     async fn purge_jobs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
@@ -965,7 +955,11 @@ async fn aggregate(
     coll: &Collection<Document>,
     pipeline: Vec<Document>,
 ) -> StoreResult<Vec<Document>> {
-    let mut cursor = coll.aggregate(pipeline).await.map_err(StoreError::mongo)?;
+    drain(coll.aggregate(pipeline).await.map_err(StoreError::mongo)?).await
+}
+
+/// Every document left in `cursor`, in order.
+async fn drain(mut cursor: mongodb::Cursor<Document>) -> StoreResult<Vec<Document>> {
     let mut out = Vec::new();
     while cursor.advance().await.map_err(StoreError::mongo)? {
         out.push(cursor.deserialize_current().map_err(StoreError::mongo)?);
@@ -1038,18 +1032,13 @@ impl UsageRepo for MongoStore {
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
     ) -> StoreResult<Vec<UsageRow>> {
-        let mut cursor = self
+        let cursor = self
             .coll("llm_usage")
             .find(doc! {"day": {"$gte": day_text(from), "$lte": day_text(to)}})
             .sort(doc! {"day": 1, "subject": 1, "channel": 1, "model": 1})
             .await
             .map_err(StoreError::mongo)?;
-        let mut out = Vec::new();
-        while cursor.advance().await.map_err(StoreError::mongo)? {
-            let d = cursor.deserialize_current().map_err(StoreError::mongo)?;
-            out.push(usage_from_doc(&d)?);
-        }
-        Ok(out)
+        drain(cursor).await?.iter().map(usage_from_doc).collect()
     }
 
     async fn tokens_used(&self, day: chrono::NaiveDate, scope: &UsageScope) -> StoreResult<u64> {
@@ -1059,15 +1048,14 @@ impl UsageRepo for MongoStore {
         };
         // A handful of rows (one per channel or person and model): summed
         // here rather than by an aggregation.
-        let mut cursor = self
+        let cursor = self
             .coll("llm_usage")
             .find(filter)
             .projection(doc! {"prompt_tokens": 1, "completion_tokens": 1})
             .await
             .map_err(StoreError::mongo)?;
         let mut total = 0_u64;
-        while cursor.advance().await.map_err(StoreError::mongo)? {
-            let d = cursor.deserialize_current().map_err(StoreError::mongo)?;
+        for d in drain(cursor).await? {
             total = total
                 .saturating_add(get_count(&d, "prompt_tokens")?)
                 .saturating_add(get_count(&d, "completion_tokens")?);
