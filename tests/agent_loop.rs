@@ -296,14 +296,7 @@ async fn unauthorized_and_quota_errors_are_not_retried_and_the_planner_answers()
 
 /// The request id of the only turn in the log.
 async fn outcome_request_id(h: &Harness) -> String {
-    let all = h
-        .app
-        .store
-        .audit
-        .query_audit(&AuditQuery::default())
-        .await
-        .unwrap();
-    all.first().unwrap().request_id.clone()
+    common::audit_log(&h.app).await[0].request_id.clone()
 }
 
 #[tokio::test]
@@ -474,14 +467,12 @@ async fn mutating_tools_wait_for_approval_and_run_only_when_approved() {
 }
 
 async fn audit_request_of_last_turn(h: &Harness) -> String {
-    let all = h
-        .app
-        .store
-        .audit
-        .query_audit(&AuditQuery::default())
+    common::audit_log(&h.app)
         .await
-        .unwrap();
-    all.last().unwrap().request_id.clone()
+        .last()
+        .unwrap()
+        .request_id
+        .clone()
 }
 
 #[tokio::test]
@@ -644,12 +635,7 @@ async fn a_tool_past_its_timeout_is_reported_as_an_error_and_the_turn_goes_on() 
         .unwrap()
         .to_string();
     assert!(told.contains("did not finish within 1 s"), "{told}");
-    let events = app
-        .store
-        .audit
-        .query_audit(&AuditQuery::default())
-        .await
-        .unwrap();
+    let events = common::audit_log(&app).await;
     assert!(events.iter().any(|r| matches!(&r.event, AuditEvent::ToolOutcome { error_kind: Some(k), .. } if k == "timeout")));
 }
 

@@ -370,16 +370,10 @@ async fn approvals_allowed_refused_and_expired() {
         "{}",
         result.body
     );
-    let records = bot
-        .app
-        .store
-        .audit
-        .query_audit(&Default::default())
+    let runs = common::tool_outcomes(&bot.app)
         .await
-        .unwrap();
-    let runs = records
         .iter()
-        .filter(|r| matches!(&r.event, chatops::store::AuditEvent::ToolOutcome { tool, outcome, .. } if tool == "trigger_backtest" && outcome == "ok"))
+        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
         .count();
     assert_eq!(runs, 1);
 

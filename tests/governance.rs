@@ -14,7 +14,7 @@ use chatops::app::App;
 use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::rbac::Role;
-use chatops::store::{AuditEvent, AuditQuery, AuditRecord};
+use chatops::store::AuditEvent;
 use chatops::tools::ToolOutcome;
 use common::fake_platform::{FakePlatform, TOKEN};
 use common::{FakeLlm, Scripted};
@@ -48,26 +48,6 @@ async fn ask(app: &App, user: &str, question: &str) -> TurnOutcome {
     console::ask(&app.agent, &who(user), question, false).await
 }
 
-async fn audit(app: &App) -> Vec<AuditRecord> {
-    app.store
-        .audit
-        .query_audit(&AuditQuery::default())
-        .await
-        .unwrap()
-}
-
-/// (tool, outcome) of every tool outcome in the audit log.
-async fn tool_outcomes(app: &App) -> Vec<(String, String)> {
-    audit(app)
-        .await
-        .into_iter()
-        .filter_map(|r| match r.event {
-            AuditEvent::ToolOutcome { tool, outcome, .. } => Some((tool, outcome)),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_person_over_the_rate_limit_is_told_when_to_retry_and_it_is_audited() {
     let (app, _dir) = bot(None, |s| s.limits.user_per_minute = 2).await;
@@ -96,7 +76,7 @@ async fn a_person_over_the_rate_limit_is_told_when_to_retry_and_it_is_audited() 
         "{}",
         korean.answer
     );
-    let refusals: Vec<(String, Option<u64>)> = audit(&app)
+    let refusals: Vec<(String, Option<u64>)> = common::audit_log(&app)
         .await
         .into_iter()
         .filter_map(|r| match r.event {
@@ -147,7 +127,7 @@ async fn a_budget_used_up_mid_day_sends_the_rest_of_the_day_to_the_offline_plann
         second.answer
     );
     assert_eq!(llm.requests().len(), 1, "the LLM was not called again");
-    let budget_events = audit(&app)
+    let budget_events = common::audit_log(&app)
         .await
         .into_iter()
         .filter(|r| matches!(r.event, AuditEvent::BudgetExceeded { .. }))
@@ -215,7 +195,7 @@ async fn models_are_chosen_within_policy_and_usage_shows_by_model_to_admins_only
     ask(&app, "bob", "how is the duckdb cache?").await;
     assert_eq!(llm.requests()[1]["model"], "gpt-4o-mini");
 
-    let costs: Vec<(String, f64, bool)> = audit(&app)
+    let costs: Vec<(String, f64, bool)> = common::audit_log(&app)
         .await
         .into_iter()
         .filter_map(|r| match r.event {
@@ -286,7 +266,7 @@ async fn a_pasted_secret_is_removed_before_anything_sees_it_and_the_person_is_wa
         !llm.requests()[0].to_string().contains(key),
         "the model never sees it"
     );
-    let records = serde_json::to_string(&audit(&app).await).unwrap();
+    let records = serde_json::to_string(&common::audit_log(&app).await).unwrap();
     assert!(!records.contains(key));
     assert!(records.contains("secret_in_message"));
 }
@@ -324,7 +304,7 @@ async fn too_many_tool_calls_in_one_step_run_none_and_oversized_arguments_are_re
         "{}",
         out.tool_calls[0].model_content
     );
-    let outcomes = tool_outcomes(&app).await;
+    let outcomes = common::tool_outcomes(&app).await;
     assert_eq!(
         outcomes,
         [("search_runbooks".to_string(), "error".to_string())]
@@ -382,7 +362,7 @@ async fn injections_in_user_messages_unlock_nothing() {
                 !offered.contains(&"usage_report".to_string()),
                 "{id}: not offered to {user}"
             );
-            let outcomes = tool_outcomes(&app).await;
+            let outcomes = common::tool_outcomes(&app).await;
             let expected_trigger = if user == "alice" {
                 "denied"
             } else {
@@ -450,7 +430,7 @@ async fn injections_and_secrets_inside_platform_data_reach_neither_approval_nor_
     let out = ask(&app, "opal", "why did backtests fail today?").await;
 
     // No unapproved mutation: the trigger waits for a human; the platform saw no trigger.
-    let outcomes = tool_outcomes(&app).await;
+    let outcomes = common::tool_outcomes(&app).await;
     assert_eq!(
         outcomes,
         [
@@ -487,7 +467,7 @@ async fn injections_and_secrets_inside_platform_data_reach_neither_approval_nor_
     let everything = [
         serde_json::to_string(&llm.requests()).unwrap(),
         out.answer.clone(),
-        serde_json::to_string(&audit(&app).await).unwrap(),
+        serde_json::to_string(&common::audit_log(&app).await).unwrap(),
         logs.text(),
     ];
     for (place, text) in ["model", "answer", "audit", "logs"].iter().zip(&everything) {

@@ -16,7 +16,7 @@ use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::{ChannelId, Language, Platform};
 use chatops::jobs::outbox::{ChatSink, OutboundMessage, SendError, Sinks};
 use chatops::jobs::scheduler::Scheduler;
-use chatops::store::{AuditEvent, AuditQuery, JobState, Store};
+use chatops::store::{AuditEvent, JobState, Store};
 use chrono::{DateTime, TimeZone, Utc};
 use common::fake_platform::{FakePlatform, performance};
 use common::fake_slack::{BOT_TOKEN, FakeSlack, SECRET};
@@ -175,11 +175,8 @@ fn message(channel: &str, text: &str) -> OutboundMessage {
 }
 
 async fn deliveries(app: &chatops::app::App) -> Vec<(String, u32, Option<String>)> {
-    app.store
-        .audit
-        .query_audit(&AuditQuery::default())
+    common::audit_log(app)
         .await
-        .unwrap()
         .into_iter()
         .filter_map(|r| match r.event {
             AuditEvent::Delivery {

@@ -17,7 +17,7 @@ use chatops::agent::TurnOutcome;
 use chatops::app::App;
 use chatops::config::{Secret, Settings};
 use chatops::console::{self, ConsoleIdentity};
-use chatops::store::{AuditEvent, AuditQuery};
+use chatops::store::AuditEvent;
 use chatops::tools::ToolOutcome;
 use common::fake_platform::{ApiMode, ApiState, FakePlatform, Ids, serve};
 use serde_json::{Value, json};
@@ -266,13 +266,7 @@ async fn each_platform_failure_gives_a_specific_true_message_and_an_audited_kind
         let out = ask(&w, "duckdb cache hit rate?").await;
         assert_eq!(out.tool_calls[0].outcome, ToolOutcome::Error, "{mode:?}");
         assert!(out.answer.contains(message), "{mode:?}: {}", out.answer);
-        let records = w
-            .app
-            .store
-            .audit
-            .query_audit(&AuditQuery::default())
-            .await
-            .unwrap();
+        let records = common::audit_log(&w.app).await;
         let last_kind = records.iter().rev().find_map(|r| match &r.event {
             AuditEvent::ToolOutcome { error_kind, .. } => error_kind.clone(),
             _ => None,
@@ -342,15 +336,7 @@ async fn alpha_vantage_answers_are_classified_and_the_key_never_leaks() {
         let data = only(&out, "alpha_vantage_health");
         assert_eq!(data["status"], expected, "{}", out.answer);
         assert!(!out.answer.contains(AV_KEY), "{}", out.answer);
-        let audit = serde_json::to_string(
-            &w.app
-                .store
-                .audit
-                .query_audit(&AuditQuery::default())
-                .await
-                .unwrap(),
-        )
-        .unwrap();
+        let audit = serde_json::to_string(&common::audit_log(&w.app).await).unwrap();
         assert!(!audit.contains(AV_KEY), "audit: {audit}");
     }
     let logs = logs.text();

@@ -92,13 +92,7 @@ impl Bot {
     }
 
     async fn audit_count(&self) -> usize {
-        self.app
-            .store
-            .audit
-            .query_audit(&Default::default())
-            .await
-            .unwrap()
-            .len()
+        common::audit_log(&self.app).await.len()
     }
 }
 
@@ -335,21 +329,16 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
     bot.click(OPERATOR, "approve", &approval_id, message_ts)
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let records = bot
-        .app
-        .store
-        .audit
-        .query_audit(&Default::default())
+    let runs = common::tool_outcomes(&bot.app)
         .await
-        .unwrap();
-    let runs = records
         .iter()
-        .filter(|r| matches!(&r.event, chatops::store::AuditEvent::ToolOutcome { tool, outcome, .. } if tool == "trigger_backtest" && outcome == "ok"))
+        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
         .count();
     assert_eq!(runs, 1);
     assert_eq!(bot.calls("chat.update").len(), 1);
     // Every click is in the audit log: who decided what, and why not.
-    let decisions: Vec<(String, String, Option<String>)> = records
+    let decisions: Vec<(String, String, Option<String>)> = common::audit_log(&bot.app)
+        .await
         .iter()
         .filter_map(|r| match &r.event {
             chatops::store::AuditEvent::ApprovalDecided {
@@ -421,14 +410,12 @@ async fn an_expired_approval_runs_nothing_and_says_so() {
         "{}",
         updates[0]
     );
-    let records = bot
-        .app
-        .store
-        .audit
-        .query_audit(&Default::default())
-        .await
-        .unwrap();
-    assert!(!records.iter().any(|r| matches!(&r.event, chatops::store::AuditEvent::ToolOutcome { tool, outcome, .. } if tool == "trigger_backtest" && outcome == "ok")));
+    assert!(
+        !common::tool_outcomes(&bot.app)
+            .await
+            .iter()
+            .any(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
+    );
 }
 
 #[tokio::test]

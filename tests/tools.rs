@@ -17,7 +17,7 @@ use chatops::platform::{
     PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy,
     TriggerRequest, TriggerResponse,
 };
-use chatops::store::{AuditEvent, AuditQuery};
+use chatops::store::AuditEvent;
 use chatops::tools::ToolOutcome;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -439,12 +439,7 @@ async fn a_dead_platform_gives_a_plain_message_and_an_audited_error_kind() {
             out.answer
         );
     }
-    let records = app
-        .store
-        .audit
-        .query_audit(&AuditQuery::default())
-        .await
-        .unwrap();
+    let records = common::audit_log(&app).await;
     let kinds: Vec<&str> = records
         .iter()
         .filter_map(|r| match &r.event {

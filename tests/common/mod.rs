@@ -356,6 +356,27 @@ pub async fn serve(app: Arc<chatops::app::App>) -> (SocketAddr, tokio::sync::one
     (addr, stop)
 }
 
+/// The app's whole audit log (up to the store's default page of 1,000), oldest first.
+pub async fn audit_log(app: &chatops::app::App) -> Vec<chatops::store::AuditRecord> {
+    app.store
+        .audit
+        .query_audit(&chatops::store::AuditQuery::default())
+        .await
+        .unwrap()
+}
+
+/// (tool, outcome) of every tool outcome in the app's audit log, in order.
+pub async fn tool_outcomes(app: &chatops::app::App) -> Vec<(String, String)> {
+    audit_log(app)
+        .await
+        .into_iter()
+        .filter_map(|r| match r.event {
+            chatops::store::AuditEvent::ToolOutcome { tool, outcome, .. } => Some((tool, outcome)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// An app on `settings` (its configured platform) with a SQLite store in a
 /// fresh folder (keep the folder alive).
 pub async fn sqlite_app(settings: Settings) -> (chatops::app::App, tempfile::TempDir) {
