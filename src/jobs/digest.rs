@@ -164,8 +164,11 @@ impl Digester {
     /// The digest's text: heading, optional summary line, one block per section.
     pub async fn build(&self, def: &DigestSettings, run: &DigestRun) -> String {
         let lang = def.language;
-        let tz = Schedule::parse(&def.cron, &def.timezone)
-            .map(|s| s.timezone())
+        // Validated at start-up; only the zone is needed here, not the cron.
+        let tz = def
+            .timezone
+            .trim()
+            .parse::<chrono_tz::Tz>()
             .unwrap_or(chrono_tz::Tz::UTC);
         let first_channel = def
             .channels
