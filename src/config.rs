@@ -425,7 +425,7 @@ impl Default for JobSettings {
             concurrency: 4,
             lease_secs: 120,
             idle_poll_ms: 1000,
-            watch_poll_secs: 15,
+            watch_poll_secs: 3,
             stuck_after_mins: 120,
             watch_for_hours: 72,
             delivery_attempts: 8,
