@@ -1,5 +1,5 @@
 //! The command line (clap): `chat`, `ask`, `serve`, `check`, `digest`,
-//! `usage`, `audit`. Parses
+//! `usage`, `audit`, `eval`. Parses
 //! arguments, loads settings, sets up logging, builds the [`App`] and hands
 //! over to the console, the server or the checks.
 
@@ -62,6 +62,21 @@ pub enum Command {
     },
     /// Query the audit log (or export it as JSON lines); `audit verify` checks its hash chain.
     Audit(AuditArgs),
+    /// Run an eval set (JSON lines) through the agent and score it: tool
+    /// selection, arguments, outcome, language, grounding, latency, tokens.
+    Eval {
+        /// The eval set, e.g. evals/ops.jsonl.
+        file: PathBuf,
+        /// Exit 1 when fewer than this fraction of cases pass (0-1, e.g. 0.9).
+        #[arg(long, value_parser = crate::eval::parse_min_accuracy)]
+        min_accuracy: Option<f64>,
+        /// Only the cases whose id contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// Print the per-case results and totals as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Scheduled ops digests.
     Digest {
         /// Print the digest NAME as it would be posted now, without posting it.
@@ -195,7 +210,10 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(format) = cli.log_format {
         settings.log.format = format;
     }
-    let interactive = matches!(cli.command, Command::Chat(_) | Command::Ask { .. });
+    let interactive = matches!(
+        cli.command,
+        Command::Chat(_) | Command::Ask { .. } | Command::Eval { .. }
+    );
     init_logging(&settings, interactive);
 
     match cli.command {
@@ -255,6 +273,12 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Eval {
+            file,
+            min_accuracy,
+            only,
+            json,
+        } => eval(settings, &file, min_accuracy, only.as_deref(), json).await,
         Command::Digest { preview } => {
             let app = App::builder(settings).build().await?;
             let Some(name) = preview else {
@@ -286,6 +310,65 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `chatops eval`: the cases, one line each as they finish, then the totals
+/// (or one JSON object). Exit 1 below `--min-accuracy`, 2 on a bad file.
+async fn eval(
+    mut settings: Settings,
+    file: &std::path::Path,
+    min_accuracy: Option<f64>,
+    only: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::eval;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    eval::prepare(&mut settings);
+    // A throwaway store: the eval's sessions, audit and usage stay out of the bot's.
+    let scratch = tempfile::Builder::new().prefix("chatops-eval-").tempdir()?;
+    let store = crate::store::Store::sqlite(crate::store::sqlite::SqliteStore::open(
+        &scratch.path().join("eval.db"),
+    )?);
+    let app = App::builder(settings).store(store).build().await?;
+    let cases = eval::parse_cases(&text, &app.agent.registry().tool_names())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|c| only.is_none_or(|o| c.id.contains(o)))
+        .collect();
+    if cases.is_empty() {
+        anyhow::bail!("no case id contains {:?}", only.unwrap_or_default());
+    }
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut results = Vec::with_capacity(cases.len());
+    for case in &cases {
+        let result = eval::run_case(&app.agent, case, &run_id).await;
+        if !json {
+            println!("{}", eval::render_case(&result));
+        }
+        results.push(result);
+    }
+    let totals = eval::Totals::of(&results);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"cases": results, "totals": totals}))?
+        );
+    } else {
+        println!("\n{}", totals.render());
+    }
+    if let Some(min) = min_accuracy
+        && totals.cases.rate() < min
+    {
+        eprintln!(
+            "eval: {:.1}% of cases passed, below --min-accuracy {:.1}%",
+            totals.cases.rate() * 100.0,
+            min * 100.0
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `chatops digest` without `--preview`: the configured schedules.

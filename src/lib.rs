@@ -3,7 +3,8 @@
 //! Code map (the path of one message, top to bottom):
 //! - [`cli`], [`console`], [`server`], [`check`], [`admin`] — entry points:
 //!   terminal chat, one-shot `ask`, the long-running `serve`, dependency
-//!   `check`, `usage` and `audit` reports.
+//!   `check`, `usage` and `audit` reports; [`eval`] scores the agent on an
+//!   eval set (`chatops eval`).
 //! - [`app`] — wiring: builds everything from [`config::Settings`].
 //! - [`domain`] — the bot's own vocabulary (`ChatEvent`, `Subject`, `ChannelId`, `Language`).
 //! - [`agent`] — one turn: session + prompt → model ⇄ tools → answer;
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod domain;
+pub mod eval;
 pub mod governance;
 pub mod i18n;
 pub mod jobs;
