@@ -195,6 +195,53 @@ impl Language {
         if hangul { Language::Ko } else { Language::En }
     }
 
+    /// The language to answer `text` in: the one the person asks for ("reply
+    /// in Korean", "영어로 답해줘"); else the message's own; else — a message
+    /// with no words of either language (a backtest id, tickers, a number
+    /// answering the bot's question) — the conversation's, `earlier` being
+    /// its previous messages, oldest first.
+    pub fn for_reply<'a>(text: &str, earlier: impl DoubleEndedIterator<Item = &'a str>) -> Self {
+        if let Some(asked) = Self::asked_for(text) {
+            return asked;
+        }
+        if Self::has_words(text) {
+            return Self::detect(text);
+        }
+        earlier
+            .rev()
+            .find(|t| Self::has_words(t))
+            .map_or_else(|| Self::detect(text), Self::detect)
+    }
+
+    fn asked_for(text: &str) -> Option<Self> {
+        static ASKED: std::sync::LazyLock<[(Language, regex::Regex); 2]> =
+            std::sync::LazyLock::new(|| {
+                let re = |p: &str| regex::Regex::new(p).expect("language request pattern");
+                [
+                    (Language::En, re(r"(?i)\b(?:in|into) english\b|영어로")),
+                    (
+                        Language::Ko,
+                        re(r"(?i)\b(?:in|into) korean\b|한국어로|한글로"),
+                    ),
+                ]
+            });
+        ASKED
+            .iter()
+            .find(|(_, re)| re.is_match(text))
+            .map(|(lang, _)| *lang)
+    }
+
+    /// Hangul, or an English word: three or more letters with a lower-case
+    /// one, not a run of hex digits (tickers and ids are not words).
+    fn has_words(text: &str) -> bool {
+        Self::detect(text) == Language::Ko
+            || text.split(|c: char| !c.is_ascii_alphabetic()).any(|w| {
+                w.len() >= 3
+                    && w.chars().any(|c| c.is_ascii_lowercase())
+                    && !w.chars().all(|c| c.is_ascii_hexdigit())
+            })
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Language::En => "en",
@@ -297,6 +344,37 @@ mod tests {
         );
         assert_eq!(Language::detect("ㅇㅋ"), Language::Ko);
         assert_eq!(Language::detect(""), Language::En);
+    }
+
+    #[test]
+    fn reply_language_follows_a_request_then_the_message_then_the_conversation() {
+        let none = std::iter::empty::<&str>;
+        assert_eq!(
+            Language::for_reply("check the cache, reply in Korean pls", none()),
+            Language::Ko
+        );
+        assert_eq!(
+            Language::for_reply("영어로 답해줘: 알파밴티지 상태", none()),
+            Language::En
+        );
+        let korean = ["백테스트 상태 확인해줘"];
+        assert_eq!(
+            Language::for_reply("66f1a2b3c4d5e6f708192a3b", korean.into_iter()),
+            Language::Ko
+        );
+        assert_eq!(
+            Language::for_reply("AAPL, NVDA", korean.into_iter()),
+            Language::Ko
+        );
+        assert_eq!(
+            Language::for_reply("AAPL and NVDA", korean.into_iter()),
+            Language::En
+        );
+        assert_eq!(
+            Language::for_reply("AAPL, NVDA", ["run RSI", "백테스트"].into_iter()),
+            Language::Ko
+        );
+        assert_eq!(Language::for_reply("AAPL, NVDA", none()), Language::En);
     }
 
     #[test]

@@ -55,7 +55,9 @@ fn offline_eval_scores_each_case_and_totals() {
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     for id in ["cache-1", "followup-1", "denied-1"] {
         assert!(
-            stdout.lines().any(|l| l.starts_with("PASS") && l.contains(id)),
+            stdout
+                .lines()
+                .any(|l| l.starts_with("PASS") && l.contains(id)),
             "{id} passes:\n{stdout}"
         );
     }
@@ -69,8 +71,14 @@ fn offline_eval_scores_each_case_and_totals() {
     assert!(stdout.contains("arguments        2/2 (100.0%)"), "{stdout}");
     assert!(stdout.contains("offline-planner"), "{stdout}");
     // The bot's own store is not touched, and the scratch store is removed.
-    assert!(!dir.path().join("data").exists(), "no data/ in the working directory");
-    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    assert!(
+        !dir.path().join("data").exists(),
+        "no data/ in the working directory"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
 }
 
 #[test]
@@ -103,7 +111,12 @@ fn json_report_carries_every_case_and_the_totals() {
     assert_eq!(followup["called"][0]["name"], "trigger_backtest");
     assert_eq!(followup["called"][0]["outcome"], "needs_approval");
     assert_eq!(cases[2]["called"][0]["outcome"], "denied");
-    assert!(cases[3]["problems"][0].as_str().unwrap().starts_with("tools:"));
+    assert!(
+        cases[3]["problems"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("tools:")
+    );
 }
 
 #[test]
@@ -173,7 +186,10 @@ async fn with_an_llm_the_eval_counts_tokens_and_catches_an_ungrounded_number() {
     assert!(stdout.contains("tool selection   2/2 (100.0%)"), "{stdout}");
     assert!(stdout.contains("grounding        0/1 (0.0%)"), "{stdout}");
     // Three completions of 812 prompt and 24 completion tokens each (the server's usage).
-    assert!(stdout.contains("tokens           2436 in, 72 out"), "{stdout}");
+    assert!(
+        stdout.contains("tokens           2436 in, 72 out"),
+        "{stdout}"
+    );
     let requests = llm.requests();
     assert_eq!(requests.len(), 3);
     assert!(

@@ -123,7 +123,8 @@ impl Agent {
         platform = %event.platform, subject = %event.caller.subject, channel = %event.caller.channel))]
     pub async fn handle(&self, event: &ChatEvent, gate: &dyn ApprovalGate) -> TurnOutcome {
         let started = Instant::now();
-        let language = Language::detect(&event.text);
+        // Refined below with the conversation, once the session is loaded.
+        let language = Language::for_reply(&event.text, std::iter::empty());
         // A pasted secret goes no further than this line: the model, the
         // session and the audit log get the redacted text.
         let secrets = self.redactor.secret_kinds(&event.text);
@@ -168,6 +169,7 @@ impl Agent {
             .as_ref()
             .map(|s| s.conversation_history.clone())
             .unwrap_or_default();
+        let language = Language::for_reply(&text, history.iter().map(|t| t.user.as_str()));
         // The conversation's model: chosen with `model …` (while the policy
         // still allows it), else the channel's or the configured default.
         let policy = &self.governance.models;

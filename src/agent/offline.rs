@@ -20,10 +20,12 @@ pub struct OfflinePlanner;
 
 impl OfflinePlanner {
     /// The plan for the newest user message, continuing an open follow-up
-    /// question from earlier user messages of the session.
+    /// question, or refining the last question answered, from earlier user
+    /// messages of the session.
     fn plan_for(messages: &[Message]) -> Plan {
         let today = Utc::now().date_naive();
         let mut pending: Option<(&'static str, serde_json::Value)> = None;
+        let mut answered: Option<(&'static str, serde_json::Value)> = None;
         let mut last = Plan::Help;
         for text in messages.iter().filter_map(|m| match m {
             Message::User(text) => Some(text.as_str()),
@@ -31,12 +33,20 @@ impl OfflinePlanner {
         }) {
             last = match &pending {
                 Some((tool, partial)) => intent::continue_plan(tool, partial, text, today),
-                None => intent::plan(text, today),
+                None => match intent::plan(text, today) {
+                    Plan::Help => answered
+                        .as_ref()
+                        .and_then(|(tool, args)| intent::refine(tool, args, text, today))
+                        .unwrap_or(Plan::Help),
+                    plan => plan,
+                },
             };
-            pending = match &last {
-                Plan::FollowUp { tool, partial, .. } => Some((*tool, partial.clone())),
-                _ => None,
-            };
+            pending = None;
+            match &last {
+                Plan::FollowUp { tool, partial, .. } => pending = Some((*tool, partial.clone())),
+                Plan::Call { tool, args } => answered = Some((*tool, args.clone())),
+                Plan::Help => {}
+            }
         }
         last
     }

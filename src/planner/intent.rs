@@ -41,7 +41,8 @@ pub const RUNBOOK_KEYWORDS: &[&str] = &[
     "what do i do", "troubleshoot*", "런북", "플레이북", "대응 방법", "대응법", "대응 절차",
     "해결 방법", "해결법", "조치 방법", "조치법", "어떻게 해결", "어떻게 고쳐", "어떻게 대응",
     "고치는 법", "고치는 방법", "매뉴얼", "what to do", "what do we do", "면 어떻게 해",
-    "면 어떻게 하", "면 어떡해", "면 어떡하",
+    "면 어떻게 하", "면 어떡해", "면 어떡하", "procedure*", "what now", "what next",
+    "next steps", "how do i", "how do we", "절차", "어떻게 해요", "어떡해요",
 ];
 /// Data-quality sentinel events → `data_quality_summary`. Checked before market-data words, so
 /// "stale market data" is a data-quality question.
@@ -57,6 +58,8 @@ pub const USAGE_KEYWORDS: &[&str] = &[
     "usage", "token usage", "tokens", "llm cost*", "llm spend*", "how much did we spend",
     "사용량", "토큰", "llm 비용", "비용", "요금",
 ];
+/// Asking for acknowledged data-quality events too → `include_acknowledged`.
+pub const INCLUDE_ACK_KEYWORDS: &[&str] = &["ack*", "acknowledg*", "확인된", "확인 처리", "처리된"];
 /// Market-data API health → `alpha_vantage_health`.
 #[rustfmt::skip]
 pub const AV_KEYWORDS: &[&str] = &[
@@ -152,7 +155,7 @@ pub const TICKER_STOP_WORDS: &[&str] = &[
 pub const HOURS_PHRASES: &[(u64, &[&str])] = &[
     (24, &["last night", "overnight", "today", "past day", "last day", "어젯 밤", "어제 밤", "간밤", "밤사이", "밤새", "오늘"]),
     (48, &["yesterday", "어제"]),
-    (168, &["this week", "past week", "이번 주", "금주", "일주일"]),
+    (168, &["this week", "past week", "whole week", "full week", "이번 주", "금주", "일주일"]),
     (336, &["last week", "지난 주", "저번 주"]),
     (720, &["this month", "past month", "이번 달", "한 달"]),
 ];
@@ -224,6 +227,7 @@ macro_rules! kw_static {
 kw_static! {
     RUNBOOK_RE = RUNBOOK_KEYWORDS;
     DATA_QUALITY_RE = DATA_QUALITY_KEYWORDS;
+    INCLUDE_ACK_RE = INCLUDE_ACK_KEYWORDS;
     USAGE_RE = USAGE_KEYWORDS;
     AV_RE = AV_KEYWORDS;
     CACHE_RE = CACHE_KEYWORDS;
@@ -282,7 +286,7 @@ static HOURS_NUM_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"(?i)(?-u:\b)(?:last|past|previous|prev|within|in)\s+(?:the\s+)?(?:last\s+|past\s+)?(\d+)\s*(hours?|hrs?|h|days?|d|weeks?|wks?|w)(?-u:\b)",
         r"(?i)(?-u:\b)(\d+)\s*(hours?|hrs?|h|days?|d|weeks?|w)\s+ago",
         r"(?:최근|지난|과거)\s*(\d+)\s*(시간|일|주)",
-        r"(\d+)\s*(시간|일|주)\s*(?:간|동안|사이|이내|내)",
+        r"(\d+)\s*(시간|일|주)\s*(?:간|동안|사이|이내|내|치)",
         r"(?i)(?-u:\b)(\d+)\s*(hours?|hrs?|h|시간)(?:[^a-z]|$)",
     ]
     .iter()
@@ -410,6 +414,39 @@ pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: 
     finish(tool, args)
 }
 
+/// A refinement of the question just answered ("now the whole week", "5개만", "same thing but
+/// on TSLA", "add bollinger too"): `message` names no tool of its own, so when it carries
+/// arguments for `tool` (the tool the previous question ran with `previous` arguments), that
+/// tool runs again with the new arguments over the old ones — strategies to compare are added
+/// to the list. `None` when the message gives the tool nothing ("thanks").
+pub fn refine(
+    tool: &'static str,
+    previous: &Value,
+    message: &str,
+    today: NaiveDate,
+) -> Option<Plan> {
+    let new = tool_args(tool, message, today);
+    if new.is_empty() || tool == SEARCH_RUNBOOKS {
+        return None;
+    }
+    let mut args = previous.as_object().cloned().unwrap_or_default();
+    for (key, value) in new {
+        match (args.get_mut(&key), &value) {
+            (Some(Value::Array(list)), Value::Array(more)) if tool == COMPARE_STRATEGIES => {
+                for item in more {
+                    if !list.contains(item) {
+                        list.push(item.clone());
+                    }
+                }
+            }
+            _ => {
+                args.insert(key, value);
+            }
+        }
+    }
+    Some(finish(tool, args))
+}
+
 /// Picks the tool, first rule that fires:
 /// 1. runbook words ("how do I fix", "런북", "대응 방법") → `search_runbooks`;
 /// 2. a 24-hex id → `compare_strategies` with compare words, `trigger_backtest` with a run verb
@@ -475,6 +512,9 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
         DATA_QUALITY_SUMMARY => {
             if let Some(h) = since_hours(m) {
                 a.insert("since_hours".into(), json!(h));
+            }
+            if INCLUDE_ACK_RE.is_match(m) {
+                a.insert("include_acknowledged".into(), json!(true));
             }
         }
         USAGE_REPORT => {
@@ -757,8 +797,12 @@ fn loose_name(m: &str) -> Option<String> {
     (ascii && (1..=3).contains(&words.len())).then(|| words.join(" "))
 }
 
-/// `since_hours`: numeric windows first ("last 12 hours", "past 3 days", "최근 3일", "48시간"),
-/// then [`HOURS_PHRASES`]. Days count 24 h, weeks 168 h.
+/// The longest look-back the tools accept (30 days): a longer window asked
+/// for is read as this, and the answer's "last 720 h" says so.
+pub const MAX_SINCE_HOURS: u64 = 720;
+
+/// `since_hours`: numeric windows first ("last 12 hours", "past 3 days", "최근 3일", "48시간",
+/// "7일치"), then [`HOURS_PHRASES`]. Days count 24 h, weeks 168 h; at most [`MAX_SINCE_HOURS`].
 pub fn since_hours(m: &str) -> Option<u64> {
     for r in HOURS_NUM_RES.iter() {
         if let Some(c) = r.captures(m) {
@@ -769,7 +813,7 @@ pub fn since_hours(m: &str) -> Option<u64> {
                 Some('d' | '일') => 24,
                 _ => 168,
             };
-            return Some(n * mult);
+            return Some(n.saturating_mul(mult).clamp(1, MAX_SINCE_HOURS));
         }
     }
     HOURS_RES
@@ -1223,5 +1267,69 @@ mod tests {
             "DuckDB 캐시 미스"
         );
         assert_eq!(runbook_query("runbook"), "runbook");
+    }
+
+    #[test]
+    fn a_refinement_reruns_the_last_tool_with_the_new_arguments() {
+        let refine = |tool, previous: Value, m: &str| refine(tool, &previous, m, today());
+        assert_eq!(
+            refine(
+                RECENT_FAILURES,
+                json!({"since_hours": 24}),
+                "now the whole week"
+            ),
+            Some(call(RECENT_FAILURES, json!({"since_hours": 168})))
+        );
+        assert_eq!(
+            refine(RECENT_FAILURES, json!({"since_hours": 24}), "5개만"),
+            Some(call(
+                RECENT_FAILURES,
+                json!({"since_hours": 24, "limit": 5})
+            ))
+        );
+        assert_eq!(
+            refine(
+                DATA_QUALITY_SUMMARY,
+                json!({}),
+                "3일치로 늘려줘, 확인된 것도"
+            ),
+            Some(call(
+                DATA_QUALITY_SUMMARY,
+                json!({"since_hours": 72, "include_acknowledged": true})
+            ))
+        );
+        assert_eq!(
+            refine(
+                COMPARE_STRATEGIES,
+                json!({"strategies": ["RSI", "Momentum"]}),
+                "add bollinger too"
+            ),
+            Some(call(
+                COMPARE_STRATEGIES,
+                json!({"strategies": ["RSI", "Momentum", "Bollinger"]})
+            ))
+        );
+        assert_eq!(
+            refine(
+                TRIGGER_BACKTEST,
+                json!({"strategy": "Momentum", "symbols": ["NVDA"], "start_date": "2024-01-01"}),
+                "same thing but on TSLA"
+            ),
+            Some(call(
+                TRIGGER_BACKTEST,
+                json!({"strategy": "Momentum", "symbols": ["TSLA"], "start_date": "2024-01-01"})
+            ))
+        );
+        assert_eq!(refine(RECENT_FAILURES, json!({}), "thanks!"), None);
+        assert_eq!(refine(SEARCH_RUNBOOKS, json!({"query": "x"}), "ok"), None);
+    }
+
+    #[test]
+    fn a_window_past_the_tools_limit_is_read_as_the_limit() {
+        assert_eq!(
+            since_hours("failures in the last 45 days"),
+            Some(MAX_SINCE_HOURS)
+        );
+        assert_eq!(since_hours("최근 3일"), Some(72));
     }
 }
