@@ -151,7 +151,7 @@ fn a_bad_file_is_refused_naming_the_line() {
 }
 
 #[tokio::test]
-async fn with_an_llm_the_eval_counts_tokens_and_catches_an_ungrounded_number() {
+async fn with_an_llm_the_eval_counts_tokens_lifts_budgets_and_catches_an_ungrounded_number() {
     // Case 1: the model looks up the cache, then makes a number up. Case 2: chatter.
     let llm = FakeLlm::start(vec![
         Scripted::tool_calls(&[("call_1", "cache_status", r#"{"cache":"duckdb"}"#)]),
@@ -167,8 +167,15 @@ async fn with_an_llm_the_eval_counts_tokens_and_catches_an_ungrounded_number() {
 "#,
     )
     .unwrap();
+    // A daily budget the first case alone uses up: the eval lifts it, so the
+    // second case is still the LLM's (not the planner's) to score.
+    std::fs::write(
+        dir.path().join("chatops.toml"),
+        "[limits]\nuser_daily_tokens = 100\n",
+    )
+    .unwrap();
     let mut cmd = chatops(dir.path());
-    cmd.args(["eval", "cases.jsonl"])
+    cmd.args(["--config", "chatops.toml", "eval", "cases.jsonl"])
         .env("OPENAI_BASE_URL", llm.base_url())
         .env("OPENAI_API_KEY", "sk-eval-test-key")
         .env("CHATOPS_LLM_MODEL", "gpt-4o-mini");
@@ -182,7 +189,12 @@ async fn with_an_llm_the_eval_counts_tokens_and_catches_an_ungrounded_number() {
         stdout.contains("ungrounded numbers (in no tool output): 98765"),
         "{stdout}"
     );
-    assert!(stdout.contains("PASS llm-hello"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("PASS llm-hello") && l.ends_with("812 + 24 tokens")),
+        "{stdout}"
+    );
     assert!(stdout.contains("tool selection   2/2 (100.0%)"), "{stdout}");
     assert!(stdout.contains("grounding        0/1 (0.0%)"), "{stdout}");
     // Three completions of 812 prompt and 24 completion tokens each (the server's usage).

@@ -5,8 +5,8 @@
 //! (see [`score`]), with latency and tokens per case.
 //!
 //! Isolation, so an eval can run next to a live bot: a throwaway SQLite store
-//! (no sessions, audit or usage land in the bot's own), rate limits lifted
-//! (the eval asks quickly on purpose), and mutating tools are never approved
+//! (no sessions, audit or usage land in the bot's own), rate limits and
+//! token budgets lifted ([`prepare`]), and mutating tools are never approved
 //! ([`DeferApproval`]: a trigger ends as `needs_approval`, nothing runs on the
 //! platform). Each case is a conversation of its own; its `history` is asked
 //! first in that conversation and not scored.
@@ -132,12 +132,16 @@ fn identity(case: &EvalCase) -> Result<(Platform, Caller), String> {
     ))
 }
 
-/// The eval's changes to the loaded settings: lifted rate limits (a person
-/// asks 120 questions in a minute here). Everything else — RBAC, the model,
-/// the platform, budgets — is the configuration under test.
+/// The eval's changes to the loaded settings: rate limits and daily token
+/// budgets lifted (one person asks a whole eval set in a minute here, and a
+/// budget running out halfway would hand the rest to the offline planner and
+/// score the wrong model). Everything else — RBAC, the model and its policy,
+/// the platform — is the configuration under test.
 pub fn prepare(settings: &mut Settings) {
     settings.limits.user_per_minute = 1_000_000;
     settings.limits.channel_per_minute = 1_000_000;
+    settings.limits.user_daily_tokens = u64::MAX;
+    settings.limits.channel_daily_tokens = u64::MAX;
 }
 
 /// One tool call as the report shows it.
@@ -459,6 +463,13 @@ pub fn render_case(result: &CaseResult) -> String {
         tools,
         result.latency_ms
     );
+    if result.prompt_tokens + result.completion_tokens > 0 {
+        let _ = write!(
+            line,
+            "  {} + {} tokens",
+            result.prompt_tokens, result.completion_tokens
+        );
+    }
     if !result.passed {
         for problem in &result.problems {
             let _ = write!(line, "\n     - {problem}");
