@@ -123,7 +123,9 @@ fn parse_args<A: DeserializeOwned>(args: &Value) -> Result<A, ToolError> {
     serde_json::from_value(args).map_err(|e| ToolError::InvalidArguments(e.to_string()))
 }
 
-/// The JSON schema of `A`, inlined (no `$ref`), as function-calling APIs want it.
+/// The JSON schema of `A`, inlined (no `$ref`), as function-calling APIs
+/// want it, and compact: it is sent with every model call (see
+/// [`compact_property`]).
 pub fn schema_of<A: JsonSchema>() -> Value {
     let generator = schemars::generate::SchemaSettings::draft07()
         .with(|s| s.inline_subschemas = true)
@@ -133,11 +135,55 @@ pub fn schema_of<A: JsonSchema>() -> Value {
     if let Some(map) = value.as_object_mut() {
         map.remove("$schema");
         map.remove("title");
+        // "Arguments of `tool`": the function's own description says more.
+        map.remove("description");
         map.entry("type").or_insert_with(|| "object".into());
-        map.entry("properties")
+        let properties = map
+            .entry("properties")
             .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(properties) = properties.as_object_mut() {
+            properties.values_mut().for_each(compact_property);
+        }
     }
     value
+}
+
+/// Drops what schemars derives from Rust types and the model does not need:
+/// `null` in an optional field's type and its `"default": null` (optional is
+/// already "not in `required`"), `format` (`uint32`, `double`) and the bounds
+/// of an unsigned type (`minimum: 0`, `maximum: 255`; the real ranges are in
+/// the descriptions). About a fifth of every request's tool schemas.
+fn compact_property(schema: &mut Value) {
+    let Some(map) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Array(types)) = map.get("type") {
+        let types: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        if let [only] = types.as_slice() {
+            map.insert("type".into(), only.clone());
+        }
+    }
+    if map.get("default") == Some(&Value::Null) {
+        map.remove("default");
+    }
+    if let Some(Value::String(format)) = map.remove("format")
+        && let Some(bits) = format.strip_prefix("uint")
+    {
+        if map.get("minimum").and_then(Value::as_u64) == Some(0) {
+            map.remove("minimum");
+        }
+        let type_max = bits
+            .parse::<u32>()
+            .ok()
+            .filter(|b| *b < 64)
+            .map(|b| (1u64 << b) - 1);
+        if type_max.is_some() && map.get("maximum").and_then(Value::as_u64) == type_max {
+            map.remove("maximum");
+        }
+    }
+    if let Some(items) = map.get_mut("items") {
+        compact_property(items);
+    }
 }
 
 #[async_trait]
@@ -208,4 +254,50 @@ pub fn resolve_strategy_ref<'a>(
             },
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    /// Arguments of `example`.
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct ExampleArgs {
+        /// Required name.
+        name: String,
+        /// Hours (1-720).
+        #[serde(default)]
+        since_hours: Option<u32>,
+        /// Sections (1-5).
+        #[serde(default)]
+        limit: Option<u8>,
+        /// Cash in USD.
+        #[serde(default)]
+        cash: Option<f64>,
+        /// Tickers.
+        symbols: Vec<String>,
+    }
+
+    #[test]
+    fn schemas_keep_what_the_model_needs_and_drop_type_noise() {
+        assert_eq!(
+            schema_of::<ExampleArgs>(),
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["name", "symbols"],
+                "properties": {
+                    "name": {"type": "string", "description": "Required name."},
+                    "since_hours": {"type": "integer", "description": "Hours (1-720)."},
+                    "limit": {"type": "integer", "description": "Sections (1-5)."},
+                    "cash": {"type": "number", "description": "Cash in USD."},
+                    "symbols": {"type": "array", "items": {"type": "string"}, "description": "Tickers."}
+                }
+            })
+        );
+    }
 }
