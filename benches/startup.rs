@@ -32,6 +32,7 @@ async fn first_ok(http: &reqwest::Client, url: &str, since: Instant) -> Duration
 
 #[tokio::main]
 async fn main() {
+    chatops::install_crypto_provider();
     let runs = env_or("RUNS", 5) as usize;
     let http = reqwest::Client::new();
     let (mut healthy, mut ready, mut rss5, mut rss30) = (vec![], vec![], vec![], None);

@@ -191,8 +191,8 @@ async fn main() {
         .build()
         .await
         .unwrap();
-    let bpe: &CoreBPE = tiktoken_rs::bpe_for_model(&model)
-        .unwrap_or_else(|_| tiktoken_rs::o200k_base_singleton());
+    let bpe: &CoreBPE =
+        tiktoken_rs::bpe_for_model(&model).unwrap_or_else(|_| tiktoken_rs::o200k_base_singleton());
 
     println!(
         "tokens: input tokens per question, model {model}, counted on the request bodies sent\n"

@@ -247,11 +247,26 @@ async fn bench_store(label: &str, store: Store, timer: &SpanTimer, warmup: usize
         "\n[{label}] {turns} turns after {warmup} warm-up ({:.1} s wall), {failures} not as scripted",
         wall.as_secs_f64()
     );
-    println!("  turn overhead (turn − llm_call − tool_call): {}", summary(&mut overhead));
-    println!("  whole turn:                                 {}", summary(&mut whole));
-    println!("  Σ llm_call (2 loopback calls):              {}", summary(&mut llm_time));
-    println!("  tool_call (registry + tool):                {}", summary(&mut tool_time));
-    println!("  tool_call − platform_call (registry, audit, render): {}", summary(&mut registry));
+    println!(
+        "  turn overhead (turn − llm_call − tool_call): {}",
+        summary(&mut overhead)
+    );
+    println!(
+        "  whole turn:                                 {}",
+        summary(&mut whole)
+    );
+    println!(
+        "  Σ llm_call (2 loopback calls):              {}",
+        summary(&mut llm_time)
+    );
+    println!(
+        "  tool_call (registry + tool):                {}",
+        summary(&mut tool_time)
+    );
+    println!(
+        "  tool_call − platform_call (registry, audit, render): {}",
+        summary(&mut registry)
+    );
     let p99 = percentile(&overhead, 0.99);
     if label == "SQLite" {
         println!(
@@ -278,7 +293,9 @@ async fn main() {
         .with_ansi(false)
         .with_filter(tracing_subscriber::EnvFilter::new("info"));
     tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(timer.clone()).with(logs),
+        tracing_subscriber::registry()
+            .with(timer.clone())
+            .with(logs),
     )
     .unwrap();
 

@@ -113,13 +113,13 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let name = attrs.metadata().name();
-        if name == self.root || self.children.contains(&name) {
-            if let Some(span) = ctx.span(id) {
-                span.extensions_mut().insert(Timed {
-                    opened: Instant::now(),
-                    children: HashMap::new(),
-                });
-            }
+        if (name == self.root || self.children.contains(&name))
+            && let Some(span) = ctx.span(id)
+        {
+            span.extensions_mut().insert(Timed {
+                opened: Instant::now(),
+                children: HashMap::new(),
+            });
         }
     }
 
