@@ -15,7 +15,7 @@
 //!
 //! Run: `scripts/with-mongodb.sh cargo bench --bench notify` (the fake
 //! platform's database needs the MongoDB wire-protocol server);
-//! `ROUNDS` (default 10) changes the count.
+//! `ROUNDS` (default 20) changes the count.
 
 #[path = "../tests/common/mod.rs"]
 mod fixtures;
@@ -68,7 +68,7 @@ async fn main() {
         );
         std::process::exit(2);
     }
-    let rounds = env_or("ROUNDS", 10) as usize;
+    let rounds = env_or("ROUNDS", 20) as usize;
     let slack = FakeSlack::start().await;
     let platform = FakePlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
