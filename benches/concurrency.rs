@@ -119,7 +119,9 @@ max_concurrent_turns = {n}
     let mut first = None;
     let deadline = started + Duration::from_secs(60);
     let mut done = 0;
+    let mut threads = 0;
     while Instant::now() < deadline {
+        threads = threads.max(proc_status_kib(bot.pid(), "Threads").unwrap_or_default());
         done = answered();
         if done > 0 && first.is_none() {
             first = Some(started.elapsed());
@@ -154,7 +156,7 @@ max_concurrent_turns = {n}
         }
     );
     println!(
-        "model calls received: {}; peak RSS (VmHWM) {} (idle before the load {}), goal ≤ 150 MB: {}",
+        "model calls received: {}; bot threads at most {threads}; peak RSS (VmHWM) {} (idle before the load {}), goal ≤ 150 MB: {}",
         llm.requests().len(),
         mib(peak),
         mib(idle_hwm),

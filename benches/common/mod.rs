@@ -42,7 +42,7 @@ pub fn ms(d: Duration) -> String {
     }
 }
 
-/// A field of /proc/<pid>/status in KiB (`VmRSS`, `VmHWM`).
+/// A number field of /proc/<pid>/status: KiB for `VmRSS`, `VmHWM`; a count for `Threads`.
 pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|line| {
