@@ -1,6 +1,10 @@
 //! The embedded store: one SQLite file (default `data/chatops.db`), used when
 //! no MongoDB is configured. One connection behind a mutex, WAL journal; every
 //! call runs on tokio's blocking pool so the async runtime never waits on disk.
+//! WAL checkpoints (the only writes that wait for the disk: they fsync) run
+//! once a second on a thread and a connection of their own, not inside
+//! whichever commit crossed SQLite's 1,000-page mark while holding the one
+//! connection every turn waits for.
 //!
 //! Times are stored as RFC 3339 UTC strings with a fixed width, so text order
 //! is time order.
@@ -32,7 +36,7 @@
 //! - `schedule_cursors`: key `name`, the last `tick` handled.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -148,6 +152,29 @@ fn json_err(e: serde_json::Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
 }
 
+/// Checkpoints the WAL of the store's file once a second, on `conn` (a
+/// connection of its own), until the store is dropped. PASSIVE: it copies
+/// what no reader still needs and never blocks the store's reads or writes.
+fn spawn_checkpointer(conn: Connection, store: Weak<Mutex<Connection>>) -> StoreResult<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(StoreError::sqlite)?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                if store.strong_count() == 0 {
+                    return;
+                }
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "SQLite WAL checkpoint failed; retrying in 1 s");
+                }
+            }
+        })
+        .map_err(|e| StoreError::sqlite(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok(())
+}
+
 /// SQLite-backed implementation of every repository.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -162,9 +189,19 @@ impl SqliteStore {
                 StoreError::sqlite(format!("cannot create folder {}: {e}", dir.display()))
             })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::sqlite(format!("cannot open {}: {e}", path.display())))?;
-        Self::init(conn)
+        let open = || {
+            Connection::open(path)
+                .map_err(|e| StoreError::sqlite(format!("cannot open {}: {e}", path.display())))
+        };
+        let store = Self::init(open()?)?;
+        store
+            .conn
+            .lock()
+            .unwrap()
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(StoreError::sqlite)?;
+        spawn_checkpointer(open()?, Arc::downgrade(&store.conn))?;
+        Ok(store)
     }
 
     /// A private in-memory database (tests).

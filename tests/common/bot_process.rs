@@ -15,13 +15,18 @@ pub struct BotProcess {
 impl BotProcess {
     /// Start the binary on `config` with its own HTTP port; wait until `/readyz` answers 200.
     pub async fn start(config: &Path, log: PathBuf) -> Self {
+        Self::start_logging(config, log, "info,chatops=debug").await
+    }
+
+    /// [`BotProcess::start`] with `RUST_LOG` = `rust_log`.
+    pub async fn start_logging(config: &Path, log: PathBuf, rust_log: &str) -> Self {
         let addr: std::net::SocketAddr = super::free_addr().parse().unwrap();
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_chatops"))
             .args(["--config", config.to_str().unwrap(), "serve"])
             .env_clear()
             .env("CHATOPS_HTTP_ADDR", addr.to_string())
-            .env("RUST_LOG", "info,chatops=debug")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()
@@ -37,6 +42,11 @@ impl BotProcess {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the bot did not get ready:\n{}", bot.logs());
+    }
+
+    /// The process id, for /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn logs(&self) -> String {
