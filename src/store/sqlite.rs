@@ -1,10 +1,11 @@
 //! The embedded store: one SQLite file (default `data/chatops.db`), used when
-//! no MongoDB is configured. One connection behind a mutex, WAL journal; every
-//! call runs on tokio's blocking pool so the async runtime never waits on disk.
-//! WAL checkpoints (the only writes that wait for the disk: they fsync) run
-//! once a second on a thread and a connection of their own, not inside
-//! whichever commit crossed SQLite's 1,000-page mark while holding the one
-//! connection every turn waits for.
+//! no MongoDB is configured. One connection, owned by a thread of its own
+//! that runs the store's calls one at a time from a queue (WAL journal); the
+//! async runtime never waits on disk, and a burst of calls waits in the queue
+//! instead of each holding a blocking-pool thread. WAL checkpoints (the only
+//! writes that wait for the disk: they fsync) run once a second on a thread
+//! and a connection of their own, not inside whichever commit crossed
+//! SQLite's 1,000-page mark while every other call waited behind it.
 //!
 //! Times are stored as RFC 3339 UTC strings with a fixed width, so text order
 //! is time order.
@@ -36,7 +37,7 @@
 //! - `schedule_cursors`: key `name`, the last `tick` handled.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak, mpsc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -155,7 +156,7 @@ fn json_err(e: serde_json::Error) -> rusqlite::Error {
 /// Checkpoints the WAL of the store's file once a second, on `conn` (a
 /// connection of its own), until the store is dropped. PASSIVE: it copies
 /// what no reader still needs and never blocks the store's reads or writes.
-fn spawn_checkpointer(conn: Connection, store: Weak<Mutex<Connection>>) -> StoreResult<()> {
+fn spawn_checkpointer(conn: Connection, store: Weak<StoreThread>) -> StoreResult<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(StoreError::sqlite)?;
     std::thread::Builder::new()
@@ -175,10 +176,39 @@ fn spawn_checkpointer(conn: Connection, store: Weak<Mutex<Connection>>) -> Store
     Ok(())
 }
 
+/// A store call, run on the store thread with its connection.
+type Call = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The thread that owns the connection; it stops when the last handle to
+/// the store is dropped (the queue closes).
+struct StoreThread {
+    calls: mpsc::Sender<Call>,
+}
+
+impl StoreThread {
+    fn spawn(mut conn: Connection) -> StoreResult<Self> {
+        let (calls, queue) = mpsc::channel::<Call>();
+        std::thread::Builder::new()
+            .name("sqlite-store".into())
+            .spawn(move || {
+                for call in queue {
+                    // A panicking call drops its reply (its caller gets an
+                    // error); the store goes on serving the others.
+                    let run = std::panic::AssertUnwindSafe(|| call(&mut conn));
+                    if std::panic::catch_unwind(run).is_err() {
+                        tracing::error!("a SQLite store call panicked");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::sqlite(format!("cannot start the store thread: {e}")))?;
+        Ok(Self { calls })
+    }
+}
+
 /// SQLite-backed implementation of every repository.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    thread: Arc<StoreThread>,
 }
 
 impl SqliteStore {
@@ -193,45 +223,50 @@ impl SqliteStore {
             Connection::open(path)
                 .map_err(|e| StoreError::sqlite(format!("cannot open {}: {e}", path.display())))
         };
-        let store = Self::init(open()?)?;
-        store
-            .conn
-            .lock()
-            .unwrap()
-            .pragma_update(None, "wal_autocheckpoint", 0)
+        let conn = Self::prepare(open()?)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(StoreError::sqlite)?;
-        spawn_checkpointer(open()?, Arc::downgrade(&store.conn))?;
+        let store = Self {
+            thread: Arc::new(StoreThread::spawn(conn)?),
+        };
+        spawn_checkpointer(open()?, Arc::downgrade(&store.thread))?;
         Ok(store)
     }
 
     /// A private in-memory database (tests).
     pub fn in_memory() -> StoreResult<Self> {
-        Self::init(Connection::open_in_memory().map_err(StoreError::sqlite)?)
-    }
-
-    fn init(conn: Connection) -> StoreResult<Self> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(StoreError::sqlite)?;
-        conn.execute_batch(SCHEMA).map_err(StoreError::sqlite)?;
+        let conn = Self::prepare(Connection::open_in_memory().map_err(StoreError::sqlite)?)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            thread: Arc::new(StoreThread::spawn(conn)?),
         })
     }
 
-    /// Run `f` with the connection on the blocking pool.
+    fn prepare(conn: Connection) -> StoreResult<Connection> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(StoreError::sqlite)?;
+        conn.execute_batch(SCHEMA).map_err(StoreError::sqlite)?;
+        Ok(conn)
+    }
+
+    /// Run `f` with the connection on the store thread, after the calls
+    /// queued before it.
     async fn with<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(StoreError::sqlite)?
-        .map_err(store_error)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let call: Call = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.thread
+            .calls
+            .send(call)
+            .map_err(|_| StoreError::sqlite("the SQLite store thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| StoreError::sqlite("a SQLite store call failed (see the log)"))?
+            .map_err(store_error)
     }
 }
 
@@ -1010,5 +1045,45 @@ impl UsageRepo for SqliteStore {
             .with(move |c| c.query_row(sql, params![day, who], |row| row.get(0)))
             .await?;
         Ok(u64::try_from(total).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_call_fails_alone_and_the_store_goes_on() {
+        let store = SqliteStore::in_memory().unwrap();
+        let failed = store
+            .with(|_| -> rusqlite::Result<()> { panic!("a bug in one query") })
+            .await;
+        assert!(failed.is_err());
+        let one: i64 = store
+            .with(|c| c.query_row("SELECT 1", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+    }
+
+    #[tokio::test]
+    async fn calls_run_in_the_order_they_were_queued() {
+        let store = SqliteStore::in_memory().unwrap();
+        store
+            .with(|c| c.execute_batch("CREATE TABLE seen (n INTEGER)"))
+            .await
+            .unwrap();
+        let writes: Vec<_> = (0..50)
+            .map(|n| store.with(move |c| c.execute("INSERT INTO seen VALUES (?1)", [n])))
+            .collect();
+        futures::future::try_join_all(writes).await.unwrap();
+        let order: Vec<i64> = store
+            .with(|c| {
+                let mut q = c.prepare("SELECT n FROM seen ORDER BY rowid")?;
+                q.query_map([], |r| r.get(0))?.collect()
+            })
+            .await
+            .unwrap();
+        assert_eq!(order, (0..50).collect::<Vec<i64>>());
     }
 }
