@@ -18,13 +18,13 @@
 //! Raised from the defaults: `limits.user_per_minute` (twelve questions from
 //! one person within a second).
 
+mod common;
 #[path = "../tests/common/mod.rs"]
 mod fixtures;
 
 use std::sync::Arc;
 
 use chatops::app::App;
-use chatops::domain::{Caller, ChannelId, ChatEvent, Platform, RequestId, Subject};
 use chatops::platform::sandbox::SandboxPlatform;
 use chatops::rbac::Role;
 use chatops::tools::registry::DeferApproval;
@@ -108,9 +108,6 @@ const QUESTIONS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-const TEAM: &str = "T0BENCH";
-const USER: &str = "U0BENCH";
-
 /// Input tokens of one request body, by part.
 #[derive(Default, Clone, Copy)]
 struct Count {
@@ -177,10 +174,10 @@ async fn main() {
     }
     let llm = FakeLlm::start(script).await;
     let mut settings = settings_with_llm(Some(&llm));
-    settings
-        .rbac
-        .bindings
-        .insert(format!("slack:{TEAM}/{USER}"), Role::Operator);
+    settings.rbac.bindings.insert(
+        format!("slack:{}/{}", common::TEAM, common::USER),
+        Role::Operator,
+    );
     // Twelve questions from one person within a second.
     settings.limits.user_per_minute = 100;
     let model = settings.llm.model.clone();
@@ -204,18 +201,7 @@ async fn main() {
     let mut seen = 0;
     let mut worst = 0;
     for (i, (topic, question, tool, _)) in QUESTIONS.iter().enumerate() {
-        let event = ChatEvent {
-            request_id: RequestId::generate(),
-            platform: Platform::Slack,
-            event_id: None,
-            caller: Caller {
-                subject: Subject::slack(TEAM, USER),
-                groups: vec![],
-                channel: ChannelId::new(Platform::Slack, "C0BENCH").unwrap(),
-            },
-            thread: Some(format!("1700000000.{i:06}")),
-            text: question.to_string(),
-        };
+        let event = common::slack_event(i, question);
         let outcome = app.agent.handle(&event, &DeferApproval).await;
         let requests = llm.requests();
         if std::env::var("DUMP").is_ok() {

@@ -35,7 +35,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatops::agent::TurnStatus;
 use chatops::app::App;
-use chatops::domain::{Caller, ChannelId, ChatEvent, Platform, RequestId, Subject};
 use chatops::platform::sandbox::SandboxPlatform;
 use chatops::platform::*;
 use chatops::rbac::Role;
@@ -150,25 +149,6 @@ impl QuantPlatform for Timed {
     }
 }
 
-const TEAM: &str = "T0BENCH";
-const USER: &str = "U0BENCH";
-
-fn event(i: usize, text: &str) -> ChatEvent {
-    ChatEvent {
-        request_id: RequestId::generate(),
-        platform: Platform::Slack,
-        event_id: None,
-        caller: Caller {
-            subject: Subject::slack(TEAM, USER),
-            groups: vec![],
-            channel: ChannelId::new(Platform::Slack, "C0BENCH").unwrap(),
-        },
-        // A new thread each turn: a first question, no history.
-        thread: Some(format!("1700000000.{i:06}")),
-        text: text.to_string(),
-    }
-}
-
 async fn bench_store(label: &str, store: Store, timer: &SpanTimer, warmup: usize, turns: usize) {
     let total = warmup + turns;
     let mut script = Vec::with_capacity(total * 2);
@@ -185,10 +165,10 @@ async fn bench_store(label: &str, store: Store, timer: &SpanTimer, warmup: usize
     settings.limits.channel_per_minute = 1_000_000;
     settings.limits.user_daily_tokens = u64::MAX / 4;
     settings.limits.channel_daily_tokens = u64::MAX / 4;
-    settings
-        .rbac
-        .bindings
-        .insert(format!("slack:{TEAM}/{USER}"), Role::Operator);
+    settings.rbac.bindings.insert(
+        format!("slack:{}/{}", common::TEAM, common::USER),
+        Role::Operator,
+    );
     let sandbox: Arc<dyn QuantPlatform> = Arc::new(SandboxPlatform::new(Utc::now()));
     let app = App::builder(settings)
         .store(store)
@@ -201,7 +181,10 @@ async fn bench_store(label: &str, store: Store, timer: &SpanTimer, warmup: usize
     let started = std::time::Instant::now();
     for i in 0..total {
         let (question, _, _) = QUESTIONS[i % QUESTIONS.len()];
-        let outcome = app.agent.handle(&event(i, question), &DeferApproval).await;
+        let outcome = app
+            .agent
+            .handle(&common::slack_event(i, question), &DeferApproval)
+            .await;
         let ok = outcome.status == TurnStatus::Answered
             && !outcome.offline
             && outcome.tool_calls.len() == 1

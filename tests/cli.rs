@@ -1,22 +1,12 @@
 //! The `chatops` binary as a user runs it: embedded defaults in an empty
 //! folder, no keys, no servers.
 
+mod common;
+
 use std::process::Command;
 
+use common::chatops_in as chatops;
 use serde_json::Value;
-
-fn chatops(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatops"));
-    cmd.current_dir(dir);
-    for var in chatops::config::ENV_KEYS
-        .iter()
-        .map(|(v, _)| v)
-        .chain(&["CHATOPS_CONFIG", "RUST_LOG"])
-    {
-        cmd.env_remove(var);
-    }
-    cmd
-}
 
 #[test]
 fn ask_json_answers_on_embedded_defaults() {

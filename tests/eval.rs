@@ -10,18 +10,10 @@ use std::process::{Command, Output};
 use common::{FakeLlm, Scripted};
 use serde_json::Value;
 
-/// The binary in `dir` with a clean environment (embedded defaults) and its
-/// own temporary directory, so leftovers can be checked.
+/// The binary in `dir` on embedded defaults, with its own temporary
+/// directory, so leftovers can be checked.
 fn chatops(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatops"));
-    cmd.current_dir(dir);
-    for var in chatops::config::ENV_KEYS
-        .iter()
-        .map(|(v, _)| v)
-        .chain(&["CHATOPS_CONFIG", "RUST_LOG"])
-    {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::chatops_in(dir);
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     cmd.env("TMPDIR", tmp);

@@ -145,3 +145,25 @@ where
         }
     }
 }
+
+/// The Slack operator the in-process benches speak as.
+pub const TEAM: &str = "T0BENCH";
+pub const USER: &str = "U0BENCH";
+
+/// A message from [`TEAM`]/[`USER`] in a thread of its own (numbered `i`):
+/// a first question, no history.
+pub fn slack_event(i: usize, text: &str) -> chatops::domain::ChatEvent {
+    use chatops::domain::{Caller, ChannelId, ChatEvent, Platform, RequestId, Subject};
+    ChatEvent {
+        request_id: RequestId::generate(),
+        platform: Platform::Slack,
+        event_id: None,
+        caller: Caller {
+            subject: Subject::slack(TEAM, USER),
+            groups: vec![],
+            channel: ChannelId::new(Platform::Slack, "C0BENCH").unwrap(),
+        },
+        thread: Some(format!("1700000000.{i:06}")),
+        text: text.to_string(),
+    }
+}

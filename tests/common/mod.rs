@@ -28,6 +28,21 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// The `chatops` binary run in `dir` as on a fresh machine: no `CHATOPS_*`,
+/// LLM, Slack or Discord variables from the environment (embedded defaults).
+pub fn chatops_in(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chatops"));
+    cmd.current_dir(dir);
+    for var in chatops::config::ENV_KEYS
+        .iter()
+        .map(|(v, _)| v)
+        .chain(&["CHATOPS_CONFIG", "RUST_LOG"])
+    {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// The MongoDB the tests use. Missing is a loud failure, never a skip.
 pub fn mongo_uri() -> String {
     std::env::var("CHATOPS_TEST_MONGODB_URI").unwrap_or_else(|_| {
