@@ -111,20 +111,16 @@ fn check_prints_a_table_and_bad_config_names_the_key() {
 #[test]
 fn serve_answers_health_probes_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let addr = common::free_addr();
     let child = chatops(dir.path())
         .arg("serve")
-        .env("CHATOPS_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("CHATOPS_HTTP_ADDR", &addr)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let get = |path: &str| -> Option<String> {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let mut s = std::net::TcpStream::connect(addr.as_str()).ok()?;
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
