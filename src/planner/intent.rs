@@ -22,6 +22,8 @@ use chrono::{Datelike, Months, NaiveDate};
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
+use crate::tools::MAX_SINCE_HOURS;
+
 pub const CACHE_STATUS: &str = "cache_status";
 pub const RECENT_FAILURES: &str = "recent_failures";
 pub const ALPHA_VANTAGE_HEALTH: &str = "alpha_vantage_health";
@@ -797,12 +799,9 @@ fn loose_name(m: &str) -> Option<String> {
     (ascii && (1..=3).contains(&words.len())).then(|| words.join(" "))
 }
 
-/// The longest look-back the tools accept (30 days): a longer window asked
-/// for is read as this, and the answer's "last 720 h" says so.
-pub const MAX_SINCE_HOURS: u64 = 720;
-
 /// `since_hours`: numeric windows first ("last 12 hours", "past 3 days", "최근 3일", "48시간",
-/// "7일치"), then [`HOURS_PHRASES`]. Days count 24 h, weeks 168 h; at most [`MAX_SINCE_HOURS`].
+/// "7일치"), then [`HOURS_PHRASES`]. Days count 24 h, weeks 168 h. A longer window than the
+/// tools accept is read as their longest, [`MAX_SINCE_HOURS`] (the answer's "last 720 h" says so).
 pub fn since_hours(m: &str) -> Option<u64> {
     for r in HOURS_NUM_RES.iter() {
         if let Some(c) = r.captures(m) {
@@ -813,7 +812,7 @@ pub fn since_hours(m: &str) -> Option<u64> {
                 Some('d' | '일') => 24,
                 _ => 168,
             };
-            return Some(n.saturating_mul(mult).clamp(1, MAX_SINCE_HOURS));
+            return Some(n.saturating_mul(mult).clamp(1, MAX_SINCE_HOURS.into()));
         }
     }
     HOURS_RES
@@ -1326,10 +1325,7 @@ mod tests {
 
     #[test]
     fn a_window_past_the_tools_limit_is_read_as_the_limit() {
-        assert_eq!(
-            since_hours("failures in the last 45 days"),
-            Some(MAX_SINCE_HOURS)
-        );
+        assert_eq!(since_hours("failures in the last 45 days"), Some(720));
         assert_eq!(since_hours("최근 3일"), Some(72));
     }
 }

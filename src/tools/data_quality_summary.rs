@@ -58,11 +58,7 @@ impl TypedTool for DataQualitySummary {
     ) -> Result<ToolOutput, ToolError> {
         let lang = ctx.language;
         let hours = args.since_hours.unwrap_or(24);
-        if !(1..=720).contains(&hours) {
-            return Err(ToolError::InvalidArguments(
-                "since_hours must be between 1 and 720".into(),
-            ));
-        }
+        super::check_since_hours(hours)?;
         let include_acknowledged = args.include_acknowledged.unwrap_or(false);
         let now = Utc::now();
         let events: Vec<_> = self

@@ -30,6 +30,20 @@ pub use registry::{
     ApprovalGate, GateDecision, ToolCallRequest, ToolCallResult, ToolOutcome, ToolRegistry,
 };
 
+/// The longest look-back (30 days) of the tools that take `since_hours`.
+pub const MAX_SINCE_HOURS: u32 = 720;
+
+/// `since_hours` within 1..=[`MAX_SINCE_HOURS`], or the error the model can act on.
+pub fn check_since_hours(hours: u32) -> Result<(), ToolError> {
+    if (1..=MAX_SINCE_HOURS).contains(&hours) {
+        Ok(())
+    } else {
+        Err(ToolError::InvalidArguments(format!(
+            "since_hours must be between 1 and {MAX_SINCE_HOURS}"
+        )))
+    }
+}
+
 /// What a tool knows about the request it serves.
 #[derive(Debug, Clone)]
 pub struct ToolContext {

@@ -70,11 +70,7 @@ impl TypedTool for RecentFailures {
         let lang = ctx.language;
         let hours = args.since_hours.unwrap_or(24);
         let limit = args.limit.unwrap_or(10);
-        if !(1..=720).contains(&hours) {
-            return Err(ToolError::InvalidArguments(
-                "since_hours must be between 1 and 720".into(),
-            ));
-        }
+        super::check_since_hours(hours)?;
         if !(1..=50).contains(&limit) {
             return Err(ToolError::InvalidArguments(
                 "limit must be between 1 and 50".into(),
