@@ -180,16 +180,12 @@ pub fn outcome_matches(expected: ExpectedOutcome, actual: &str) -> bool {
 /// syllable carries about as much as three letters). One Hangul character
 /// is not enough: an English answer may quote a Korean title.
 pub fn answer_language(answer: &str, calls: &[ToolCallResult]) -> Language {
-    let mut quoted = Vec::new();
-    for call in calls {
-        if let Some(data) = &call.data {
-            strings_of_value(data, &mut quoted);
-        }
-    }
+    let data = data_leaves(calls);
+    let mut quoted: Vec<&str> = data.iter().filter_map(|v| v.as_str()).collect();
     quoted.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut prose = answer.to_string();
     for text in quoted.iter().filter(|s| s.chars().count() >= 2) {
-        prose = prose.replace(text.as_str(), " ");
+        prose = prose.replace(*text, " ");
     }
     let (mut hangul, mut latin) = (0, 0);
     for word in prose.split_whitespace() {
@@ -209,12 +205,22 @@ pub fn answer_language(answer: &str, calls: &[ToolCallResult]) -> Language {
     }
 }
 
-fn strings_of_value(value: &Value, into: &mut Vec<String>) {
+/// The scalar leaves of every call's data.
+fn data_leaves(calls: &[ToolCallResult]) -> Vec<&Value> {
+    let mut data = Vec::new();
+    for value in calls.iter().filter_map(|c| c.data.as_ref()) {
+        leaves(value, &mut data);
+    }
+    data
+}
+
+/// The scalar leaves of a JSON value (strings, numbers, booleans), depth first.
+fn leaves<'a>(value: &'a Value, into: &mut Vec<&'a Value>) {
     match value {
-        Value::String(s) => into.push(s.clone()),
-        Value::Array(items) => items.iter().for_each(|v| strings_of_value(v, into)),
-        Value::Object(map) => map.values().for_each(|v| strings_of_value(v, into)),
-        _ => {}
+        Value::Array(items) => items.iter().for_each(|v| leaves(v, into)),
+        Value::Object(map) => map.values().for_each(|v| leaves(v, into)),
+        Value::Null => {}
+        scalar => into.push(scalar),
     }
 }
 
@@ -233,31 +239,19 @@ pub fn numbers_in(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every number of a JSON value: numbers, and numbers written inside strings.
-fn numbers_of_value(value: &Value, into: &mut Vec<f64>) {
-    match value {
-        Value::Number(n) => into.extend(n.as_f64()),
-        Value::String(s) => into.extend(numbers_in(s).iter().filter_map(|n| n.parse::<f64>().ok())),
-        Value::Array(items) => items.iter().for_each(|v| numbers_of_value(v, into)),
-        Value::Object(map) => map.values().for_each(|v| numbers_of_value(v, into)),
-        _ => {}
-    }
-}
-
 /// What a turn's numbers may come from: the tool outputs (data and
 /// rendering) and what the person wrote.
 pub fn grounding_sources(calls: &[ToolCallResult], said: &[&str]) -> Vec<f64> {
-    let mut sources = Vec::new();
-    for call in calls {
-        if let Some(data) = &call.data {
-            numbers_of_value(data, &mut sources);
-        }
-        numbers_of_value(&Value::String(call.display.clone()), &mut sources);
-    }
-    for text in said {
-        numbers_of_value(&Value::String(text.to_string()), &mut sources);
-    }
-    sources
+    let data = data_leaves(calls);
+    let texts = data
+        .iter()
+        .filter_map(|v| v.as_str())
+        .chain(calls.iter().map(|c| c.display.as_str()))
+        .chain(said.iter().copied());
+    data.iter()
+        .filter_map(|v| v.as_f64())
+        .chain(texts.flat_map(|t| numbers_in(t).into_iter().filter_map(|n| n.parse().ok())))
+        .collect()
 }
 
 /// The numbers in `answer` found in none of `sources`. A number counts as
