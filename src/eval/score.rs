@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::Language;
-use crate::tools::{ToolCallResult, ToolOutcome};
+use crate::tools::ToolCallResult;
 
 /// Tool calls never counted against a case: answers are meant to cite the
 /// team's runbooks, so a model may look one up alongside any question.
@@ -156,14 +156,7 @@ pub fn turn_outcome(expected: &[ExpectedTool], calls: &[ToolCallResult]) -> &'st
         .rev()
         .find(|c| expected.iter().any(|t| t.name == c.name))
         .or(calls.last());
-    match last.map(|c| c.outcome) {
-        None => "none",
-        Some(ToolOutcome::Ok) => "ok",
-        Some(ToolOutcome::Denied) => "denied",
-        Some(ToolOutcome::NeedsApproval) => "needs_approval",
-        Some(ToolOutcome::Error) => "error",
-        Some(ToolOutcome::Rejected) => "rejected",
-    }
+    last.map_or("none", |c| c.outcome.as_str())
 }
 
 /// Whether the actual outcome is the one expected (a denial also passes
@@ -278,6 +271,7 @@ pub fn ungrounded_numbers(answer: &str, sources: &[f64]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::ToolOutcome;
     use serde_json::json;
 
     fn call(name: &str, args: Value, outcome: ToolOutcome) -> ToolCallResult {
