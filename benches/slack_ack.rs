@@ -6,6 +6,10 @@
 //!
 //! Run: `cargo bench --bench slack_ack` (RATE and SECONDS env vars change the load).
 
+mod common;
+#[path = "../tests/common/mod.rs"]
+mod fixtures;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,24 +20,9 @@ use chatops::app::App;
 use chatops::config::{Secret, Settings};
 use chatops::store::Store;
 use chatops::store::sqlite::SqliteStore;
-use hmac::{Hmac, Mac};
+use common::percentile;
+use fixtures::fake_slack::{SECRET, sign};
 use serde_json::json;
-
-const SECRET: &str = "bench-signing-secret-0123456789";
-
-fn sign(ts: i64, body: &str) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("v0:{ts}:{body}").as_bytes());
-    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
 
 #[tokio::main]
 async fn main() {
