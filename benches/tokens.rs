@@ -25,8 +25,8 @@ mod fixtures;
 use std::sync::Arc;
 
 use chatops::app::App;
+use chatops::domain::Role;
 use chatops::platform::sandbox::SandboxPlatform;
-use chatops::rbac::Role;
 use chatops::tools::registry::DeferApproval;
 use fixtures::{FakeLlm, Scripted, settings_with_llm};
 use serde_json::Value;

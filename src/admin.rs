@@ -72,7 +72,7 @@ pub async fn query(store: &Store, query: &AuditQuery, json: bool) -> anyhow::Res
             ]
         })
         .collect();
-    let mut out = crate::tools::render::table(
+    let mut out = crate::presentation::table(
         &["seq", "at (UTC)", "kind", "subject", "channel", "what"],
         &rows,
     );

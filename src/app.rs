@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::jobs::digest::Digester;
 use crate::jobs::outbox::{Deliverer, Outbox, Sinks};
 use crate::jobs::scheduler::Scheduler;
-use crate::jobs::watch::Watcher;
+use crate::jobs::watch::{WatchRecorder, Watcher};
 use crate::jobs::{Handlers, Worker};
 use crate::platform::QuantPlatform;
 use crate::platform::alpha_vantage::{AlphaVantageClient, AlphaVantageConfig};
@@ -38,6 +38,22 @@ use crate::tools::runbooks::{Runbook, SearchRunbooks};
 use crate::tools::trigger_backtest::TriggerBacktest;
 use crate::tools::{Tool, ToolRegistry};
 
+/// The settings of `path` (or the embedded defaults) with the environment on
+/// top, checked by config and by every feature that owns a section's rules:
+/// RBAC bindings, the model catalog, digest schedules. The one way the bot
+/// loads its settings; an error names the key.
+pub fn load_settings(
+    path: Option<&std::path::Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, crate::config::ConfigError> {
+    let settings = Settings::load(path, env)?;
+    crate::rbac::validate_settings(&settings.rbac)?;
+    crate::governance::models::ModelPolicy::new(&settings.llm.model, &settings.models)
+        .map_err(|(key, message)| crate::config::invalid(&key, message))?;
+    crate::jobs::schedule::validate_digests(&settings.digests)?;
+    Ok(settings)
+}
+
 /// The assembled bot.
 pub struct App {
     pub settings: Settings,
@@ -52,8 +68,6 @@ pub struct App {
     pub governance: Arc<crate::governance::Governance>,
     /// Messages that are not direct answers (notifications, digests).
     pub outbox: Outbox,
-    /// Backtest watches (recorded by `trigger_backtest`, polled by workers).
-    pub watcher: Watcher,
     /// Wakes this process's worker when something is enqueued for now.
     pub wake: Arc<Notify>,
 }
@@ -72,7 +86,12 @@ impl App {
                 auditor: self.auditor.clone(),
                 max_attempts: self.settings.jobs.delivery_attempts,
             },
-            watch: self.watcher.clone(),
+            watch: Watcher::new(
+                self.platform.clone(),
+                self.agent.registry.clone(),
+                self.outbox.clone(),
+                self.settings.jobs.clone(),
+            ),
             digest,
         };
         Worker::new(
@@ -179,20 +198,14 @@ impl AppBuilder {
         };
         let wake = Arc::new(Notify::new());
         let outbox = Outbox::new(store.jobs.clone(), wake.clone());
-        let watcher = Watcher::new(
-            store.jobs.clone(),
-            platform.clone(),
-            outbox.clone(),
-            settings.jobs.clone(),
-            wake.clone(),
-        );
+        let watches = WatchRecorder::new(store.jobs.clone(), settings.jobs.clone(), wake.clone());
         registry.register(Arc::new(SearchRunbooks::new(Runbook::load_all()?)));
         registry.register(Arc::new(CacheStatus::new(platform.clone())));
         registry.register(Arc::new(RecentFailures::new(platform.clone())));
         registry.register(Arc::new(AlphaVantageHealthTool::new(platform.clone())));
         registry.register(Arc::new(TriggerBacktest::new(
             platform.clone(),
-            watcher.clone(),
+            Arc::new(watches),
         )));
         registry.register(Arc::new(BacktestStatusTool::new(platform.clone())));
         registry.register(Arc::new(CompareStrategies::new(platform.clone())));
@@ -243,7 +256,6 @@ impl AppBuilder {
             auditor,
             governance,
             outbox,
-            watcher,
             wake,
         })
     }
@@ -286,5 +298,47 @@ async fn open_platform(
                 None => sandbox,
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_schedules_are_checked_and_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let load = |body: &str| {
+            std::fs::write(&path, body).unwrap();
+            load_settings(Some(&path), &|_| None).map_err(|e| e.to_string())
+        };
+        let digest = |cron: &str, channel: &str| {
+            format!("[[digests]]\nname = \"am\"\ncron = \"{cron}\"\nchannels = [\"{channel}\"]\n")
+        };
+        let ok = load(&digest("0 9 * * 1-5", "slack:C0OPS")).unwrap();
+        assert_eq!(ok.digests[0].timezone, "Asia/Seoul", "the default zone");
+        assert!(!ok.digests[0].llm_summary);
+        let err = load(&digest("0 9 * *", "slack:C0OPS")).unwrap_err();
+        assert!(err.contains("digests[am].cron"), "{err}");
+        let err = load(&digest("0 9 * * *", "console:me")).unwrap_err();
+        assert!(err.contains("digests[am].channels"), "{err}");
+        let err = load(&digest("0 9 * * *", "teams:C1")).unwrap_err();
+        assert!(err.contains("digests[am].channels"), "{err}");
+        let zone = format!(
+            "{}timezone = \"Mars/Olympus\"\n",
+            digest("0 9 * * *", "slack:C1")
+        );
+        let err = load(&zone).unwrap_err();
+        assert!(err.contains("Mars/Olympus"), "{err}");
+        let twice = format!(
+            "{}{}",
+            digest("0 9 * * *", "slack:C1"),
+            digest("0 10 * * *", "slack:C1")
+        );
+        let err = load(&twice).unwrap_err();
+        assert!(err.contains("unique"), "{err}");
+        let err = load("[jobs]\nlease_secs = 0\n").unwrap_err();
+        assert!(err.contains("jobs.lease_secs"), "{err}");
     }
 }

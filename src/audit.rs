@@ -38,7 +38,7 @@ impl Auditor {
     ) -> StoreResult<()> {
         let record = AuditRecord {
             id: uuid::Uuid::now_v7().to_string(),
-            at: crate::store::now(),
+            at: crate::clock::now(),
             request_id: request_id.to_string(),
             subject: caller.subject.to_string(),
             channel: caller.channel.to_string(),

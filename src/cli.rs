@@ -206,7 +206,8 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut settings = Settings::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
+    let mut settings =
+        crate::app::load_settings(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
     if let Some(format) = cli.log_format {
         settings.log.format = format;
     }

@@ -2,52 +2,19 @@
 //! and then overridden by environment variables (the conventional secret names
 //! such as `OPENAI_API_KEY`, plus `CHATOPS_*` for everything else).
 //!
-//! Owns: loading, env overrides, validation with errors that name the key, and
-//! [`Secret`], the wrapper that keeps tokens out of `Debug`/`Display` output.
+//! Owns: loading, env overrides, and the checks that need no feature module,
+//! with errors that name the key. Checks that need a feature's rules (RBAC
+//! bindings, the model catalog, digest schedules) live with that feature and
+//! run from `app::load_settings`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rbac::Role;
-
-/// A secret value (API key, token, connection string with a password).
-/// `Debug` and `Display` print `[redacted]`; use [`Secret::expose`] at the one
-/// place that really sends it.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The raw value, for the HTTP header or driver that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("[redacted]")
-    }
-}
+use crate::domain::Role;
+use crate::secret::Secret;
 
 /// A startup configuration error. The message names the key (TOML path or
 /// environment variable) and says what was expected.
@@ -64,7 +31,8 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
-fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+/// An [`ConfigError::Invalid`] for `key`; feature modules use it for their own checks.
+pub fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         message: message.into(),
@@ -488,8 +456,11 @@ pub struct DigestSettings {
     pub late_after_mins: u64,
 }
 
+/// The time zone of a digest that names none.
+pub const DEFAULT_DIGEST_TIMEZONE: &str = "Asia/Seoul";
+
 fn default_timezone() -> String {
-    crate::jobs::schedule::DEFAULT_TIMEZONE.to_string()
+    DEFAULT_DIGEST_TIMEZONE.to_string()
 }
 
 fn all_sections() -> Vec<DigestSection> {
@@ -717,10 +688,10 @@ impl Settings {
             };
             let value = value.trim().to_string();
             match *var {
-                "OPENAI_API_KEY" => self.llm.api_key = Some(Secret(value)),
+                "OPENAI_API_KEY" => self.llm.api_key = Some(Secret::new(value)),
                 "OPENAI_BASE_URL" => self.llm.base_url = Some(value),
                 "CHATOPS_LLM_MODEL" => self.llm.model = value,
-                "MONGODB_URI" => self.store.mongodb_uri = Some(Secret(value)),
+                "MONGODB_URI" => self.store.mongodb_uri = Some(Secret::new(value)),
                 "CHATOPS_MONGODB_DB" => self.store.mongodb_db = value,
                 "CHATOPS_SQLITE_PATH" => self.store.sqlite_path = PathBuf::from(value),
                 "CHATOPS_DEFAULT_ROLE" => {
@@ -739,19 +710,19 @@ impl Settings {
                         }
                     }
                 }
-                "SLACK_BOT_TOKEN" => self.slack.bot_token = Some(Secret(value)),
-                "SLACK_APP_TOKEN" => self.slack.app_token = Some(Secret(value)),
-                "SLACK_SIGNING_SECRET" => self.slack.signing_secret = Some(Secret(value)),
+                "SLACK_BOT_TOKEN" => self.slack.bot_token = Some(Secret::new(value)),
+                "SLACK_APP_TOKEN" => self.slack.app_token = Some(Secret::new(value)),
+                "SLACK_SIGNING_SECRET" => self.slack.signing_secret = Some(Secret::new(value)),
                 "SLACK_API_URL" => self.slack.api_url = Some(value),
-                "DISCORD_TOKEN" => self.discord.token = Some(Secret(value)),
+                "DISCORD_TOKEN" => self.discord.token = Some(Secret::new(value)),
                 "DISCORD_PUBLIC_KEY" => self.discord.public_key = Some(value),
                 "DISCORD_APPLICATION_ID" => self.discord.application_id = Some(value),
                 "DISCORD_API_URL" => self.discord.api_url = Some(value),
                 "PLATFORM_API_URL" => self.platform.api_url = Some(value),
-                "PLATFORM_API_TOKEN" => self.platform.api_token = Some(Secret(value)),
-                "PLATFORM_MONGODB_URI" => self.platform.mongodb_uri = Some(Secret(value)),
+                "PLATFORM_API_TOKEN" => self.platform.api_token = Some(Secret::new(value)),
+                "PLATFORM_MONGODB_URI" => self.platform.mongodb_uri = Some(Secret::new(value)),
                 "PLATFORM_MONGODB_DB" => self.platform.mongodb_db = Some(value),
-                "ALPHA_VANTAGE_API_KEY" => self.alpha_vantage.api_key = Some(Secret(value)),
+                "ALPHA_VANTAGE_API_KEY" => self.alpha_vantage.api_key = Some(Secret::new(value)),
                 "ALPHA_VANTAGE_BASE_URL" => self.alpha_vantage.base_url = Some(value),
                 other => unreachable!("ENV_KEYS entry {other} has no handler"),
             }
@@ -759,7 +730,8 @@ impl Settings {
         Ok(())
     }
 
-    /// Semantic checks the types cannot express. Each error names its key.
+    /// Semantic checks the types cannot express and no feature owns. Each
+    /// error names its key. `app::load_settings` adds the features' checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let urls = [
             ("llm.base_url", self.llm.base_url.as_deref()),
@@ -877,10 +849,6 @@ impl Settings {
         if self.store.mongodb_db.trim().is_empty() {
             return Err(invalid("store.mongodb_db", "expected a database name"));
         }
-        for subject in self.rbac.bindings.keys() {
-            crate::rbac::check_binding_subject(subject)
-                .map_err(|e| invalid(&format!("rbac.bindings.\"{subject}\""), e))?;
-        }
         let jobs = [
             ("jobs.concurrency", self.jobs.concurrency as u64),
             ("jobs.lease_secs", self.jobs.lease_secs),
@@ -924,8 +892,6 @@ impl Settings {
                 return Err(invalid(key, "expected a number greater than 0"));
             }
         }
-        crate::governance::models::ModelPolicy::new(&self.llm.model, &self.models)
-            .map_err(|(key, message)| invalid(&key, message))?;
         let mut names = std::collections::HashSet::new();
         for d in &self.digests {
             let key = |field: &str| format!("digests[{}].{field}", d.name);
@@ -935,8 +901,6 @@ impl Settings {
                     format!("expected a unique, non-empty name, got {:?}", d.name),
                 ));
             }
-            crate::jobs::schedule::Schedule::parse(&d.cron, &d.timezone)
-                .map_err(|e| invalid(&key("cron"), e.to_string()))?;
             if d.channels.is_empty() {
                 return Err(invalid(
                     &key("channels"),
@@ -1086,42 +1050,5 @@ mod tests {
         );
         assert_eq!(s.digests[0].timezone, "Asia/Seoul");
         assert_eq!(s.digests[0].sections, DigestSection::ALL);
-    }
-
-    #[test]
-    fn digest_schedules_are_checked_and_name_their_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        let load = |body: &str| {
-            std::fs::write(&path, body).unwrap();
-            Settings::load(Some(&path), &env_of(&[])).map_err(|e| e.to_string())
-        };
-        let digest = |cron: &str, channel: &str| {
-            format!("[[digests]]\nname = \"am\"\ncron = \"{cron}\"\nchannels = [\"{channel}\"]\n")
-        };
-        let ok = load(&digest("0 9 * * 1-5", "slack:C0OPS")).unwrap();
-        assert_eq!(ok.digests[0].timezone, "Asia/Seoul", "the default zone");
-        assert!(!ok.digests[0].llm_summary);
-        let err = load(&digest("0 9 * *", "slack:C0OPS")).unwrap_err();
-        assert!(err.contains("digests[am].cron"), "{err}");
-        let err = load(&digest("0 9 * * *", "console:me")).unwrap_err();
-        assert!(err.contains("digests[am].channels"), "{err}");
-        let err = load(&digest("0 9 * * *", "teams:C1")).unwrap_err();
-        assert!(err.contains("digests[am].channels"), "{err}");
-        let zone = format!(
-            "{}timezone = \"Mars/Olympus\"\n",
-            digest("0 9 * * *", "slack:C1")
-        );
-        let err = load(&zone).unwrap_err();
-        assert!(err.contains("Mars/Olympus"), "{err}");
-        let twice = format!(
-            "{}{}",
-            digest("0 9 * * *", "slack:C1"),
-            digest("0 10 * * *", "slack:C1")
-        );
-        let err = load(&twice).unwrap_err();
-        assert!(err.contains("unique"), "{err}");
-        let err = load("[jobs]\nlease_secs = 0\n").unwrap_err();
-        assert!(err.contains("jobs.lease_secs"), "{err}");
     }
 }

@@ -2,9 +2,8 @@
 //! The language always follows the user's message ([`Language::detect`]).
 
 use crate::domain::Language;
-use crate::rbac::DenyReason;
 
-fn pick(lang: Language, en: String, ko: String) -> String {
+pub fn pick(lang: Language, en: String, ko: String) -> String {
     match lang {
         Language::En => en,
         Language::Ko => ko,
@@ -26,41 +25,6 @@ pub fn tool_action(lang: Language, tool: &str) -> String {
         other => return pick(lang, format!("use {other}"), format!("{other} 사용")),
     };
     pick(lang, en.to_string(), ko.to_string())
-}
-
-/// "you need the operator role to trigger backtests in #ops".
-pub fn denied(lang: Language, reason: &DenyReason, tool: &str) -> String {
-    let action = tool_action(lang, tool);
-    match reason {
-        DenyReason::NeedsRole {
-            required,
-            have,
-            channel,
-        } => pick(
-            lang,
-            format!("You need the {required} role to {action} in {channel} (you have {have})."),
-            format!(
-                "{channel}에서 {action}을(를) 하려면 {required} 역할이 필요합니다 (현재 {have})."
-            ),
-        ),
-        DenyReason::ChannelForbidsMutating { channel } => pick(
-            lang,
-            format!(
-                "Actions that change things are not allowed in {channel}; ask in an ops channel."
-            ),
-            format!("{channel}에서는 변경 작업이 허용되지 않습니다. 운영 채널에서 요청해 주세요."),
-        ),
-        DenyReason::ChannelForbidsTool { channel } => pick(
-            lang,
-            format!("You can't {action} in {channel}."),
-            format!("{channel}에서는 {action}을(를) 할 수 없습니다."),
-        ),
-        DenyReason::UnknownTool => pick(
-            lang,
-            format!("There is no tool called {tool}."),
-            format!("{tool}(이)라는 도구는 없습니다."),
-        ),
-    }
 }
 
 pub fn tool_failed(lang: Language, tool: &str, message: &str) -> String {
@@ -133,47 +97,6 @@ pub fn secret_warning(lang: Language, kinds: &[&str]) -> String {
             "⚠️ 메시지에 비밀값으로 보이는 내용({kinds})이 있었습니다. 처리 전에 제거했지만 채팅에는 남았으니, 실제 값이라면 교체(rotate)해 주세요."
         ),
     )
-}
-
-/// Why a message was not run, and when to try again.
-pub fn refused(lang: Language, refusal: &crate::governance::Refusal) -> String {
-    use crate::governance::Refusal;
-    use crate::governance::limits::LimitScope;
-    match refusal {
-        Refusal::TooLong { chars, max } => pick(
-            lang,
-            format!(
-                "Your message is {chars} characters long; I take at most {max}. Please shorten it."
-            ),
-            format!("메시지가 {chars}자입니다. 최대 {max}자까지 받을 수 있으니 줄여 주세요."),
-        ),
-        Refusal::RateLimited { scope, .. } => {
-            let secs = refusal.retry_after_secs().unwrap_or(1);
-            match scope {
-                LimitScope::User => pick(
-                    lang,
-                    format!(
-                        "You're sending messages faster than I take them. Try again in {secs} s."
-                    ),
-                    format!(
-                        "메시지를 너무 빨리 보내고 있습니다. {secs}초 후에 다시 시도해 주세요."
-                    ),
-                ),
-                LimitScope::Channel => pick(
-                    lang,
-                    format!(
-                        "This channel is sending messages faster than I take them. Try again in {secs} s."
-                    ),
-                    format!("이 채널의 요청이 너무 많습니다. {secs}초 후에 다시 시도해 주세요."),
-                ),
-            }
-        }
-        Refusal::Busy => pick(
-            lang,
-            "I'm answering too many questions at once right now. Try again in a minute.".into(),
-            "지금 처리 중인 질문이 너무 많습니다. 1분 후에 다시 시도해 주세요.".into(),
-        ),
-    }
 }
 
 /// Said when a daily LLM token budget is used up.
@@ -328,24 +251,4 @@ pub fn help(lang: Language, allowed_tools: &[&str]) -> String {
         "예: \"현재 DuckDB 캐시 적중률은?\", \"최근 실패한 백테스트 목록\", \"알파밴티지 레이트리밋 런북\"".into(),
     ));
     lines.join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rbac::Role;
-
-    #[test]
-    fn denial_explains_role_action_and_channel() {
-        let reason = DenyReason::NeedsRole {
-            required: Role::Operator,
-            have: Role::Viewer,
-            channel: "#ops".into(),
-        };
-        assert_eq!(
-            denied(Language::En, &reason, "trigger_backtest"),
-            "You need the operator role to trigger backtests in #ops (you have viewer)."
-        );
-        assert!(denied(Language::Ko, &reason, "trigger_backtest").contains("백테스트 실행"));
-    }
 }

@@ -13,50 +13,9 @@
 //! Pure: no IO. The registry calls [`Rbac::decide`] both when it offers tools to
 //! the model and again when it executes one.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 use crate::config::{ChannelPolicy, RbacSettings};
-use crate::domain::Caller;
-
-/// Roles, ordered: viewer < operator < admin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!("expected viewer, operator or admin, got {other:?}")),
-        }
-    }
-}
+use crate::domain::{Caller, Language, Role};
+use crate::i18n;
 
 /// What RBAC needs to know about a tool.
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +68,45 @@ impl DenyReason {
     }
 }
 
+impl DenyReason {
+    /// "You need the operator role to trigger backtests in #ops".
+    pub fn explain(&self, lang: Language, tool: &str) -> String {
+        let action = i18n::tool_action(lang, tool);
+        match self {
+            DenyReason::NeedsRole {
+                required,
+                have,
+                channel,
+            } => i18n::pick(
+                lang,
+                format!("You need the {required} role to {action} in {channel} (you have {have})."),
+                format!(
+                    "{channel}에서 {action}을(를) 하려면 {required} 역할이 필요합니다 (현재 {have})."
+                ),
+            ),
+            DenyReason::ChannelForbidsMutating { channel } => i18n::pick(
+                lang,
+                format!(
+                    "Actions that change things are not allowed in {channel}; ask in an ops channel."
+                ),
+                format!(
+                    "{channel}에서는 변경 작업이 허용되지 않습니다. 운영 채널에서 요청해 주세요."
+                ),
+            ),
+            DenyReason::ChannelForbidsTool { channel } => i18n::pick(
+                lang,
+                format!("You can't {action} in {channel}."),
+                format!("{channel}에서는 {action}을(를) 할 수 없습니다."),
+            ),
+            DenyReason::UnknownTool => i18n::pick(
+                lang,
+                format!("There is no tool called {tool}."),
+                format!("{tool}(이)라는 도구는 없습니다."),
+            ),
+        }
+    }
+}
+
 /// Accepted forms of a binding key.
 pub fn check_binding_subject(subject: &str) -> Result<(), String> {
     const PREFIXES: [&str; 5] = [
@@ -129,6 +127,16 @@ pub fn check_binding_subject(subject: &str) -> Result<(), String> {
             PREFIXES.join(", ")
         ))
     }
+}
+
+/// The checks of `[rbac]` the types cannot express: every binding names a
+/// subject or group the bot knows.
+pub fn validate_settings(settings: &RbacSettings) -> Result<(), crate::config::ConfigError> {
+    for subject in settings.bindings.keys() {
+        check_binding_subject(subject)
+            .map_err(|e| crate::config::invalid(&format!("rbac.bindings.\"{subject}\""), e))?;
+    }
+    Ok(())
 }
 
 /// The RBAC rules of one configuration.
@@ -407,6 +415,24 @@ mod tests {
                 have: Role::Viewer,
                 channel: "#COPS".into()
             })
+        );
+    }
+
+    #[test]
+    fn denial_explains_role_action_and_channel() {
+        let reason = DenyReason::NeedsRole {
+            required: Role::Operator,
+            have: Role::Viewer,
+            channel: "#ops".into(),
+        };
+        assert_eq!(
+            reason.explain(Language::En, "trigger_backtest"),
+            "You need the operator role to trigger backtests in #ops (you have viewer)."
+        );
+        assert!(
+            reason
+                .explain(Language::Ko, "trigger_backtest")
+                .contains("백테스트 실행")
         );
     }
 }

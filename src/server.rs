@@ -83,7 +83,7 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
 /// Prometheus text; the store's counts are read now (left out, with a
 /// warning, when the store does not answer).
 async fn metrics(State(state): State<HttpState>) -> impl axum::response::IntoResponse {
-    let now = crate::store::now();
+    let now = crate::clock::now();
     let ttl = chrono::Duration::hours(state.app.settings.agent.session_ttl_hours as i64);
     let stats =
         match tokio::time::timeout(PROBE_TIMEOUT, state.app.store.health.stats(now, now - ttl))

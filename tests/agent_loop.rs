@@ -11,8 +11,8 @@ use chatops::agent::TurnStatus;
 use chatops::app::App;
 use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
+use chatops::domain::Role;
 use chatops::domain::{Caller, ChannelId, ChatEvent, Platform, RequestId, Subject};
-use chatops::rbac::Role;
 use chatops::store::{AuditEvent, AuditQuery, Store};
 use chatops::tools::ToolOutcome;
 use common::{
@@ -546,12 +546,12 @@ async fn session_survives_restart_and_expires(backend: Backend) {
         .app
         .store
         .sessions
-        .load_session(&id, chatops::store::now() - chrono::Duration::hours(1))
+        .load_session(&id, chatops::clock::now() - chrono::Duration::hours(1))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(session.conversation_history.len(), 2);
-    session.updated_at = chatops::store::now() - chrono::Duration::hours(25);
+    session.updated_at = chatops::clock::now() - chrono::Duration::hours(25);
     h.app.store.sessions.save_session(&session).await.unwrap();
     console::ask(&h.app.agent, &me(), "new question", false).await;
     let third = &llm.requests()[2]["messages"];

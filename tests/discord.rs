@@ -16,8 +16,8 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use chatops::app::App;
-use chatops::config::Secret;
-use chatops::rbac::Role;
+use chatops::domain::Role;
+use chatops::secret::Secret;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 

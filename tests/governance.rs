@@ -13,7 +13,7 @@ use chatops::agent::{TurnOutcome, TurnStatus};
 use chatops::app::App;
 use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
-use chatops::rbac::Role;
+use chatops::domain::Role;
 use chatops::store::AuditEvent;
 use chatops::tools::ToolOutcome;
 use common::fake_platform::{FakePlatform, TOKEN};

@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatops::config::{DigestSection, DigestSettings, Secret};
+use chatops::config::{DigestSection, DigestSettings};
 use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::{ChannelId, Language, Platform};
 use chatops::jobs::outbox::{ChatSink, OutboundMessage, SendError, Sinks};
 use chatops::jobs::scheduler::Scheduler;
+use chatops::secret::Secret;
 use chatops::store::{AuditEvent, JobState, Store};
 use chrono::{DateTime, TimeZone, Utc};
 use common::fake_platform::{FakePlatform, performance};

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use chatops::config::Secret;
-use chatops::rbac::Role;
+use chatops::domain::Role;
+use chatops::secret::Secret;
 use common::bot_process::BotProcess;
 use common::fake_slack::{BOT_TOKEN, FakeSlack, OPERATOR, SECRET, SlackClient, TEAM, mention};
 use common::{FakeLlm, Scripted};

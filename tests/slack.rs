@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chatops::app::App;
-use chatops::config::Secret;
-use chatops::rbac::Role;
+use chatops::domain::Role;
+use chatops::secret::Secret;
 use common::fake_slack::{
     APP_TOKEN, BOT_TOKEN, FakeSlack, OPERATOR, SECRET, SlackClient, TEAM, approval_request, sign,
 };

@@ -33,7 +33,7 @@ fn session(id: &str, updated_at: chrono::DateTime<chrono::Utc>) -> ChatSession {
 fn audit(request_id: &str, n: u32) -> AuditRecord {
     AuditRecord {
         id: uuid::Uuid::now_v7().to_string(),
-        at: chatops::store::now(),
+        at: chatops::clock::now(),
         request_id: request_id.into(),
         subject: "console:alice".into(),
         channel: "console:ops".into(),
@@ -53,7 +53,7 @@ fn audit(request_id: &str, n: u32) -> AuditRecord {
 }
 
 fn approval(id: &str, expires_in: Duration) -> Approval {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     Approval {
         id: id.into(),
         request_id: "r1".into(),
@@ -73,7 +73,7 @@ fn approval(id: &str, expires_in: Duration) -> Approval {
 }
 
 async fn sessions_round_trip_and_expire(store: Store) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     let s = session("s1", now);
     store.sessions.save_session(&s).await.unwrap();
     let loaded = store
@@ -705,7 +705,7 @@ async fn audit_query_filters(store: Store) {
 }
 
 async fn approvals_decide_once_and_fail_closed(store: Store) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     store
         .approvals
         .create_approval(&approval("ap1", Duration::minutes(10)))
@@ -781,7 +781,7 @@ async fn approvals_decide_once_and_fail_closed(store: Store) {
 }
 
 async fn events_are_processed_once_within_ttl(store: Store) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     let ttl = Duration::hours(1);
     assert!(
         store
@@ -815,7 +815,7 @@ async fn events_are_processed_once_within_ttl(store: Store) {
 }
 
 async fn state_survives_a_restart(reopenable: &ReopenableStore) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     {
         let store = reopenable.open().await;
         store
@@ -876,7 +876,7 @@ async fn job(store: &Store, id: &str) -> Job {
 }
 
 async fn jobs_enqueue_once_per_key(store: Store) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     let first = new_job(Some("deliver:r1"), "slack", now);
     let id = enqueue(&store, &first, now).await;
     assert_eq!(
@@ -931,7 +931,7 @@ async fn jobs_enqueue_once_per_key(store: Store) {
 }
 
 async fn jobs_claim_by_queue_and_run_at(store: Store) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     let lease = Duration::seconds(60);
     let later = enqueue(
         &store,
@@ -1006,7 +1006,7 @@ async fn jobs_claim_by_queue_and_run_at(store: Store) {
 }
 
 async fn jobs_expired_lease_moves_to_another_worker(store: Store) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     let lease = Duration::seconds(30);
     let id = enqueue(&store, &new_job(Some("watch:bt-1"), "slack", now), now).await;
     let claimed = store
@@ -1085,7 +1085,7 @@ async fn jobs_expired_lease_moves_to_another_worker(store: Store) {
 }
 
 async fn jobs_release_variants(store: Store) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     let lease = Duration::seconds(60);
     let far = now + Duration::days(365);
     let claim = |at| {
@@ -1194,7 +1194,7 @@ async fn jobs_release_variants(store: Store) {
 }
 
 async fn jobs_abandon_and_purge(store: Store) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     let lease = Duration::seconds(60);
     let ids: Vec<String> = futures::future::join_all(["j1", "j2", "j3"].map(|k| {
         let store = store.clone();
@@ -1288,7 +1288,7 @@ async fn jobs_abandon_and_purge(store: Store) {
 }
 
 async fn schedule_cursor_compare_and_set(store: Store) {
-    let t1 = chatops::store::now();
+    let t1 = chatops::clock::now();
     let (t2, t3) = (t1 + Duration::hours(1), t1 + Duration::hours(2));
     let jobs = &store.jobs;
     assert_eq!(jobs.schedule_cursor("digest").await.unwrap(), None);
@@ -1337,7 +1337,7 @@ async fn schedule_cursor_compare_and_set(store: Store) {
 /// Two processes (two store handles on one database) claiming at once never
 /// get the same job.
 async fn concurrent_claimers_never_share_a_job(reopenable: &ReopenableStore) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     let (a, b) = (reopenable.open().await, reopenable.open().await);
     let mut ids = Vec::new();
     for n in 0..20 {
@@ -2000,7 +2000,7 @@ async fn claim_only(
 }
 
 async fn stats_count_what_metrics_show(store: Store) {
-    let now = chatops::store::now();
+    let now = chatops::clock::now();
     let hour_ago = now - Duration::hours(1);
     assert_eq!(
         store.health.stats(now, hour_ago).await.unwrap(),

@@ -18,6 +18,7 @@
 pub mod llm;
 pub mod model;
 pub mod offline;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -156,7 +157,7 @@ impl Agent {
 
         let key = event.session_key();
         let session_id = key.session_id();
-        let now = crate::store::now();
+        let now = crate::clock::now();
         let ttl = chrono::Duration::hours(self.limits.session_ttl_hours as i64);
         let session = match self.sessions.load_session(&session_id, now - ttl).await {
             Ok(session) => session,
@@ -244,7 +245,7 @@ impl Agent {
                 CONTEXT_MODEL: chosen,
             }),
             created_at: session.as_ref().map_or(now, |s| s.created_at),
-            updated_at: crate::store::now(),
+            updated_at: crate::clock::now(),
             is_active: true,
         };
         if let Err(e) = self.sessions.save_session(&saved).await {
@@ -352,7 +353,7 @@ impl Agent {
             },
         )
         .await;
-        let mut answer = i18n::refused(language, &refusal);
+        let mut answer = refusal.explain(language);
         for note in notes.iter().rev() {
             answer = format!("{note}\n\n{answer}");
         }
@@ -479,7 +480,7 @@ impl Agent {
             let (usage, counted, ok, error_kind) = match &result {
                 Ok(reply) if !state.offline => {
                     let (usage, counted) =
-                        crate::governance::tokens::usage_of(model_name, &messages, &tools, reply);
+                        crate::agent::usage::usage_of(model_name, &messages, &tools, reply);
                     (usage, counted, true, None)
                 }
                 Ok(reply) => (reply.usage, false, true, None),

@@ -13,7 +13,6 @@
 
 pub mod limits;
 pub mod models;
-pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +20,8 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::config::LimitSettings;
-use crate::domain::Caller;
+use crate::domain::{Caller, Language};
+use crate::i18n;
 use crate::store::{UsageRepo, UsageScope};
 use limits::{LimitScope, RateLimits, TurnSlots};
 use models::ModelPolicy;
@@ -41,6 +41,47 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Why a message was not run, and when to try again.
+    pub fn explain(&self, lang: Language) -> String {
+        match self {
+            Refusal::TooLong { chars, max } => i18n::pick(
+                lang,
+                format!(
+                    "Your message is {chars} characters long; I take at most {max}. Please shorten it."
+                ),
+                format!("메시지가 {chars}자입니다. 최대 {max}자까지 받을 수 있으니 줄여 주세요."),
+            ),
+            Refusal::RateLimited { scope, .. } => {
+                let secs = self.retry_after_secs().unwrap_or(1);
+                match scope {
+                    LimitScope::User => i18n::pick(
+                        lang,
+                        format!(
+                            "You're sending messages faster than I take them. Try again in {secs} s."
+                        ),
+                        format!(
+                            "메시지를 너무 빨리 보내고 있습니다. {secs}초 후에 다시 시도해 주세요."
+                        ),
+                    ),
+                    LimitScope::Channel => i18n::pick(
+                        lang,
+                        format!(
+                            "This channel is sending messages faster than I take them. Try again in {secs} s."
+                        ),
+                        format!(
+                            "이 채널의 요청이 너무 많습니다. {secs}초 후에 다시 시도해 주세요."
+                        ),
+                    ),
+                }
+            }
+            Refusal::Busy => i18n::pick(
+                lang,
+                "I'm answering too many questions at once right now. Try again in a minute.".into(),
+                "지금 처리 중인 질문이 너무 많습니다. 1분 후에 다시 시도해 주세요.".into(),
+            ),
+        }
+    }
+
     /// Stable code for audit and metrics.
     pub fn code(&self) -> &'static str {
         match self {

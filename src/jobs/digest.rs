@@ -23,8 +23,8 @@ use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
 use crate::governance::Governance;
 use crate::governance::models::ModelUse;
 use crate::platform::QuantPlatform;
+use crate::presentation::{self, tr};
 use crate::store::{Job, JobRelease};
-use crate::tools::render::{self, tr};
 use crate::tools::{ToolContext, ToolOutcome, ToolRegistry};
 
 pub const KIND: &str = "digest";
@@ -122,7 +122,7 @@ impl Digester {
             if let Err(e) = self.outbox.enqueue(&key, &message).await {
                 // Channels already enqueued are skipped next time by their key.
                 return JobRelease::Retry {
-                    run_at: crate::store::now()
+                    run_at: crate::clock::now()
                         + chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default(),
                     error: e.to_string(),
                     payload: job.payload.clone(),
@@ -190,7 +190,7 @@ impl Digester {
         let since_hours = ((run.tick - run.since).num_minutes() as f64 / 60.0)
             .ceil()
             .clamp(1.0, 720.0) as u32;
-        let note = render::source_note(self.platform.kind(), lang);
+        let note = presentation::source_note(self.platform.kind(), lang);
         let mut blocks = Vec::new();
         for section in &def.sections {
             let (heading, body) = match section {
@@ -304,10 +304,13 @@ impl Digester {
         for b in &list {
             let kpis = match self.platform.backtest_result(&b.id).await {
                 Ok(Some(r)) => (
-                    render::signed_pct(r.performance.total_return),
+                    presentation::signed_pct(r.performance.total_return),
                     format!("{:.2}", r.performance.sharpe_ratio),
                 ),
-                _ => (render::unknown(lang).into(), render::unknown(lang).into()),
+                _ => (
+                    presentation::unknown(lang).into(),
+                    presentation::unknown(lang).into(),
+                ),
             };
             rows.push(vec![
                 b.id.clone(),
@@ -316,7 +319,7 @@ impl Digester {
                     .cloned()
                     .unwrap_or_else(|| b.strategy_id.clone()),
                 b.config.symbols.join(","),
-                b.completed_at.map(render::time).unwrap_or_default(),
+                b.completed_at.map(presentation::time).unwrap_or_default(),
                 kpis.0,
                 kpis.1,
             ]);
@@ -332,7 +335,7 @@ impl Digester {
             ],
             Language::Ko => ["백테스트", "전략", "종목", "완료", "총수익", "샤프"],
         };
-        render::table(&headers, &rows)
+        presentation::table(&headers, &rows)
     }
 
     /// One summary line from the LLM, when it answers (usage counted for the digest).
@@ -363,7 +366,7 @@ impl Digester {
         };
         match model.complete(request).await {
             Ok(reply) => {
-                let (usage, _) = crate::governance::tokens::usage_of(&name, &messages, &[], &reply);
+                let (usage, _) = crate::agent::usage::usage_of(&name, &messages, &[], &reply);
                 self.governance
                     .record_usage(bot, &name, usage.prompt_tokens, usage.completion_tokens)
                     .await;

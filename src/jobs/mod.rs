@@ -132,7 +132,7 @@ impl Worker {
             }
             let claimed = self
                 .jobs
-                .claim_job(&self.id, &queues, crate::store::now(), lease)
+                .claim_job(&self.id, &queues, crate::clock::now(), lease)
                 .await;
             match claimed {
                 Ok(Some(job)) => {
@@ -164,7 +164,7 @@ impl Worker {
         if !finished {
             running.abort_all();
         }
-        match self.jobs.abandon_jobs(&self.id, crate::store::now()).await {
+        match self.jobs.abandon_jobs(&self.id, crate::clock::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(worker = %self.id, jobs = n, "unfinished jobs handed back"),
             Err(e) => tracing::warn!(worker = %self.id, error = %e,
@@ -175,7 +175,7 @@ impl Worker {
 
     async fn purge(&self) {
         let keep = chrono::Duration::days(self.settings.keep_finished_days as i64);
-        match self.jobs.purge_jobs(crate::store::now() - keep).await {
+        match self.jobs.purge_jobs(crate::clock::now() - keep).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "finished jobs purged"),
             Err(e) => tracing::warn!(error = %e, "finished jobs not purged"),
@@ -199,14 +199,14 @@ async fn run_one(
     let release = match tokio::time::timeout(limit, handlers.run(&job)).await {
         Ok(release) => release,
         Err(_) => JobRelease::Retry {
-            run_at: crate::store::now()
+            run_at: crate::clock::now()
                 + chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default(),
             error: format!("timed out after {} s", limit.as_secs()),
             payload: job.payload.clone(),
         },
     };
     match jobs
-        .release_job(&job.id, &worker, &release, crate::store::now())
+        .release_job(&job.id, &worker, &release, crate::clock::now())
         .await
     {
         Ok(true) => {

@@ -96,11 +96,11 @@ impl Outbox {
             queue: message.channel.platform().as_str().into(),
             key: Some(key.to_string()),
             payload: serde_json::to_value(message).unwrap_or_default(),
-            run_at: crate::store::now(),
+            run_at: crate::clock::now(),
         };
         let stored = self
             .jobs
-            .enqueue(&job, crate::store::now())
+            .enqueue(&job, crate::clock::now())
             .await?
             .is_some();
         if stored {
@@ -158,7 +158,7 @@ impl Deliverer {
                     tracing::warn!(job = %job.id, channel = %message.channel, attempt = job.attempts,
                         retry_in_ms = wait.as_millis() as u64, error = %reason, "outbox message not delivered yet");
                     return JobRelease::Retry {
-                        run_at: crate::store::now()
+                        run_at: crate::clock::now()
                             + chrono::Duration::from_std(wait).unwrap_or_default(),
                         error: reason,
                         payload: serde_json::to_value(&message).unwrap_or_default(),

@@ -21,9 +21,6 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
-/// Time zone used when a schedule does not name one.
-pub const DEFAULT_TIMEZONE: &str = "Asia/Seoul";
-
 const FORMS: &str = "5-field crontab `min hour day-of-month month day-of-week`, \
     6-field `sec min hour day-of-month month day-of-week`, 7-field `sec min hour day-of-month \
     month day-of-week year`, or @hourly, @daily, @weekly, @monthly, @yearly";
@@ -320,6 +317,19 @@ fn crontab_days(element: &str) -> Option<Vec<u32>> {
     Some((first..=last).step_by(step).map(|day| day % 7).collect())
 }
 
+/// The check of `[[digests]]` the types cannot express: every schedule
+/// parses in its time zone.
+pub fn validate_digests(
+    digests: &[crate::config::DigestSettings],
+) -> Result<(), crate::config::ConfigError> {
+    for d in digests {
+        Schedule::parse(&d.cron, &d.timezone).map_err(|e| {
+            crate::config::invalid(&format!("digests[{}].cron", d.name), e.to_string())
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::ScheduleError::*;
@@ -366,7 +376,8 @@ mod tests {
 
     #[test]
     fn weekdays_in_seoul() {
-        let schedule = Schedule::parse("0 9 * * 1-5", DEFAULT_TIMEZONE).unwrap();
+        let schedule =
+            Schedule::parse("0 9 * * 1-5", crate::config::DEFAULT_DIGEST_TIMEZONE).unwrap();
         assert_eq!(schedule.expression(), "0 9 * * 1-5");
         assert_eq!(schedule.normalized(), "0 0 9 * * MON-FRI");
         assert_eq!(schedule.timezone(), chrono_tz::Asia::Seoul);

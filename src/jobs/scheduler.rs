@@ -129,7 +129,7 @@ impl Scheduler {
     /// Check the schedules every second until `stop`.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         while !super::stop_requested(&stop) {
-            self.step(crate::store::now()).await;
+            self.step(crate::clock::now()).await;
             tokio::select! {
                 _ = tokio::time::sleep(EVERY) => {}
                 _ = stop.wait_for(|s| *s) => {}

@@ -19,11 +19,14 @@ use tokio::sync::Notify;
 use super::backoff;
 use super::outbox::{OutboundMessage, Outbox};
 use crate::config::JobSettings;
-use crate::domain::{ChannelId, Language, Subject};
+use crate::domain::{Caller, ChannelId, Language, RequestId, Subject};
 use crate::platform::{Backtest, BacktestStatus, QuantPlatform};
+use crate::presentation::tr;
+use crate::presentation::{human_duration, status_label};
 use crate::store::{Job, JobRelease, JobRepo, NewJob, StoreResult};
-use crate::tools::backtest_status::{describe_backtest, status_label};
-use crate::tools::render::tr;
+use crate::tools::backtest_status::BacktestStatusTool;
+use crate::tools::trigger_backtest::{BacktestWatches, StartedBacktest};
+use crate::tools::{ToolContext, ToolOutcome, ToolRegistry, TypedTool};
 
 pub const KIND: &str = "watch_backtest";
 const STUCK_RUNBOOK: &str = "runbooks/stuck-jobs.md › Steps";
@@ -45,28 +48,18 @@ pub struct Watch {
     pub stuck_reported: bool,
 }
 
-/// Records watches (the trigger tool) and polls them (the worker).
+/// Records watches: what `trigger_backtest` reports a started backtest to.
 #[derive(Clone)]
-pub struct Watcher {
+pub struct WatchRecorder {
     jobs: Arc<dyn JobRepo>,
-    platform: Arc<dyn QuantPlatform>,
-    outbox: Outbox,
     settings: JobSettings,
     wake: Arc<Notify>,
 }
 
-impl Watcher {
-    pub fn new(
-        jobs: Arc<dyn JobRepo>,
-        platform: Arc<dyn QuantPlatform>,
-        outbox: Outbox,
-        settings: JobSettings,
-        wake: Arc<Notify>,
-    ) -> Self {
+impl WatchRecorder {
+    pub fn new(jobs: Arc<dyn JobRepo>, settings: JobSettings, wake: Arc<Notify>) -> Self {
         Self {
             jobs,
-            platform,
-            outbox,
             settings,
             wake,
         }
@@ -74,21 +67,71 @@ impl Watcher {
 
     /// Follow `watch.backtest_id` until it ends (one watch per backtest).
     pub async fn record(&self, watch: &Watch) -> StoreResult<()> {
-        let now = crate::store::now();
+        let now = crate::clock::now();
         let job = NewJob {
             kind: KIND.into(),
             queue: watch.channel.platform().as_str().into(),
             key: Some(format!("watch:{}", watch.backtest_id)),
             payload: serde_json::to_value(watch).unwrap_or_default(),
-            run_at: now + self.poll_every(),
+            run_at: now + poll_every(&self.settings),
         };
         self.jobs.enqueue(&job, now).await?;
         self.wake.notify_one();
         Ok(())
     }
+}
+
+fn poll_every(settings: &JobSettings) -> chrono::Duration {
+    chrono::Duration::seconds(settings.watch_poll_secs as i64)
+}
+
+/// Polls watches (the worker): reads the backtest's status from the platform
+/// and shows its details through the registry (audited and redacted like
+/// any tool output).
+#[derive(Clone)]
+pub struct Watcher {
+    platform: Arc<dyn QuantPlatform>,
+    registry: Arc<ToolRegistry>,
+    outbox: Outbox,
+    settings: JobSettings,
+}
+
+#[async_trait::async_trait]
+impl BacktestWatches for WatchRecorder {
+    async fn record(&self, started: &StartedBacktest) -> Result<(), String> {
+        let watch = Watch {
+            backtest_id: started.backtest_id.clone(),
+            channel: started.channel.clone(),
+            thread: started.thread.clone(),
+            requested_by: started.requested_by.clone(),
+            language: started.language,
+            request_id: started.request_id.clone(),
+            since: crate::clock::now(),
+            stuck_reported: false,
+        };
+        WatchRecorder::record(self, &watch)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Watcher {
+    pub fn new(
+        platform: Arc<dyn QuantPlatform>,
+        registry: Arc<ToolRegistry>,
+        outbox: Outbox,
+        settings: JobSettings,
+    ) -> Self {
+        Self {
+            platform,
+            registry,
+            outbox,
+            settings,
+        }
+    }
 
     fn poll_every(&self) -> chrono::Duration {
-        chrono::Duration::seconds(self.settings.watch_poll_secs as i64)
+        poll_every(&self.settings)
     }
 
     /// One look at the backtest.
@@ -101,7 +144,7 @@ impl Watcher {
                 };
             }
         };
-        let now = crate::store::now();
+        let now = crate::clock::now();
         let lang = watch.language;
         let backtest = match self.platform.backtest(&watch.backtest_id).await {
             Ok(b) => b,
@@ -195,7 +238,7 @@ impl Watcher {
             .await
             .map(|_| ())
             .map_err(|e| JobRelease::Retry {
-                run_at: crate::store::now()
+                run_at: crate::clock::now()
                     + chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default(),
                 error: e.to_string(),
                 payload: job.payload.clone(),
@@ -227,15 +270,36 @@ impl Watcher {
                 format!("{icon} {who} 님, 요청하신 백테스트가 끝났습니다: {status}.")
             }
         };
-        let body = match describe_backtest(self.platform.as_ref(), &b.id, lang).await {
-            Ok(output) => output.display,
+        let ctx = ToolContext {
+            request_id: RequestId::from_stored(&watch.request_id),
+            platform: watch.channel.platform(),
+            caller: Caller {
+                subject: Subject::system(&format!("watch:{}", watch.backtest_id)),
+                groups: vec![],
+                channel: watch.channel.clone(),
+            },
+            thread: watch.thread.clone(),
+            language: lang,
+        };
+        let details = self
+            .registry
+            .run_for_bot(
+                &ctx,
+                BacktestStatusTool::NAME,
+                serde_json::json!({ "backtest_id": b.id }),
+            )
+            .await;
+        let body = if details.outcome == ToolOutcome::Ok {
+            details.display
+        } else {
             // The status is known; the details could not be read this time.
-            Err(e) => format!(
-                "{} {}: {}\n{e}",
+            format!(
+                "{} {}: {}\n{}",
                 tr(lang, "Backtest", "백테스트"),
                 b.id,
-                status
-            ),
+                status,
+                details.display
+            )
         };
         format!("{head}\n{body}")
     }
@@ -268,34 +332,5 @@ fn gave_up(watch: &Watch, hours: u64) -> String {
             "⌛ {who} 님, 백테스트 {}가 {hours}시간이 지나도 끝나지 않아 추적을 멈췄습니다. 상태는 언제든 물어보세요.\n확인할 것: {STUCK_RUNBOOK}",
             watch.backtest_id
         ),
-    }
-}
-
-/// `2 h 13 min`, `45 s` / `2시간 13분`, `45초`.
-pub fn human_duration(d: chrono::Duration, lang: Language) -> String {
-    let secs = d.num_seconds().max(0);
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    match (lang, h, m) {
-        (Language::En, 0, 0) => format!("{s} s"),
-        (Language::En, 0, _) => format!("{m} min {s} s"),
-        (Language::En, _, _) => format!("{h} h {m} min"),
-        (Language::Ko, 0, 0) => format!("{s}초"),
-        (Language::Ko, 0, _) => format!("{m}분 {s}초"),
-        (Language::Ko, _, _) => format!("{h}시간 {m}분"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        let d = |s| chrono::Duration::seconds(s);
-        assert_eq!(human_duration(d(45), Language::En), "45 s");
-        assert_eq!(human_duration(d(125), Language::En), "2 min 5 s");
-        assert_eq!(human_duration(d(7980), Language::En), "2 h 13 min");
-        assert_eq!(human_duration(d(7980), Language::Ko), "2시간 13분");
-        assert_eq!(human_duration(d(-5), Language::Ko), "0초");
     }
 }

@@ -30,8 +30,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{AlphaVantageHealth, AlphaVantageStatus};
-use crate::config::Secret;
 use crate::redact::Redactor;
+use crate::secret::Secret;
 
 /// The public Alpha Vantage endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://www.alphavantage.co";

@@ -32,7 +32,7 @@ use super::{
     BacktestStatus, CacheReport, DataQualityEvent, Performance, PlatformError, PlatformErrorKind,
     PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest, TriggerResponse,
 };
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The MongoDB queries these indexes serve; see the module doc.
 pub const PLATFORM_INDEXES: &[(&str, &str)] = &[

@@ -20,8 +20,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use sandbox::engine::Performance;
-
 /// Which platform answers: shown to users so sandbox numbers are never
 /// mistaken for production ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,6 +107,31 @@ pub struct Backtest {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The platform's KPI block (field names are the platform's). Ratios are fractions
+/// (0.182 = 18.2 %); `max_drawdown` is ≤ 0; `total_trades` counts round trips over all symbols.
+/// Definitions: rule 5 of `sandbox/engine.rs`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Performance {
+    /// End equity / initial cash − 1.
+    pub total_return: f64,
+    /// Total return compounded to 252 trading days.
+    pub annualized_return: f64,
+    /// Annualized mean / stdev of daily returns (risk-free 0).
+    pub sharpe_ratio: f64,
+    /// Annualized mean daily return / downside deviation.
+    pub sortino_ratio: f64,
+    /// Annualized return / |max drawdown|.
+    pub calmar_ratio: f64,
+    /// Worst fall from a running peak (≤ 0).
+    pub max_drawdown: f64,
+    /// Annualized stdev of daily returns.
+    pub volatility: f64,
+    /// Winning round trips / round trips.
+    pub win_rate: f64,
+    /// Round trips over all symbols.
+    pub total_trades: u32,
 }
 
 /// `backtest_results` document (equity curve left out: the bot never shows it).
@@ -260,12 +283,6 @@ impl PlatformError {
             kind,
             message: message.into(),
         }
-    }
-}
-
-impl From<PlatformError> for crate::tools::ToolError {
-    fn from(e: PlatformError) -> Self {
-        crate::tools::ToolError::failed(e.kind.code(), e.message)
     }
 }
 

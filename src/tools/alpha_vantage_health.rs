@@ -8,11 +8,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::render::{self, tr};
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
 use crate::domain::Language;
+use crate::domain::Role;
 use crate::platform::{AlphaVantageStatus, QuantPlatform};
-use crate::rbac::Role;
+use crate::presentation::{self, tr};
 
 /// `alpha_vantage_health` takes no arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -61,7 +61,7 @@ impl TypedTool for AlphaVantageHealthTool {
         let lang = ctx.language;
         let health = self.platform.alpha_vantage_health().await?;
         let latency = health.latency_ms.map_or_else(
-            || render::unknown(lang).to_string(),
+            || presentation::unknown(lang).to_string(),
             |ms| format!("{ms} ms"),
         );
         let mut display = format!(
@@ -69,7 +69,7 @@ impl TypedTool for AlphaVantageHealthTool {
             verdict(health.status, lang),
             tr(lang, "latency", "지연"),
             tr(lang, "checked", "확인 시각"),
-            render::time(health.checked_at),
+            presentation::time(health.checked_at),
             health.detail,
         );
         if health.status == AlphaVantageStatus::RateLimited
@@ -93,7 +93,7 @@ impl TypedTool for AlphaVantageHealthTool {
         });
         Ok(ToolOutput {
             data,
-            display: render::with_source(display, self.platform.kind(), lang),
+            display: presentation::with_source(display, self.platform.kind(), lang),
         })
     }
 }

@@ -8,11 +8,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::render::{self, tr};
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
 use crate::domain::Language;
+use crate::domain::Role;
 use crate::platform::{BacktestStatus, QuantPlatform};
-use crate::rbac::Role;
+use crate::presentation;
 
 /// Arguments of `backtest_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -84,46 +84,7 @@ pub async fn describe_backtest(
     } else {
         None
     };
-    let c = &backtest.config;
-    let mut lines = vec![format!(
-        "{} {}: {} · {} · {} · {} → {}",
-        tr(lang, "Backtest", "백테스트"),
-        backtest.id,
-        status_label(&backtest.status, lang),
-        strategy,
-        c.symbols.join(", "),
-        c.start_date,
-        c.end_date
-    )];
-    if let (Some(started), Some(done)) = (backtest.started_at, backtest.completed_at) {
-        lines.push(format!(
-            "{}: {} s",
-            tr(lang, "duration", "소요 시간"),
-            (done - started).num_seconds()
-        ));
-    }
-    if let Some(error) = &backtest.error_message {
-        lines.push(format!("{}: {error}", tr(lang, "error", "오류")));
-    }
-    match (&backtest.status, &result) {
-        (BacktestStatus::Completed, Some(r)) => {
-            lines.push(render::table(
-                &render::kpi_headers(lang),
-                &[render::kpi_cells(&r.performance)],
-            ));
-        }
-        (BacktestStatus::Completed, None) => {
-            lines.push(
-                tr(
-                    lang,
-                    "Completed, but the platform has no result for it.",
-                    "완료되었지만 결과가 없습니다.",
-                )
-                .into(),
-            );
-        }
-        _ => {}
-    }
+    let text = presentation::backtest_details(&backtest, &strategy, result.as_ref(), lang);
     let data = json!({
         "source": platform.kind(),
         "backtest_id": backtest.id,
@@ -138,18 +99,6 @@ pub async fn describe_backtest(
     });
     Ok(ToolOutput {
         data,
-        display: render::with_source(lines.join("\n"), platform.kind(), lang),
+        display: presentation::with_source(text, platform.kind(), lang),
     })
-}
-
-/// The status word in the caller's language.
-pub fn status_label(status: &BacktestStatus, lang: Language) -> &'static str {
-    let ko = match status {
-        BacktestStatus::Pending => "대기 중",
-        BacktestStatus::Running => "실행 중",
-        BacktestStatus::Completed => "완료",
-        BacktestStatus::Failed => "실패",
-        BacktestStatus::Cancelled => "취소됨",
-    };
-    tr(lang, status.as_str(), ko)
 }

@@ -9,10 +9,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::render::{self, tr};
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
+use crate::domain::Role;
 use crate::platform::QuantPlatform;
-use crate::rbac::Role;
+use crate::presentation::{self, tr};
 
 /// Arguments of `cache_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -68,13 +68,13 @@ impl TypedTool for CacheStatus {
             .map(|c| {
                 vec![
                     c.name.clone(),
-                    render::pct(c.hit_rate(), lang),
+                    presentation::pct(c.hit_rate(), lang),
                     format!("{}/{}", c.hits_24h, c.hits_24h + c.misses_24h),
                     c.entries.to_string(),
-                    render::bytes(c.size_bytes),
+                    presentation::bytes(c.size_bytes),
                     c.last_refresh_at.map_or_else(
-                        || render::unknown(lang).to_string(),
-                        |t| render::ago(t, now, lang),
+                        || presentation::unknown(lang).to_string(),
+                        |t| presentation::ago(t, now, lang),
                     ),
                 ]
             })
@@ -104,7 +104,7 @@ impl TypedTool for CacheStatus {
                 "Cache status (last 24 h):",
                 "캐시 상태 (최근 24시간):"
             ),
-            render::table(&headers, &rows)
+            presentation::table(&headers, &rows)
         );
         let data = json!({
             "source": self.platform.kind(),
@@ -122,7 +122,7 @@ impl TypedTool for CacheStatus {
         });
         Ok(ToolOutput {
             data,
-            display: render::with_source(display, self.platform.kind(), lang),
+            display: presentation::with_source(display, self.platform.kind(), lang),
         })
     }
 }

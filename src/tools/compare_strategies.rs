@@ -10,11 +10,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::render::{self, tr};
 use super::{ToolContext, ToolError, ToolOutput, TypedTool, resolve_strategy_ref};
 use crate::domain::Language;
+use crate::domain::Role;
 use crate::platform::QuantPlatform;
-use crate::rbac::Role;
+use crate::presentation::{self, tr};
 
 /// Arguments of `compare_strategies`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -100,13 +100,13 @@ impl TypedTool for CompareStrategies {
         }
 
         let mut headers = vec![tr(lang, "strategy", "전략")];
-        headers.extend(render::kpi_headers(lang));
+        headers.extend(presentation::kpi_headers(lang));
         headers.push(tr(lang, "backtest", "백테스트 기간"));
         let rows: Vec<Vec<String>> = compared
             .iter()
             .map(|(s, b, r)| {
                 let mut row = vec![s.name.clone()];
-                row.extend(render::kpi_cells(&r.performance));
+                row.extend(presentation::kpi_cells(&r.performance));
                 row.push(format!(
                     "{} → {} ({})",
                     b.config.start_date,
@@ -135,7 +135,7 @@ impl TypedTool for CompareStrategies {
                 )
                 .to_string(),
             );
-            lines.push(render::table(&headers, &rows));
+            lines.push(presentation::table(&headers, &rows));
         }
         for p in &problems {
             lines.push(format!("⚠ {}", p["error"].as_str().unwrap_or_default()));
@@ -155,7 +155,7 @@ impl TypedTool for CompareStrategies {
         });
         Ok(ToolOutput {
             data,
-            display: render::with_source(lines.join("\n"), self.platform.kind(), lang),
+            display: presentation::with_source(lines.join("\n"), self.platform.kind(), lang),
         })
     }
 }

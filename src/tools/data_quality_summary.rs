@@ -11,11 +11,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::render::{self, tr};
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
 use crate::domain::Language;
+use crate::domain::Role;
 use crate::platform::QuantPlatform;
-use crate::rbac::Role;
+use crate::presentation::{self, tr};
 
 /// Severities, mildest first.
 const SEVERITIES: [&str; 4] = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
@@ -92,7 +92,7 @@ impl TypedTool for DataQualitySummary {
                 .take(10)
                 .map(|e| {
                     vec![
-                        render::ago(e.detected_at, now, lang),
+                        presentation::ago(e.detected_at, now, lang),
                         e.severity.clone(),
                         e.symbol.clone(),
                         e.anomaly_type.clone(),
@@ -117,7 +117,7 @@ impl TypedTool for DataQualitySummary {
                     ),
                 },
                 severity_line.join(", "),
-                render::table(&headers, &rows)
+                presentation::table(&headers, &rows)
             )
         };
         let display = if events.len() > 10 {
@@ -139,7 +139,7 @@ impl TypedTool for DataQualitySummary {
         });
         Ok(ToolOutput {
             data,
-            display: render::with_source(display, self.platform.kind(), lang),
+            display: presentation::with_source(display, self.platform.kind(), lang),
         })
     }
 }

@@ -12,7 +12,6 @@ pub mod compare_strategies;
 pub mod data_quality_summary;
 pub mod recent_failures;
 pub mod registry;
-pub mod render;
 pub mod runbooks;
 pub mod trigger_backtest;
 pub mod usage_report;
@@ -22,9 +21,8 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::domain::{Caller, Language, Platform, RequestId};
+use crate::domain::{Caller, Language, Platform, RequestId, Role};
 use crate::platform::{ResolveError, Strategy, resolve_strategy};
-use crate::rbac::Role;
 
 pub use registry::{
     ApprovalGate, GateDecision, ToolCallRequest, ToolCallResult, ToolOutcome, ToolRegistry,
@@ -78,6 +76,13 @@ pub enum ToolError {
         message: String,
         detail: Option<String>,
     },
+}
+
+/// A platform failure as a tool error: its kind is the audited error code.
+impl From<crate::platform::PlatformError> for ToolError {
+    fn from(e: crate::platform::PlatformError) -> Self {
+        ToolError::failed(e.kind.code(), e.message)
+    }
 }
 
 impl ToolError {

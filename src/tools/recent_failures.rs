@@ -10,10 +10,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::render::{self, tr};
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
+use crate::domain::Role;
 use crate::platform::QuantPlatform;
-use crate::rbac::Role;
+use crate::presentation::{self, tr};
 
 /// Arguments of `recent_failures`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -106,12 +106,12 @@ impl TypedTool for RecentFailures {
                 .iter()
                 .map(|f| {
                     vec![
-                        render::ago(f.created_at, now, lang),
+                        presentation::ago(f.created_at, now, lang),
                         name_of(&f.strategy_id),
                         f.config.symbols.join(","),
                         f.error_message
                             .clone()
-                            .unwrap_or_else(|| render::unknown(lang).into()),
+                            .unwrap_or_else(|| presentation::unknown(lang).into()),
                     ]
                 })
                 .collect();
@@ -131,7 +131,7 @@ impl TypedTool for RecentFailures {
                         format!("최근 {hours}시간 동안 실패한 백테스트 {}건", failures.len()),
                 },
                 format_args!("({})", summary.join(", ")),
-                render::table(&headers, &rows),
+                presentation::table(&headers, &rows),
                 tr(
                     lang,
                     "Runbook: runbooks/backtest-failure-triage.md",
@@ -156,7 +156,7 @@ impl TypedTool for RecentFailures {
         });
         Ok(ToolOutput {
             data,
-            display: render::with_source(display, self.platform.kind(), lang),
+            display: presentation::with_source(display, self.platform.kind(), lang),
         })
     }
 }

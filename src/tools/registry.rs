@@ -252,7 +252,7 @@ impl ToolRegistry {
         let tool = match (&decision, self.tools.get(call.name.as_str())) {
             (Decision::Allow { .. }, Some(tool)) => tool.clone(),
             (Decision::Deny(reason), _) => {
-                let explanation = i18n::denied(lang, reason, &call.name);
+                let explanation = reason.explain(lang, &call.name);
                 let refusal = Refusal::new(
                     ToolOutcome::Denied,
                     reason.code(),
@@ -444,7 +444,7 @@ impl ToolRegistry {
         gate: &dyn ApprovalGate,
     ) -> Result<(String, String), ToolCallResult> {
         let lang = ctx.language;
-        let now = crate::store::now();
+        let now = crate::clock::now();
         let approval = Approval {
             id: uuid::Uuid::new_v4().simple().to_string(),
             request_id: ctx.request_id.to_string(),
@@ -569,7 +569,7 @@ impl ToolRegistry {
                 &approval.id,
                 approve,
                 approver.subject.as_str(),
-                crate::store::now(),
+                crate::clock::now(),
             )
             .await;
         match decided {

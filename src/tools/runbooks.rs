@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
 use crate::domain::Language;
-use crate::rbac::Role;
+use crate::domain::Role;
 
 /// Embedded runbooks: (file name, text). Add a line here with each new file
 /// (a test checks the list against the folder).

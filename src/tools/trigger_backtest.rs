@@ -12,12 +12,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::render::{self, tr};
 use super::{ToolContext, ToolError, ToolOutput, TypedTool, resolve_strategy_ref};
-use crate::domain::Language;
-use crate::jobs::watch::{Watch, Watcher};
+use crate::domain::Role;
+use crate::domain::{ChannelId, Language, Subject};
 use crate::platform::{QuantPlatform, TriggerRequest};
-use crate::rbac::Role;
+use crate::presentation::{self, tr};
 
 /// Arguments of `trigger_backtest`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -41,14 +40,35 @@ pub struct TriggerBacktestArgs {
     pub commission_rate: Option<f64>,
 }
 
+/// A backtest this tool started, to be reported where it was asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedBacktest {
+    pub backtest_id: String,
+    pub channel: ChannelId,
+    pub thread: Option<String>,
+    /// Who triggered it.
+    pub requested_by: Subject,
+    pub language: Language,
+    /// The request that triggered it (audit joins on it).
+    pub request_id: String,
+}
+
+/// Where started backtests are recorded for watching (the job machinery
+/// implements it, so tools never import `jobs`).
+#[async_trait]
+pub trait BacktestWatches: Send + Sync {
+    /// Record `started` durably; an error means no completion message will follow.
+    async fn record(&self, started: &StartedBacktest) -> Result<(), String>;
+}
+
 pub struct TriggerBacktest {
     platform: Arc<dyn QuantPlatform>,
-    watcher: Watcher,
+    watches: Arc<dyn BacktestWatches>,
 }
 
 impl TriggerBacktest {
-    pub fn new(platform: Arc<dyn QuantPlatform>, watcher: Watcher) -> Self {
-        Self { platform, watcher }
+    pub fn new(platform: Arc<dyn QuantPlatform>, watches: Arc<dyn BacktestWatches>) -> Self {
+        Self { platform, watches }
     }
 }
 
@@ -140,9 +160,10 @@ impl TypedTool for TriggerBacktest {
             requested_by: ctx.caller.subject.to_string(),
         };
         let response = self.platform.trigger_backtest(&request).await?;
-        let eta = response
-            .estimated_duration_seconds
-            .map_or_else(|| render::unknown(lang).to_string(), |s| format!("~{s} s"));
+        let eta = response.estimated_duration_seconds.map_or_else(
+            || presentation::unknown(lang).to_string(),
+            |s| format!("~{s} s"),
+        );
         let display = match lang {
             Language::En => format!(
                 "🚀 Backtest {} started ({}): {} on {}, {start} → {end}, initial cash {initial_cash:.0}, commission {:.2} %. Estimated duration {eta}.",
@@ -155,7 +176,7 @@ impl TypedTool for TriggerBacktest {
             Language::Ko => format!(
                 "🚀 백테스트 {} 시작 ({}): {} / {}, {start} → {end}, 초기자금 {initial_cash:.0}, 수수료 {:.2} %. 예상 소요 {eta}.",
                 response.backtest_id,
-                super::backtest_status::status_label(&response.status, lang),
+                presentation::status_label(&response.status, lang),
                 strategy.name,
                 symbols.join(", "),
                 commission_rate * 100.0
@@ -172,17 +193,15 @@ impl TypedTool for TriggerBacktest {
             Some(note) => format!("{display}\n{note}"),
             None => display,
         };
-        let watch = Watch {
+        let started = StartedBacktest {
             backtest_id: response.backtest_id.clone(),
             channel: ctx.caller.channel.clone(),
             thread: ctx.thread.clone(),
             requested_by: ctx.caller.subject.clone(),
             language: lang,
             request_id: ctx.request_id.as_str().to_string(),
-            since: crate::store::now(),
-            stuck_reported: false,
         };
-        let watched = match self.watcher.record(&watch).await {
+        let watched = match self.watches.record(&started).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(backtest = %response.backtest_id, error = %e,
@@ -222,7 +241,7 @@ impl TypedTool for TriggerBacktest {
         });
         Ok(ToolOutput {
             data,
-            display: render::with_source(display, self.platform.kind(), lang),
+            display: presentation::with_source(display, self.platform.kind(), lang),
         })
     }
 }

@@ -10,10 +10,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::render::{self, tr};
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
 use crate::domain::Language;
-use crate::rbac::Role;
+use crate::domain::Role;
+use crate::presentation::{self, tr};
 use crate::store::{UsageRepo, UsageRow};
 
 /// Arguments of `usage_report`.
@@ -75,7 +75,7 @@ fn table(first: &str, groups: &[(String, Totals)], lang: Language) -> String {
             ]
         })
         .collect();
-    render::table(&headers, &rows)
+    presentation::table(&headers, &rows)
 }
 
 fn usd(cost: f64) -> String {

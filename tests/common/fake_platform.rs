@@ -309,8 +309,8 @@ impl FakePlatform {
     /// Point `settings` at this platform (API, token, database).
     pub fn configure(&self, settings: &mut chatops::config::Settings) {
         settings.platform.api_url = Some(self.url.clone());
-        settings.platform.api_token = Some(chatops::config::Secret::new(TOKEN));
-        settings.platform.mongodb_uri = Some(chatops::config::Secret::new(super::mongo_uri()));
+        settings.platform.api_token = Some(chatops::secret::Secret::new(TOKEN));
+        settings.platform.mongodb_uri = Some(chatops::secret::Secret::new(super::mongo_uri()));
         settings.platform.mongodb_db = Some(self.db_name.clone());
     }
 

@@ -204,7 +204,7 @@ impl DiscordAdapter {
             .first_delivery(
                 "discord",
                 id,
-                crate::store::now(),
+                crate::clock::now(),
                 chrono::Duration::hours(DEDUPE_TTL_HOURS),
             )
             .await

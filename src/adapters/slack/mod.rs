@@ -264,7 +264,7 @@ impl SlackAdapter {
             };
             let live = self
                 .sessions
-                .load_session(&key.session_id(), crate::store::now() - self.session_ttl)
+                .load_session(&key.session_id(), crate::clock::now() - self.session_ttl)
                 .await;
             if !matches!(live, Ok(Some(_))) {
                 return;
@@ -282,7 +282,7 @@ impl SlackAdapter {
             .first_delivery(
                 "slack",
                 &callback.event_id,
-                crate::store::now(),
+                crate::clock::now(),
                 chrono::Duration::hours(DEDUPE_TTL_HOURS),
             )
             .await

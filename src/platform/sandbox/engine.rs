@@ -50,6 +50,8 @@
 //!    bars than warm-up + 2 → `NotEnoughData`.
 
 use chrono::{Datelike, NaiveDate, Weekday};
+
+use crate::platform::Performance;
 use serde_json::Value;
 use std::fmt;
 
@@ -391,31 +393,6 @@ impl Strategy {
         }
         out
     }
-}
-
-/// The platform's KPI block (field names are the platform's). Ratios are fractions
-/// (0.182 = 18.2 %); `max_drawdown` is ≤ 0; `total_trades` counts round trips over all symbols.
-/// Definitions: rule 5 of the module doc.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Performance {
-    /// End equity / initial cash − 1.
-    pub total_return: f64,
-    /// Total return compounded to 252 trading days.
-    pub annualized_return: f64,
-    /// Annualized mean / stdev of daily returns (risk-free 0).
-    pub sharpe_ratio: f64,
-    /// Annualized mean daily return / downside deviation.
-    pub sortino_ratio: f64,
-    /// Annualized return / |max drawdown|.
-    pub calmar_ratio: f64,
-    /// Worst fall from a running peak (≤ 0).
-    pub max_drawdown: f64,
-    /// Annualized stdev of daily returns.
-    pub volatility: f64,
-    /// Winning round trips / round trips.
-    pub win_rate: f64,
-    /// Round trips over all symbols.
-    pub total_trades: u32,
 }
 
 /// Inputs of one backtest.

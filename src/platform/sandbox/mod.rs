@@ -423,7 +423,7 @@ impl SandboxPlatform {
 }
 
 /// Run one backtest with the engine; the error is the platform's message.
-fn run(strategy: &Strategy, config: &BacktestConfig) -> Result<engine::Performance, String> {
+fn run(strategy: &Strategy, config: &BacktestConfig) -> Result<super::Performance, String> {
     let parsed = engine::Strategy::from_platform(&strategy.strategy_type, &strategy.parameters)
         .map_err(|e| match e {
             engine::StrategyError::UnknownType(t) => format!("Unsupported strategy type: {t}"),

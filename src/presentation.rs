@@ -1,11 +1,12 @@
-//! Rendering helpers shared by the tools: compact tables and number formats
-//! for people, in the caller's language. Tools put the raw numbers in their
-//! JSON output; these only format them.
+//! Presentation for people, below both the tools and the background jobs:
+//! compact tables, number and time formats, status words and backtest
+//! details, in the caller's language. Tools put the raw numbers in their JSON
+//! output; these only format them. Pure: no IO, no clock.
 
 use chrono::{DateTime, Utc};
 
 use crate::domain::Language;
-use crate::platform::PlatformKind;
+use crate::platform::{Backtest, BacktestResult, BacktestStatus, PlatformKind};
 
 /// "97.3 %", or the unknown marker.
 pub fn pct(value: Option<f64>, lang: Language) -> String {
@@ -174,6 +175,80 @@ pub fn kpi_cells(p: &crate::platform::Performance) -> Vec<String> {
     ]
 }
 
+/// The status word in the caller's language.
+pub fn status_label(status: &BacktestStatus, lang: Language) -> &'static str {
+    let ko = match status {
+        BacktestStatus::Pending => "대기 중",
+        BacktestStatus::Running => "실행 중",
+        BacktestStatus::Completed => "완료",
+        BacktestStatus::Failed => "실패",
+        BacktestStatus::Cancelled => "취소됨",
+    };
+    tr(lang, status.as_str(), ko)
+}
+
+/// A backtest's status line, duration, error and KPIs (or why there are
+/// none), in the caller's language.
+pub fn backtest_details(
+    backtest: &Backtest,
+    strategy: &str,
+    result: Option<&BacktestResult>,
+    lang: Language,
+) -> String {
+    let c = &backtest.config;
+    let mut lines = vec![format!(
+        "{} {}: {} · {} · {} · {} → {}",
+        tr(lang, "Backtest", "백테스트"),
+        backtest.id,
+        status_label(&backtest.status, lang),
+        strategy,
+        c.symbols.join(", "),
+        c.start_date,
+        c.end_date
+    )];
+    if let (Some(started), Some(done)) = (backtest.started_at, backtest.completed_at) {
+        lines.push(format!(
+            "{}: {} s",
+            tr(lang, "duration", "소요 시간"),
+            (done - started).num_seconds()
+        ));
+    }
+    if let Some(error) = &backtest.error_message {
+        lines.push(format!("{}: {error}", tr(lang, "error", "오류")));
+    }
+    match (&backtest.status, result) {
+        (BacktestStatus::Completed, Some(r)) => {
+            lines.push(table(&kpi_headers(lang), &[kpi_cells(&r.performance)]));
+        }
+        (BacktestStatus::Completed, None) => {
+            lines.push(
+                tr(
+                    lang,
+                    "Completed, but the platform has no result for it.",
+                    "완료되었지만 결과가 없습니다.",
+                )
+                .into(),
+            );
+        }
+        _ => {}
+    }
+    lines.join("\n")
+}
+
+/// `2 h 13 min`, `45 s` / `2시간 13분`, `45초`.
+pub fn human_duration(d: chrono::Duration, lang: Language) -> String {
+    let secs = d.num_seconds().max(0);
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (lang, h, m) {
+        (Language::En, 0, 0) => format!("{s} s"),
+        (Language::En, 0, _) => format!("{m} min {s} s"),
+        (Language::En, _, _) => format!("{h} h {m} min"),
+        (Language::Ko, 0, 0) => format!("{s}초"),
+        (Language::Ko, 0, _) => format!("{m}분 {s}초"),
+        (Language::Ko, _, _) => format!("{h}시간 {m}분"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +284,15 @@ mod tests {
         assert_eq!(lines[0], "cache    hit rate");
         assert_eq!(lines[2], "덕디비   97.3 %");
         assert_eq!(lines[3], "mongodb  -");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        let d = |s| chrono::Duration::seconds(s);
+        assert_eq!(human_duration(d(45), Language::En), "45 s");
+        assert_eq!(human_duration(d(125), Language::En), "2 min 5 s");
+        assert_eq!(human_duration(d(7980), Language::En), "2 h 13 min");
+        assert_eq!(human_duration(d(7980), Language::Ko), "2시간 13분");
+        assert_eq!(human_duration(d(-5), Language::Ko), "0초");
     }
 }

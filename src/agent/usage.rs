@@ -1,4 +1,4 @@
-//! Token counts for LLM servers that do not report `usage` (some local
+//! Token counting for the agent's usage accounting, for LLM servers that do not report `usage` (some local
 //! servers): counted on the exact text sent and received, with the model's
 //! tokenizer (tiktoken-rs; `o200k_base` for models it does not know), plus
 //! OpenAI's per-message framing. An estimate for non-OpenAI models, but a
@@ -6,7 +6,7 @@
 
 use tiktoken_rs::CoreBPE;
 
-use crate::agent::model::{Message, ModelReply, Usage};
+use super::model::{Message, ModelReply, Usage};
 use crate::tools::registry::ToolSpec;
 
 /// Framing tokens per message, and for priming the reply (OpenAI's counting).
