@@ -19,7 +19,7 @@ use axum::routing::{any, post};
 use chatops::app::App;
 use chatops::config::Settings;
 use chatops::secret::Secret;
-use chatops::store::Store;
+use chatops::store::backends::Store;
 use chatops::store::sqlite::SqliteStore;
 use common::percentile;
 use fixtures::fake_slack::{SECRET, sign};

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use chatops::app::App;
 use chatops::domain::Role;
 use chatops::platform::sandbox::SandboxPlatform;
-use chatops::tools::registry::DeferApproval;
+use chatops::tools::approval::DeferApproval;
 use fixtures::{FakeLlm, Scripted, settings_with_llm};
 use serde_json::Value;
 use tiktoken_rs::CoreBPE;

@@ -6,7 +6,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::Language;
-use crate::store::{AuditEvent, AuditQuery, AuditRecord, ChainReport, Store};
+use crate::store::backends::Store;
+use crate::store::{AuditEvent, AuditQuery, AuditRecord, ChainReport};
 
 /// Records read per page while verifying.
 const VERIFY_PAGE: usize = 1000;

@@ -18,7 +18,7 @@ use crate::jobs::digest::Digester;
 use crate::jobs::outbox::{Deliverer, Outbox, Sinks};
 use crate::jobs::scheduler::Scheduler;
 use crate::jobs::watch::{WatchRecorder, Watcher};
-use crate::jobs::{Handlers, Worker};
+use crate::jobs::worker::{Handlers, Worker};
 use crate::platform::QuantPlatform;
 use crate::platform::alpha_vantage::{AlphaVantageClient, AlphaVantageConfig};
 use crate::platform::live::{LiveConfig, LivePlatform};
@@ -26,7 +26,8 @@ use crate::platform::sandbox::SandboxPlatform;
 use crate::prompts::Prompts;
 use crate::rbac::Rbac;
 use crate::redact::Redactor;
-use crate::store::Store;
+use crate::store::backends::Store;
+use crate::tools::Tool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::cache_status::CacheStatus;
@@ -34,9 +35,9 @@ use crate::tools::compare_strategies::CompareStrategies;
 use crate::tools::data_quality_summary::DataQualitySummary;
 use crate::tools::recent_failures::RecentFailures;
 use crate::tools::registry::RegistryLimits;
+use crate::tools::registry::ToolRegistry;
 use crate::tools::runbooks::{Runbook, SearchRunbooks};
 use crate::tools::trigger_backtest::TriggerBacktest;
-use crate::tools::{Tool, ToolRegistry};
 
 /// The settings of `path` (or the embedded defaults) with the environment on
 /// top, checked by config and by every feature that owns a section's rules:

@@ -249,12 +249,12 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Usage { days, json } => {
-            let store = crate::store::Store::open(&settings.store).await?;
+            let store = crate::store::backends::Store::open(&settings.store).await?;
             println!("{}", crate::admin::usage(&store, days, json).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(args) => {
-            let store = crate::store::Store::open(&settings.store).await?;
+            let store = crate::store::backends::Store::open(&settings.store).await?;
             match args.action {
                 Some(AuditAction::Verify) => {
                     let (report, intact) = crate::admin::verify(&store).await?;
@@ -328,7 +328,7 @@ async fn eval(
     eval::prepare(&mut settings);
     // A throwaway store: the eval's sessions, audit and usage stay out of the bot's.
     let scratch = tempfile::Builder::new().prefix("chatops-eval-").tempdir()?;
-    let store = crate::store::Store::sqlite(crate::store::sqlite::SqliteStore::open(
+    let store = crate::store::backends::Store::sqlite(crate::store::sqlite::SqliteStore::open(
         &scratch.path().join("eval.db"),
     )?);
     let app = App::builder(settings).store(store).build().await?;

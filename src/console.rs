@@ -22,8 +22,8 @@ use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId,
 use crate::i18n;
 use crate::jobs::outbox::{ChatSink, SendError, Sinks};
 use crate::store::Approval;
-use crate::tools::registry::DeferApproval;
-use crate::tools::{ApprovalGate, GateDecision};
+use crate::tools::approval::DeferApproval;
+use crate::tools::approval::{ApprovalGate, GateDecision};
 
 /// Who is typing, and where, as RBAC sees it.
 #[derive(Debug, Clone)]

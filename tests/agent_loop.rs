@@ -13,8 +13,9 @@ use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::Role;
 use chatops::domain::{Caller, ChannelId, ChatEvent, Platform, RequestId, Subject};
-use chatops::store::{AuditEvent, AuditQuery, Store};
-use chatops::tools::ToolOutcome;
+use chatops::store::backends::Store;
+use chatops::store::{AuditEvent, AuditQuery};
+use chatops::tools::call::ToolOutcome;
 use common::{
     Backend, DeployTool, EchoTool, FakeLlm, ReopenableStore, Scripted, settings_with_llm,
 };
@@ -345,7 +346,7 @@ async fn denied_tools_are_not_offered_and_are_refused_when_called_anyway() {
     let outcome = h
         .app
         .agent
-        .handle(&event, &chatops::tools::registry::DeferApproval)
+        .handle(&event, &chatops::tools::approval::DeferApproval)
         .await;
     let offered = offered_tools(&llm.requests()[0]);
     assert!(offered.contains(&"echo".to_string()));
@@ -455,7 +456,7 @@ async fn mutating_tools_wait_for_approval_and_run_only_when_approved() {
     assert_eq!(stored.arguments, json!({"target": "prod"}));
     assert_eq!(
         stored.args_hash,
-        chatops::tools::registry::args_hash("deploy", &json!({"target": "prod"}))
+        chatops::tools::approval::args_hash("deploy", &json!({"target": "prod"}))
     );
 
     // With --yes: approved by the caller (an operator on embedded defaults) and run.
@@ -491,13 +492,13 @@ async fn an_approver_without_the_role_is_refused() {
     let (h, _dir) = sqlite_harness(settings).await;
     struct ViewerApproves;
     #[async_trait::async_trait]
-    impl chatops::tools::ApprovalGate for ViewerApproves {
+    impl chatops::tools::approval::ApprovalGate for ViewerApproves {
         async fn request(
             &self,
             _: &chatops::store::Approval,
             _: &str,
-        ) -> chatops::tools::GateDecision {
-            chatops::tools::GateDecision::Approve {
+        ) -> chatops::tools::approval::GateDecision {
+            chatops::tools::approval::GateDecision::Approve {
                 by: Subject::console("mallory").unwrap(),
                 groups: vec![],
             }
@@ -679,14 +680,14 @@ async fn people_see_approval_arguments_redacted_while_the_stored_approval_keeps_
     let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
     struct Recording(std::sync::Mutex<Vec<chatops::store::Approval>>);
     #[async_trait::async_trait]
-    impl chatops::tools::ApprovalGate for Recording {
+    impl chatops::tools::approval::ApprovalGate for Recording {
         async fn request(
             &self,
             approval: &chatops::store::Approval,
             _: &str,
-        ) -> chatops::tools::GateDecision {
+        ) -> chatops::tools::approval::GateDecision {
             self.0.lock().unwrap().push(approval.clone());
-            chatops::tools::GateDecision::Pending
+            chatops::tools::approval::GateDecision::Pending
         }
     }
     let gate = Recording(Default::default());

@@ -15,7 +15,7 @@ use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::Role;
 use chatops::store::AuditEvent;
-use chatops::tools::ToolOutcome;
+use chatops::tools::call::ToolOutcome;
 use common::fake_platform::{FakePlatform, TOKEN};
 use common::{FakeLlm, Scripted};
 use mongodb::bson::{DateTime as BsonDate, Document, doc, oid::ObjectId};

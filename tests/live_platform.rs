@@ -19,7 +19,7 @@ use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::secret::Secret;
 use chatops::store::AuditEvent;
-use chatops::tools::ToolOutcome;
+use chatops::tools::call::ToolOutcome;
 use common::fake_platform::{ApiMode, ApiState, FakePlatform, Ids, serve};
 use serde_json::{Value, json};
 

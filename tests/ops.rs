@@ -275,7 +275,7 @@ async fn readyz(addr: std::net::SocketAddr) -> (u16, String) {
 async fn readyz_follows_the_store_down_and_back() {
     chatops::install_crypto_provider();
     let mut server = OwnServer::start();
-    let store = chatops::store::Store::open(&chatops::config::StoreSettings {
+    let store = chatops::store::backends::Store::open(&chatops::config::StoreSettings {
         mongodb_uri: Some(Secret::new(server.uri())),
         mongodb_db: "chatops_ready".into(),
         ..Default::default()

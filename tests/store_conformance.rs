@@ -3,9 +3,10 @@
 
 mod common;
 
+use chatops::store::backends::Store;
 use chatops::store::{
     Approval, ApprovalStatus, AuditEvent, AuditQuery, AuditRecord, ChainReport, ChatSession,
-    DecideError, Job, JobRelease, JobState, NewJob, Store, StoreStats, Turn, UsageRow, UsageScope,
+    DecideError, Job, JobRelease, JobState, NewJob, StoreStats, Turn, UsageRow, UsageScope,
     verify_audit_chain,
 };
 use chrono::{Duration, NaiveDate};

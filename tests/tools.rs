@@ -18,7 +18,7 @@ use chatops::platform::{
     TriggerRequest, TriggerResponse,
 };
 use chatops::store::AuditEvent;
-use chatops::tools::ToolOutcome;
+use chatops::tools::call::ToolOutcome;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -250,7 +250,7 @@ async fn trigger_errors_are_clear() {
     let registry = bot.app.agent.registry();
     for (args, expected) in cases {
         let ctx = english_context();
-        let call = chatops::tools::ToolCallRequest {
+        let call = chatops::tools::call::ToolCallRequest {
             call_id: "c".into(),
             name: "trigger_backtest".into(),
             arguments: args.into(),
@@ -270,9 +270,13 @@ async fn trigger_errors_are_clear() {
 struct PreApprove;
 
 #[async_trait]
-impl chatops::tools::ApprovalGate for PreApprove {
-    async fn request(&self, _: &chatops::store::Approval, _: &str) -> chatops::tools::GateDecision {
-        chatops::tools::GateDecision::Approve {
+impl chatops::tools::approval::ApprovalGate for PreApprove {
+    async fn request(
+        &self,
+        _: &chatops::store::Approval,
+        _: &str,
+    ) -> chatops::tools::approval::GateDecision {
+        chatops::tools::approval::GateDecision::Approve {
             by: me().caller.subject,
             groups: vec![],
         }
@@ -322,7 +326,7 @@ async fn compare_strategies_by_name_reports_each_failed_step_and_compares_the_re
 
     let registry = bot.app.agent.registry();
     let ctx = english_context();
-    let call = chatops::tools::ToolCallRequest {
+    let call = chatops::tools::call::ToolCallRequest {
         call_id: "c".into(),
         name: "compare_strategies".into(),
         arguments: r#"{"strategies":["rsi","MACD","mean reversion","Sector rotation","Pairs trading","Buy and hold"]}"#.into(),

@@ -12,8 +12,9 @@ pub mod slack;
 
 use crate::domain::Language;
 use crate::store::Approval;
-use crate::tools::ToolCallResult;
-use crate::tools::registry::{NotApproved, PendingDecision};
+use crate::tools::approval::NotApproved;
+use crate::tools::approval::PendingDecision;
+use crate::tools::call::ToolCallResult;
 
 /// How a decision on an approval shows in chat, whatever the platform.
 #[derive(Debug)]
@@ -79,7 +80,7 @@ pub fn decision_view(decision: PendingDecision, who: &str) -> DecisionView {
 
 /// The text shown for an approved action's result.
 pub fn result_text(result: &ToolCallResult) -> String {
-    if result.outcome == crate::tools::ToolOutcome::Ok {
+    if result.outcome == crate::tools::call::ToolOutcome::Ok {
         result.display.clone()
     } else {
         format!("⚠ {}", result.display)

@@ -32,7 +32,7 @@ use super::model::{
     ChatModel, Message, ModelError, ModelErrorKind, ModelReply, ModelRequest, Usage,
 };
 use crate::config::{AuthHeader, LlmSettings};
-use crate::tools::ToolCallRequest;
+use crate::tools::call::ToolCallRequest;
 
 /// A chat model behind an OpenAI-compatible HTTP API.
 pub struct OpenAiModel {

@@ -37,7 +37,10 @@ use crate::i18n;
 use crate::prompts::Prompts;
 use crate::redact::Redactor;
 use crate::store::{AuditEvent, ChatSession, SessionRepo, Turn};
-use crate::tools::{ApprovalGate, ToolCallRequest, ToolCallResult, ToolContext, ToolRegistry};
+use crate::tools::ToolContext;
+use crate::tools::approval::ApprovalGate;
+use crate::tools::call::{ToolCallRequest, ToolCallResult};
+use crate::tools::registry::ToolRegistry;
 
 use model::{ChatModel, Message, ModelRequest, Usage};
 

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::domain::Language;
-use crate::tools::ToolCallRequest;
-use crate::tools::registry::ToolSpec;
+use crate::tools::call::ToolCallRequest;
+use crate::tools::call::ToolSpec;
 
 /// One message of the conversation sent to the model.
 #[derive(Debug, Clone, PartialEq)]

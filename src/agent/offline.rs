@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::model::{ChatModel, Message, ModelError, ModelReply, ModelRequest, Usage};
 use crate::i18n;
 use crate::planner::intent::{self, Plan};
-use crate::tools::ToolCallRequest;
+use crate::tools::call::ToolCallRequest;
 
 /// Model id reported for offline answers.
 pub const OFFLINE_MODEL_ID: &str = "offline-planner";

@@ -7,7 +7,7 @@
 use tiktoken_rs::CoreBPE;
 
 use super::model::{Message, ModelReply, Usage};
-use crate::tools::registry::ToolSpec;
+use crate::tools::call::ToolSpec;
 
 /// Framing tokens per message, and for priming the reply (OpenAI's counting).
 const PER_MESSAGE: u32 = 3;

@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::agent::Agent;
 use crate::config::Settings;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
-use crate::tools::registry::DeferApproval;
+use crate::tools::approval::DeferApproval;
 use score::{ExpectedOutcome, ExpectedTool};
 
 /// One case of an eval set (one line of the file).

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::Language;
-use crate::tools::ToolCallResult;
+use crate::tools::call::ToolCallResult;
 
 /// Tool calls never counted against a case: answers are meant to cite the
 /// team's runbooks, so a model may look one up alongside any question.
@@ -271,7 +271,7 @@ pub fn ungrounded_numbers(answer: &str, sources: &[f64]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::ToolOutcome;
+    use crate::tools::call::ToolOutcome;
     use serde_json::json;
 
     fn call(name: &str, args: Value, outcome: ToolOutcome) -> ToolCallResult {

@@ -25,7 +25,9 @@ use crate::governance::models::ModelUse;
 use crate::platform::QuantPlatform;
 use crate::presentation::{self, tr};
 use crate::store::{Job, JobRelease};
-use crate::tools::{ToolContext, ToolOutcome, ToolRegistry};
+use crate::tools::ToolContext;
+use crate::tools::call::ToolOutcome;
+use crate::tools::registry::ToolRegistry;
 
 pub const KIND: &str = "digest";
 pub const QUEUE: &str = "digest";

@@ -25,8 +25,10 @@ use crate::presentation::tr;
 use crate::presentation::{human_duration, status_label};
 use crate::store::{Job, JobRelease, JobRepo, NewJob, StoreResult};
 use crate::tools::backtest_status::BacktestStatusTool;
+use crate::tools::call::ToolOutcome;
+use crate::tools::registry::ToolRegistry;
 use crate::tools::trigger_backtest::{BacktestWatches, StartedBacktest};
-use crate::tools::{ToolContext, ToolOutcome, ToolRegistry, TypedTool};
+use crate::tools::{ToolContext, TypedTool};
 
 pub const KIND: &str = "watch_backtest";
 const STUCK_RUNBOOK: &str = "runbooks/stuck-jobs.md › Steps";

@@ -9,17 +9,14 @@
 //! and each record carries the hash of the one before it, so an edit made
 //! behind the bot's back shows ([`verify_audit_chain`]).
 
+pub mod backends;
 pub mod mongo;
 pub mod sqlite;
-
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-use crate::config::StoreSettings;
 
 /// A storage failure. The message is for operators (logs), never for chat.
 #[derive(Debug, thiserror::Error)]
@@ -725,62 +722,4 @@ pub trait StoreHealth: Send + Sync {
         now: DateTime<Utc>,
         active_since: DateTime<Utc>,
     ) -> StoreResult<StoreStats>;
-}
-
-/// Every repository of one backend.
-#[derive(Clone)]
-pub struct Store {
-    pub sessions: Arc<dyn SessionRepo>,
-    pub audit: Arc<dyn AuditRepo>,
-    pub approvals: Arc<dyn ApprovalRepo>,
-    pub events: Arc<dyn ProcessedEventRepo>,
-    pub jobs: Arc<dyn JobRepo>,
-    pub usage: Arc<dyn UsageRepo>,
-    pub health: Arc<dyn StoreHealth>,
-}
-
-impl Store {
-    fn from_backend<B>(backend: Arc<B>) -> Self
-    where
-        B: SessionRepo
-            + AuditRepo
-            + ApprovalRepo
-            + ProcessedEventRepo
-            + JobRepo
-            + UsageRepo
-            + StoreHealth
-            + 'static,
-    {
-        Self {
-            sessions: backend.clone(),
-            audit: backend.clone(),
-            approvals: backend.clone(),
-            events: backend.clone(),
-            jobs: backend.clone(),
-            usage: backend.clone(),
-            health: backend,
-        }
-    }
-
-    /// MongoDB when `mongodb_uri` is set, SQLite otherwise.
-    pub async fn open(settings: &StoreSettings) -> anyhow::Result<Self> {
-        match &settings.mongodb_uri {
-            Some(uri) => {
-                let backend =
-                    mongo::MongoStore::connect(uri.expose(), &settings.mongodb_db).await?;
-                Ok(Self::from_backend(Arc::new(backend)))
-            }
-            None => Ok(Self::sqlite(sqlite::SqliteStore::open(
-                &settings.sqlite_path,
-            )?)),
-        }
-    }
-
-    pub fn sqlite(backend: sqlite::SqliteStore) -> Self {
-        Self::from_backend(Arc::new(backend))
-    }
-
-    pub fn mongo(backend: mongo::MongoStore) -> Self {
-        Self::from_backend(Arc::new(backend))
-    }
 }

@@ -6,8 +6,10 @@
 //! Invariant: nothing under `tools/` imports an adapter or the LLM client.
 
 pub mod alpha_vantage_health;
+pub mod approval;
 pub mod backtest_status;
 pub mod cache_status;
+pub mod call;
 pub mod compare_strategies;
 pub mod data_quality_summary;
 pub mod recent_failures;
@@ -23,10 +25,6 @@ use serde_json::Value;
 
 use crate::domain::{Caller, Language, Platform, RequestId, Role};
 use crate::platform::{ResolveError, Strategy, resolve_strategy};
-
-pub use registry::{
-    ApprovalGate, GateDecision, ToolCallRequest, ToolCallResult, ToolOutcome, ToolRegistry,
-};
 
 /// The longest look-back (30 days) of the tools that take `since_hours`.
 pub const MAX_SINCE_HOURS: u32 = 720;

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use chatops::config::Settings;
 use chatops::domain::Role;
 use chatops::secret::Secret;
-use chatops::store::Store;
+use chatops::store::backends::Store;
 use chatops::store::mongo::MongoStore;
 use chatops::store::sqlite::SqliteStore;
 use chatops::tools::{ToolContext, ToolError, ToolOutput, TypedTool};

@@ -33,7 +33,7 @@ use crate::adapters::{DecisionView, decision_view, result_text};
 use crate::agent::Agent;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::store::{Approval, ProcessedEventRepo};
-use crate::tools::{ApprovalGate, GateDecision};
+use crate::tools::approval::{ApprovalGate, GateDecision};
 
 /// Discord's limit is 2,000 characters a message; keep room for fences.
 const MESSAGE_CHARS: usize = 1_900;

@@ -34,7 +34,8 @@ use crate::agent::{Agent, TurnOutcome, TurnStatus};
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::i18n;
 use crate::store::{Approval, ProcessedEventRepo, SessionRepo};
-use crate::tools::{ApprovalGate, GateDecision, ToolOutcome};
+use crate::tools::approval::{ApprovalGate, GateDecision};
+use crate::tools::call::ToolOutcome;
 use blocks::Rendered;
 use web::{BotIdentity, SlackWeb};
 
