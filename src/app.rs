@@ -14,6 +14,7 @@ use crate::agent::model::ChatModel;
 use crate::agent::offline::OfflinePlanner;
 use crate::audit::Auditor;
 use crate::config::Settings;
+use crate::egress::Egress;
 use crate::jobs::digest::Digester;
 use crate::jobs::outbox::{Deliverer, Outbox, Sinks};
 use crate::jobs::scheduler::Scheduler;
@@ -38,6 +39,7 @@ use crate::tools::registry::RegistryLimits;
 use crate::tools::registry::ToolRegistry;
 use crate::tools::runbooks::{Runbook, SearchRunbooks};
 use crate::tools::trigger_backtest::TriggerBacktest;
+use crate::turn::TurnPipeline;
 
 /// The settings of `path` (or the embedded defaults) with the environment on
 /// top, checked by config and by every feature that owns a section's rules:
@@ -71,6 +73,10 @@ pub struct App {
     pub outbox: Outbox,
     /// Wakes this process's worker when something is enqueued for now.
     pub wake: Arc<Notify>,
+    /// The one way out: every message the bot sends passes through it.
+    pub egress: Arc<Egress>,
+    /// The one turn pipeline every chat surface hands its events to.
+    pub pipeline: Arc<TurnPipeline>,
 }
 
 impl App {
@@ -131,6 +137,7 @@ pub struct AppBuilder {
     settings: Settings,
     store: Option<Store>,
     platform: Option<Arc<dyn QuantPlatform>>,
+    model: Option<Arc<dyn ChatModel>>,
     extra_tools: Vec<Arc<dyn Tool>>,
 }
 
@@ -140,6 +147,7 @@ impl App {
             settings,
             store: None,
             platform: None,
+            model: None,
             extra_tools: Vec::new(),
         }
     }
@@ -155,6 +163,13 @@ impl AppBuilder {
     /// Use this platform instead of the configured one.
     pub fn platform(mut self, platform: Arc<dyn QuantPlatform>) -> Self {
         self.platform = Some(platform);
+        self
+    }
+
+    /// Answer with this model instead of the configured LLM (tests script
+    /// one in-process).
+    pub fn model(mut self, model: Arc<dyn ChatModel>) -> Self {
+        self.model = Some(model);
         self
     }
 
@@ -235,7 +250,9 @@ impl AppBuilder {
             store.usage.clone(),
         ));
         let agent = Agent {
-            primary: llm.clone().map(|m| m as Arc<dyn ChatModel>),
+            primary: self
+                .model
+                .or_else(|| llm.clone().map(|m| m as Arc<dyn ChatModel>)),
             offline: Arc::new(OfflinePlanner),
             registry: Arc::new(registry),
             sessions: store.sessions.clone(),
@@ -247,10 +264,18 @@ impl AppBuilder {
             in_flight: tokio_util::task::TaskTracker::new(),
             bot_name: settings.bot.name.clone(),
         };
+        let agent = Arc::new(agent);
+        let egress = Arc::new(Egress::new(redactor.clone()));
+        let pipeline = Arc::new(TurnPipeline::new(
+            agent.clone(),
+            store.events.clone(),
+            egress.clone(),
+            auditor.clone(),
+        ));
         Ok(App {
             settings,
             store,
-            agent: Arc::new(agent),
+            agent,
             platform,
             redactor,
             llm,
@@ -258,6 +283,8 @@ impl AppBuilder {
             governance,
             outbox,
             wake,
+            egress,
+            pipeline,
         })
     }
 }

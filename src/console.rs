@@ -19,6 +19,7 @@ use crate::agent::model::Usage;
 use crate::agent::{Agent, TurnOutcome};
 use crate::app::App;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
+use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
 use crate::jobs::outbox::{ChatSink, SendError, Sinks};
 use crate::store::Approval;
@@ -115,16 +116,27 @@ impl ApprovalGate for PreApproved {
 
 /// The outbox's way into the terminal: notifications (a watched backtest
 /// ended) are printed between prompts.
-pub struct ConsoleSink;
+pub struct ConsoleSink {
+    egress: Arc<Egress>,
+}
 
 #[async_trait]
 impl ChatSink for ConsoleSink {
-    fn split(&self, text: &str) -> Vec<String> {
-        vec![text.to_string()]
+    fn split(&self, message: &Outgoing) -> Vec<Vec<Part>> {
+        vec![self.egress.parts(Platform::Console, message, usize::MAX)]
     }
 
-    async fn send(&self, _: &str, _: Option<&str>, part: &str, _: &str) -> Result<(), SendError> {
-        print!("\n{part}\n\n> ");
+    async fn send(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        parts: &[Part],
+        _: &str,
+    ) -> Result<(), SendError> {
+        for part in parts {
+            print!("\n{}\n", part.text());
+        }
+        print!("\n> ");
         let _ = std::io::stdout().flush();
         Ok(())
     }
@@ -136,7 +148,9 @@ impl ChatSink for ConsoleSink {
 pub async fn chat(app: &App, identity: ConsoleIdentity, banner: &str) -> anyhow::Result<()> {
     let sinks = Sinks::from([(
         Platform::Console,
-        Arc::new(ConsoleSink) as Arc<dyn ChatSink>,
+        Arc::new(ConsoleSink {
+            egress: app.egress.clone(),
+        }) as Arc<dyn ChatSink>,
     )]);
     let worker = app.worker(vec![Platform::Console.as_str().into()], sinks);
     let (stop, stopped) = tokio::sync::watch::channel(false);

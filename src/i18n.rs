@@ -76,6 +76,119 @@ pub fn approval_refused(lang: Language, tool: &str, why: &str, by: &str) -> Stri
     }
 }
 
+/// The immediate acknowledgement of a slash command (the question echoed).
+pub fn working_on(lang: Language, question: &str) -> String {
+    match (lang, question.trim().is_empty()) {
+        (Language::En, true) => "⏳ One moment…".into(),
+        (Language::Ko, true) => "⏳ 잠시만요…".into(),
+        (Language::En, false) => format!("⏳ Working on it: _{}_", question.trim()),
+        (Language::Ko, false) => format!("⏳ 처리 중입니다: _{}_", question.trim()),
+    }
+}
+
+/// An interaction of a kind the bot does not handle.
+pub fn interaction_unsupported(lang: Language) -> String {
+    pick(
+        lang,
+        "This interaction is not supported.".into(),
+        "지원하지 않는 상호작용입니다.".into(),
+    )
+}
+
+/// The header of an approval request.
+pub fn approval_needed(lang: Language) -> String {
+    pick(lang, "Approval needed:".into(), "승인 필요:".into())
+}
+
+/// Who asked for an approval (`{who}` is mentioned), until when, and its id.
+pub fn approval_context(lang: Language, expires_hhmm: &str, id: &str) -> String {
+    pick(
+        lang,
+        format!("requested by {{who}} · expires {expires_hhmm} UTC · {id}"),
+        format!("요청자 {{who}} · 만료 {expires_hhmm} UTC · {id}"),
+    )
+}
+
+/// The line that replaces an approval's buttons once `{who}` approved it.
+pub fn approved_by(lang: Language) -> String {
+    pick(
+        lang,
+        "✅ Approved by {who}.".into(),
+        "✅ {who} 님이 승인했습니다.".into(),
+    )
+}
+
+/// The line that replaces an approval's buttons once `{who}` cancelled it.
+pub fn cancelled_by(lang: Language) -> String {
+    pick(
+        lang,
+        "❌ Cancelled by {who}: nothing was run.".into(),
+        "❌ {who} 님이 취소했습니다. 실행하지 않았습니다.".into(),
+    )
+}
+
+/// The line that replaces an approval's buttons once it expired.
+pub fn approval_expired(lang: Language) -> String {
+    pick(
+        lang,
+        "⌛ Expired: nothing was run.".into(),
+        "⌛ 승인 시간이 지나 실행하지 않았습니다.".into(),
+    )
+}
+
+/// A watched backtest the platform no longer has (`{who}` asked for it).
+pub fn watch_gone(lang: Language, id: &str) -> String {
+    pick(
+        lang,
+        format!("🔔 {{who}}: I stopped following backtest {id}: the platform no longer has it."),
+        format!(
+            "🔔 {{who}}: 백테스트 {id}를 더 이상 추적하지 않습니다. 플랫폼에 해당 백테스트가 없습니다."
+        ),
+    )
+}
+
+/// The head of a watched backtest's completion (`{who}` asked for it).
+pub fn watch_finished(lang: Language, icon: &str, status: &str, took: Option<&str>) -> String {
+    match (lang, took) {
+        (Language::En, Some(took)) => {
+            format!("{icon} {{who}}, your backtest {status} after {took}.")
+        }
+        (Language::En, None) => format!("{icon} {{who}}, your backtest {status}."),
+        (Language::Ko, Some(took)) => {
+            format!("{icon} {{who}} 님, 요청하신 백테스트가 끝났습니다: {status} (소요 {took}).")
+        }
+        (Language::Ko, None) => {
+            format!("{icon} {{who}} 님, 요청하신 백테스트가 끝났습니다: {status}.")
+        }
+    }
+}
+
+/// A watched backtest that looks stuck (`{who}` asked for it).
+pub fn watch_stuck(lang: Language, id: &str, status: &str, took: &str, runbook: &str) -> String {
+    pick(
+        lang,
+        format!(
+            "⚠️ {{who}}, backtest {id} has been {status} for {took}; it looks stuck. I keep watching and will post when it ends.\nWhat to check: {runbook}"
+        ),
+        format!(
+            "⚠️ {{who}} 님, 백테스트 {id}가 {took} 동안 {status} 상태입니다. 멈춘 것 같습니다. 계속 지켜보고 끝나면 알려 드리겠습니다.\n확인할 것: {runbook}"
+        ),
+    )
+}
+
+/// A watch that gave up (`{who}` asked for it).
+pub fn watch_gave_up(lang: Language, id: &str, hours: u64, runbook: &str) -> String {
+    pick(
+        lang,
+        format!(
+            "⌛ {{who}}, backtest {id} has not ended after {hours} h; I stopped watching it. Ask for its status any time.\nWhat to check: {runbook}"
+        ),
+        format!(
+            "⌛ {{who}} 님, 백테스트 {id}가 {hours}시간이 지나도 끝나지 않아 추적을 멈췄습니다. 상태는 언제든 물어보세요.\n확인할 것: {runbook}"
+        ),
+    )
+}
+
 /// The terminal's approval question.
 pub fn approval_prompt(lang: Language, summary: &str) -> String {
     pick(
@@ -236,6 +349,15 @@ pub fn follow_up(lang: Language, tool: &str, missing: &[&str]) -> String {
 }
 
 /// The help text: what this caller may ask here.
+/// "Your role here: *operator*."
+pub fn role_here(lang: Language, role: crate::domain::Role) -> String {
+    pick(
+        lang,
+        format!("Your role here: **{role}**."),
+        format!("이 채널에서 내 역할: **{role}**."),
+    )
+}
+
 pub fn help(lang: Language, allowed_tools: &[&str]) -> String {
     let mut lines = vec![pick(
         lang,

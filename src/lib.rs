@@ -32,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod console;
 pub mod domain;
+pub mod egress;
 pub mod eval;
 pub mod governance;
 pub mod i18n;
@@ -47,6 +48,7 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tools;
+pub mod turn;
 
 /// Install ring as rustls' process-wide crypto provider. Call once at the top
 /// of `main` and of every test process; later calls are no-ops.

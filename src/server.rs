@@ -141,9 +141,8 @@ pub fn slack_adapter(
     };
     let web = crate::adapters::slack::web::SlackWeb::new(token.expose(), s.api_url.as_deref())?;
     Ok(Some(Arc::new(crate::adapters::slack::SlackAdapter::new(
-        app.agent.clone(),
+        app.pipeline.clone(),
         app.store.sessions.clone(),
-        app.store.events.clone(),
         web,
         app.settings.agent.session_ttl_hours,
     ))))
@@ -224,6 +223,7 @@ pub async fn serve(
             Platform::Slack,
             Arc::new(crate::adapters::slack::sink::SlackSink::new(
                 slack.web().clone(),
+                app.egress.clone(),
             )),
         );
         if let Some(secret) = &s.slack.signing_secret {
@@ -265,8 +265,7 @@ pub async fn serve(
             )
         };
         let discord = Arc::new(crate::adapters::discord::DiscordAdapter::new(
-            app.agent.clone(),
-            app.store.events.clone(),
+            app.pipeline.clone(),
             Arc::new(rest()?),
         ));
         if d.token.is_some() {
@@ -275,6 +274,7 @@ pub async fn serve(
                 Platform::Discord,
                 Arc::new(crate::adapters::discord::sink::DiscordSink::new(
                     discord.http(),
+                    app.egress.clone(),
                 )),
             );
         }

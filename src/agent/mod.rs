@@ -15,6 +15,7 @@
 //! counted) and cost are recorded. When the LLM fails (after its retries)
 //! the offline planner takes over the rest of the turn and the answer says so.
 
+pub mod commands;
 pub mod llm;
 pub mod model;
 pub mod offline;
@@ -39,9 +40,10 @@ use crate::redact::Redactor;
 use crate::store::{AuditEvent, ChatSession, SessionRepo, Turn};
 use crate::tools::ToolContext;
 use crate::tools::approval::ApprovalGate;
-use crate::tools::call::{ToolCallRequest, ToolCallResult};
+use crate::tools::call::{ToolCallRequest, ToolCallResult, ToolOutcome};
 use crate::tools::registry::ToolRegistry;
 
+use commands::{Command, ModelCommand};
 use model::{ChatModel, Message, ModelRequest, Usage};
 
 /// How a turn ended.
@@ -80,6 +82,9 @@ pub struct TurnOutcome {
     pub usage: Usage,
     pub offline: bool,
     pub status: TurnStatus,
+    /// Shown only to the asker where the surface can (Slack's ephemeral
+    /// `/ops` answers): help, denials, refusals and failures.
+    pub only_for_asker: bool,
 }
 
 /// Mutable state of a turn, kept outside the timed future so a timeout
@@ -90,6 +95,8 @@ struct TurnState {
     usage: Usage,
     model: String,
     offline: bool,
+    /// The answer is help text (only for the asker).
+    help: bool,
 }
 
 pub struct Agent {
@@ -184,7 +191,11 @@ impl Agent {
             .map(str::to_string);
 
         let mut state = TurnState::default();
-        let (answer, status) = if let Some(command) = model_command(&text) {
+        let command = commands::parse(&text);
+        let (answer, status) = if let Some(Command::Help) = command {
+            state.help = true;
+            (self.help(event, language), TurnStatus::Answered)
+        } else if let Some(Command::Model(command)) = command {
             let (answer, picked) = self
                 .model_command(event, language, command, chosen.as_deref())
                 .await;
@@ -318,6 +329,13 @@ impl Agent {
             },
         )
         .await;
+        let all_denied = !state.tool_calls.is_empty()
+            && state
+                .tool_calls
+                .iter()
+                .all(|c| c.outcome == ToolOutcome::Denied);
+        let only_for_asker =
+            state.help || all_denied || matches!(status, TurnStatus::Failed | TurnStatus::Refused);
         TurnOutcome {
             answer,
             language,
@@ -334,6 +352,7 @@ impl Agent {
             usage: state.usage,
             offline: state.offline,
             status,
+            only_for_asker,
         }
     }
 
@@ -369,6 +388,18 @@ impl Agent {
             started,
         )
         .await
+    }
+
+    /// `help`: the caller's role here and what they may ask.
+    fn help(&self, event: &ChatEvent, language: Language) -> String {
+        let offered = self.registry.offered(&event.caller);
+        let names: Vec<&str> = offered.iter().map(|t| t.name.as_str()).collect();
+        let role = self.registry.rbac().effective_role(&event.caller);
+        format!(
+            "{}\n{}",
+            i18n::role_here(language, role),
+            i18n::help(language, &names)
+        )
     }
 
     /// `model`, `model <name>`, `model default`: show or pick the
@@ -692,38 +723,6 @@ struct TurnInput<'a> {
     offline_only: bool,
 }
 
-/// A `model …` command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ModelCommand<'a> {
-    Show,
-    Default,
-    Pick(&'a str),
-}
-
-/// `model`, `model <name>`, `model default` (also `모델 …`, `/model …`);
-/// anything longer is a question, not a command.
-fn model_command(text: &str) -> Option<ModelCommand<'_>> {
-    let mut words = text.split_whitespace();
-    let first = words.next()?;
-    if !matches!(first.to_lowercase().as_str(), "model" | "/model" | "모델") {
-        return None;
-    }
-    let (name, rest) = (words.next(), words.next());
-    match (name, rest) {
-        (None, _) => Some(ModelCommand::Show),
-        (Some(n), None) if matches!(n.to_lowercase().as_str(), "default" | "기본") => {
-            Some(ModelCommand::Default)
-        }
-        (Some(n), None)
-            if n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_' | '/')) =>
-        {
-            Some(ModelCommand::Pick(n))
-        }
-        _ => None,
-    }
-}
-
 /// What a used-up budget adds to the answer.
 fn budget_note(language: Language, over: &BudgetExceeded) -> String {
     i18n::budget_exceeded(language, over.scope.as_str(), over.used, over.limit)
@@ -833,22 +832,6 @@ mod tests {
     fn tool_output_is_capped_on_char_boundaries() {
         assert_eq!(cap("abc", 5), "abc");
         assert_eq!(cap("캐시적중률", 2), "캐시…[truncated 3 characters]");
-    }
-
-    #[test]
-    fn model_commands_are_short_and_questions_are_not_commands() {
-        assert_eq!(model_command("model"), Some(ModelCommand::Show));
-        assert_eq!(
-            model_command("모델 gpt-4o"),
-            Some(ModelCommand::Pick("gpt-4o"))
-        );
-        assert_eq!(model_command("/model default"), Some(ModelCommand::Default));
-        assert_eq!(
-            model_command("model llama3.1:8b"),
-            Some(ModelCommand::Pick("llama3.1:8b"))
-        );
-        assert_eq!(model_command("model performance of RSI"), None);
-        assert_eq!(model_command("models?"), None);
     }
 
     #[test]

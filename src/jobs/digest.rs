@@ -20,6 +20,7 @@ use super::schedule::{Schedule, describe_tick};
 use crate::agent::model::{ChatModel, Message, ModelRequest};
 use crate::config::{DigestSection, DigestSettings};
 use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
+use crate::egress::Outgoing;
 use crate::governance::Governance;
 use crate::governance::models::ModelUse;
 use crate::platform::QuantPlatform;
@@ -111,7 +112,7 @@ impl Digester {
             let message = OutboundMessage {
                 channel: channel.clone(),
                 thread: None,
-                text: text.clone(),
+                message: Outgoing::text(text.as_str()),
                 purpose: "digest".into(),
                 request_id: None,
                 parts_sent: 0,

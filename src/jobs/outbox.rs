@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use super::backoff;
 use crate::audit::Auditor;
 use crate::domain::{Caller, ChannelId, Platform, RequestId, Subject};
+use crate::egress::{Outgoing, Part};
 use crate::store::{AuditEvent, Job, JobRelease, JobRepo, NewJob, StoreResult};
 
 pub const KIND: &str = "deliver";
@@ -30,12 +31,14 @@ pub struct OutboundMessage {
     pub channel: ChannelId,
     /// Slack thread ts (Discord threads are channels of their own).
     pub thread: Option<String>,
-    pub text: String,
+    /// What to say (jobs stored before mentions were structured hold `text`).
+    #[serde(alias = "text")]
+    pub message: Outgoing,
     /// notification, digest… (audit and logs).
     pub purpose: String,
     /// The request this message follows up, when there is one.
     pub request_id: Option<String>,
-    /// Parts the platform already accepted.
+    /// Platform messages (see [`ChatSink::split`]) already accepted.
     #[serde(default)]
     pub parts_sent: usize,
 }
@@ -58,16 +61,17 @@ pub enum SendError {
 /// A chat platform's way out, implemented by each adapter.
 #[async_trait]
 pub trait ChatSink: Send + Sync {
-    /// `text` as the platform's messages, in order. Deterministic: a retry
-    /// splits the same text the same way.
-    fn split(&self, text: &str) -> Vec<String>;
-    /// Post one part. `nonce` is unique per message part (platforms that
-    /// deduplicate by nonce drop a repeat).
+    /// `message` as the platform's messages (each of one or more egress
+    /// parts), in order. Deterministic: a retry splits the same message the
+    /// same way.
+    fn split(&self, message: &Outgoing) -> Vec<Vec<Part>>;
+    /// Post one platform message. `nonce` is unique per message (platforms
+    /// that deduplicate by nonce drop a repeat).
     async fn send(
         &self,
         channel: &str,
         thread: Option<&str>,
-        part: &str,
+        parts: &[Part],
         nonce: &str,
     ) -> Result<(), SendError>;
 }
@@ -135,7 +139,7 @@ impl Deliverer {
                 .dead(job, &message, format!("{platform} is not configured"))
                 .await;
         };
-        let parts = sink.split(&message.text);
+        let parts = sink.split(&message.message);
         while message.parts_sent < parts.len() {
             let nonce = nonce(&job.id, message.parts_sent);
             let sent = sink

@@ -20,6 +20,8 @@ use super::backoff;
 use super::outbox::{OutboundMessage, Outbox};
 use crate::config::JobSettings;
 use crate::domain::{Caller, ChannelId, Language, RequestId, Subject};
+use crate::egress::Outgoing;
+use crate::i18n;
 use crate::platform::{Backtest, BacktestStatus, QuantPlatform};
 use crate::presentation::tr;
 use crate::presentation::{human_duration, status_label};
@@ -165,18 +167,10 @@ impl Watcher {
         let b = match backtest {
             Some(b) => b,
             None => {
-                let text = match lang {
-                    Language::En => format!(
-                        "🔔 {}: I stopped following backtest {}: the platform no longer has it.",
-                        watch.requested_by.mention(),
-                        watch.backtest_id
-                    ),
-                    Language::Ko => format!(
-                        "🔔 {}: 백테스트 {}를 더 이상 추적하지 않습니다. 플랫폼에 해당 백테스트가 없습니다.",
-                        watch.requested_by.mention(),
-                        watch.backtest_id
-                    ),
-                };
+                let text = Outgoing::mentioning(
+                    &i18n::watch_gone(lang, &watch.backtest_id),
+                    &watch.requested_by,
+                );
                 return self.post_and_finish(job, &watch, "gone", text).await;
             }
         };
@@ -210,7 +204,7 @@ impl Watcher {
         job: &Job,
         watch: &Watch,
         what: &str,
-        text: String,
+        text: Outgoing,
     ) -> JobRelease {
         match self.post(job, watch, what, text).await {
             Ok(()) => JobRelease::Done,
@@ -224,12 +218,12 @@ impl Watcher {
         job: &Job,
         watch: &Watch,
         what: &str,
-        text: String,
+        text: Outgoing,
     ) -> Result<(), JobRelease> {
         let message = OutboundMessage {
             channel: watch.channel.clone(),
             thread: watch.thread.clone(),
-            text,
+            message: text,
             purpose: "notification".into(),
             request_id: Some(watch.request_id.clone()),
             parts_sent: 0,
@@ -248,7 +242,7 @@ impl Watcher {
     }
 
     /// The completion message: who, what, how long, and the KPIs or the error.
-    async fn finished(&self, watch: &Watch, b: &Backtest) -> String {
+    async fn finished(&self, watch: &Watch, b: &Backtest) -> Outgoing {
         let lang = watch.language;
         let took = b
             .completed_at
@@ -258,20 +252,8 @@ impl Watcher {
             BacktestStatus::Cancelled => "⏹",
             _ => "❌",
         };
-        let who = watch.requested_by.mention();
         let status = status_label(&b.status, lang);
-        let head = match (lang, took) {
-            (Language::En, Some(took)) => {
-                format!("{icon} {who}, your backtest {status} after {took}.")
-            }
-            (Language::En, None) => format!("{icon} {who}, your backtest {status}."),
-            (Language::Ko, Some(took)) => {
-                format!("{icon} {who} 님, 요청하신 백테스트가 끝났습니다: {status} (소요 {took}).")
-            }
-            (Language::Ko, None) => {
-                format!("{icon} {who} 님, 요청하신 백테스트가 끝났습니다: {status}.")
-            }
-        };
+        let head = i18n::watch_finished(lang, icon, status, took.as_deref());
         let ctx = ToolContext {
             request_id: RequestId::from_stored(&watch.request_id),
             platform: watch.channel.platform(),
@@ -303,36 +285,24 @@ impl Watcher {
                 details.display
             )
         };
-        format!("{head}\n{body}")
+        Outgoing::mentioning(&head, &watch.requested_by)
+            .then("\n")
+            .then(body)
     }
 }
 
-fn stuck(watch: &Watch, b: &Backtest, for_: chrono::Duration, lang: Language) -> String {
-    let who = watch.requested_by.mention();
+fn stuck(watch: &Watch, b: &Backtest, for_: chrono::Duration, lang: Language) -> Outgoing {
     let status = status_label(&b.status, lang);
     let took = human_duration(for_, lang);
-    match lang {
-        Language::En => format!(
-            "⚠️ {who}, backtest {} has been {status} for {took}; it looks stuck. I keep watching and will post when it ends.\nWhat to check: {STUCK_RUNBOOK}",
-            b.id
-        ),
-        Language::Ko => format!(
-            "⚠️ {who} 님, 백테스트 {}가 {took} 동안 {status} 상태입니다. 멈춘 것 같습니다. 계속 지켜보고 끝나면 알려 드리겠습니다.\n확인할 것: {STUCK_RUNBOOK}",
-            b.id
-        ),
-    }
+    Outgoing::mentioning(
+        &i18n::watch_stuck(lang, &b.id, status, &took, STUCK_RUNBOOK),
+        &watch.requested_by,
+    )
 }
 
-fn gave_up(watch: &Watch, hours: u64) -> String {
-    let who = watch.requested_by.mention();
-    match watch.language {
-        Language::En => format!(
-            "⌛ {who}, backtest {} has not ended after {hours} h; I stopped watching it. Ask for its status any time.\nWhat to check: {STUCK_RUNBOOK}",
-            watch.backtest_id
-        ),
-        Language::Ko => format!(
-            "⌛ {who} 님, 백테스트 {}가 {hours}시간이 지나도 끝나지 않아 추적을 멈췄습니다. 상태는 언제든 물어보세요.\n확인할 것: {STUCK_RUNBOOK}",
-            watch.backtest_id
-        ),
-    }
+fn gave_up(watch: &Watch, hours: u64) -> Outgoing {
+    Outgoing::mentioning(
+        &i18n::watch_gave_up(watch.language, &watch.backtest_id, hours, STUCK_RUNBOOK),
+        &watch.requested_by,
+    )
 }

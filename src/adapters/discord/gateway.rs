@@ -65,7 +65,7 @@ impl EventHandler for Handler {
         match parsed {
             Ok(interaction) => {
                 let (id, token) = (interaction.id.clone(), interaction.token.clone());
-                let response = self.adapter.on_interaction(interaction).await;
+                let response = self.adapter.on_interaction(interaction);
                 super::respond_over_rest(&ctx.http, &id, &token, &response).await;
             }
             Err(e) => {

@@ -71,5 +71,5 @@ async fn interactions(State(state): State<HttpState>, headers: HeaderMap, body: 
     let Ok(interaction) = serde_json::from_slice::<Interaction>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    axum::Json(state.adapter.on_interaction(interaction).await).into_response()
+    axum::Json(state.adapter.on_interaction(interaction)).into_response()
 }

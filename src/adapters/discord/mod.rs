@@ -16,6 +16,7 @@
 
 pub mod gateway;
 pub mod http;
+pub mod render;
 pub mod sink;
 
 use std::sync::Arc;
@@ -28,19 +29,19 @@ use serenity::http::Http;
 use serenity::model::id::{ChannelId as DiscordChannelId, InteractionId};
 use tokio::sync::OnceCell;
 
-use crate::adapters::format::{fence_tables, split};
-use crate::adapters::{DecisionView, decision_view, result_text};
-use crate::agent::Agent;
+use crate::adapters::{DecisionView, approval_text, decision_view, result_message};
+use crate::agent::TurnOutcome;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
-use crate::store::{Approval, ProcessedEventRepo};
+use crate::egress::{Egress, Outgoing, Part};
+use crate::i18n;
+use crate::store::Approval;
 use crate::tools::approval::{ApprovalGate, GateDecision};
+use crate::turn::{ChatSurface, TurnPipeline};
+use render::{ApprovalParts, MESSAGE_CHARS};
 
 /// Discord's limit is 2,000 characters a message; keep room for fences.
-const MESSAGE_CHARS: usize = 1_900;
-const DEDUPE_TTL_HOURS: i64 = 6;
 const ATTEMPTS: u32 = 3;
 /// Ephemeral message flag.
-const EPHEMERAL: u64 = 64;
 
 /// A Discord user, read leniently.
 #[derive(Debug, Clone, Deserialize)]
@@ -119,18 +120,16 @@ pub struct ReferencedMessage {
 
 /// The Discord side of the bot.
 pub struct DiscordAdapter {
-    agent: Arc<Agent>,
-    events: Arc<dyn ProcessedEventRepo>,
+    pipeline: Arc<TurnPipeline>,
     http: Arc<Http>,
     /// The bot's own user id (from READY, or configured application id).
     bot_user: OnceCell<String>,
 }
 
 impl DiscordAdapter {
-    pub fn new(agent: Arc<Agent>, events: Arc<dyn ProcessedEventRepo>, http: Arc<Http>) -> Self {
+    pub fn new(pipeline: Arc<TurnPipeline>, http: Arc<Http>) -> Self {
         Self {
-            agent,
-            events,
+            pipeline,
             http,
             bot_user: OnceCell::new(),
         }
@@ -171,7 +170,7 @@ impl DiscordAdapter {
 
     /// Run an event's work in the background, tracked so shutdown can wait for it.
     pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.agent.in_flight().spawn(work);
+        self.pipeline.spawn(work);
     }
 
     /// Whether the gateway said READY (for readiness).
@@ -198,54 +197,6 @@ impl DiscordAdapter {
         })
     }
 
-    async fn first_delivery(&self, id: &str) -> bool {
-        match self
-            .events
-            .first_delivery(
-                "discord",
-                id,
-                crate::clock::now(),
-                chrono::Duration::hours(DEDUPE_TTL_HOURS),
-            )
-            .await
-        {
-            Ok(first) => first,
-            Err(e) => {
-                tracing::error!(error = %e, "processed-events store failed; answering anyway");
-                true
-            }
-        }
-    }
-
-    /// Retry a REST call on transient failures (serenity waits out 429s itself).
-    async fn retry<T, F, Fut>(&self, what: &'static str, call: F) -> Option<T>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = serenity::Result<T>>,
-    {
-        for attempt in 0..ATTEMPTS {
-            match call().await {
-                Ok(v) => return Some(v),
-                Err(e) => {
-                    let transient = match &e {
-                        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(
-                            r,
-                        )) => r.status_code.is_server_error(),
-                        serenity::Error::Http(serenity::http::HttpError::Request(_)) => true,
-                        _ => false,
-                    };
-                    if !transient || attempt + 1 == ATTEMPTS {
-                        tracing::error!(what, error = %e, "Discord call failed; the message was not delivered");
-                        return None;
-                    }
-                    tracing::warn!(what, attempt, error = ?e, "Discord call failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
-                }
-            }
-        }
-        None
-    }
-
     /// A message that mentions the bot, replies to it, or is a DM.
     pub async fn on_message(&self, message: Message) {
         if message.author.bot.unwrap_or(false) {
@@ -263,8 +214,7 @@ impl DiscordAdapter {
         if !(is_dm || mentioned || replied_to_bot) || message.author.id == bot {
             return;
         }
-        if !self.first_delivery(&message.id).await {
-            tracing::debug!(message = %message.id, "redelivered Discord message ignored");
+        if !self.pipeline.first_delivery("discord", &message.id).await {
             return;
         }
         crate::telemetry::event_received("discord", if is_dm { "dm" } else { "mention" });
@@ -300,65 +250,45 @@ impl DiscordAdapter {
             Ok(id) => id.into(),
             Err(_) => return,
         };
-        // Typing while the agent works (Discord shows it ~10 s; renewed).
-        if let Err(e) = self.http.broadcast_typing(channel).await {
-            tracing::debug!(error = %e, "typing indicator not shown");
-        }
-        let typing_http = self.http.clone();
-        let typing = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(8)).await;
-                let _ = typing_http.broadcast_typing(channel).await;
-            }
-        });
         let gate = DiscordGate {
             http: self.http.clone(),
+            egress: self.pipeline.egress().clone(),
             channel,
         };
-        let outcome = self.agent.handle(&event, &gate).await;
-        typing.abort();
-        for (i, chunk) in chunks(&outcome.answer).into_iter().enumerate() {
-            let mut body =
-                json!({"content": chunk, "allowed_mentions": {"parse": [], "replied_user": false}});
-            if i == 0 {
-                body["message_reference"] =
-                    json!({"message_id": message.id, "fail_if_not_exists": false});
-            }
-            self.retry("create message", || {
-                self.http.send_message(channel, vec![], &body)
-            })
-            .await;
-        }
+        let surface = DiscordReply {
+            http: self.http.clone(),
+            channel,
+            reply_to: &message.id,
+            typing: std::sync::Mutex::new(None),
+        };
+        self.pipeline.run(&event, &gate, &surface).await;
     }
 
     /// An interaction: the immediate response (JSON), with the work spawned.
-    pub async fn on_interaction(self: &Arc<Self>, interaction: Interaction) -> Value {
+    /// No network and no store work here: Discord wants this within 3 s.
+    pub fn on_interaction(self: &Arc<Self>, interaction: Interaction) -> Value {
         match interaction.kind {
             1 => json!({"type": 1}),
             2 => {
-                if self
-                    .first_delivery(&format!("interaction:{}", interaction.id))
-                    .await
-                {
-                    crate::telemetry::event_received("discord", "command");
-                    let this = self.clone();
-                    self.spawn(async move { this.answer_command(interaction).await });
-                }
+                crate::telemetry::event_received("discord", "command");
+                let this = self.clone();
+                self.spawn(async move { this.answer_command(interaction).await });
                 json!({"type": 5})
             }
             3 => {
-                if self
-                    .first_delivery(&format!("interaction:{}", interaction.id))
-                    .await
-                {
-                    crate::telemetry::event_received("discord", "click");
-                    let this = self.clone();
-                    self.spawn(async move { this.decide(interaction).await });
-                }
+                crate::telemetry::event_received("discord", "click");
+                let this = self.clone();
+                self.spawn(async move { this.decide(interaction).await });
                 json!({"type": 6})
             }
             _ => {
-                json!({"type": 4, "data": {"content": "This interaction is not supported.", "flags": EPHEMERAL}})
+                let lang = Language::En;
+                let part = self.pipeline.egress().one(
+                    Platform::Discord,
+                    &Outgoing::text(i18n::interaction_unsupported(lang)),
+                    MESSAGE_CHARS,
+                );
+                render::immediate_ephemeral(&part).json().clone()
             }
         }
     }
@@ -383,6 +313,13 @@ impl DiscordAdapter {
     }
 
     async fn answer_command(&self, i: Interaction) {
+        if !self
+            .pipeline
+            .first_delivery("discord", &format!("interaction:{}", i.id))
+            .await
+        {
+            return;
+        }
         let question = i
             .data
             .as_ref()
@@ -397,47 +334,35 @@ impl DiscordAdapter {
         ) else {
             return;
         };
-        let lang = Language::detect(&question);
-        let answer = if question.is_empty()
-            || matches!(question.to_lowercase().as_str(), "help" | "도움말")
-        {
-            let offered = self.agent.registry().offered(&caller);
-            let names: Vec<&str> = offered.iter().map(|t| t.name.as_str()).collect();
-            crate::i18n::help(lang, &names)
-        } else {
-            let event = ChatEvent {
-                request_id: RequestId::generate(),
-                platform: Platform::Discord,
-                event_id: Some(i.id.clone()),
-                caller,
-                thread: None,
-                text: question,
-            };
-            let gate = DiscordGate {
-                http: self.http.clone(),
-                channel: channel.into(),
-            };
-            self.agent.handle(&event, &gate).await.answer
+        let event = ChatEvent {
+            request_id: RequestId::generate(),
+            platform: Platform::Discord,
+            event_id: Some(i.id.clone()),
+            caller,
+            thread: None,
+            text: question,
         };
-        for (n, chunk) in chunks(&answer).into_iter().enumerate() {
-            let body = json!({"content": chunk, "allowed_mentions": {"parse": []}});
-            if n == 0 {
-                self.retry("edit deferred response", || {
-                    self.http
-                        .edit_original_interaction_response(&i.token, &body, vec![])
-                })
-                .await;
-            } else {
-                self.retry("follow-up message", || {
-                    self.http.create_followup_message(&i.token, &body, vec![])
-                })
-                .await;
-            }
-        }
+        let gate = DiscordGate {
+            http: self.http.clone(),
+            egress: self.pipeline.egress().clone(),
+            channel: channel.into(),
+        };
+        let surface = DiscordInteractionReply {
+            http: self.http.clone(),
+            token: &i.token,
+        };
+        self.pipeline.run(&event, &gate, &surface).await;
     }
 
     /// An Approve / Cancel button.
     async fn decide(&self, i: Interaction) {
+        if !self
+            .pipeline
+            .first_delivery("discord", &format!("interaction:{}", i.id))
+            .await
+        {
+            return;
+        }
         let Some(custom_id) = i.data.as_ref().and_then(|d| d.custom_id.clone()) else {
             return;
         };
@@ -450,17 +375,9 @@ impl DiscordAdapter {
         let Some(approver) = self.interaction_caller(&i) else {
             return;
         };
-        let who = format!(
-            "<@{}>",
-            approver
-                .subject
-                .as_str()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-        );
         let decision = self
-            .agent
+            .pipeline
+            .agent()
             .registry()
             .decide_pending(
                 approval_id,
@@ -469,16 +386,18 @@ impl DiscordAdapter {
                 &RequestId::generate(),
             )
             .await;
-        let (approval, line, result) = match decision_view(decision, &who) {
+        let egress = self.pipeline.egress();
+        let (approval, line, result) = match decision_view(decision, &approver.subject) {
             DecisionView::Public {
                 approval,
                 line,
                 result,
             } => (approval, line, result),
             DecisionView::Private(text) => {
-                let body = json!({"content": text, "flags": EPHEMERAL});
-                self.retry("ephemeral note", || {
-                    self.http.create_followup_message(&i.token, &body, vec![])
+                let body = render::ephemeral(&egress.one(Platform::Discord, &text, MESSAGE_CHARS));
+                retry("ephemeral note", || {
+                    self.http
+                        .create_followup_message(&i.token, body.json(), vec![])
                 })
                 .await;
                 return;
@@ -486,18 +405,21 @@ impl DiscordAdapter {
             DecisionView::Nothing => return,
         };
         // The outcome replaces the buttons.
-        let body =
-            json!({"content": format!("{}\n{line}", approval_text(&approval)), "components": []});
-        self.retry("update approval message", || {
+        let body = render::approval_decided(
+            &approval_parts(egress, &approval),
+            &egress.one(Platform::Discord, &line, render::APPROVAL_LINE_CHARS),
+        );
+        retry("update approval message", || {
             self.http
-                .edit_original_interaction_response(&i.token, &body, vec![])
+                .edit_original_interaction_response(&i.token, body.json(), vec![])
         })
         .await;
         if let Some(result) = result {
-            for chunk in chunks(&result_text(&result)) {
-                let body = json!({"content": chunk, "allowed_mentions": {"parse": []}});
-                self.retry("approved action's result", || {
-                    self.http.create_followup_message(&i.token, &body, vec![])
+            for part in egress.parts(Platform::Discord, &result_message(&result), MESSAGE_CHARS) {
+                let body = render::message(&part);
+                retry("approved action's result", || {
+                    self.http
+                        .create_followup_message(&i.token, body.json(), vec![])
                 })
                 .await;
             }
@@ -505,33 +427,155 @@ impl DiscordAdapter {
     }
 }
 
-/// An answer as Discord messages (≤ 2,000 characters each).
-pub fn chunks(text: &str) -> Vec<String> {
-    let pieces = split(&fence_tables(text), MESSAGE_CHARS);
-    if pieces.is_empty() {
-        vec!["…".to_string()]
-    } else {
-        pieces
+/// Retry a REST call on transient failures (serenity waits out 429s itself).
+async fn retry<T, F, Fut>(what: &'static str, call: F) -> Option<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = serenity::Result<T>>,
+{
+    for attempt in 0..ATTEMPTS {
+        match call().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                let transient = match &e {
+                    serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) => {
+                        r.status_code.is_server_error()
+                    }
+                    serenity::Error::Http(serenity::http::HttpError::Request(_)) => true,
+                    _ => false,
+                };
+                if !transient || attempt + 1 == ATTEMPTS {
+                    tracing::error!(what, error = %e, "Discord call failed; the message was not delivered");
+                    return None;
+                }
+                tracing::warn!(what, attempt, error = ?e, "Discord call failed; retrying");
+                tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
+            }
+        }
+    }
+    None
+}
+
+/// An approval's text as Discord parts, each cut to fit one message together.
+fn approval_parts(egress: &Egress, approval: &Approval) -> ApprovalParts {
+    let text = approval_text(approval);
+    ApprovalParts {
+        header: egress.one(
+            Platform::Discord,
+            &text.header,
+            render::APPROVAL_HEADER_CHARS,
+        ),
+        arguments: egress.one(
+            Platform::Discord,
+            &text.arguments,
+            render::APPROVAL_ARGUMENTS_CHARS,
+        ),
+        context: egress.one(
+            Platform::Discord,
+            &text.context,
+            render::APPROVAL_LINE_CHARS,
+        ),
     }
 }
 
-/// The approval request's text: exact action and arguments.
-fn approval_text(a: &Approval) -> String {
-    let args = serde_json::to_string_pretty(&a.arguments).unwrap_or_default();
-    let requester = a.requester.rsplit('/').next().unwrap_or(&a.requester);
-    match a.language {
-        Language::En => format!(
-            "🔐 **Approval needed:** `{}`\n```json\n{args}\n```requested by <@{requester}> · expires {} UTC · {}",
-            a.tool,
-            a.expires_at.format("%H:%M"),
-            a.id
-        ),
-        Language::Ko => format!(
-            "🔐 **승인 필요:** `{}`\n```json\n{args}\n```요청자 <@{requester}> · 만료 {} UTC · {}",
-            a.tool,
-            a.expires_at.format("%H:%M"),
-            a.id
-        ),
+/// A reply to a message in its channel, with the typing indicator while the
+/// agent works (Discord shows it ~10 s; renewed).
+struct DiscordReply<'a> {
+    http: Arc<Http>,
+    channel: DiscordChannelId,
+    reply_to: &'a str,
+    typing: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+#[async_trait]
+impl ChatSurface for DiscordReply<'_> {
+    fn platform(&self) -> Platform {
+        Platform::Discord
+    }
+
+    fn part_chars(&self) -> usize {
+        MESSAGE_CHARS
+    }
+
+    async fn working(&self) {
+        if let Err(e) = self.http.broadcast_typing(self.channel).await {
+            tracing::debug!(error = %e, "typing indicator not shown");
+        }
+        let (http, channel) = (self.http.clone(), self.channel);
+        let typing = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(8)).await;
+                let _ = http.broadcast_typing(channel).await;
+            }
+        });
+        *self.typing.lock().unwrap_or_else(|p| p.into_inner()) = Some(typing);
+    }
+
+    async fn post(&self, _outcome: &TurnOutcome, parts: &[Part]) -> bool {
+        if let Some(typing) = self.typing.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            typing.abort();
+        }
+        let mut delivered = true;
+        for (i, part) in parts.iter().enumerate() {
+            let body = if i == 0 {
+                render::reply(part, self.reply_to)
+            } else {
+                render::message(part)
+            };
+            delivered &= retry("create message", || {
+                self.http.send_message(self.channel, vec![], body.json())
+            })
+            .await
+            .is_some();
+        }
+        delivered
+    }
+
+    async fn finished(&self, _outcome: &TurnOutcome, _delivered: bool) {
+        if let Some(typing) = self.typing.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            typing.abort();
+        }
+    }
+}
+
+/// The answer to `/ops`: it edits the deferred response; more parts follow up.
+struct DiscordInteractionReply<'a> {
+    http: Arc<Http>,
+    token: &'a str,
+}
+
+#[async_trait]
+impl ChatSurface for DiscordInteractionReply<'_> {
+    fn platform(&self) -> Platform {
+        Platform::Discord
+    }
+
+    fn part_chars(&self) -> usize {
+        MESSAGE_CHARS
+    }
+
+    async fn post(&self, _outcome: &TurnOutcome, parts: &[Part]) -> bool {
+        let mut delivered = true;
+        for (n, part) in parts.iter().enumerate() {
+            let body = render::message(part);
+            let sent = if n == 0 {
+                retry("edit deferred response", || {
+                    self.http
+                        .edit_original_interaction_response(self.token, body.json(), vec![])
+                })
+                .await
+                .is_some()
+            } else {
+                retry("follow-up message", || {
+                    self.http
+                        .create_followup_message(self.token, body.json(), vec![])
+                })
+                .await
+                .is_some()
+            };
+            delivered &= sent;
+        }
+        delivered
     }
 }
 
@@ -539,25 +583,19 @@ fn approval_text(a: &Approval) -> String {
 /// arrives later as an interaction.
 struct DiscordGate {
     http: Arc<Http>,
+    egress: Arc<Egress>,
     channel: DiscordChannelId,
 }
 
 #[async_trait]
 impl ApprovalGate for DiscordGate {
     async fn request(&self, approval: &Approval, _summary: &str) -> GateDecision {
-        let (approve, cancel) = match approval.language {
-            Language::En => ("Approve", "Cancel"),
-            Language::Ko => ("승인", "취소"),
-        };
-        let body = json!({
-            "content": approval_text(approval),
-            "allowed_mentions": {"parse": []},
-            "components": [{"type": 1, "components": [
-                {"type": 2, "style": 3, "label": approve, "custom_id": format!("approve:{}", approval.id)},
-                {"type": 2, "style": 4, "label": cancel, "custom_id": format!("cancel:{}", approval.id)},
-            ]}],
-        });
-        if let Err(e) = self.http.send_message(self.channel, vec![], &body).await {
+        let body = render::approval(approval, &approval_parts(&self.egress, approval));
+        if let Err(e) = self
+            .http
+            .send_message(self.channel, vec![], body.json())
+            .await
+        {
             tracing::error!(approval = %approval.id, error = %e, "approval request could not be posted; it will expire");
         }
         GateDecision::Pending
@@ -608,9 +646,13 @@ mod tests {
 
     #[test]
     fn answers_fit_discords_limit() {
+        let egress = Egress::new(Arc::new(crate::redact::Redactor::new(vec![])));
         let text = vec!["캐시 적중률 97.3 % — 정상입니다."; 400].join("\n");
-        for chunk in chunks(&text) {
-            assert!(chunk.chars().count() <= 2000);
+        let parts = egress.parts(Platform::Discord, &Outgoing::text(text), MESSAGE_CHARS);
+        assert!(parts.len() > 1);
+        for part in parts {
+            let body = render::message(&part);
+            assert!(body.json()["content"].as_str().unwrap().chars().count() <= 2000);
         }
     }
 }

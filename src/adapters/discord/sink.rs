@@ -8,52 +8,56 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::json;
 use serenity::http::{Http, HttpError};
 use serenity::model::id::ChannelId as DiscordChannelId;
 
-use super::chunks;
+use super::render::{self, MESSAGE_CHARS};
+use crate::domain::Platform;
+use crate::egress::{Egress, Outgoing, Part};
 use crate::jobs::outbox::{ChatSink, SendError};
 
 pub struct DiscordSink {
     http: Arc<Http>,
+    egress: Arc<Egress>,
 }
 
 impl DiscordSink {
-    pub fn new(http: Arc<Http>) -> Self {
-        Self { http }
+    pub fn new(http: Arc<Http>, egress: Arc<Egress>) -> Self {
+        Self { http, egress }
     }
 }
 
 #[async_trait]
 impl ChatSink for DiscordSink {
-    fn split(&self, text: &str) -> Vec<String> {
-        chunks(text)
+    /// One message per part.
+    fn split(&self, message: &Outgoing) -> Vec<Vec<Part>> {
+        self.egress
+            .parts(Platform::Discord, message, MESSAGE_CHARS)
+            .into_iter()
+            .map(|part| vec![part])
+            .collect()
     }
 
     async fn send(
         &self,
         channel: &str,
         _thread: Option<&str>,
-        part: &str,
+        parts: &[Part],
         nonce: &str,
     ) -> Result<(), SendError> {
         let channel: DiscordChannelId = channel
             .parse::<u64>()
             .map_err(|_| SendError::Dead(format!("{channel:?} is not a Discord channel id")))?
             .into();
-        let body = json!({
-            "content": part,
-            "nonce": nonce,
-            "enforce_nonce": true,
+        for part in parts {
             // The person a notification is for is mentioned and pinged; nobody else.
-            "allowed_mentions": {"parse": ["users"]},
-        });
-        self.http
-            .send_message(channel, vec![], &body)
-            .await
-            .map(|_| ())
-            .map_err(classify)
+            let body = render::with_nonce(part, nonce);
+            self.http
+                .send_message(channel, vec![], body.json())
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,164 +1,136 @@
-//! Slack formatting: answers as Block Kit sections (aligned tables in code
-//! blocks, Markdown bold made Slack bold), split within Slack's limits
-//! (3,000 characters a section, 50 blocks a message) on line boundaries, so
-//! Korean text is never cut inside a character; approval messages with
-//! Approve / Cancel buttons; what replaces the buttons once decided. Every
-//! message carries a plain-text fallback.
+//! Outbound rendering for Slack: Block Kit messages built only from egress
+//! [`Part`]s (already redacted, escaped and cut to [`SECTION_CHARS`]), within
+//! Slack's limits — a section's text at most 3,000 characters, at most 50
+//! blocks a message. [`Rendered`] has no other constructor, so the Web API
+//! client can post nothing that did not pass the egress.
 
 use serde_json::{Value, json};
 
-use crate::adapters::format::{fence_tables, split};
-
 use crate::domain::Language;
+use crate::egress::Part;
 use crate::store::Approval;
 
-/// Characters per section (Slack's limit is 3,000).
-const SECTION_CHARS: usize = 2_900;
-/// Sections per message (Slack's limit is 50 blocks).
-const SECTIONS_PER_MESSAGE: usize = 40;
-/// Characters of the plain-text fallback.
-const FALLBACK_CHARS: usize = 3_000;
+/// The most characters of one section's text the egress cuts to (Slack
+/// allows 3,000).
+pub const SECTION_CHARS: usize = 2_900;
+/// Sections per message (Slack allows 50 blocks).
+pub const SECTIONS_PER_MESSAGE: usize = 40;
 
-/// One Slack message: fallback text and Block Kit blocks.
+/// One Slack message: fallback text (notifications, screen readers) and blocks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
-    pub text: String,
-    pub blocks: Vec<Value>,
+    text: String,
+    blocks: Vec<Value>,
 }
 
-/// Tables in code blocks, and Markdown `**bold**` as Slack's `*bold*`.
-pub fn to_mrkdwn(text: &str) -> String {
-    fence_tables(text)
-        .lines()
-        .map(|l| {
-            if l.starts_with("```") {
-                l.to_string()
-            } else {
-                l.replace("**", "*")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn fallback(text: &str) -> String {
-    text.chars().take(FALLBACK_CHARS).collect()
-}
-
-fn section(text: &str) -> Value {
-    json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
-}
-
-/// An answer as one or more messages.
-pub fn answer(text: &str) -> Vec<Rendered> {
-    let mrkdwn = to_mrkdwn(text);
-    let sections = split(&mrkdwn, SECTION_CHARS);
-    if sections.is_empty() {
-        return vec![Rendered {
-            text: "…".into(),
-            blocks: vec![],
-        }];
+impl Rendered {
+    pub fn text(&self) -> &str {
+        &self.text
     }
-    sections
+
+    pub fn blocks(&self) -> &[Value] {
+        &self.blocks
+    }
+}
+
+fn section(part: &Part) -> Value {
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": part.text()}})
+}
+
+/// An answer's parts as messages of at most [`SECTIONS_PER_MESSAGE`] sections.
+pub fn messages(parts: &[Part]) -> Vec<Rendered> {
+    parts
         .chunks(SECTIONS_PER_MESSAGE)
         .map(|chunk| Rendered {
-            text: fallback(&chunk.join("\n")),
-            blocks: chunk.iter().map(|s| section(s)).collect(),
+            text: chunk[0].text().to_string(),
+            blocks: chunk.iter().map(section).collect(),
         })
         .collect()
 }
 
-/// A short note ("working on it").
-pub fn note(text: &str) -> Rendered {
+/// One short message of one part.
+pub fn note(part: &Part) -> Rendered {
     Rendered {
-        text: text.into(),
-        blocks: vec![section(text)],
+        text: part.text().to_string(),
+        blocks: vec![section(part)],
     }
 }
 
-fn tr(lang: Language, en: &str, ko: &str) -> String {
-    match lang {
-        Language::En => en.to_string(),
-        Language::Ko => ko.to_string(),
-    }
+/// An approval request's pieces, through the egress.
+pub struct ApprovalParts {
+    pub header: Part,
+    pub arguments: Part,
+    pub context: Part,
 }
 
-fn approval_header(a: &Approval, summary: &str) -> Vec<Value> {
-    let args = serde_json::to_string_pretty(&a.arguments).unwrap_or_else(|_| summary.to_string());
-    let requester = a.requester.rsplit('/').next().unwrap_or(&a.requester);
+fn approval_blocks(p: &ApprovalParts) -> Vec<Value> {
     vec![
-        section(&format!(
-            "🔐 *{}* `{}`",
-            tr(a.language, "Approval needed:", "승인 필요:"),
-            a.tool
-        )),
-        section(&format!("```{args}```")),
-        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!(
-            "{} <@{requester}> · {} {} UTC · {}",
-            tr(a.language, "requested by", "요청자"),
-            tr(a.language, "expires", "만료"),
-            a.expires_at.format("%H:%M"),
-            a.id
-        )}]}),
+        section(&p.header),
+        section(&p.arguments),
+        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": p.context.text()}]}),
     ]
 }
 
-/// The approval request: exact action and arguments, Approve / Cancel.
-pub fn approval(a: &Approval, summary: &str) -> Rendered {
-    let mut blocks = approval_header(a, summary);
+/// The request with Approve / Cancel buttons.
+pub fn approval(a: &Approval, p: &ApprovalParts) -> Rendered {
+    let (approve, cancel) = match a.language {
+        Language::En => ("Approve", "Cancel"),
+        Language::Ko => ("승인", "취소"),
+    };
+    let mut blocks = approval_blocks(p);
     blocks.push(json!({
         "type": "actions",
         "block_id": "approval",
         "elements": [
             {"type": "button", "action_id": "approve", "style": "primary", "value": a.id,
-             "text": {"type": "plain_text", "text": tr(a.language, "Approve", "승인")}},
+             "text": {"type": "plain_text", "text": approve}},
             {"type": "button", "action_id": "cancel", "style": "danger", "value": a.id,
-             "text": {"type": "plain_text", "text": tr(a.language, "Cancel", "취소")}},
+             "text": {"type": "plain_text", "text": cancel}},
         ]
     }));
     Rendered {
-        text: format!(
-            "{} {summary}",
-            tr(a.language, "Approval needed:", "승인 필요:")
-        ),
+        text: p.header.text().to_string(),
         blocks,
     }
 }
 
-/// The approval message once decided: the buttons give way to the outcome.
-pub fn approval_decided(a: &Approval, outcome: &str) -> Rendered {
-    let summary = format!("{} {}", a.tool, a.arguments);
-    let mut blocks = approval_header(a, &summary);
+/// The request once decided: the buttons give way to `outcome`.
+pub fn approval_decided(p: &ApprovalParts, outcome: &Part) -> Rendered {
+    let mut blocks = approval_blocks(p);
     blocks.push(section(outcome));
     Rendered {
-        text: outcome.to_string(),
+        text: outcome.text().to_string(),
         blocks,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
 
-    #[test]
-    fn tables_become_code_blocks_and_bold_becomes_slack_bold() {
-        let text =
-            "**Cache status**\ncache   hit rate\n------  --------\nduckdb  97.3 %\n(sandbox)";
-        assert_eq!(
-            to_mrkdwn(text),
-            "*Cache status*\n```\ncache   hit rate\n------  --------\nduckdb  97.3 %\n```\n(sandbox)"
-        );
+    use super::*;
+    use crate::domain::Platform;
+    use crate::egress::{Egress, Outgoing};
+    use crate::redact::Redactor;
+
+    fn parts(text: &str) -> Vec<Part> {
+        Egress::new(Arc::new(Redactor::new(vec![]))).parts(
+            Platform::Slack,
+            &Outgoing::text(text),
+            SECTION_CHARS,
+        )
     }
 
     #[test]
     fn long_answers_split_on_lines_within_limits_and_keep_korean_intact() {
         let line = "캐시 적중률 97.3 % — 정상입니다.";
         let text = vec![line; 8000].join("\n");
-        let messages = answer(&text);
+        let messages = messages(&parts(&text));
         assert!(messages.len() >= 2, "{} messages", messages.len());
         let mut total = 0;
         for m in &messages {
             assert!(m.blocks.len() <= 50);
+            assert!(m.text.chars().count() <= 3000);
             for b in &m.blocks {
                 let t = b["text"]["text"].as_str().unwrap();
                 assert!(t.chars().count() <= 3000);
@@ -172,15 +144,10 @@ mod tests {
     #[test]
     fn a_cut_inside_a_code_block_closes_and_reopens_it() {
         let table = format!("a  b\n-  -\n{}", vec!["1  2"; 1500].join("\n"));
-        for m in answer(&table) {
+        for m in messages(&parts(&table)) {
             for b in m.blocks {
                 let t = b["text"]["text"].as_str().unwrap();
-                assert_eq!(
-                    t.matches("```").count() % 2,
-                    0,
-                    "balanced fences: {}",
-                    &t[..40]
-                );
+                assert_eq!(t.matches("```").count() % 2, 0, "balanced fences");
             }
         }
     }

@@ -107,7 +107,7 @@ async fn commands(State(state): State<HttpState>, headers: HeaderMap, body: Byte
         Err(_) => return StatusCode::BAD_REQUEST.into_response(),
     };
     let ack = state.adapter.on_command(command);
-    axum::Json(json!({"response_type": "ephemeral", "text": ack.text, "blocks": ack.blocks}))
+    axum::Json(json!({"response_type": "ephemeral", "text": ack.text(), "blocks": ack.blocks()}))
         .into_response()
 }
 

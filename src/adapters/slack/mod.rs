@@ -29,18 +29,19 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use crate::adapters::{DecisionView, decision_view, result_text};
-use crate::agent::{Agent, TurnOutcome, TurnStatus};
+use crate::adapters::{DecisionView, approval_text, decision_view, result_message};
+use crate::agent::{TurnOutcome, TurnStatus};
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
+use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
-use crate::store::{Approval, ProcessedEventRepo, SessionRepo};
+use crate::store::{Approval, SessionRepo};
 use crate::tools::approval::{ApprovalGate, GateDecision};
-use crate::tools::call::ToolOutcome;
-use blocks::Rendered;
+use crate::turn::{ChatSurface, TurnPipeline};
+use blocks::{ApprovalParts, Rendered, SECTION_CHARS};
 use web::{BotIdentity, SlackWeb};
 
-/// How long an event id is remembered (Slack retries within minutes).
-const DEDUPE_TTL_HOURS: i64 = 6;
+/// The most characters of `/ops`'s immediate acknowledgement.
+const ACK_CHARS: usize = 300;
 /// How long the user-group membership is reused.
 const GROUPS_TTL: Duration = Duration::from_secs(300);
 
@@ -129,9 +130,8 @@ type GroupCache = Option<(Instant, HashMap<String, Vec<String>>)>;
 
 /// The Slack side of the bot.
 pub struct SlackAdapter {
-    agent: Arc<Agent>,
+    pipeline: Arc<TurnPipeline>,
     sessions: Arc<dyn SessionRepo>,
-    events: Arc<dyn ProcessedEventRepo>,
     web: SlackWeb,
     bot: OnceCell<BotIdentity>,
     groups: Mutex<GroupCache>,
@@ -140,16 +140,14 @@ pub struct SlackAdapter {
 
 impl SlackAdapter {
     pub fn new(
-        agent: Arc<Agent>,
+        pipeline: Arc<TurnPipeline>,
         sessions: Arc<dyn SessionRepo>,
-        events: Arc<dyn ProcessedEventRepo>,
         web: SlackWeb,
         session_ttl_hours: u64,
     ) -> Self {
         Self {
-            agent,
+            pipeline,
             sessions,
-            events,
             web,
             bot: OnceCell::new(),
             groups: Mutex::new(None),
@@ -163,7 +161,11 @@ impl SlackAdapter {
 
     /// Run an event's work in the background, tracked so shutdown can wait for it.
     pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.agent.in_flight().spawn(work);
+        self.pipeline.spawn(work);
+    }
+
+    fn egress(&self) -> &Egress {
+        self.pipeline.egress()
     }
 
     /// Whether Slack's Web API answered auth.test with this token (once; for
@@ -278,24 +280,12 @@ impl SlackAdapter {
                 return; // the app_mention event of the same message answers it
             }
         }
-        match self
-            .events
-            .first_delivery(
-                "slack",
-                &callback.event_id,
-                crate::clock::now(),
-                chrono::Duration::hours(DEDUPE_TTL_HOURS),
-            )
+        if !self
+            .pipeline
+            .first_delivery("slack", &callback.event_id)
             .await
         {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::debug!(event_id = %callback.event_id, "redelivered Slack event ignored");
-                return;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "processed-events store failed; answering anyway");
-            }
+            return;
         }
         crate::telemetry::event_received(
             "slack",
@@ -317,27 +307,19 @@ impl SlackAdapter {
             thread: thread.clone(),
             text,
         };
-        let _ = self.web.react(channel, ts, "eyes").await;
         let gate = SlackGate {
             web: self.web.clone(),
+            egress: self.pipeline.egress().clone(),
             channel: channel.clone(),
             thread: thread.clone(),
         };
-        let outcome = self.agent.handle(&event, &gate).await;
-        let mut delivered = true;
-        for message in blocks::answer(&outcome.answer) {
-            if let Err(err) = self.web.post(channel, thread.as_deref(), &message).await {
-                tracing::error!(request_id = %event.request_id, channel = %channel, error = %err, "answer could not be delivered to Slack");
-                delivered = false;
-            }
-        }
-        let _ = self.web.unreact(channel, ts, "eyes").await;
-        let done = if delivered && outcome.status == TurnStatus::Answered {
-            "white_check_mark"
-        } else {
-            "warning"
+        let surface = SlackThread {
+            web: &self.web,
+            channel,
+            thread: thread.as_deref(),
+            ts,
         };
-        let _ = self.web.react(channel, ts, done).await;
+        self.pipeline.run(&event, &gate, &surface).await;
     }
 
     /// `/ops …`: the immediate acknowledgement (no network, no store); the
@@ -348,46 +330,22 @@ impl SlackAdapter {
         crate::telemetry::event_received("slack", "command");
         let this = self.clone();
         let work_text = text.clone();
-        self.spawn(async move { this.answer_command(command, work_text, lang).await });
-        blocks::note(&match (lang, text.is_empty()) {
-            (Language::En, true) => "⏳ One moment…".to_string(),
-            (Language::Ko, true) => "⏳ 잠시만요…".to_string(),
-            (Language::En, false) => format!("⏳ Working on it: _{text}_"),
-            (Language::Ko, false) => format!("⏳ 처리 중입니다: _{text}_"),
-        })
+        self.spawn(async move { this.answer_command(command, work_text).await });
+        let ack = i18n::working_on(lang, &text);
+        blocks::note(
+            &self
+                .egress()
+                .one(Platform::Slack, &Outgoing::text(ack), ACK_CHARS),
+        )
     }
 
-    async fn answer_command(&self, command: Command, text: String, lang: Language) {
+    async fn answer_command(&self, command: Command, text: String) {
         let Some(caller) = self
             .caller(&command.team_id, &command.user_id, &command.channel_id)
             .await
         else {
             return;
         };
-        let deliver = |in_channel: bool, message: Rendered| {
-            let url = command.response_url.clone();
-            async move {
-                if let Err(err) = self.web.respond(&url, in_channel, &message).await {
-                    tracing::error!(error = %err, "slash command answer could not be delivered");
-                }
-            }
-        };
-        if text.is_empty() || matches!(text.to_lowercase().as_str(), "help" | "도움말" | "도움")
-        {
-            let offered = self.agent.registry().offered(&caller);
-            let names: Vec<&str> = offered.iter().map(|t| t.name.as_str()).collect();
-            let role = self.agent.registry().rbac().effective_role(&caller);
-            let header = match lang {
-                Language::En => format!("Your role here: *{role}*."),
-                Language::Ko => format!("이 채널에서 내 역할: *{role}*."),
-            };
-            deliver(
-                false,
-                blocks::note(&format!("{header}\n{}", i18n::help(lang, &names))),
-            )
-            .await;
-            return;
-        }
         let event = ChatEvent {
             request_id: RequestId::generate(),
             platform: Platform::Slack,
@@ -398,15 +356,15 @@ impl SlackAdapter {
         };
         let gate = SlackGate {
             web: self.web.clone(),
+            egress: self.pipeline.egress().clone(),
             channel: command.channel_id.clone(),
             thread: None,
         };
-        let outcome = self.agent.handle(&event, &gate).await;
-        let in_channel = answer_is_public(&outcome);
-        // response_url takes at most 5 posts.
-        for message in blocks::answer(&outcome.answer).into_iter().take(5) {
-            deliver(in_channel, message).await;
-        }
+        let surface = SlackResponse {
+            web: &self.web,
+            response_url: &command.response_url,
+        };
+        self.pipeline.run(&event, &gate, &surface).await;
     }
 
     /// An Approve / Cancel click.
@@ -433,22 +391,24 @@ impl SlackAdapter {
         };
         crate::telemetry::event_received("slack", "click");
         let approve = action.action_id == "approve";
-        let who = format!("<@{}>", click.user.id);
         let decision = self
-            .agent
+            .pipeline
+            .agent()
             .registry()
             .decide_pending(approval_id, approve, &approver, &RequestId::generate())
             .await;
         let message_ts = click.container.message_ts.clone();
-        let (approval, outcome, result) = match decision_view(decision, &who) {
+        let egress = self.egress();
+        let (approval, outcome, result) = match decision_view(decision, &approver.subject) {
             DecisionView::Public {
                 approval,
                 line,
                 result,
             } => (approval, line, result),
             DecisionView::Private(text) => {
+                let note = blocks::note(&egress.one(Platform::Slack, &text, SECTION_CHARS));
                 if let Some(url) = &click.response_url
-                    && let Err(err) = self.web.respond(url, false, &blocks::note(&text)).await
+                    && let Err(err) = self.web.respond(url, false, &note).await
                 {
                     tracing::error!(error = %err, "could not tell the clicker why");
                 }
@@ -456,33 +416,25 @@ impl SlackAdapter {
             }
             DecisionView::Nothing => return,
         };
+        let decided = blocks::approval_decided(
+            &approval_parts(egress, &approval),
+            &egress.one(Platform::Slack, &outcome, SECTION_CHARS),
+        );
         if let Some(ts) = &message_ts
-            && let Err(err) = self
-                .web
-                .update(channel, ts, &blocks::approval_decided(&approval, &outcome))
-                .await
+            && let Err(err) = self.web.update(channel, ts, &decided).await
         {
             tracing::error!(error = %err, "approval message could not be updated");
         }
         if let Some(result) = result {
             let thread = approval.thread.clone().or(message_ts);
-            for message in blocks::answer(&result_text(&result)) {
+            let parts = egress.parts(Platform::Slack, &result_message(&result), SECTION_CHARS);
+            for message in blocks::messages(&parts) {
                 if let Err(err) = self.web.post(channel, thread.as_deref(), &message).await {
                     tracing::error!(error = %err, "the approved action's result could not be delivered");
                 }
             }
         }
     }
-}
-
-/// Denials, refusals and failures go only to the asker; answers go to the channel.
-fn answer_is_public(outcome: &TurnOutcome) -> bool {
-    let all_denied = !outcome.tool_calls.is_empty()
-        && outcome
-            .tool_calls
-            .iter()
-            .all(|c| c.outcome == ToolOutcome::Denied);
-    !(all_denied || matches!(outcome.status, TurnStatus::Failed | TurnStatus::Refused))
 }
 
 /// Drop `<@BOT>` mentions (and the space after them).
@@ -505,25 +457,113 @@ fn strip_mentions(text: &str, bot: Option<&str>) -> String {
 /// later as a click.
 struct SlackGate {
     web: SlackWeb,
+    egress: Arc<Egress>,
     channel: String,
     thread: Option<String>,
 }
 
 #[async_trait]
 impl ApprovalGate for SlackGate {
-    async fn request(&self, approval: &Approval, summary: &str) -> GateDecision {
+    async fn request(&self, approval: &Approval, _summary: &str) -> GateDecision {
+        let request = blocks::approval(approval, &approval_parts(&self.egress, approval));
         if let Err(err) = self
             .web
-            .post(
-                &self.channel,
-                self.thread.as_deref(),
-                &blocks::approval(approval, summary),
-            )
+            .post(&self.channel, self.thread.as_deref(), &request)
             .await
         {
             tracing::error!(approval = %approval.id, error = %err, "approval request could not be posted; it will expire");
         }
         GateDecision::Pending
+    }
+}
+
+/// An approval's text as Slack parts (the arguments cut short when huge).
+fn approval_parts(egress: &Egress, approval: &Approval) -> ApprovalParts {
+    let text = approval_text(approval);
+    ApprovalParts {
+        header: egress.one(Platform::Slack, &text.header, SECTION_CHARS),
+        arguments: egress.one(Platform::Slack, &text.arguments, SECTION_CHARS),
+        context: egress.one(Platform::Slack, &text.context, SECTION_CHARS),
+    }
+}
+
+/// A reply in a channel or thread: 👀 while the agent works, then the
+/// answer, then ✅ (or ⚠ when it failed or did not go out).
+struct SlackThread<'a> {
+    web: &'a SlackWeb,
+    channel: &'a str,
+    thread: Option<&'a str>,
+    /// The message being answered (where the reactions go).
+    ts: &'a str,
+}
+
+#[async_trait]
+impl ChatSurface for SlackThread<'_> {
+    fn platform(&self) -> Platform {
+        Platform::Slack
+    }
+
+    fn part_chars(&self) -> usize {
+        SECTION_CHARS
+    }
+
+    async fn working(&self) {
+        let _ = self.web.react(self.channel, self.ts, "eyes").await;
+    }
+
+    async fn post(&self, outcome: &TurnOutcome, parts: &[Part]) -> bool {
+        let mut delivered = true;
+        for message in blocks::messages(parts) {
+            if let Err(err) = self.web.post(self.channel, self.thread, &message).await {
+                tracing::error!(channel = %self.channel, status = outcome.status.as_str(), error = %err,
+                    "answer could not be delivered to Slack");
+                delivered = false;
+            }
+        }
+        delivered
+    }
+
+    async fn finished(&self, outcome: &TurnOutcome, delivered: bool) {
+        let _ = self.web.unreact(self.channel, self.ts, "eyes").await;
+        let done = if delivered && outcome.status == TurnStatus::Answered {
+            "white_check_mark"
+        } else {
+            "warning"
+        };
+        let _ = self.web.react(self.channel, self.ts, done).await;
+    }
+}
+
+/// A reply to `/ops` through its `response_url`: in the channel, or only to
+/// the asker for help, denials, refusals and failures; at most 5 posts.
+struct SlackResponse<'a> {
+    web: &'a SlackWeb,
+    response_url: &'a str,
+}
+
+#[async_trait]
+impl ChatSurface for SlackResponse<'_> {
+    fn platform(&self) -> Platform {
+        Platform::Slack
+    }
+
+    fn part_chars(&self) -> usize {
+        SECTION_CHARS
+    }
+
+    async fn post(&self, outcome: &TurnOutcome, parts: &[Part]) -> bool {
+        let mut delivered = true;
+        for message in blocks::messages(parts).into_iter().take(5) {
+            if let Err(err) = self
+                .web
+                .respond(self.response_url, !outcome.only_for_asker, &message)
+                .await
+            {
+                tracing::error!(error = %err, "slash command answer could not be delivered");
+                delivered = false;
+            }
+        }
+        delivered
     }
 }
 

@@ -3,6 +3,7 @@
 //! token is final (the message is dead); transport failures, 5xx, rate limits
 //! and Slack's own transient errors are retried by the outbox.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,6 +11,8 @@ use slack_morphism::errors::SlackClientError;
 
 use super::blocks;
 use super::web::SlackWeb;
+use crate::domain::Platform;
+use crate::egress::{Egress, Outgoing, Part};
 use crate::jobs::outbox::{ChatSink, SendError};
 
 /// Slack error codes that another try may fix.
@@ -21,38 +24,40 @@ const TRANSIENT_CODES: &[&str] = &[
     "request_timeout",
 ];
 
-/// Characters of the source text per message: ~7 sections of Slack's 3,000.
-const PART_CHARS: usize = 20_000;
-
 pub struct SlackSink {
     web: SlackWeb,
+    egress: Arc<Egress>,
 }
 
 impl SlackSink {
-    pub fn new(web: SlackWeb) -> Self {
-        Self { web }
+    pub fn new(web: SlackWeb, egress: Arc<Egress>) -> Self {
+        Self { web, egress }
     }
 }
 
 #[async_trait]
 impl ChatSink for SlackSink {
-    fn split(&self, text: &str) -> Vec<String> {
-        // Each part renders as one message (a few Block Kit sections).
-        crate::adapters::format::split(text, PART_CHARS)
+    /// Each message holds up to [`blocks::SECTIONS_PER_MESSAGE`] sections.
+    fn split(&self, message: &Outgoing) -> Vec<Vec<Part>> {
+        let parts = self
+            .egress
+            .parts(Platform::Slack, message, blocks::SECTION_CHARS);
+        parts
+            .chunks(blocks::SECTIONS_PER_MESSAGE)
+            .map(<[Part]>::to_vec)
+            .collect()
     }
 
     async fn send(
         &self,
         channel: &str,
         thread: Option<&str>,
-        part: &str,
+        parts: &[Part],
         _nonce: &str,
     ) -> Result<(), SendError> {
-        // A part is within one message's limits by construction.
-        let rendered = blocks::answer(part)
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| blocks::note(part));
+        let Some(rendered) = blocks::messages(parts).into_iter().next() else {
+            return Ok(());
+        };
         self.web
             .post_once(channel, thread, &rendered)
             .await

@@ -46,7 +46,7 @@ async fn on_command(
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let adapter = adapter_of(&*states.read().await);
     let text = match (adapter, convert::<_, Command>(&event)) {
-        (Some(adapter), Some(command)) => adapter.on_command(command).text,
+        (Some(adapter), Some(command)) => adapter.on_command(command).text().to_string(),
         _ => "…".to_string(),
     };
     Ok(

@@ -126,14 +126,14 @@ impl SlackWeb {
 
     fn content(rendered: &Rendered) -> SlackMessageContent {
         let blocks: Option<Vec<SlackBlock>> = serde_json::from_value(Value::Array(
-            rendered.blocks.clone(),
+            rendered.blocks().to_vec(),
         ))
         .map_err(
             |e| tracing::error!(error = %e, "Block Kit blocks do not parse; sending text only"),
         )
         .ok();
         SlackMessageContent::new()
-            .with_text(rendered.text.clone())
+            .with_text(rendered.text().to_string())
             .opt_blocks(blocks.filter(|b| !b.is_empty()))
     }
 
@@ -265,8 +265,8 @@ impl SlackWeb {
     ) -> Result<(), SlackWebError> {
         let body = json!({
             "response_type": if in_channel { "in_channel" } else { "ephemeral" },
-            "text": rendered.text,
-            "blocks": rendered.blocks,
+            "text": rendered.text(),
+            "blocks": rendered.blocks(),
         });
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {

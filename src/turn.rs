@@ -1,0 +1,208 @@
+//! One turn pipeline for every chat surface — Slack, Discord and the
+//! terminal: a verified, parsed event is deduplicated
+//! ([`TurnPipeline::first_delivery`]), answered by the agent (built-in
+//! commands included, parsed in `agent::commands`), and its reply goes
+//! through the egress to the surface, which only posts.
+//!
+//! A panic anywhere in a turn — the agent, a model, the planner, the egress,
+//! a surface's rendering — is caught here, in this one place: the person gets
+//! a plain apology in their language, the turn is audited as `failed`, and
+//! the process keeps serving.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+
+use crate::agent::model::Usage;
+use crate::agent::{Agent, TurnOutcome, TurnStatus};
+use crate::audit::Auditor;
+use crate::domain::{ChatEvent, Language, Platform};
+use crate::egress::{Egress, Outgoing, Part};
+use crate::i18n;
+use crate::store::{AuditEvent, ProcessedEventRepo};
+use crate::tools::approval::ApprovalGate;
+
+/// How long a platform's event id is remembered (Slack and Discord retry
+/// within minutes).
+const DEDUPE_TTL_HOURS: i64 = 6;
+
+/// Where a turn's reply goes: a surface renders [`Part`]s into its wire
+/// format and posts them; it cannot post anything else.
+#[async_trait]
+pub trait ChatSurface: Send + Sync {
+    /// The platform whose markup rules and limits apply.
+    fn platform(&self) -> Platform;
+    /// The most characters one part of a reply may have.
+    fn part_chars(&self) -> usize;
+    /// Shown while the agent works (a reaction, typing).
+    async fn working(&self) {}
+    /// Post the reply's parts; false when some did not go out.
+    async fn post(&self, outcome: &TurnOutcome, parts: &[Part]) -> bool;
+    /// After the reply (a ✅ or ⚠ reaction).
+    async fn finished(&self, _outcome: &TurnOutcome, _delivered: bool) {}
+}
+
+/// The pipeline every chat event goes through (see the module doc).
+pub struct TurnPipeline {
+    agent: Arc<Agent>,
+    events: Arc<dyn ProcessedEventRepo>,
+    egress: Arc<Egress>,
+    auditor: Auditor,
+}
+
+impl TurnPipeline {
+    pub fn new(
+        agent: Arc<Agent>,
+        events: Arc<dyn ProcessedEventRepo>,
+        egress: Arc<Egress>,
+        auditor: Auditor,
+    ) -> Self {
+        Self {
+            agent,
+            events,
+            egress,
+            auditor,
+        }
+    }
+
+    pub fn agent(&self) -> &Arc<Agent> {
+        &self.agent
+    }
+
+    pub fn egress(&self) -> &Arc<Egress> {
+        &self.egress
+    }
+
+    /// Run an event's work in the background, tracked so shutdown can wait
+    /// for it. Adapters answer their platform first, then spawn.
+    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.agent.in_flight().spawn(work);
+    }
+
+    /// Whether this is the first delivery of `event_id` from `source`
+    /// (`slack`, `discord`) across every replica. When the store fails the
+    /// event is answered anyway: a rare double answer beats silence.
+    pub async fn first_delivery(&self, source: &str, event_id: &str) -> bool {
+        match self
+            .events
+            .first_delivery(
+                source,
+                event_id,
+                crate::clock::now(),
+                chrono::Duration::hours(DEDUPE_TTL_HOURS),
+            )
+            .await
+        {
+            Ok(first) => {
+                if !first {
+                    tracing::debug!(source, event_id, "redelivered event ignored");
+                }
+                first
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "processed-events store failed; answering anyway");
+                true
+            }
+        }
+    }
+
+    /// One turn: the agent answers `event`, the egress shapes the answer for
+    /// `surface`, the surface posts it. Never panics and never ends without
+    /// an answer for the person.
+    pub async fn run(
+        &self,
+        event: &ChatEvent,
+        gate: &dyn ApprovalGate,
+        surface: &dyn ChatSurface,
+    ) -> TurnOutcome {
+        let started = Instant::now();
+        if AssertUnwindSafe(surface.working())
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!(request_id = %event.request_id, "a surface's working indicator panicked");
+        }
+        let outcome = match AssertUnwindSafe(self.agent.handle(event, gate))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(panic) => self.apology(event, &panic_message(&*panic), started).await,
+        };
+        let delivered = match AssertUnwindSafe(self.post(surface, &outcome))
+            .catch_unwind()
+            .await
+        {
+            Ok(delivered) => delivered,
+            Err(panic) => {
+                // The rendering of this answer is what failed: say sorry instead.
+                let sorry = self.apology(event, &panic_message(&*panic), started).await;
+                let _ = AssertUnwindSafe(self.post(surface, &sorry))
+                    .catch_unwind()
+                    .await;
+                false
+            }
+        };
+        if AssertUnwindSafe(surface.finished(&outcome, delivered))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!(request_id = %event.request_id, "a surface's finishing touch panicked");
+        }
+        outcome
+    }
+
+    async fn post(&self, surface: &dyn ChatSurface, outcome: &TurnOutcome) -> bool {
+        let parts = self.egress.parts(
+            surface.platform(),
+            &Outgoing::text(outcome.answer.as_str()),
+            surface.part_chars(),
+        );
+        surface.post(outcome, &parts).await
+    }
+
+    /// The answer to a turn that panicked: a plain apology with the request
+    /// id, audited as a failed turn.
+    async fn apology(&self, event: &ChatEvent, what: &str, started: Instant) -> TurnOutcome {
+        tracing::error!(request_id = %event.request_id, panic = %self.egress.redact(what),
+            "a turn panicked; the person gets an apology");
+        let language = Language::detect(&event.text);
+        let answer = i18n::internal_error(language, event.request_id.as_str());
+        crate::telemetry::turn_finished(TurnStatus::Failed.as_str(), started.elapsed());
+        self.auditor
+            .record_or_log(
+                &event.request_id,
+                &event.caller,
+                AuditEvent::ReplyOut {
+                    chars: u32::try_from(answer.chars().count()).unwrap_or(u32::MAX),
+                    offline: false,
+                    status: TurnStatus::Failed.as_str().into(),
+                },
+            )
+            .await;
+        TurnOutcome {
+            answer,
+            language,
+            tool_calls: Vec::new(),
+            model: String::new(),
+            usage: Usage::default(),
+            offline: false,
+            status: TurnStatus::Failed,
+            only_for_asker: true,
+        }
+    }
+}
+
+/// What a panic said, when it said something.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
