@@ -3,23 +3,24 @@
 //! outbox over real HTTP against a fake Slack that fails, rate-limits, then
 //! accepts (or has lost the channel), and backtest watches against the fake
 //! platform (completion in the asking thread, stuck reports).
-//! Restarts and several processes are in `tests/replicas.rs`.
+//! Restarts and several processes are in `replicas`.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatops::config::{DigestSection, DigestSettings, Secret};
+use chatops::config::{DigestSection, DigestSettings};
 use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::{ChannelId, Language, Platform};
 use chatops::jobs::outbox::{ChatSink, OutboundMessage, SendError, Sinks};
 use chatops::jobs::scheduler::Scheduler;
 use chatops::store::{AuditEvent, JobState, Store};
 use chrono::{DateTime, TimeZone, Utc};
+use common::app::TestApp;
 use common::fake_platform::{FakePlatform, performance};
-use common::fake_slack::{BOT_TOKEN, FakeSlack, SECRET};
+use common::fake_slack::FakeSlack;
 use tokio::sync::Notify;
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -145,22 +146,15 @@ async fn replicas_on_one_mongodb_enqueue_each_tick_once() {
 }
 
 /// A Slack-enabled bot on the sandbox, served over HTTP; its worker posts to the fake Slack.
-async fn slack_bot(
-    slack: &FakeSlack,
-) -> (
-    Arc<chatops::app::App>,
-    tempfile::TempDir,
-    tokio::sync::oneshot::Sender<()>,
-) {
+async fn slack_bot(slack: &FakeSlack) -> TestApp {
     let mut settings = common::settings_with_llm(None);
-    settings.http.addr = common::free_addr();
-    settings.slack.bot_token = Some(Secret::new(BOT_TOKEN));
-    settings.slack.signing_secret = Some(Secret::new(SECRET));
-    settings.slack.api_url = Some(slack.api_url());
     settings.jobs.idle_poll_ms = 100;
-    let (app, dir) = common::sandbox_app(settings).await;
-    let (_, stop) = common::serve(app.clone()).await;
-    (app, dir, stop)
+    TestApp::builder(settings)
+        .fast_sandbox()
+        .slack(slack)
+        .serve()
+        .build()
+        .await
 }
 
 fn message(channel: &str, text: &str) -> OutboundMessage {
@@ -202,7 +196,7 @@ async fn the_outbox_delivers_once_through_a_failure_and_a_rate_limit() {
         .state
         .rate_limit_posts
         .store(1, std::sync::atomic::Ordering::SeqCst);
-    let (app, _dir, _stop) = slack_bot(&slack).await;
+    let app = slack_bot(&slack).await;
 
     let text = "🔔 backtest 68ed543a5f9683d5569add2c completed";
     assert!(
@@ -240,7 +234,7 @@ async fn a_message_to_a_channel_that_is_gone_is_dead_with_its_reason_and_audited
     chatops::install_crypto_provider();
     let slack = FakeSlack::start().await;
     *slack.state.gone_channel.lock().unwrap() = Some("C0GONE".into());
-    let (app, _dir, _stop) = slack_bot(&slack).await;
+    let app = slack_bot(&slack).await;
     app.outbox
         .enqueue(
             "test:gone",
@@ -317,7 +311,7 @@ async fn a_watched_backtest_is_reported_stuck_once_then_finished() {
     settings.jobs.watch_poll_secs = 1;
     settings.jobs.idle_poll_ms = 100;
     settings.jobs.stuck_after_mins = 1;
-    let (app, _dir) = common::sqlite_app(settings).await;
+    let app = TestApp::builder(settings).build().await;
     let me = ConsoleIdentity::new("alice", "ops").unwrap();
     let started = console::ask(
         &app.agent,
