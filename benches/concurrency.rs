@@ -16,7 +16,7 @@
 //! `queue_wait_secs`). Nothing else is changed: distinct people and channels
 //! stay within the per-person and per-channel rate limits.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod fixtures;
 
 mod common;
@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use common::{env_or, mib, proc_status_kib};
 use fixtures::bot_process::BotProcess;
-use fixtures::fake_slack::{BOT_TOKEN, FakeSlack, SECRET, SlackClient, TEAM};
+use fixtures::config_file::ConfigFile;
+use fixtures::fake_slack::{FakeSlack, SlackClient, TEAM};
 use fixtures::{FakeLlm, Scripted};
 
 const ANSWER: &str = "The DuckDB cache hit rate is 97.3 % over the last 24 h.";
@@ -40,32 +41,13 @@ async fn main() {
     let llm = FakeLlm::start(script).await;
     let slack = FakeSlack::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("chatops.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[store]
-sqlite_path = "{db}"
-
-[llm]
-base_url = "{llm}"
-api_key = "sk-bench-abcdefghijklmnop1234"
-
-[slack]
-bot_token = "{BOT_TOKEN}"
-signing_secret = "{SECRET}"
-api_url = "{slack}"
-
-[limits]
-max_concurrent_turns = {n}
-"#,
-            db = dir.path().join("chatops.db").display(),
-            llm = llm.base_url(),
-            slack = slack.api_url(),
-        ),
-    )
-    .unwrap();
+    let config = ConfigFile::new()
+        .sqlite(&dir.path().join("chatops.db"))
+        .llm(&llm)
+        .set("llm.api_key", "sk-bench-abcdefghijklmnop1234")
+        .slack(&slack)
+        .set("limits.max_concurrent_turns", n as i64)
+        .write(dir.path());
     let bot = BotProcess::start_logging(&config, dir.path().join("bot.log"), "info").await;
     let client = SlackClient::new(bot.addr, &slack.url);
     let idle_hwm = proc_status_kib(bot.pid(), "VmHWM").unwrap();

@@ -17,7 +17,7 @@
 //! platform's database needs the MongoDB wire-protocol server);
 //! `ROUNDS` (default 20) changes the count.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod fixtures;
 
 mod common;
@@ -26,10 +26,9 @@ use std::time::{Duration, Instant};
 
 use common::{env_or, ms, summary};
 use fixtures::bot_process::BotProcess;
-use fixtures::fake_platform::{FakePlatform, TOKEN, performance};
-use fixtures::fake_slack::{
-    BOT_TOKEN, FakeSlack, SECRET, SlackClient, TEAM, approval_request, mention,
-};
+use fixtures::config_file::ConfigFile;
+use fixtures::fake_platform::{FakePlatform, performance};
+use fixtures::fake_slack::{FakeSlack, SlackClient, TEAM, approval_request, mention};
 use serde_json::Value;
 
 const USERS: [&str; 4] = ["U0NOTIFY0", "U0NOTIFY1", "U0NOTIFY2", "U0NOTIFY3"];
@@ -72,40 +71,16 @@ async fn main() {
     let slack = FakeSlack::start().await;
     let platform = FakePlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let bindings: String = USERS
+    let config = USERS
         .iter()
-        .map(|u| format!("\"slack:{TEAM}/{u}\" = \"operator\"\n"))
-        .collect();
-    let config = dir.path().join("chatops.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[store]
-sqlite_path = "{db}"
-
-[slack]
-bot_token = "{BOT_TOKEN}"
-signing_secret = "{SECRET}"
-api_url = "{slack_api}"
-
-[platform]
-api_url = "{platform_url}"
-api_token = "{TOKEN}"
-mongodb_uri = "{mongo}"
-mongodb_db = "{platform_db}"
-
-[rbac.bindings]
-{bindings}
-"#,
-            db = dir.path().join("chatops.db").display(),
-            slack_api = slack.api_url(),
-            platform_url = platform.url,
-            mongo = fixtures::mongo_uri(),
-            platform_db = platform.db_name,
-        ),
-    )
-    .unwrap();
+        .fold(
+            ConfigFile::new()
+                .sqlite(&dir.path().join("chatops.db"))
+                .slack(&slack)
+                .platform(&platform),
+            |config, u| config.bind(&format!("slack:{TEAM}/{u}"), "operator"),
+        )
+        .write(dir.path());
     let bot = BotProcess::start_logging(&config, dir.path().join("bot.log"), "info").await;
     let client = SlackClient::new(bot.addr, &slack.url);
 

@@ -7,7 +7,7 @@
 //! Run: `cargo bench --bench slack_ack` (RATE and SECONDS env vars change the load).
 
 mod common;
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod fixtures;
 
 use std::sync::Arc;

@@ -19,7 +19,7 @@
 //! one person within a second).
 
 mod common;
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod fixtures;
 
 use std::sync::Arc;

@@ -24,7 +24,7 @@
 //! raised (all turns come from one person in one channel within seconds);
 //! nothing else differs from the embedded defaults.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod fixtures;
 
 mod common;

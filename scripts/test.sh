@@ -2,7 +2,7 @@
 # The whole test suite: starts a MongoDB wire-protocol server for the
 # store conformance and integration tests, runs `cargo test`, then the agent
 # eval set on the offline planner (a drop below its threshold fails the suite).
-# Extra arguments go to cargo test (e.g. scripts/test.sh --test agent_loop)
+# Extra arguments go to cargo test (e.g. scripts/test.sh --test it agent_loop::)
 # and skip the eval.
 set -euo pipefail
 cd "$(dirname "$0")/.."

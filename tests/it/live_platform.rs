@@ -3,7 +3,7 @@
 //! server seeded with platform documents in the contract's shape, a fake
 //! platform REST API and a fake Alpha Vantage, both over HTTP on loopback.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,12 +14,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chatops::agent::TurnOutcome;
-use chatops::app::App;
 use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::secret::Secret;
 use chatops::store::AuditEvent;
 use chatops::tools::call::ToolOutcome;
+use common::app::TestApp;
 use common::fake_platform::{ApiMode, ApiState, FakePlatform, Ids, serve};
 use serde_json::{Value, json};
 
@@ -46,11 +46,10 @@ async fn av_query(
 }
 
 struct World {
-    app: App,
+    app: TestApp,
     api: Arc<ApiState>,
     av: Arc<AvState>,
     ids: Ids,
-    _dir: tempfile::TempDir,
 }
 
 async fn world() -> World {
@@ -73,13 +72,12 @@ async fn world() -> World {
     settings.alpha_vantage.api_key = Some(Secret::new(AV_KEY));
     settings.alpha_vantage.base_url = Some(av_url);
     settings.validate().unwrap();
-    let (app, dir) = common::sqlite_app(settings).await;
+    let app = TestApp::builder(settings).build().await;
     World {
         app,
         api: platform.api.clone(),
         av,
         ids: platform.ids,
-        _dir: dir,
     }
 }
 
@@ -301,7 +299,7 @@ async fn an_unreachable_platform_mongodb_is_reported_plainly() {
     )));
     settings.platform.mongodb_db = Some("quant".into());
     settings.platform.timeout_secs = 1;
-    let (app, _dir) = common::sqlite_app(settings).await;
+    let app = TestApp::builder(settings).build().await;
     let out = console::ask(&app.agent, &me(), "why did backtests fail?", false).await;
     assert_eq!(out.tool_calls[0].outcome, ToolOutcome::Error);
     assert!(

@@ -3,9 +3,9 @@
 //! outbox over real HTTP against a fake Slack that fails, rate-limits, then
 //! accepts (or has lost the channel), and backtest watches against the fake
 //! platform (completion in the asking thread, stuck reports).
-//! Restarts and several processes are in `tests/replicas.rs`.
+//! Restarts and several processes are in `replicas`.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,14 +14,15 @@ use async_trait::async_trait;
 use chatops::config::{DigestSection, DigestSettings};
 use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::{ChannelId, Language, Platform};
+use chatops::egress::{Egress, Outgoing, Part};
 use chatops::jobs::outbox::{ChatSink, OutboundMessage, SendError, Sinks};
 use chatops::jobs::scheduler::Scheduler;
-use chatops::secret::Secret;
 use chatops::store::backends::Store;
 use chatops::store::{AuditEvent, JobState};
 use chrono::{DateTime, TimeZone, Utc};
+use common::app::TestApp;
 use common::fake_platform::{FakePlatform, performance};
-use common::fake_slack::{BOT_TOKEN, FakeSlack, SECRET};
+use common::fake_slack::FakeSlack;
 use tokio::sync::Notify;
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -147,29 +148,22 @@ async fn replicas_on_one_mongodb_enqueue_each_tick_once() {
 }
 
 /// A Slack-enabled bot on the sandbox, served over HTTP; its worker posts to the fake Slack.
-async fn slack_bot(
-    slack: &FakeSlack,
-) -> (
-    Arc<chatops::app::App>,
-    tempfile::TempDir,
-    tokio::sync::oneshot::Sender<()>,
-) {
+async fn slack_bot(slack: &FakeSlack) -> TestApp {
     let mut settings = common::settings_with_llm(None);
-    settings.http.addr = common::free_addr();
-    settings.slack.bot_token = Some(Secret::new(BOT_TOKEN));
-    settings.slack.signing_secret = Some(Secret::new(SECRET));
-    settings.slack.api_url = Some(slack.api_url());
     settings.jobs.idle_poll_ms = 100;
-    let (app, dir) = common::sandbox_app(settings).await;
-    let (_, stop) = common::serve(app.clone()).await;
-    (app, dir, stop)
+    TestApp::builder(settings)
+        .fast_sandbox()
+        .slack(slack)
+        .serve()
+        .build()
+        .await
 }
 
 fn message(channel: &str, text: &str) -> OutboundMessage {
     OutboundMessage {
         channel: ChannelId::parse(channel).unwrap(),
         thread: Some("1700000000.000001".into()),
-        text: text.into(),
+        message: Outgoing::text(text),
         purpose: "notification".into(),
         request_id: None,
         parts_sent: 0,
@@ -204,7 +198,7 @@ async fn the_outbox_delivers_once_through_a_failure_and_a_rate_limit() {
         .state
         .rate_limit_posts
         .store(1, std::sync::atomic::Ordering::SeqCst);
-    let (app, _dir, _stop) = slack_bot(&slack).await;
+    let app = slack_bot(&slack).await;
 
     let text = "🔔 backtest 68ed543a5f9683d5569add2c completed";
     assert!(
@@ -242,7 +236,7 @@ async fn a_message_to_a_channel_that_is_gone_is_dead_with_its_reason_and_audited
     chatops::install_crypto_provider();
     let slack = FakeSlack::start().await;
     *slack.state.gone_channel.lock().unwrap() = Some("C0GONE".into());
-    let (app, _dir, _stop) = slack_bot(&slack).await;
+    let app = slack_bot(&slack).await;
     app.outbox
         .enqueue(
             "test:gone",
@@ -279,16 +273,32 @@ async fn a_message_to_a_channel_that_is_gone_is_dead_with_its_reason_and_audited
 }
 
 /// Messages the worker posts to the terminal queue, recorded.
-#[derive(Default)]
-struct Recorded(Mutex<Vec<String>>);
+struct Recorded(Mutex<Vec<String>>, Egress);
+
+impl Default for Recorded {
+    fn default() -> Self {
+        Self(
+            Mutex::default(),
+            Egress::new(Arc::new(chatops::redact::Redactor::new(vec![]))),
+        )
+    }
+}
 
 #[async_trait]
 impl ChatSink for Recorded {
-    fn split(&self, text: &str) -> Vec<String> {
-        vec![text.to_string()]
+    fn split(&self, message: &Outgoing) -> Vec<Vec<Part>> {
+        vec![self.1.parts(Platform::Console, message, usize::MAX)]
     }
-    async fn send(&self, _: &str, _: Option<&str>, part: &str, _: &str) -> Result<(), SendError> {
-        self.0.lock().unwrap().push(part.to_string());
+    async fn send(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        parts: &[Part],
+        _: &str,
+    ) -> Result<(), SendError> {
+        for part in parts {
+            self.0.lock().unwrap().push(part.text().to_string());
+        }
         Ok(())
     }
 }
@@ -319,7 +329,7 @@ async fn a_watched_backtest_is_reported_stuck_once_then_finished() {
     settings.jobs.watch_poll_secs = 1;
     settings.jobs.idle_poll_ms = 100;
     settings.jobs.stuck_after_mins = 1;
-    let (app, _dir) = common::sqlite_app(settings).await;
+    let app = TestApp::builder(settings).build().await;
     let me = ConsoleIdentity::new("alice", "ops").unwrap();
     let started = console::ask(
         &app.agent,

@@ -5,9 +5,7 @@
 //! messages and inside platform data — that must leave no unapproved
 //! mutation and no tool outside the caller's role executed.
 
-mod common;
-
-use std::sync::Arc;
+use crate::common;
 
 use chatops::agent::{TurnOutcome, TurnStatus};
 use chatops::app::App;
@@ -16,16 +14,14 @@ use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::Role;
 use chatops::store::AuditEvent;
 use chatops::tools::call::ToolOutcome;
+use common::app::TestApp;
 use common::fake_platform::{FakePlatform, TOKEN};
 use common::{FakeLlm, Scripted};
 use mongodb::bson::{DateTime as BsonDate, Document, doc, oid::ObjectId};
 use serde_json::{Value, json};
 
 /// A sandbox bot (SQLite store) with the fake LLM; `tweak` adjusts settings.
-async fn bot(
-    llm: Option<&FakeLlm>,
-    tweak: impl FnOnce(&mut Settings),
-) -> (Arc<App>, tempfile::TempDir) {
+async fn bot(llm: Option<&FakeLlm>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = common::settings_with_llm(llm);
     settings
         .rbac
@@ -37,7 +33,7 @@ async fn bot(
         .insert("console:opal".into(), Role::Operator);
     settings.rbac.console_role = Some(Role::Viewer);
     tweak(&mut settings);
-    common::sandbox_app(settings).await
+    TestApp::builder(settings).fast_sandbox().build().await
 }
 
 fn who(user: &str) -> ConsoleIdentity {
@@ -50,7 +46,7 @@ async fn ask(app: &App, user: &str, question: &str) -> TurnOutcome {
 
 #[tokio::test]
 async fn a_person_over_the_rate_limit_is_told_when_to_retry_and_it_is_audited() {
-    let (app, _dir) = bot(None, |s| s.limits.user_per_minute = 2).await;
+    let app = bot(None, |s| s.limits.user_per_minute = 2).await;
     for _ in 0..2 {
         assert_eq!(
             ask(&app, "alice", "cache status").await.status,
@@ -93,7 +89,7 @@ async fn a_person_over_the_rate_limit_is_told_when_to_retry_and_it_is_audited() 
 
 #[tokio::test]
 async fn an_overlong_message_is_refused_with_the_limit() {
-    let (app, _dir) = bot(None, |s| s.limits.max_message_chars = 100).await;
+    let app = bot(None, |s| s.limits.max_message_chars = 100).await;
     let out = ask(&app, "alice", &"why did it fail ".repeat(10)).await;
     assert_eq!(out.status, TurnStatus::Refused);
     assert!(
@@ -107,7 +103,7 @@ async fn an_overlong_message_is_refused_with_the_limit() {
 async fn a_budget_used_up_mid_day_sends_the_rest_of_the_day_to_the_offline_planner() {
     // Each scripted completion reports 812 + 24 tokens.
     let llm = FakeLlm::start(vec![Scripted::answer("DuckDB hit rate is fine.")]).await;
-    let (app, _dir) = bot(Some(&llm), |s| s.limits.user_daily_tokens = 800).await;
+    let app = bot(Some(&llm), |s| s.limits.user_daily_tokens = 800).await;
     let first = ask(&app, "alice", "how is the duckdb cache?").await;
     assert!(!first.offline, "{}", first.answer);
     assert_eq!(first.usage.total_tokens, 836);
@@ -165,7 +161,7 @@ async fn models_are_chosen_within_policy_and_usage_shows_by_model_to_admins_only
         Scripted::answer("here is the usage"),
     ])
     .await;
-    let (app, _dir) = bot(Some(&llm), |_| {}).await;
+    let app = bot(Some(&llm), |_| {}).await;
     let refused = ask(&app, "alice", "model o3").await;
     assert!(
         refused.answer.contains("I can't use o3 here"),
@@ -249,7 +245,7 @@ async fn models_are_chosen_within_policy_and_usage_shows_by_model_to_admins_only
 async fn a_pasted_secret_is_removed_before_anything_sees_it_and_the_person_is_warned() {
     let key = "sk-proj-Zr7LqvD2m9XwP4kT8bN1cF6hJ";
     let llm = FakeLlm::start(vec![Scripted::answer("Alpha Vantage looks healthy.")]).await;
-    let (app, _dir) = bot(Some(&llm), |_| {}).await;
+    let app = bot(Some(&llm), |_| {}).await;
     let out = ask(
         &app,
         "alice",
@@ -287,7 +283,7 @@ async fn too_many_tool_calls_in_one_step_run_none_and_oversized_arguments_are_re
         Scripted::answer("ok"),
     ])
     .await;
-    let (app, _dir) = bot(Some(&llm), |_| {}).await;
+    let app = bot(Some(&llm), |_| {}).await;
     let out = ask(&app, "alice", "check everything").await;
     assert_eq!(out.status, TurnStatus::Answered);
     let told = llm.requests()[1].to_string();
@@ -313,7 +309,7 @@ async fn too_many_tool_calls_in_one_step_run_none_and_oversized_arguments_are_re
 
 /// The injection corpus: `{id, text}` per line.
 fn injections() -> Vec<(String, String)> {
-    include_str!("fixtures/injections.jsonl")
+    include_str!("../fixtures/injections.jsonl")
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -348,7 +344,7 @@ async fn injections_in_user_messages_unlock_nothing() {
     for (id, text) in corpus {
         for user in ["alice", "opal"] {
             let llm = FakeLlm::start(obedient_model()).await;
-            let (app, _dir) = bot(Some(&llm), |_| {}).await;
+            let app = bot(Some(&llm), |_| {}).await;
             let out = ask(&app, user, &text).await;
             let offered: Vec<String> = llm.requests()[0]["tools"]
                 .as_array()
@@ -426,7 +422,7 @@ async fn injections_and_secrets_inside_platform_data_reach_neither_approval_nor_
         .bindings
         .insert("console:opal".into(), Role::Operator);
     platform.configure(&mut settings);
-    let (app, _dir) = common::sqlite_app(settings).await;
+    let app = TestApp::builder(settings).build().await;
     let out = ask(&app, "opal", "why did backtests fail today?").await;
 
     // No unapproved mutation: the trigger waits for a human; the platform saw no trigger.

@@ -1,11 +1,12 @@
 //! The `chatops` binary as a user runs it: embedded defaults in an empty
 //! folder, no keys, no servers.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
 use common::chatops_in as chatops;
+use common::config_file::ConfigFile;
 use serde_json::Value;
 
 #[test]
@@ -232,9 +233,9 @@ fn the_top_questions_are_answered_from_the_sandbox() {
 #[test]
 fn digest_preview_prints_a_configured_digest_without_posting_it() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("chatops.toml"),
-        r#"
+    ConfigFile::new()
+        .toml(
+            r#"
 [[digests]]
 name = "morning"
 cron = "0 9 * * 1-5"
@@ -242,8 +243,8 @@ channels = ["slack:C0OPS"]
 sections = ["cache_status", "failures", "backtests_completed"]
 language = "ko"
 "#,
-    )
-    .unwrap();
+        )
+        .write(dir.path());
     let run = |args: &[&str]| {
         chatops(dir.path())
             .args(["--config", "chatops.toml", "digest"])

@@ -2,56 +2,32 @@
 //! server drives the real async-openai client, the registry, RBAC, approvals,
 //! the audit log and the session store.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chatops::agent::TurnStatus;
-use chatops::app::App;
 use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::Role;
 use chatops::domain::{Caller, ChannelId, ChatEvent, Platform, RequestId, Subject};
-use chatops::store::backends::Store;
 use chatops::store::{AuditEvent, AuditQuery};
 use chatops::tools::call::ToolOutcome;
-use common::{
-    Backend, DeployTool, EchoTool, FakeLlm, ReopenableStore, Scripted, settings_with_llm,
-};
+use common::app::TestApp;
+use common::{Backend, FakeLlm, ReopenableStore, Scripted, settings_with_llm};
 use serde_json::{Value, json};
 
-struct Harness {
-    app: App,
-    echo: EchoTool,
-    deploy: DeployTool,
-}
-
-async fn harness(settings: Settings, store: Store) -> Harness {
-    chatops::install_crypto_provider();
-    let echo = EchoTool::default();
-    let deploy = DeployTool::default();
-    let app = App::builder(settings)
-        .store(store)
-        .tool(Arc::new(echo.clone()))
-        .tool(Arc::new(deploy.clone()))
-        .build()
-        .await
-        .unwrap();
-    Harness { app, echo, deploy }
-}
-
-async fn sqlite_harness(settings: Settings) -> (Harness, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = common::sqlite_store(&dir.path().join("t.db"));
-    (harness(settings, store).await, dir)
+/// A bot on `settings` (SQLite in a fresh folder) with the test tools `echo` and `deploy`.
+async fn bot(settings: Settings) -> TestApp {
+    TestApp::builder(settings).test_tools().build().await
 }
 
 fn me() -> ConsoleIdentity {
     ConsoleIdentity::new("alice", "ops").unwrap()
 }
 
-async fn audit_of(h: &Harness, request_id: &str) -> Vec<AuditEvent> {
+async fn audit_of(h: &TestApp, request_id: &str) -> Vec<AuditEvent> {
     h.app
         .store
         .audit
@@ -108,7 +84,7 @@ async fn a_tool_call_runs_and_its_result_reaches_the_model() {
         Scripted::answer("DuckDB hit rate is 97.3 %."),
     ])
     .await;
-    let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+    let h = bot(settings_with_llm(Some(&llm))).await;
     let outcome = console::ask(&h.app.agent, &me(), "what's the duckdb hit rate?", false).await;
 
     assert_eq!(outcome.status, TurnStatus::Answered);
@@ -153,7 +129,7 @@ async fn invalid_arguments_go_back_to_the_model_which_corrects_them() {
         Scripted::answer("done"),
     ])
     .await;
-    let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+    let h = bot(settings_with_llm(Some(&llm))).await;
     let outcome = console::ask(&h.app.agent, &me(), "echo fixed", false).await;
     assert_eq!(outcome.status, TurnStatus::Answered);
     let outcomes: Vec<ToolOutcome> = outcome.tool_calls.iter().map(|c| c.outcome).collect();
@@ -189,7 +165,7 @@ async fn the_step_limit_stops_a_model_that_loops() {
     let llm = FakeLlm::start(script).await;
     let mut settings = settings_with_llm(Some(&llm));
     settings.agent.max_steps = 3;
-    let (h, _dir) = sqlite_harness(settings).await;
+    let h = bot(settings).await;
     let outcome = console::ask(&h.app.agent, &me(), "loop forever", false).await;
     assert_eq!(outcome.status, TurnStatus::StepLimit);
     assert_eq!(llm.requests().len(), 3);
@@ -216,7 +192,7 @@ async fn an_identical_call_is_not_run_twice_in_a_turn() {
         Scripted::answer("ok"),
     ])
     .await;
-    let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+    let h = bot(settings_with_llm(Some(&llm))).await;
     let outcome = console::ask(&h.app.agent, &me(), "x", false).await;
     assert_eq!(outcome.status, TurnStatus::Answered);
     assert_eq!(h.echo.runs.load(Ordering::SeqCst), 1);
@@ -239,7 +215,7 @@ async fn rate_limits_are_retried_after_retry_after() {
         Scripted::answer("recovered"),
     ])
     .await;
-    let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+    let h = bot(settings_with_llm(Some(&llm))).await;
     let outcome = console::ask(&h.app.agent, &me(), "hello", false).await;
     assert_eq!(outcome.answer, "recovered");
     assert!(!outcome.offline);
@@ -263,7 +239,7 @@ async fn unauthorized_and_quota_errors_are_not_retried_and_the_planner_answers()
             Scripted::answer("should not be asked"),
         ])
         .await;
-        let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+        let h = bot(settings_with_llm(Some(&llm))).await;
         let outcome = console::ask(
             &h.app.agent,
             &me(),
@@ -296,13 +272,13 @@ async fn unauthorized_and_quota_errors_are_not_retried_and_the_planner_answers()
 }
 
 /// The request id of the only turn in the log.
-async fn outcome_request_id(h: &Harness) -> String {
+async fn outcome_request_id(h: &TestApp) -> String {
     common::audit_log(&h.app).await[0].request_id.clone()
 }
 
 #[tokio::test]
 async fn with_no_llm_the_offline_planner_answers_in_the_users_language() {
-    let (h, _dir) = sqlite_harness(settings_with_llm(None)).await;
+    let h = bot(settings_with_llm(None)).await;
     let outcome = console::ask(&h.app.agent, &me(), "캐시 적중률 떨어졌을 때 런북", false).await;
     assert_eq!(outcome.model, "offline-planner");
     assert_eq!(outcome.language, chatops::domain::Language::Ko);
@@ -341,7 +317,7 @@ async fn denied_tools_are_not_offered_and_are_refused_when_called_anyway() {
         Scripted::answer("I can't do that."),
     ])
     .await;
-    let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+    let h = bot(settings_with_llm(Some(&llm))).await;
     let event = slack_event("UVIEWER", "COPS", "deploy prod");
     let outcome = h
         .app
@@ -384,7 +360,7 @@ async fn every_tool_call_leaves_one_attempt_and_one_outcome_with_secrets_redacte
         Scripted::answer("done"),
     ])
     .await;
-    let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+    let h = bot(settings_with_llm(Some(&llm))).await;
     let outcome = console::ask(&h.app.agent, &me(), "go", false).await;
     let outcomes: Vec<(String, ToolOutcome)> = outcome
         .tool_calls
@@ -435,7 +411,7 @@ async fn mutating_tools_wait_for_approval_and_run_only_when_approved() {
         Scripted::answer("Deployed."),
     ])
     .await;
-    let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+    let h = bot(settings_with_llm(Some(&llm))).await;
     let first = console::ask(&h.app.agent, &me(), "deploy prod", false).await;
     assert_eq!(first.tool_calls[0].outcome, ToolOutcome::NeedsApproval);
     assert_eq!(h.deploy.runs.load(Ordering::SeqCst), 0);
@@ -467,7 +443,7 @@ async fn mutating_tools_wait_for_approval_and_run_only_when_approved() {
     assert!(events.iter().any(|e| matches!(e, AuditEvent::ToolAttempt { approver: Some(a), approval_id: Some(_), .. } if a == "console:alice")));
 }
 
-async fn audit_request_of_last_turn(h: &Harness) -> String {
+async fn audit_request_of_last_turn(h: &TestApp) -> String {
     common::audit_log(&h.app)
         .await
         .last()
@@ -489,7 +465,7 @@ async fn an_approver_without_the_role_is_refused() {
         .bindings
         .insert("console:alice".into(), Role::Operator);
     settings.rbac.console_role = None; // others: viewer
-    let (h, _dir) = sqlite_harness(settings).await;
+    let h = bot(settings).await;
     struct ViewerApproves;
     #[async_trait::async_trait]
     impl chatops::tools::approval::ApprovalGate for ViewerApproves {
@@ -522,11 +498,19 @@ async fn session_survives_restart_and_expires(backend: Backend) {
     ])
     .await;
     {
-        let h = harness(settings_with_llm(Some(&llm)), store.open().await).await;
+        let h = TestApp::builder(settings_with_llm(Some(&llm)))
+            .store(store.open().await)
+            .test_tools()
+            .build()
+            .await;
         console::ask(&h.app.agent, &me(), "how did RSI do?", false).await;
     }
     // "Restart": a new App on the same store.
-    let h = harness(settings_with_llm(Some(&llm)), store.open().await).await;
+    let h = TestApp::builder(settings_with_llm(Some(&llm)))
+        .store(store.open().await)
+        .test_tools()
+        .build()
+        .await;
     console::ask(&h.app.agent, &me(), "and its sharpe?", false).await;
     let second = &llm.requests()[1]["messages"];
     let texts: Vec<&str> = second
@@ -578,7 +562,7 @@ async fn when_the_llm_is_down_the_planner_answers_with_help() {
     let llm = FakeLlm::start(vec![]).await; // every call: 500 "script exhausted"
     let mut settings = settings_with_llm(Some(&llm));
     settings.llm.max_retries = 0;
-    let (h, _dir) = sqlite_harness(settings).await;
+    let h = bot(settings).await;
     let outcome = console::ask(&h.app.agent, &me(), "tell me a joke", false).await;
     // The LLM is down: the planner answers with help, and says it is offline.
     assert!(outcome.offline);
@@ -621,13 +605,10 @@ async fn a_tool_past_its_timeout_is_reported_as_an_error_and_the_turn_goes_on() 
     .await;
     let mut settings = settings_with_llm(Some(&llm));
     settings.agent.tool_timeout_secs = 1;
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::builder(settings)
-        .store(common::sqlite_store(&dir.path().join("t.db")))
+    let app = TestApp::builder(settings)
         .tool(Arc::new(SlowTool))
         .build()
-        .await
-        .unwrap();
+        .await;
     let outcome = console::ask(&app.agent, &me(), "run slow", false).await;
     assert_eq!(outcome.status, TurnStatus::Answered);
     assert_eq!(outcome.tool_calls[0].outcome, ToolOutcome::Error);
@@ -649,7 +630,7 @@ async fn a_turn_past_its_time_limit_ends_with_a_plain_message() {
     .await;
     let mut settings = settings_with_llm(Some(&llm));
     settings.agent.turn_timeout_secs = 1;
-    let (h, _dir) = sqlite_harness(settings).await;
+    let h = bot(settings).await;
     let outcome = console::ask(&h.app.agent, &me(), "x", false).await;
     assert_eq!(outcome.status, TurnStatus::Timeout);
     assert!(outcome.answer.contains("within 1 s"), "{}", outcome.answer);
@@ -677,7 +658,7 @@ async fn people_see_approval_arguments_redacted_while_the_stored_approval_keeps_
         Scripted::answer("waiting"),
     ])
     .await;
-    let (h, _dir) = sqlite_harness(settings_with_llm(Some(&llm))).await;
+    let h = bot(settings_with_llm(Some(&llm))).await;
     struct Recording(std::sync::Mutex<Vec<chatops::store::Approval>>);
     #[async_trait::async_trait]
     impl chatops::tools::approval::ApprovalGate for Recording {

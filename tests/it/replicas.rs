@@ -5,49 +5,28 @@
 //!   exactly once, though the bot was SIGKILLed before it finished;
 //! - two replicas post one digest per tick and answer each event once.
 
-mod common;
+use crate::common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::bot_process::BotProcess;
-
-use common::fake_platform::{FakePlatform, TOKEN, performance};
+use common::config_file::ConfigFile;
+use common::fake_platform::{FakePlatform, performance};
 use common::fake_slack::{
-    BOT_TOKEN, CHANNEL, FakeSlack, OPERATOR, SECRET, SlackClient, TEAM, approval_request, mention,
+    CHANNEL, FakeSlack, OPERATOR, SlackClient, TEAM, approval_request, mention,
 };
 use serde_json::Value;
 
 /// chatops.toml for the processes: one bot store on the test MongoDB, the
-/// fake Slack, and `extra` (platform, digests).
-fn write_config(dir: &Path, store_db: &str, slack: &FakeSlack, extra: &str) -> PathBuf {
-    let config = format!(
-        r#"
-[store]
-mongodb_uri = "{mongo}"
-mongodb_db = "{store_db}"
-
-[slack]
-bot_token = "{BOT_TOKEN}"
-signing_secret = "{SECRET}"
-api_url = "{slack_api}"
-
-[rbac.bindings]
-"slack:{TEAM}/{OPERATOR}" = "operator"
-
-[jobs]
-watch_poll_secs = 1
-lease_secs = 5
-idle_poll_ms = 100
-
-{extra}
-"#,
-        mongo = common::mongo_uri(),
-        slack_api = slack.api_url(),
-    );
-    let path = dir.join("chatops.toml");
-    std::fs::write(&path, config).unwrap();
-    path
+/// fake Slack, the operator, fast job polling.
+fn config(store_db: &str, slack: &FakeSlack) -> ConfigFile {
+    ConfigFile::new()
+        .mongo(store_db)
+        .slack(slack)
+        .bind(&format!("slack:{TEAM}/{OPERATOR}"), "operator")
+        .set("jobs.watch_poll_secs", 1)
+        .set("jobs.lease_secs", 5)
+        .set("jobs.idle_poll_ms", 100)
 }
 
 #[tokio::test]
@@ -56,19 +35,9 @@ async fn a_backtest_finishing_while_the_bot_is_down_is_reported_once_in_its_thre
     let slack = FakeSlack::start().await;
     let platform = FakePlatform::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        r#"
-[platform]
-api_url = "{}"
-api_token = "{TOKEN}"
-mongodb_uri = "{}"
-mongodb_db = "{}"
-"#,
-        platform.url,
-        common::mongo_uri(),
-        platform.db_name
-    );
-    let config = write_config(dir.path(), &common::fresh_db_name(), &slack, &extra);
+    let config = config(&common::fresh_db_name(), &slack)
+        .platform(&platform)
+        .write(dir.path());
     let mut first = BotProcess::start(&config, dir.path().join("first.log")).await;
     let client = SlackClient::new(first.addr, &slack.url);
 
@@ -148,15 +117,18 @@ async fn two_replicas_post_one_digest_per_tick_and_answer_each_event_once() {
     let slack = FakeSlack::start().await;
     let dir = tempfile::tempdir().unwrap();
     // Every 2 seconds (cron's 6-field form), cache section only; sandbox platform.
-    let extra = r#"
+    let config = config(&common::fresh_db_name(), &slack)
+        .toml(
+            r#"
 [[digests]]
 name = "pulse"
 cron = "*/2 * * * * *"
 timezone = "Asia/Seoul"
 channels = ["slack:C0DIGEST"]
 sections = ["cache_status"]
-"#;
-    let config = write_config(dir.path(), &common::fresh_db_name(), &slack, extra);
+"#,
+        )
+        .write(dir.path());
     let (a, b) = tokio::join!(
         BotProcess::start(&config, dir.path().join("a.log")),
         BotProcess::start(&config, dir.path().join("b.log")),

@@ -1,9 +1,17 @@
 //! Shared test fixtures: the real stores (a fresh MongoDB database per test
 //! on the nx-27017 server started by `scripts/with-mongodb.sh`, or a SQLite
-//! file), a scripted OpenAI-compatible HTTP server, and two small tools.
+//! file), a scripted OpenAI-compatible HTTP server, two small tools, the bot
+//! in-process ([`app::TestApp`]) or as its own process
+//! ([`bot_process::BotProcess`]) on a config file ([`config_file::ConfigFile`]),
+//! and fakes of Slack, Discord and the quant platform.
+//! The benches include this module too (`#[path]`): submodules refer to each
+//! other through `super::`, never `crate::common`.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod bot_process;
+pub mod config_file;
+pub mod fake_discord;
 pub mod fake_platform;
 pub mod fake_slack;
 
@@ -266,12 +274,15 @@ async fn completions(
     response
 }
 
+/// The API key the tests give the fake LLM.
+pub const TEST_LLM_KEY: &str = "sk-test-abcdefghijklmnop1234";
+
 /// Settings for a test: embedded defaults pointed at the fake LLM.
 pub fn settings_with_llm(llm: Option<&FakeLlm>) -> Settings {
     let mut s = Settings::embedded();
     if let Some(llm) = llm {
         s.llm.base_url = Some(llm.base_url());
-        s.llm.api_key = Some(Secret::new("sk-test-abcdefghijklmnop1234"));
+        s.llm.api_key = Some(Secret::new(TEST_LLM_KEY));
         s.llm.max_retries = 2;
     }
     s.agent.llm_call_timeout_secs = 20;
@@ -351,27 +362,6 @@ pub fn free_addr() -> String {
     format!("127.0.0.1:{port}")
 }
 
-/// `chatops serve` for `app` (on its `http.addr`), running until the
-/// returned sender is dropped or used; returns once it accepts connections.
-pub async fn serve(app: Arc<chatops::app::App>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let addr: SocketAddr = app.settings.http.addr.parse().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        chatops::server::serve(app, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap()
-    });
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    (addr, stop)
-}
-
 /// The app's whole audit log (up to the store's default page of 1,000), oldest first.
 pub async fn audit_log(app: &chatops::app::App) -> Vec<chatops::store::AuditRecord> {
     app.store
@@ -393,41 +383,11 @@ pub async fn tool_outcomes(app: &chatops::app::App) -> Vec<(String, String)> {
         .collect()
 }
 
-/// An app on `settings` (its configured platform) with a SQLite store in a
-/// fresh folder (keep the folder alive).
-pub async fn sqlite_app(settings: Settings) -> (chatops::app::App, tempfile::TempDir) {
-    chatops::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let app = chatops::app::App::builder(settings)
-        .store(sqlite_store(&dir.path().join("t.db")))
-        .build()
-        .await
-        .unwrap();
-    (app, dir)
-}
-
-/// An app on `settings` with a SQLite store in a fresh folder and a sandbox
-/// platform whose backtests finish in ~40 ms (keep the folder alive).
-pub async fn sandbox_app(settings: Settings) -> (Arc<chatops::app::App>, tempfile::TempDir) {
-    chatops::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let platform = chatops::platform::sandbox::SandboxPlatform::with_step(
-        chrono::Utc::now(),
-        std::time::Duration::from_millis(20),
-    );
-    let app = chatops::app::App::builder(settings)
-        .store(sqlite_store(&dir.path().join("t.db")))
-        .platform(Arc::new(platform))
-        .build()
-        .await
-        .unwrap();
-    (Arc::new(app), dir)
-}
-
-/// Every log line of this test process (debug and up), captured in memory
-/// by the process's global subscriber (installed on first use: a
-/// thread-local one misses events whose callsites another thread registered
-/// first).
+/// Every log line of this test process (debug and up, from every area of
+/// the one test binary), captured in memory by the process's global
+/// subscriber: the only one, nothing else in the tests installs one;
+/// installed on first use (a thread-local one misses events whose callsites
+/// another thread registered first).
 pub struct CapturedLogs {
     buffer: Arc<Mutex<Vec<u8>>>,
 }

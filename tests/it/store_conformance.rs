@@ -1,7 +1,7 @@
 //! One conformance suite, run against both stores: SQLite (a temp file) and
 //! MongoDB (a fresh database on the nx-27017 test server).
 
-mod common;
+use crate::common;
 
 use chatops::store::backends::Store;
 use chatops::store::{

@@ -133,6 +133,7 @@ async fn respond(
 }
 
 /// The fake Slack, listening on loopback.
+#[derive(Clone)]
 pub struct FakeSlack {
     pub state: Arc<FakeSlackState>,
     /// `http://127.0.0.1:<port>`; the Web API is under `/api`.
@@ -298,7 +299,8 @@ impl SlackClient {
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
         let mut envelope: Value =
-            serde_json::from_str(include_str!("../fixtures/slack-event-app-mention.json")).unwrap();
+            serde_json::from_str(include_str!("../../fixtures/slack-event-app-mention.json"))
+                .unwrap();
         envelope["event_id"] = event_id.into();
         envelope["event"] = event;
         self.send(
@@ -319,7 +321,7 @@ impl SlackClient {
         message_ts: &str,
     ) -> reqwest::Response {
         let mut payload: Value =
-            serde_json::from_str(include_str!("../fixtures/slack-block-actions.json")).unwrap();
+            serde_json::from_str(include_str!("../../fixtures/slack-block-actions.json")).unwrap();
         payload["user"]["id"] = user.into();
         payload["actions"][0]["action_id"] = action.into();
         payload["actions"][0]["value"] = approval_id.into();

@@ -3,199 +3,42 @@
 //! recording what the bot sends, and a fake gateway speaking Discord's
 //! protocol (HELLO, IDENTIFY, READY, MESSAGE_CREATE) for mentions.
 
-mod common;
+use crate::common;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use chatops::app::App;
 use chatops::domain::Role;
 use chatops::secret::Secret;
+use common::app::TestApp;
+use common::fake_discord::{
+    APP_ID, BOT, CHANNEL, FakeDiscord, GONE_CHANNEL, GUILD, OPERATOR, OPERATOR_ROLE, fake_gateway,
+    message_json,
+};
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 
-const APP_ID: &str = "1167900000000000000";
-const BOT: &str = "1167900000000000000";
-const GUILD: &str = "290926798626357250";
-const CHANNEL: &str = "645027906669510667";
-const OPERATOR: &str = "53908232506183680";
-const OPERATOR_ROLE: &str = "539082325061836999";
-
-#[derive(Debug, Clone)]
-struct Call {
-    method: String,
-    path: String,
-    body: Value,
-}
-
-#[derive(Default)]
-struct FakeDiscord {
-    calls: Mutex<Vec<Call>>,
-    ids: AtomicUsize,
-    gateway_url: Mutex<String>,
-    /// Creating a message answers HTTP 500 this many more times.
-    fail_posts: AtomicUsize,
-}
-
-/// A channel the bot was removed from: creating a message there is 404.
-const GONE_CHANNEL: &str = "1167912999999999999";
-
-fn message_json(id: &str, channel: &str, content: &str) -> Value {
-    json!({"id": id, "channel_id": channel, "content": content, "timestamp": "2026-11-22T07:00:00.000000+00:00",
-           "edited_timestamp": null, "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
-           "attachments": [], "embeds": [], "pinned": false, "type": 0, "flags": 0, "components": [],
-           "author": {"id": BOT, "username": "opsbot", "discriminator": "0", "global_name": null, "avatar": null, "bot": true}})
-}
-
-async fn rest(
-    State(s): State<Arc<FakeDiscord>>,
-    method: Method,
-    uri: Uri,
-    body: String,
-) -> Response {
-    let path = uri.path().trim_start_matches("/api/v10").to_string();
-    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    s.calls.lock().unwrap().push(Call {
-        method: method.to_string(),
-        path: path.clone(),
-        body: body.clone(),
-    });
-    let id = format!("9{:018}", s.ids.fetch_add(1, Ordering::SeqCst));
-    let channel = path.split('/').nth(2).unwrap_or(CHANNEL).to_string();
-    let creates_message = method == Method::POST && path.ends_with("/messages");
-    if creates_message && channel == GONE_CHANNEL {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"message": "Unknown Channel", "code": 10003})),
-        )
-            .into_response();
-    }
-    if creates_message
-        && s.fail_posts
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-    {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(json!({"message": "500: Internal Server Error", "code": 0})),
-        )
-            .into_response();
-    }
-    match (method.as_str(), path.as_str()) {
-        ("GET", "/gateway/bot") => axum::Json(json!({"url": *s.gateway_url.lock().unwrap(), "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})).into_response(),
-        ("GET", "/gateway") => axum::Json(json!({"url": *s.gateway_url.lock().unwrap()})).into_response(),
-        (_, p) if p.ends_with("/typing") || p.ends_with("/callback") => StatusCode::NO_CONTENT.into_response(),
-        (_, p) if p.contains("/commands") => axum::Json(json!({"id": id, "application_id": APP_ID, "version": "1",
-            "type": 1, "name": "ops", "description": "Ask", "default_member_permissions": null, "dm_permission": true,
-            "nsfw": false, "options": body["options"]})).into_response(),
-        _ => axum::Json(message_json(&id, &channel, body["content"].as_str().unwrap_or_default())).into_response(),
-    }
-}
-
-struct Bot {
-    addr: SocketAddr,
-    discord: Arc<FakeDiscord>,
-    key: SigningKey,
-    app: Arc<App>,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
-
-async fn bot(gateway_url: Option<String>) -> Bot {
-    chatops::install_crypto_provider();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("chatops=debug,serenity=debug")
-        .with_test_writer()
-        .try_init();
-    let discord = Arc::new(FakeDiscord::default());
-    *discord.gateway_url.lock().unwrap() = gateway_url.clone().unwrap_or_default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let discord_url = format!("http://{}", listener.local_addr().unwrap());
-    let router = Router::new()
-        .fallback(any(rest))
-        .with_state(discord.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-
-    let key = SigningKey::from_bytes(&[7u8; 32]);
+/// A sandbox bot serving HTTP, with the fake Discord (and its gateway, when
+/// given); members with the operator role are operators.
+async fn bot(gateway_url: Option<String>) -> TestApp {
     let mut settings = common::settings_with_llm(None);
-    settings.http.addr = common::free_addr();
-    settings.discord.public_key = Some(hex::encode(key.verifying_key().as_bytes()));
-    settings.discord.application_id = Some(APP_ID.into());
-    settings.discord.api_url = Some(format!("{discord_url}/api/v10"));
-    settings.discord.guild_id = Some(GUILD.into());
-    settings.discord.token = gateway_url.map(|_| Secret::new("discord-bot-token-abc.def.ghi"));
     settings
         .rbac
         .bindings
         .insert(format!("discord-role:{OPERATOR_ROLE}"), Role::Operator);
-    let (app, dir) = common::sandbox_app(settings).await;
-    let (addr, stop) = common::serve(app.clone()).await;
-    Bot {
-        addr,
-        discord,
-        key,
-        app,
-        http: reqwest::Client::new(),
-        _stop: stop,
-        _dir: dir,
+    let mut bot = TestApp::builder(settings)
+        .fast_sandbox()
+        .discord(&FakeDiscord::start().await)
+        .serve();
+    if let Some(url) = gateway_url {
+        bot = bot.discord_gateway(url);
     }
-}
-
-impl Bot {
-    async fn interact(&self, body: &Value) -> reqwest::Response {
-        let body = body.to_string();
-        let ts = chrono::Utc::now().timestamp().to_string();
-        let signature = self.key.sign(format!("{ts}{body}").as_bytes());
-        self.http
-            .post(format!("http://{}/discord/interactions", self.addr))
-            .header("content-type", "application/json")
-            .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
-            .header("x-signature-timestamp", ts)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    fn calls(&self, method: &str, path_part: &str) -> Vec<Call> {
-        self.discord
-            .calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.method == method && c.path.contains(path_part))
-            .cloned()
-            .collect()
-    }
-
-    async fn wait_calls(&self, method: &str, path_part: &str, n: usize) -> Vec<Call> {
-        for _ in 0..500 {
-            let calls = self.calls(method, path_part);
-            if calls.len() >= n {
-                return calls;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!(
-            "{method} {path_part}: {} calls, expected {n}: {:?}",
-            self.calls(method, path_part).len(),
-            self.discord.calls.lock().unwrap()
-        );
-    }
+    bot.build().await
 }
 
 fn command(id: &str, user: &str, roles: &[&str], question: &str) -> Value {
     let mut c: Value =
-        serde_json::from_str(include_str!("fixtures/discord-interaction-command.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/discord-interaction-command.json")).unwrap();
     c["id"] = id.into();
     c["member"]["user"]["id"] = user.into();
     c["member"]["roles"] = json!(roles);
@@ -205,8 +48,10 @@ fn command(id: &str, user: &str, roles: &[&str], question: &str) -> Value {
 }
 
 fn click(id: &str, user: &str, roles: &[&str], custom_id: &str) -> Value {
-    let mut c: Value =
-        serde_json::from_str(include_str!("fixtures/discord-interaction-component.json")).unwrap();
+    let mut c: Value = serde_json::from_str(include_str!(
+        "../fixtures/discord-interaction-component.json"
+    ))
+    .unwrap();
     c["id"] = id.into();
     c["member"]["user"]["id"] = user.into();
     c["member"]["roles"] = json!(roles);
@@ -219,15 +64,22 @@ fn click(id: &str, user: &str, roles: &[&str], custom_id: &str) -> Value {
 async fn ping_is_answered_and_bad_signatures_get_401() {
     let bot = bot(None).await;
     let ping: Value =
-        serde_json::from_str(include_str!("fixtures/discord-interaction-ping.json")).unwrap();
-    let pong = bot.interact(&ping).await;
+        serde_json::from_str(include_str!("../fixtures/discord-interaction-ping.json")).unwrap();
+    let pong = bot.discord_client().interact(&ping).await;
     assert_eq!(pong.status(), 200);
     assert_eq!(pong.json::<Value>().await.unwrap(), json!({"type": 1}));
 
     let body = command("1", OPERATOR, &[], "cache?").to_string();
-    let url = format!("http://{}/discord/interactions", bot.addr);
+    let url = format!("http://{}/discord/interactions", bot.addr());
     let now = chrono::Utc::now().timestamp();
-    let good = |ts: i64| hex::encode(bot.key.sign(format!("{ts}{body}").as_bytes()).to_bytes());
+    let good = |ts: i64| {
+        hex::encode(
+            bot.discord_client()
+                .key
+                .sign(format!("{ts}{body}").as_bytes())
+                .to_bytes(),
+        )
+    };
     let other_key = SigningKey::from_bytes(&[9u8; 32]);
     let cases: Vec<(&str, Option<String>, Option<String>)> = vec![
         ("missing", None, None),
@@ -261,13 +113,14 @@ async fn ping_is_answered_and_bad_signatures_get_401() {
         assert_eq!(request.send().await.unwrap().status(), 401, "{name}");
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(bot.discord.calls.lock().unwrap().is_empty(), "nothing ran");
+    assert!(bot.discord().all_calls().is_empty(), "nothing ran");
 }
 
 #[tokio::test]
 async fn ops_is_deferred_then_the_answer_edits_it() {
     let bot = bot(None).await;
     let r = bot
+        .discord_client()
         .interact(&command(
             "11",
             OPERATOR,
@@ -281,6 +134,7 @@ async fn ops_is_deferred_then_the_answer_edits_it() {
         "deferred within 3 s"
     );
     let edits = bot
+        .discord()
         .wait_calls(
             "PATCH",
             "/webhooks/1167900000000000000/token-11/messages/@original",
@@ -294,28 +148,31 @@ async fn ops_is_deferred_then_the_answer_edits_it() {
     );
     assert!(content.chars().count() <= 2000);
     // The same interaction delivered again is not answered twice.
-    bot.interact(&command(
-        "11",
-        OPERATOR,
-        &[OPERATOR_ROLE],
-        "최근 실패한 백테스트 목록",
-    ))
-    .await;
+    bot.discord_client()
+        .interact(&command(
+            "11",
+            OPERATOR,
+            &[OPERATOR_ROLE],
+            "최근 실패한 백테스트 목록",
+        ))
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(bot.calls("PATCH", "token-11").len(), 1);
+    assert_eq!(bot.discord().calls("PATCH", "token-11").len(), 1);
 }
 
 #[tokio::test]
 async fn approvals_allowed_refused_and_expired() {
     let bot = bot(None).await;
-    bot.interact(&command(
-        "21",
-        OPERATOR,
-        &[OPERATOR_ROLE],
-        "run the RSI strategy on AAPL and MSFT for 2024",
-    ))
-    .await;
+    bot.discord_client()
+        .interact(&command(
+            "21",
+            OPERATOR,
+            &[OPERATOR_ROLE],
+            "run the RSI strategy on AAPL and MSFT for 2024",
+        ))
+        .await;
     let posts = bot
+        .discord()
         .wait_calls("POST", &format!("/channels/{CHANNEL}/messages"), 1)
         .await;
     let buttons = &posts[0].body["components"][0]["components"];
@@ -328,7 +185,7 @@ async fn approvals_allowed_refused_and_expired() {
             .contains("trigger_backtest")
     );
     // The deferred answer says it waits for approval.
-    let edits = bot.wait_calls("PATCH", "token-21", 1).await;
+    let edits = bot.discord().wait_calls("PATCH", "token-21", 1).await;
     assert!(
         edits[0].body["content"]
             .as_str()
@@ -340,19 +197,22 @@ async fn approvals_allowed_refused_and_expired() {
 
     // Someone without the role: told privately, nothing runs, buttons stay.
     let r = bot
+        .discord_client()
         .interact(&click("22", "111111111111111111", &[], &approve))
         .await;
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"type": 6}));
     let notes = bot
+        .discord()
         .wait_calls("POST", "/webhooks/1167900000000000000/token-22", 1)
         .await;
     assert_eq!(notes[0].body["flags"], 64);
-    assert!(bot.calls("PATCH", "token-22").is_empty());
+    assert!(bot.discord().calls("PATCH", "token-22").is_empty());
 
     // An operator: runs once, the outcome replaces the buttons, the result follows.
-    bot.interact(&click("23", OPERATOR, &[OPERATOR_ROLE], &approve))
+    bot.discord_client()
+        .interact(&click("23", OPERATOR, &[OPERATOR_ROLE], &approve))
         .await;
-    let edit = &bot.wait_calls("PATCH", "token-23", 1).await[0];
+    let edit = &bot.discord().wait_calls("PATCH", "token-23", 1).await[0];
     assert_eq!(edit.body["components"], json!([]));
     assert!(
         edit.body["content"].as_str().unwrap().contains("Approved"),
@@ -360,6 +220,7 @@ async fn approvals_allowed_refused_and_expired() {
         edit.body
     );
     let result = &bot
+        .discord()
         .wait_calls("POST", "/webhooks/1167900000000000000/token-23", 1)
         .await[0];
     assert!(
@@ -378,14 +239,16 @@ async fn approvals_allowed_refused_and_expired() {
     assert_eq!(runs, 1);
 
     // An expired one: nothing runs, the message says so.
-    bot.interact(&command(
-        "31",
-        OPERATOR,
-        &[OPERATOR_ROLE],
-        "run the momentum strategy on NVDA for 2024",
-    ))
-    .await;
+    bot.discord_client()
+        .interact(&command(
+            "31",
+            OPERATOR,
+            &[OPERATOR_ROLE],
+            "run the momentum strategy on NVDA for 2024",
+        ))
+        .await;
     let posts = bot
+        .discord()
         .wait_calls("POST", &format!("/channels/{CHANNEL}/messages"), 2)
         .await;
     let approve = posts[1].body["components"][0]["components"][0]["custom_id"]
@@ -403,9 +266,10 @@ async fn approvals_allowed_refused_and_expired() {
             .unwrap(),
         Err(chatops::store::DecideError::Expired)
     );
-    bot.interact(&click("32", OPERATOR, &[OPERATOR_ROLE], &approve))
+    bot.discord_client()
+        .interact(&click("32", OPERATOR, &[OPERATOR_ROLE], &approve))
         .await;
-    let edit = &bot.wait_calls("PATCH", "token-32", 1).await[0];
+    let edit = &bot.discord().wait_calls("PATCH", "token-32", 1).await[0];
     assert!(
         edit.body["content"].as_str().unwrap().contains("Expired"),
         "{}",
@@ -413,63 +277,9 @@ async fn approvals_allowed_refused_and_expired() {
     );
 }
 
-/// A fake Discord gateway: HELLO, then READY after IDENTIFY, then each
-/// MESSAGE_CREATE the test sends through the returned channel.
-async fn fake_gateway() -> (
-    String,
-    tokio::sync::mpsc::UnboundedReceiver<Value>,
-    tokio::sync::mpsc::UnboundedSender<Value>,
-) {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let (dispatch, mut dispatches) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
-        let hello = json!({"op": 10, "d": {"heartbeat_interval": 45000}, "s": null, "t": null});
-        socket.send(Message::text(hello.to_string())).await.unwrap();
-        let mut sequence = 1;
-        loop {
-            tokio::select! {
-                message = socket.next() => {
-                    let Some(Ok(Message::Text(text))) = message else {
-                        if message.is_none() { break } else { continue }
-                    };
-                    let Ok(payload) = serde_json::from_str::<Value>(&text) else { continue };
-                    let _ = seen_tx.send(payload.clone());
-                    match payload["op"].as_u64() {
-                        Some(1) => {
-                            socket.send(Message::text(json!({"op": 11, "d": null}).to_string())).await.unwrap();
-                        }
-                        Some(2) => {
-                            let ready = json!({"op": 0, "s": 1, "t": "READY", "d": {
-                                "v": 10, "session_id": "session-1", "resume_gateway_url": "ws://127.0.0.1:9",
-                                "user": {"id": BOT, "username": "opsbot", "discriminator": "0", "global_name": null,
-                                         "avatar": null, "bot": true, "mfa_enabled": false, "verified": true, "flags": 0},
-                                "guilds": [{"id": GUILD, "unavailable": true}], "shard": [0, 1],
-                                "application": {"id": APP_ID, "flags": 0}}});
-                            socket.send(Message::text(ready.to_string())).await.unwrap();
-                        }
-                        _ => {}
-                    }
-                }
-                Some(d) = dispatches.recv() => {
-                    sequence += 1;
-                    let event = json!({"op": 0, "s": sequence, "t": "MESSAGE_CREATE", "d": d});
-                    socket.send(Message::text(event.to_string())).await.unwrap();
-                }
-            }
-        }
-    });
-    (url, seen, dispatch)
-}
-
 fn gateway_message(id: &str, user: &str, content: &str, reply_to_bot: bool) -> Value {
     let mut d: Value =
-        serde_json::from_str::<Value>(include_str!("fixtures/discord-message-create.json"))
+        serde_json::from_str::<Value>(include_str!("../fixtures/discord-message-create.json"))
             .unwrap()["d"]
             .clone();
     d["id"] = id.into();
@@ -516,12 +326,13 @@ async fn gateway_mentions_get_replies_and_follow_ups_keep_the_session() {
     );
 
     // READY registers /ops in the configured guild.
-    bot.wait_calls(
-        "POST",
-        &format!("/applications/{APP_ID}/guilds/{GUILD}/commands"),
-        1,
-    )
-    .await;
+    bot.discord()
+        .wait_calls(
+            "POST",
+            &format!("/applications/{APP_ID}/guilds/{GUILD}/commands"),
+            1,
+        )
+        .await;
     // A mention is answered as a reply, with typing shown while it works.
     let messages = format!("/channels/{CHANNEL}/messages");
     let question = gateway_message(
@@ -531,9 +342,10 @@ async fn gateway_mentions_get_replies_and_follow_ups_keep_the_session() {
         false,
     );
     dispatch.send(question.clone()).unwrap();
-    let posts = bot.wait_calls("POST", &messages, 1).await;
+    let posts = bot.discord().wait_calls("POST", &messages, 1).await;
     assert!(
-        !bot.calls("POST", &format!("/channels/{CHANNEL}/typing"))
+        !bot.discord()
+            .calls("POST", &format!("/channels/{CHANNEL}/typing"))
             .is_empty()
     );
     assert_eq!(
@@ -558,7 +370,7 @@ async fn gateway_mentions_get_replies_and_follow_ups_keep_the_session() {
             true,
         ))
         .unwrap();
-    let posts = bot.wait_calls("POST", &messages, 3).await;
+    let posts = bot.discord().wait_calls("POST", &messages, 3).await;
     let approval = posts
         .iter()
         .find(|p| {
@@ -576,7 +388,7 @@ async fn gateway_mentions_get_replies_and_follow_ups_keep_the_session() {
     // The first message delivered again is answered once.
     dispatch.send(question).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(bot.calls("POST", &messages).len(), 3);
+    assert_eq!(bot.discord().calls("POST", &messages).len(), 3);
 }
 
 #[tokio::test]
@@ -584,39 +396,16 @@ async fn slack_and_discord_are_served_by_one_process() {
     use hmac::{Hmac, Mac};
     chatops::install_crypto_provider();
     let key = SigningKey::from_bytes(&[7u8; 32]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut settings = common::settings_with_llm(None);
-    settings.http.addr = format!("127.0.0.1:{port}");
     settings.discord.public_key = Some(hex::encode(key.verifying_key().as_bytes()));
     settings.discord.application_id = Some(APP_ID.into());
     settings.discord.api_url = Some("http://127.0.0.1:9/api/v10".into());
     settings.slack.bot_token = Some(Secret::new("xoxb-both"));
     settings.slack.signing_secret = Some(Secret::new("both-secret"));
     settings.slack.api_url = Some("http://127.0.0.1:9/api".into());
-    let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(
-        App::builder(settings)
-            .store(common::sqlite_store(&dir.path().join("t.db")))
-            .build()
-            .await
-            .unwrap(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(chatops::server::serve(app, async move {
-        let _ = stopped.await;
-    }));
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let app = TestApp::builder(settings).serve().build().await;
+    let base = format!("http://{}", app.addr());
+    let http = &app.http;
     // Discord PING.
     let ping = json!({"type": 1, "id": "1", "token": "t", "application_id": APP_ID}).to_string();
     let ts = chrono::Utc::now().timestamp().to_string();
@@ -650,8 +439,7 @@ async fn slack_and_discord_are_served_by_one_process() {
         answer.json::<Value>().await.unwrap()["challenge"],
         "both-ok"
     );
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    app.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -660,11 +448,11 @@ async fn notifications_reach_discord_through_the_outbox_once_and_a_lost_channel_
     use chatops::store::JobState;
     let (gateway_url, _identify, _dispatch) = fake_gateway().await;
     let bot = bot(Some(gateway_url)).await;
-    bot.discord.fail_posts.store(1, Ordering::SeqCst);
+    bot.discord().state.fail_posts.store(1, Ordering::SeqCst);
     let message = |channel: &str, text: &str| OutboundMessage {
         channel: chatops::domain::ChannelId::parse(&format!("discord:{channel}")).unwrap(),
         thread: None,
-        text: text.into(),
+        message: chatops::egress::Outgoing::text(text),
         purpose: "notification".into(),
         request_id: None,
         parts_sent: 0,
@@ -686,10 +474,13 @@ async fn notifications_reach_discord_through_the_outbox_once_and_a_lost_channel_
         .await
         .unwrap();
     // One 500, then accepted after the outbox's backoff.
-    bot.wait_calls("POST", &format!("/channels/{CHANNEL}/messages"), 2)
+    bot.discord()
+        .wait_calls("POST", &format!("/channels/{CHANNEL}/messages"), 2)
         .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let posts = bot.calls("POST", &format!("/channels/{CHANNEL}/messages"));
+    let posts = bot
+        .discord()
+        .calls("POST", &format!("/channels/{CHANNEL}/messages"));
     assert_eq!(posts.len(), 2, "a failure and one delivery: {posts:?}");
     let body = &posts[1].body;
     assert!(
@@ -723,7 +514,8 @@ async fn notifications_reach_discord_through_the_outbox_once_and_a_lost_channel_
     assert_eq!(gone, JobState::Dead);
     assert!(reason.unwrap().contains("404"), "the reason is kept");
     assert_eq!(
-        bot.calls("POST", &format!("/channels/{GONE_CHANNEL}/messages"))
+        bot.discord()
+            .calls("POST", &format!("/channels/{GONE_CHANNEL}/messages"))
             .len(),
         1
     );

@@ -1,18 +1,20 @@
-//! Operating the bot: `/metrics` after a scripted conversation (over real
-//! HTTP: signed Slack requests in, a scripted LLM, the fake Slack), `/readyz`
-//! following a MongoDB server that stops and comes back, and SIGTERM during
-//! a turn (the real binary): the turn completes and the process exits 0.
+//! Operating the bot: `/metrics` after a scripted conversation (the real
+//! binary, over real HTTP: signed Slack requests in, a scripted LLM, the fake
+//! Slack), `/readyz` following a MongoDB server that stops and comes back,
+//! and SIGTERM during a turn (the real binary): the turn completes and the
+//! process exits 0.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use chatops::domain::Role;
 use chatops::secret::Secret;
+use common::app::TestApp;
 use common::bot_process::BotProcess;
-use common::fake_slack::{BOT_TOKEN, FakeSlack, OPERATOR, SECRET, SlackClient, TEAM, mention};
+use common::config_file::ConfigFile;
+use common::fake_slack::{FakeSlack, OPERATOR, SlackClient, TEAM, mention};
 use common::{FakeLlm, Scripted};
 
 /// The value of `name` with exactly these labels in Prometheus text (0 when absent).
@@ -71,19 +73,21 @@ async fn metrics_move_by_what_a_scripted_conversation_did() {
         Scripted::answer("It needs approval."),
     ])
     .await;
-    let mut settings = common::settings_with_llm(Some(&llm));
-    settings.llm.model = "metrics-test-model".into();
-    settings.http.addr = common::free_addr();
-    settings.slack.bot_token = Some(Secret::new(BOT_TOKEN));
-    settings.slack.signing_secret = Some(Secret::new(SECRET));
-    settings.slack.api_url = Some(slack.api_url());
-    settings
-        .rbac
-        .bindings
-        .insert(format!("slack:{TEAM}/{OPERATOR}"), Role::Operator);
-    settings.limits.user_per_minute = 2;
-    let (app, _dir) = common::sandbox_app(settings).await;
-    let (addr, _stop) = common::serve(app.clone()).await;
+    // Its own process: the metrics recorder is per process, and the other
+    // tests of this binary move the same counters.
+    let dir = tempfile::tempdir().unwrap();
+    let config = ConfigFile::new()
+        .sqlite(&dir.path().join("chatops.db"))
+        .llm(&llm)
+        .set("llm.model", "metrics-test-model")
+        .set("llm.max_retries", 2)
+        .set("agent.llm_call_timeout_secs", 20)
+        .slack(&slack)
+        .bind(&format!("slack:{TEAM}/{OPERATOR}"), "operator")
+        .set("limits.user_per_minute", 2)
+        .write(dir.path());
+    let bot = BotProcess::start(&config, dir.path().join("bot.log")).await;
+    let addr = bot.addr;
     let client = SlackClient::new(addr, &slack.url);
 
     let before = scrape(addr).await;
@@ -282,14 +286,12 @@ async fn readyz_follows_the_store_down_and_back() {
     })
     .await
     .unwrap();
-    let mut settings = common::settings_with_llm(None);
-    settings.http.addr = common::free_addr();
-    let app = chatops::app::App::builder(settings)
+    let app = TestApp::builder(common::settings_with_llm(None))
         .store(store)
+        .serve()
         .build()
-        .await
-        .unwrap();
-    let (addr, _stop) = common::serve(std::sync::Arc::new(app)).await;
+        .await;
+    let addr = app.addr();
     assert_eq!(readyz(addr).await, (200, "ready".to_string()));
 
     server.stop();
@@ -330,29 +332,11 @@ async fn sigterm_during_a_turn_lets_it_finish_and_exits_zero() {
     ])
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("chatops.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[llm]
-base_url = "{}"
-api_key = "sk-test-abcdefghijklmnop1234"
-
-[store]
-sqlite_path = "{}"
-
-[slack]
-bot_token = "{BOT_TOKEN}"
-signing_secret = "{SECRET}"
-api_url = "{}"
-"#,
-            llm.base_url(),
-            dir.path().join("chatops.db").display(),
-            slack.api_url()
-        ),
-    )
-    .unwrap();
+    let config = ConfigFile::new()
+        .llm(&llm)
+        .sqlite(&dir.path().join("chatops.db"))
+        .slack(&slack)
+        .write(dir.path());
     let mut bot = BotProcess::start(&config, dir.path().join("bot.log")).await;
     let client = SlackClient::new(bot.addr, &slack.url);
     let asked = mention(OPERATOR, "how are the caches?", "1700000400.000100", None);

@@ -3,50 +3,30 @@
 //! reactions, usergroups.list, auth.test) and response_url endpoint
 //! recording what the bot sends, in Slack's wire formats.
 
-mod common;
+use crate::common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use chatops::app::App;
 use chatops::domain::Role;
-use chatops::secret::Secret;
-use common::fake_slack::{
-    APP_TOKEN, BOT_TOKEN, FakeSlack, OPERATOR, SECRET, SlackClient, TEAM, approval_request, sign,
-};
+use common::app::TestApp;
+use common::fake_slack::{FakeSlack, OPERATOR, TEAM, approval_request, sign};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
 const BOT: &str = common::fake_slack::BOT;
 
-struct Bot {
-    addr: SocketAddr,
-    slack: FakeSlack,
-    slack_url: String,
-    client: SlackClient,
-    app: Arc<App>,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
+/// How long to wait for the bot's calls to the fake Slack.
+const WAIT: Duration = Duration::from_secs(10);
 
-async fn bot() -> Bot {
+async fn bot() -> TestApp {
     bot_with(None).await
 }
 
-/// A bot; with `socket_url`, Socket Mode connects there.
-async fn bot_with(socket_url: Option<String>) -> Bot {
-    chatops::install_crypto_provider();
-    let slack = FakeSlack::start().await;
-    *slack.state.socket_url.lock().unwrap() = socket_url.clone();
+/// A sandbox bot serving HTTP, with the fake Slack; with `socket_url`,
+/// Socket Mode connects there.
+async fn bot_with(socket_url: Option<String>) -> TestApp {
     let mut settings = common::settings_with_llm(None);
-    settings.http.addr = common::free_addr();
-    settings.slack.bot_token = Some(Secret::new(BOT_TOKEN));
-    settings.slack.signing_secret = Some(Secret::new(SECRET));
-    settings.slack.app_token = socket_url.map(|_| Secret::new(APP_TOKEN));
-    settings.slack.api_url = Some(slack.api_url());
     settings
         .rbac
         .bindings
@@ -56,44 +36,14 @@ async fn bot_with(socket_url: Option<String>) -> Bot {
         .bindings
         .insert("slack-group:S0OPS".into(), Role::Operator);
     settings.approvals.ttl_secs = 600;
-    let (app, dir) = common::sandbox_app(settings).await;
-    let (addr, stop) = common::serve(app.clone()).await;
-    let slack_url = slack.url.clone();
-    Bot {
-        addr,
-        client: SlackClient::new(addr, &slack_url),
-        slack,
-        slack_url,
-        app,
-        http: reqwest::Client::new(),
-        _stop: stop,
-        _dir: dir,
+    let mut bot = TestApp::builder(settings)
+        .fast_sandbox()
+        .slack(&FakeSlack::start().await)
+        .serve();
+    if let Some(url) = socket_url {
+        bot = bot.slack_socket_mode(url);
     }
-}
-
-/// The signed requests Slack would send (`bot.command(…)`, `bot.event(…)`…).
-impl std::ops::Deref for Bot {
-    type Target = SlackClient;
-    fn deref(&self) -> &SlackClient {
-        &self.client
-    }
-}
-
-impl Bot {
-    fn calls(&self, method: &str) -> Vec<Value> {
-        self.slack.calls(method)
-    }
-
-    /// Wait (bounded) until `method` was called `n` times.
-    async fn wait_calls(&self, method: &str, n: usize) -> Vec<Value> {
-        self.slack
-            .wait_calls(method, n, Duration::from_secs(10))
-            .await
-    }
-
-    async fn audit_count(&self) -> usize {
-        common::audit_log(&self.app).await.len()
-    }
+    bot.build().await
 }
 
 fn mention(text: &str, ts: &str, thread_ts: Option<&str>, user: &str) -> Value {
@@ -104,13 +54,14 @@ fn mention(text: &str, ts: &str, thread_ts: Option<&str>, user: &str) -> Value {
 async fn a_slash_command_is_acked_at_once_and_answered_on_response_url() {
     let bot = bot().await;
     let ack = bot
+        .slack_client()
         .command(OPERATOR, "최근 실패한 백테스트 목록", "1")
         .await;
     assert_eq!(ack.status(), 200);
     let ack: Value = ack.json().await.unwrap();
     assert_eq!(ack["response_type"], "ephemeral");
     assert!(ack["text"].as_str().unwrap().contains("처리 중"), "{ack}");
-    let answer = &bot.wait_calls("respond/1", 1).await[0];
+    let answer = &bot.slack().wait_calls("respond/1", 1, WAIT).await[0];
     assert_eq!(answer["response_type"], "in_channel");
     let text = answer["text"].as_str().unwrap();
     assert!(text.contains("Alpha Vantage rate limit exceeded"), "{text}");
@@ -119,8 +70,8 @@ async fn a_slash_command_is_acked_at_once_and_answered_on_response_url() {
         "the table is a code block"
     );
 
-    bot.command("UVIEWER", "help", "2").await;
-    let help = &bot.wait_calls("respond/2", 1).await[0];
+    bot.slack_client().command("UVIEWER", "help", "2").await;
+    let help = &bot.slack().wait_calls("respond/2", 1, WAIT).await[0];
     assert_eq!(help["response_type"], "ephemeral");
     let text = help["text"].as_str().unwrap();
     assert!(
@@ -135,7 +86,7 @@ async fn a_slash_command_is_acked_at_once_and_answered_on_response_url() {
 async fn bad_stale_or_missing_signatures_get_401_and_nothing_runs() {
     let bot = bot().await;
     let body = "team_id=T1&channel_id=C1&user_id=U1&command=%2Fops&text=cache&response_url=http%3A%2F%2F127.0.0.1%3A9%2Fx";
-    let url = format!("http://{}/slack/commands", bot.addr);
+    let url = format!("http://{}/slack/commands", bot.addr());
     let now = chrono::Utc::now().timestamp();
     let cases: Vec<(&str, Option<String>, Option<String>)> = vec![
         ("missing", None, None),
@@ -175,15 +126,16 @@ async fn bad_stale_or_missing_signatures_get_401_and_nothing_runs() {
         }
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(bot.audit_count().await, 0, "nothing ran");
-    assert!(bot.slack.all_calls().is_empty(), "nothing was sent");
+    assert_eq!(common::audit_log(&bot).await.len(), 0, "nothing ran");
+    assert!(bot.slack().all_calls().is_empty(), "nothing was sent");
 }
 
 #[tokio::test]
 async fn url_verification_is_answered_with_the_challenge() {
     let bot = bot().await;
-    let body = include_str!("fixtures/slack-url-verification.json").to_string();
+    let body = include_str!("../fixtures/slack-url-verification.json").to_string();
     let r = bot
+        .slack_client()
         .send("/slack/events", "application/json", body.clone(), &[])
         .await;
     assert_eq!(r.status(), 200);
@@ -201,10 +153,13 @@ async fn a_mention_is_answered_in_its_thread_once_even_when_redelivered() {
         OPERATOR,
     );
     assert_eq!(
-        bot.event("Ev123ABC456", event.clone(), &[]).await.status(),
+        bot.slack_client()
+            .event("Ev123ABC456", event.clone(), &[])
+            .await
+            .status(),
         200
     );
-    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    let posts = bot.slack().wait_calls("chat.postMessage", 1, WAIT).await;
     assert_eq!(posts[0]["channel"], "C123ABC456");
     assert_eq!(
         posts[0]["thread_ts"], "1515449438.000011",
@@ -221,6 +176,7 @@ async fn a_mention_is_answered_in_its_thread_once_even_when_redelivered() {
     // Slack retries the same event: it is answered once.
     for retry in ["1", "2"] {
         let r = bot
+            .slack_client()
             .event(
                 "Ev123ABC456",
                 event.clone(),
@@ -233,41 +189,45 @@ async fn a_mention_is_answered_in_its_thread_once_even_when_redelivered() {
         assert_eq!(r.status(), 200);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(bot.calls("chat.postMessage").len(), 1);
+    assert_eq!(bot.slack().calls("chat.postMessage").len(), 1);
     // The user saw it working, then done.
     let reactions: Vec<String> = bot
+        .slack()
         .calls("reactions.add")
         .iter()
         .map(|c| c["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(reactions, ["eyes", "white_check_mark"]);
-    assert_eq!(bot.calls("reactions.remove").len(), 1);
+    assert_eq!(bot.slack().calls("reactions.remove").len(), 1);
     // Messages from bots (this one included) are ignored.
     let mut from_bot = mention("cache?", "1515449600.000001", None, BOT);
-    bot.event("EvBOT1", from_bot.clone(), &[]).await;
+    bot.slack_client()
+        .event("EvBOT1", from_bot.clone(), &[])
+        .await;
     from_bot["user"] = "UOTHER".into();
     from_bot["bot_id"] = "B999".into();
-    bot.event("EvBOT2", from_bot, &[]).await;
+    bot.slack_client().event("EvBOT2", from_bot, &[]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(bot.calls("chat.postMessage").len(), 1);
+    assert_eq!(bot.slack().calls("chat.postMessage").len(), 1);
 }
 
 #[tokio::test]
 async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() {
     let bot = bot().await;
     // A mention starts the thread; the planner asks for the symbols.
-    bot.event(
-        "EvA",
-        mention(
-            "RSI 전략 백테스트 돌려줘",
-            "1600000000.000100",
-            None,
-            OPERATOR,
-        ),
-        &[],
-    )
-    .await;
-    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    bot.slack_client()
+        .event(
+            "EvA",
+            mention(
+                "RSI 전략 백테스트 돌려줘",
+                "1600000000.000100",
+                None,
+                OPERATOR,
+            ),
+            &[],
+        )
+        .await;
+    let posts = bot.slack().wait_calls("chat.postMessage", 1, WAIT).await;
     assert_eq!(posts[0]["thread_ts"], "1600000000.000100");
     assert!(
         posts[0]["text"].as_str().unwrap().contains("어떤 종목"),
@@ -277,8 +237,8 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
     // The answer in the thread, without a mention, completes it: an approval request with buttons.
     let reply = json!({"type": "message", "user": OPERATOR, "text": "애플이랑 마이크로소프트", "ts": "1600000000.000200",
                        "thread_ts": "1600000000.000100", "channel": "C123ABC456", "channel_type": "channel"});
-    bot.event("EvB", reply, &[]).await;
-    let posts = bot.wait_calls("chat.postMessage", 3).await;
+    bot.slack_client().event("EvB", reply, &[]).await;
+    let posts = bot.slack().wait_calls("chat.postMessage", 3, WAIT).await;
     let (approval_post, approval_id) = approval_request(&posts);
     assert_eq!(approval_post["thread_ts"], "1600000000.000100");
     let blocks = approval_post["blocks"].to_string();
@@ -290,22 +250,27 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
 
     // A viewer's click runs nothing and is told why, only to them.
     assert_eq!(
-        bot.click("UVIEWER", "approve", &approval_id, message_ts)
+        bot.slack_client()
+            .click("UVIEWER", "approve", &approval_id, message_ts)
             .await
             .status(),
         200
     );
-    let told = &bot.wait_calls("respond/click-UVIEWER", 1).await[0];
+    let told = &bot
+        .slack()
+        .wait_calls("respond/click-UVIEWER", 1, WAIT)
+        .await[0];
     assert_eq!(told["response_type"], "ephemeral");
     assert!(
-        bot.calls("chat.update").is_empty(),
+        bot.slack().calls("chat.update").is_empty(),
         "the buttons stay for someone allowed"
     );
 
     // An operator's click runs it once; the buttons give way to the outcome.
-    bot.click(OPERATOR, "approve", &approval_id, message_ts)
+    bot.slack_client()
+        .click(OPERATOR, "approve", &approval_id, message_ts)
         .await;
-    let updates = bot.wait_calls("chat.update", 1).await;
+    let updates = bot.slack().wait_calls("chat.update", 1, WAIT).await;
     assert_eq!(updates[0]["ts"], message_ts);
     assert!(
         updates[0]["text"].as_str().unwrap().contains("승인"),
@@ -316,7 +281,7 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
         !updates[0]["blocks"].to_string().contains("\"actions\""),
         "no buttons left"
     );
-    let posts = bot.wait_calls("chat.postMessage", 4).await;
+    let posts = bot.slack().wait_calls("chat.postMessage", 4, WAIT).await;
     assert!(
         posts.last().unwrap()["text"]
             .as_str()
@@ -326,7 +291,8 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
         posts.last().unwrap()
     );
     // A second click (double click, or another operator) runs nothing more.
-    bot.click(OPERATOR, "approve", &approval_id, message_ts)
+    bot.slack_client()
+        .click(OPERATOR, "approve", &approval_id, message_ts)
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let runs = common::tool_outcomes(&bot.app)
@@ -335,7 +301,7 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
         .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
         .count();
     assert_eq!(runs, 1);
-    assert_eq!(bot.calls("chat.update").len(), 1);
+    assert_eq!(bot.slack().calls("chat.update").len(), 1);
     // Every click is in the audit log: who decided what, and why not.
     let decisions: Vec<(String, String, Option<String>)> = common::audit_log(&bot.app)
         .await
@@ -375,18 +341,19 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
 #[tokio::test]
 async fn an_expired_approval_runs_nothing_and_says_so() {
     let bot = bot().await;
-    bot.event(
-        "EvX",
-        mention(
-            "run the RSI strategy on AAPL for 2024",
-            "1600000001.000100",
-            None,
-            OPERATOR,
-        ),
-        &[],
-    )
-    .await;
-    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    bot.slack_client()
+        .event(
+            "EvX",
+            mention(
+                "run the RSI strategy on AAPL for 2024",
+                "1600000001.000100",
+                None,
+                OPERATOR,
+            ),
+            &[],
+        )
+        .await;
+    let posts = bot.slack().wait_calls("chat.postMessage", 1, WAIT).await;
     let (_, approval_id) = approval_request(&posts);
     // Time passes beyond the approval's expiry: decide it as if now were later.
     let expired = bot
@@ -402,9 +369,10 @@ async fn an_expired_approval_runs_nothing_and_says_so() {
         .await
         .unwrap();
     assert_eq!(expired, Err(chatops::store::DecideError::Expired));
-    bot.click(OPERATOR, "approve", &approval_id, "1700000000.000888")
+    bot.slack_client()
+        .click(OPERATOR, "approve", &approval_id, "1700000000.000888")
         .await;
-    let updates = bot.wait_calls("chat.update", 1).await;
+    let updates = bot.slack().wait_calls("chat.update", 1, WAIT).await;
     assert!(
         updates[0]["text"].as_str().unwrap().contains("Expired"),
         "{}",
@@ -421,21 +389,25 @@ async fn an_expired_approval_runs_nothing_and_says_so() {
 #[tokio::test]
 async fn a_rate_limited_post_is_retried_after_retry_after() {
     let bot = bot().await;
-    bot.slack.state.rate_limit_posts.store(1, Ordering::SeqCst);
-    bot.event(
-        "EvR",
-        mention("cache hit rate?", "1600000002.000100", None, OPERATOR),
-        &[],
-    )
-    .await;
-    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    bot.slack()
+        .state
+        .rate_limit_posts
+        .store(1, Ordering::SeqCst);
+    bot.slack_client()
+        .event(
+            "EvR",
+            mention("cache hit rate?", "1600000002.000100", None, OPERATOR),
+            &[],
+        )
+        .await;
+    let posts = bot.slack().wait_calls("chat.postMessage", 1, WAIT).await;
     assert!(
         posts[0]["text"].as_str().unwrap().contains("97.3 %"),
         "{}",
         posts[0]
     );
     assert_eq!(
-        bot.calls("rate_limited").len(),
+        bot.slack().calls("rate_limited").len(),
         1,
         "the first try was rate limited, the retry went through"
     );
@@ -444,8 +416,10 @@ async fn a_rate_limited_post_is_retried_after_retry_after() {
 #[tokio::test]
 async fn slack_user_groups_grant_their_bound_role() {
     let bot = bot().await;
-    bot.command("UGROUPMEMBER", "help", "g").await;
-    let help = &bot.wait_calls("respond/g", 1).await[0];
+    bot.slack_client()
+        .command("UGROUPMEMBER", "help", "g")
+        .await;
+    let help = &bot.slack().wait_calls("respond/g", 1, WAIT).await[0];
     assert!(
         help["text"].as_str().unwrap().contains("operator"),
         "{help}"
@@ -496,7 +470,7 @@ async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
 
     let bot = bot_with(Some(ws_url)).await;
     respond_to
-        .send(format!("{}/respond/socket", bot.slack_url))
+        .send(format!("{}/respond/socket", bot.slack().url))
         .unwrap();
     let mut seen = Vec::new();
     while seen.len() < 2 {
@@ -519,19 +493,19 @@ async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
             .contains("Working on it"),
         "the command is acked at once: {command_ack}"
     );
-    let help = &bot.wait_calls("respond/socket", 1).await[0];
+    let help = &bot.slack().wait_calls("respond/socket", 1, WAIT).await[0];
     assert!(
         help["text"].as_str().unwrap().contains("operator"),
         "{help}"
     );
-    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    let posts = bot.slack().wait_calls("chat.postMessage", 1, WAIT).await;
     assert_eq!(posts[0]["thread_ts"], "1700000100.000100");
     assert!(
         posts[0]["text"].as_str().unwrap().contains("97.3 %"),
         "{}",
         posts[0]
     );
-    assert_eq!(bot.calls("apps.connections.open").len(), 1);
+    assert_eq!(bot.slack().calls("apps.connections.open").len(), 1);
 }
 
 #[tokio::test]
@@ -539,8 +513,8 @@ async fn a_direct_message_is_answered_in_the_dm() {
     let bot = bot().await;
     let dm = json!({"type": "message", "user": OPERATOR, "text": "알파밴티지 괜찮아?", "ts": "1600000003.000100",
                     "channel": "D0DM12345", "channel_type": "im"});
-    bot.event("EvDM", dm, &[]).await;
-    let posts = bot.wait_calls("chat.postMessage", 1).await;
+    bot.slack_client().event("EvDM", dm, &[]).await;
+    let posts = bot.slack().wait_calls("chat.postMessage", 1, WAIT).await;
     assert_eq!(posts[0]["channel"], "D0DM12345");
     assert!(
         posts[0].get("thread_ts").is_none(),

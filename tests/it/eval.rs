@@ -2,11 +2,12 @@
 //! with the offline planner (embedded defaults) and with an LLM (a scripted
 //! OpenAI-compatible server on loopback).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::config_file::ConfigFile;
 use common::{FakeLlm, Scripted};
 use serde_json::Value;
 
@@ -161,11 +162,9 @@ async fn with_an_llm_the_eval_counts_tokens_lifts_budgets_and_catches_an_ungroun
     .unwrap();
     // A daily budget the first case alone uses up: the eval lifts it, so the
     // second case is still the LLM's (not the planner's) to score.
-    std::fs::write(
-        dir.path().join("chatops.toml"),
-        "[limits]\nuser_daily_tokens = 100\n",
-    )
-    .unwrap();
+    ConfigFile::new()
+        .set("limits.user_daily_tokens", 100)
+        .write(dir.path());
     let mut cmd = chatops(dir.path());
     cmd.args(["--config", "chatops.toml", "eval", "cases.jsonl"])
         .env("OPENAI_BASE_URL", llm.base_url())

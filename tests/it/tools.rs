@@ -2,7 +2,7 @@
 //! tool → sandbox platform), in English and Korean, including their error
 //! paths and a platform that fails.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,6 @@ use async_trait::async_trait;
 use chatops::agent::TurnOutcome;
 use chatops::app::App;
 use chatops::console::{self, ConsoleIdentity};
-use chatops::platform::sandbox::SandboxPlatform;
 use chatops::platform::{
     AlphaVantageHealth, Backtest, BacktestResult, CacheReport, CacheStats, DataQualityEvent,
     PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy,
@@ -20,34 +19,15 @@ use chatops::platform::{
 use chatops::store::AuditEvent;
 use chatops::tools::call::ToolOutcome;
 use chrono::{DateTime, Utc};
+use common::app::TestApp;
 use serde_json::{Value, json};
 
-struct Bot {
-    app: App,
-    sandbox: SandboxPlatform,
-    _dir: tempfile::TempDir,
-}
-
-async fn bot() -> Bot {
-    let sandbox = SandboxPlatform::with_step(Utc::now(), Duration::from_millis(20));
-    let (app, dir) = app_on(Arc::new(sandbox.clone())).await;
-    Bot {
-        app,
-        sandbox,
-        _dir: dir,
-    }
-}
-
-async fn app_on(platform: Arc<dyn QuantPlatform>) -> (App, tempfile::TempDir) {
-    chatops::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::builder(common::settings_with_llm(None))
-        .store(common::sqlite_store(&dir.path().join("t.db")))
-        .platform(platform)
+/// A bot on the sandbox with ~40 ms backtests (its data changeable via `sandbox()`).
+async fn bot() -> TestApp {
+    TestApp::builder(common::settings_with_llm(None))
+        .fast_sandbox()
         .build()
         .await
-        .unwrap();
-    (app, dir)
 }
 
 fn me() -> ConsoleIdentity {
@@ -104,7 +84,7 @@ async fn cache_status_in_both_languages_and_unknown_without_traffic() {
     );
     assert!(ko.answer.contains("샌드박스"), "{}", ko.answer);
 
-    bot.sandbox.set_caches(vec![CacheStats {
+    bot.sandbox().set_caches(vec![CacheStats {
         name: "duckdb".into(),
         hits_24h: 0,
         misses_24h: 0,
@@ -296,7 +276,7 @@ async fn backtest_status_errors() {
         unknown.answer
     );
     let failed = bot
-        .sandbox
+        .sandbox()
         .recent_failures(Utc::now() - chrono::Duration::days(30), 1)
         .await
         .unwrap();
@@ -424,7 +404,10 @@ impl QuantPlatform for DeadPlatform {
 
 #[tokio::test]
 async fn a_dead_platform_gives_a_plain_message_and_an_audited_error_kind() {
-    let (app, _dir) = app_on(Arc::new(DeadPlatform)).await;
+    let app = TestApp::builder(common::settings_with_llm(None))
+        .platform(Arc::new(DeadPlatform))
+        .build()
+        .await;
     for question in [
         "duckdb cache hit rate?",
         "why did backtests fail?",

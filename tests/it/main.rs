@@ -1,0 +1,26 @@
+//! The integration tests, linked as one test binary (`cargo test --test it`):
+//! one module per area, sharing `common` (the real stores, fakes at the
+//! process edges, [`common::app::TestApp`] for an in-process bot and
+//! [`common::config_file::ConfigFile`] for the `chatops` binary's config
+//! files). Run one area with a filter: `cargo test --test it slack::`.
+//!
+//! Everything here shares one process: the metrics recorder and the tracing
+//! subscriber are per process, so a test that reads `/metrics` runs the bot
+//! as its own process ([`common::bot_process::BotProcess`]), and nothing but
+//! [`common::CapturedLogs`] installs a global subscriber.
+
+mod common;
+
+mod agent_loop;
+mod architecture;
+mod cli;
+mod discord;
+mod eval;
+mod governance;
+mod jobs;
+mod live_platform;
+mod ops;
+mod replicas;
+mod slack;
+mod store_conformance;
+mod tools;
