@@ -8,10 +8,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::Notify;
 
-use crate::agent::Agent;
 use crate::agent::llm::OpenAiModel;
+use crate::agent::metered::Meter;
 use crate::agent::model::ChatModel;
 use crate::agent::offline::OfflinePlanner;
+use crate::agent::{Agent, AgentParts};
 use crate::audit::Auditor;
 use crate::config::Settings;
 use crate::egress::Egress;
@@ -62,6 +63,13 @@ pub struct App {
     pub settings: Settings,
     pub store: Store,
     pub agent: Arc<Agent>,
+    /// The only way a tool runs.
+    pub registry: Arc<ToolRegistry>,
+    /// The model digest summaries use (the configured LLM), if any.
+    summary_model: Option<Arc<dyn ChatModel>>,
+    /// The one way to call a model.
+    meter: Meter,
+    prompts: Arc<Prompts>,
     pub platform: Arc<dyn QuantPlatform>,
     pub redactor: Arc<Redactor>,
     /// The LLM client, when one is configured (for `chatops check`).
@@ -95,7 +103,7 @@ impl App {
             },
             watch: Watcher::new(
                 self.platform.clone(),
-                self.agent.registry.clone(),
+                self.registry.clone(),
                 self.outbox.clone(),
                 self.settings.jobs.clone(),
             ),
@@ -114,11 +122,13 @@ impl App {
     pub fn digester(&self) -> Digester {
         Digester::new(
             self.settings.digests.clone(),
-            self.agent.registry.clone(),
+            self.registry.clone(),
             self.platform.clone(),
             self.outbox.clone(),
-            self.agent.primary.clone(),
+            self.summary_model.clone(),
             self.governance.clone(),
+            self.meter.clone(),
+            self.prompts.clone(),
         )
     }
 
@@ -249,21 +259,25 @@ impl AppBuilder {
             models,
             store.usage.clone(),
         ));
-        let agent = Agent {
-            primary: self
-                .model
-                .or_else(|| llm.clone().map(|m| m as Arc<dyn ChatModel>)),
+        let registry = Arc::new(registry);
+        let meter = Meter::new(governance.clone(), auditor.clone());
+        // A model given to the builder (tests) stands in for the configured LLM.
+        let primary = self
+            .model
+            .or_else(|| llm.clone().map(|m| m as Arc<dyn ChatModel>));
+        let agent = Agent::new(AgentParts {
+            primary: primary.clone(),
             offline: Arc::new(OfflinePlanner),
-            registry: Arc::new(registry),
+            registry: registry.clone(),
             sessions: store.sessions.clone(),
             auditor: auditor.clone(),
             redactor: redactor.clone(),
-            prompts,
+            prompts: prompts.clone(),
             limits: settings.agent.clone(),
             governance: governance.clone(),
-            in_flight: tokio_util::task::TaskTracker::new(),
+            meter: meter.clone(),
             bot_name: settings.bot.name.clone(),
-        };
+        });
         let agent = Arc::new(agent);
         let egress = Arc::new(Egress::new(redactor.clone()));
         let pipeline = Arc::new(TurnPipeline::new(
@@ -276,6 +290,10 @@ impl AppBuilder {
             settings,
             store,
             agent,
+            registry,
+            summary_model: primary,
+            meter,
+            prompts,
             platform,
             redactor,
             llm,

@@ -8,12 +8,18 @@ use sha2::{Digest, Sha256};
 use crate::domain::{Language, Platform};
 
 const SYSTEM_PROMPT: (&str, &str) = ("prompts/system.md", include_str!("../prompts/system.md"));
+const DIGEST_SUMMARY_PROMPT: (&str, &str) = (
+    "prompts/digest_summary.md",
+    include_str!("../prompts/digest_summary.md"),
+);
 
 /// The loaded prompts.
 #[derive(Debug, Clone)]
 pub struct Prompts {
     system: String,
     version: String,
+    digest_summary: String,
+    digest_summary_version: String,
 }
 
 /// A prompt file that cannot be used.
@@ -31,19 +37,36 @@ impl Prompts {
     }
 
     fn from_text(file: &'static str, text: &str) -> Result<Self, PromptError> {
-        for placeholder in ["{{language}}", "{{today}}", "{{bot_name}}"] {
-            if !text.contains(placeholder) {
-                return Err(PromptError {
-                    file,
-                    message: format!("missing the placeholder {placeholder}"),
-                });
-            }
-        }
-        let digest = Sha256::digest(text.as_bytes());
+        let version = checked(
+            file,
+            "system",
+            text,
+            &["{{language}}", "{{today}}", "{{bot_name}}"],
+        )?;
+        let (digest_file, digest_text) = DIGEST_SUMMARY_PROMPT;
+        let digest_summary_version = checked(
+            digest_file,
+            "digest_summary",
+            digest_text,
+            &["{{language}}"],
+        )?;
         Ok(Self {
             system: text.to_string(),
-            version: format!("system@{}", &hex::encode(digest)[..12]),
+            version,
+            digest_summary: digest_text.to_string(),
+            digest_summary_version,
         })
+    }
+
+    /// The digest summary's instructions, in `language`.
+    pub fn digest_summary(&self, language: Language) -> String {
+        self.digest_summary
+            .replace("{{language}}", language_name(language))
+    }
+
+    /// `digest_summary@<12 hex digits of sha256>`.
+    pub fn digest_summary_version(&self) -> &str {
+        &self.digest_summary_version
     }
 
     /// `system@<12 hex digits of sha256>`.
@@ -68,6 +91,32 @@ impl Prompts {
     }
 }
 
+/// `name@<12 hex digits of the text's sha256>`, once every placeholder is there.
+fn checked(
+    file: &'static str,
+    name: &str,
+    text: &str,
+    placeholders: &[&str],
+) -> Result<String, PromptError> {
+    for placeholder in placeholders {
+        if !text.contains(placeholder) {
+            return Err(PromptError {
+                file,
+                message: format!("missing the placeholder {placeholder}"),
+            });
+        }
+    }
+    let digest = Sha256::digest(text.as_bytes());
+    Ok(format!("{name}@{}", &hex::encode(digest)[..12]))
+}
+
+fn language_name(language: Language) -> &'static str {
+    match language {
+        Language::En => "English",
+        Language::Ko => "Korean (한국어)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +133,7 @@ mod tests {
             p.system_prompt("bot", Language::Ko, Platform::Slack)
                 .contains("Korean")
         );
+        assert!(p.digest_summary(Language::Ko).contains("Korean (한국어)"));
+        assert!(p.digest_summary_version().starts_with("digest_summary@"));
     }
 }

@@ -78,6 +78,8 @@ pub enum ModelErrorKind {
     Transport,
     BadResponse,
     BadRequest,
+    /// Not asked: the daily token budget is used up.
+    OverBudget,
 }
 
 impl ModelErrorKind {
@@ -91,6 +93,7 @@ impl ModelErrorKind {
             ModelErrorKind::Transport => "transport",
             ModelErrorKind::BadResponse => "bad_response",
             ModelErrorKind::BadRequest => "bad_request",
+            ModelErrorKind::OverBudget => "over_budget",
         }
     }
 }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::backoff;
 use super::outbox::{OutboundMessage, Outbox};
 use super::schedule::{Schedule, describe_tick};
+use crate::agent::metered::{self, CallFor, Meter};
 use crate::agent::model::{ChatModel, Message, ModelRequest};
 use crate::config::{DigestSection, DigestSettings};
 use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
@@ -25,6 +26,7 @@ use crate::governance::Governance;
 use crate::governance::models::ModelUse;
 use crate::platform::QuantPlatform;
 use crate::presentation::{self, tr};
+use crate::prompts::Prompts;
 use crate::store::{Job, JobRelease};
 use crate::tools::ToolContext;
 use crate::tools::call::ToolOutcome;
@@ -62,8 +64,11 @@ pub struct Digester {
     platform: Arc<dyn QuantPlatform>,
     outbox: Outbox,
     model: Option<Arc<dyn ChatModel>>,
-    /// Which model a summary may use, and its usage meter.
+    /// Which model a summary may use.
     governance: Arc<Governance>,
+    /// The one way to call a model (budgets, usage, audit, fences).
+    meter: Meter,
+    prompts: Arc<Prompts>,
 }
 
 impl Digester {
@@ -74,6 +79,8 @@ impl Digester {
         outbox: Outbox,
         model: Option<Arc<dyn ChatModel>>,
         governance: Arc<Governance>,
+        meter: Meter,
+        prompts: Arc<Prompts>,
     ) -> Self {
         Self {
             digests,
@@ -82,6 +89,8 @@ impl Digester {
             outbox,
             model,
             governance,
+            meter,
+            prompts,
         }
     }
 
@@ -267,7 +276,7 @@ impl Digester {
         }
         let body = blocks.join("\n\n");
         if def.llm_summary
-            && let Some(line) = self.summary(&body, &ctx.caller, lang).await
+            && let Some(line) = self.summary(&body, &ctx, lang).await
         {
             head.push_str(&format!("\n> {line}"));
         }
@@ -341,25 +350,18 @@ impl Digester {
         presentation::table(&headers, &rows)
     }
 
-    /// One summary line from the LLM, when it answers (usage counted for the digest).
-    async fn summary(&self, body: &str, bot: &Caller, lang: Language) -> Option<String> {
+    /// One summary line from the LLM, when it answers: through the meter
+    /// (budget, usage and an `llm_call` audit record for the digest).
+    async fn summary(&self, body: &str, ctx: &ToolContext, lang: Language) -> Option<String> {
         let model = self.model.as_ref()?;
         let name = self
             .governance
             .models
-            .default_for(ModelUse::DigestSummary, bot.channel.as_str())
+            .default_for(ModelUse::DigestSummary, ctx.caller.channel.as_str())
             .to_string();
-        let instruction = match lang {
-            Language::En => {
-                "Summarize this ops digest in one short sentence for an on-call engineer. Use only facts stated in it; no numbers that are not in it."
-            }
-            Language::Ko => {
-                "이 운영 다이제스트를 당직 엔지니어를 위해 한 문장으로 요약하세요. 본문에 있는 사실만 쓰고, 본문에 없는 숫자는 쓰지 마세요."
-            }
-        };
         let messages = [
-            Message::System(instruction.into()),
-            Message::User(body.into()),
+            Message::System(self.prompts.digest_summary(lang)),
+            metered::data("digest", body),
         ];
         let request = ModelRequest {
             messages: &messages,
@@ -367,23 +369,24 @@ impl Digester {
             language: lang,
             model: &name,
         };
-        match model.complete(request).await {
-            Ok(reply) => {
-                let (usage, _) = crate::agent::usage::usage_of(&name, &messages, &[], &reply);
-                self.governance
-                    .record_usage(bot, &name, usage.prompt_tokens, usage.completion_tokens)
-                    .await;
-                reply
-                    .content
-                    .and_then(|c| {
-                        c.lines()
-                            .find(|l| !l.trim().is_empty())
-                            .map(|l| l.trim().to_string())
-                    })
-                    .map(|l| l.chars().take(300).collect())
-            }
+        let call = CallFor {
+            request_id: &ctx.request_id,
+            caller: &ctx.caller,
+            prompt: self.prompts.digest_summary_version(),
+            step: 1,
+            free: false,
+        };
+        match self.meter.complete(model.as_ref(), call, request).await {
+            Ok(reply) => reply
+                .content
+                .and_then(|c| {
+                    c.lines()
+                        .find(|l| !l.trim().is_empty())
+                        .map(|l| l.trim().to_string())
+                })
+                .map(|l| l.chars().take(300).collect()),
             Err(e) => {
-                tracing::warn!(error = %e, "digest summary line skipped: the LLM did not answer");
+                tracing::warn!(error = %e.kind.as_str(), "digest summary line skipped: the LLM did not answer");
                 None
             }
         }

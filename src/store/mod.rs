@@ -169,6 +169,10 @@ pub enum AuditEvent {
         /// The server reported no usage: the tokens were counted.
         #[serde(default)]
         usage_counted: bool,
+        /// The version of the prompt the call was made with (`system@…`,
+        /// `digest_summary@…`); absent on records from before it was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt: Option<String>,
     },
     /// A message that was not run, and why (message_too_long,
     /// rate_limited_user, rate_limited_channel, busy, too_many_tool_calls).

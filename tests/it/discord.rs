@@ -449,10 +449,10 @@ async fn notifications_reach_discord_through_the_outbox_once_and_a_lost_channel_
     let (gateway_url, _identify, _dispatch) = fake_gateway().await;
     let bot = bot(Some(gateway_url)).await;
     bot.discord().state.fail_posts.store(1, Ordering::SeqCst);
-    let message = |channel: &str, text: &str| OutboundMessage {
+    let message = |channel: &str, text: chatops::egress::Outgoing| OutboundMessage {
         channel: chatops::domain::ChannelId::parse(&format!("discord:{channel}")).unwrap(),
         thread: None,
-        message: chatops::egress::Outgoing::text(text),
+        message: text,
         purpose: "notification".into(),
         request_id: None,
         parts_sent: 0,
@@ -461,7 +461,15 @@ async fn notifications_reach_discord_through_the_outbox_once_and_a_lost_channel_
         .outbox
         .enqueue(
             "n1",
-            &message(CHANNEL, "✅ <@53908232506183680>, your backtest completed"),
+            &message(
+                CHANNEL,
+                chatops::egress::Outgoing::text("✅ ")
+                    .mention(&chatops::domain::Subject::discord(
+                        "G1",
+                        "53908232506183680",
+                    ))
+                    .then(", your backtest completed <@999> @everyone"),
+            ),
         )
         .await
         .unwrap();
@@ -469,7 +477,7 @@ async fn notifications_reach_discord_through_the_outbox_once_and_a_lost_channel_
         .outbox
         .enqueue(
             "n2",
-            &message(GONE_CHANNEL, "📋 digest for a channel the bot left"),
+            &message(GONE_CHANNEL, "📋 digest for a channel the bot left".into()),
         )
         .await
         .unwrap();
@@ -495,7 +503,18 @@ async fn notifications_reach_discord_through_the_outbox_once_and_a_lost_channel_
         "the retry repeats the nonce"
     );
     assert_eq!(body["nonce"].as_str().unwrap().len(), 25);
-    assert_eq!(body["allowed_mentions"]["parse"], json!(["users"]));
+    // The person it is for is pinged; nobody else (not <@999>, not @everyone).
+    assert!(
+        body["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("✅ <@53908232506183680>, ")
+    );
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(
+        body["allowed_mentions"]["users"],
+        json!(["53908232506183680"])
+    );
 
     let jobs = bot
         .app

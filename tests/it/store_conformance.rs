@@ -284,6 +284,7 @@ async fn audit_chain_links_and_verifies(store: Store) {
                 error_kind: Some("rate_limited".into()),
                 cost_usd: 0.0125,
                 usage_counted: false,
+                prompt: None,
             };
         }
         tricky_stored.push(store.audit.append(&record).await.unwrap());
@@ -395,6 +396,7 @@ async fn audit_query_filters(store: Store) {
                 error_kind: None,
                 cost_usd: 0.0125,
                 usage_counted: false,
+                prompt: None,
             },
         ),
         // Arguments that mention `tool` and `outcome` match neither filter.
