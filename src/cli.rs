@@ -232,7 +232,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let identity = identity.resolve()?;
             let app = App::builder(settings).build().await?;
-            let outcome = console::ask(&app.agent, &identity, &question, yes).await;
+            let outcome = console::ask(&app.pipeline, &identity, &question, yes).await;
             if json {
                 println!(
                     "{}",

@@ -15,8 +15,8 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 use tokio::sync::Mutex;
 
+use crate::agent::TurnOutcome;
 use crate::agent::model::Usage;
-use crate::agent::{Agent, TurnOutcome};
 use crate::app::App;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::egress::{Egress, Outgoing, Part};
@@ -25,6 +25,7 @@ use crate::jobs::outbox::{ChatSink, SendError, Sinks};
 use crate::store::Approval;
 use crate::tools::approval::DeferApproval;
 use crate::tools::approval::{ApprovalGate, GateDecision};
+use crate::turn::{ChatSurface, TurnPipeline};
 
 /// Who is typing, and where, as RBAC sees it.
 #[derive(Debug, Clone)]
@@ -155,13 +156,17 @@ pub async fn chat(app: &App, identity: ConsoleIdentity, banner: &str) -> anyhow:
     let worker = app.worker(vec![Platform::Console.as_str().into()], sinks);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker.run(stopped, std::time::Duration::from_secs(5)));
-    let result = converse(&app.agent, identity, banner).await;
+    let result = converse(&app.pipeline, identity, banner).await;
     let _ = stop.send(true);
     let _ = worker.await;
     result
 }
 
-async fn converse(agent: &Agent, identity: ConsoleIdentity, banner: &str) -> anyhow::Result<()> {
+async fn converse(
+    pipeline: &TurnPipeline,
+    identity: ConsoleIdentity,
+    banner: &str,
+) -> anyhow::Result<()> {
     let input: InputLines = Arc::new(Mutex::new(BufReader::new(tokio::io::stdin()).lines()));
     println!("{banner}");
     println!(
@@ -185,8 +190,8 @@ async fn converse(agent: &Agent, identity: ConsoleIdentity, banner: &str) -> any
             approver: identity.caller.clone(),
             language: Language::detect(text),
         };
-        let outcome = agent.handle(&identity.event(text), &gate).await;
-        println!("\n{}", outcome.answer);
+        let terminal = Terminal::printing();
+        pipeline.run(&identity.event(text), &gate, &terminal).await;
     }
     Ok(())
 }
@@ -229,20 +234,77 @@ impl From<&TurnOutcome> for JsonAnswer {
     }
 }
 
-/// One turn: `chatops ask`.
+/// One turn: `chatops ask`. The answer is what the terminal shows (through
+/// the egress); the caller prints it, as text or JSON.
 pub async fn ask(
-    agent: &Agent,
+    pipeline: &TurnPipeline,
     identity: &ConsoleIdentity,
     question: &str,
     yes: bool,
 ) -> TurnOutcome {
     let event = identity.event(question);
-    if yes {
+    let terminal = Terminal::recording();
+    let mut outcome = if yes {
         let gate = PreApproved {
             approver: identity.caller.clone(),
         };
-        agent.handle(&event, &gate).await
+        pipeline.run(&event, &gate, &terminal).await
     } else {
-        agent.handle(&event, &DeferApproval).await
+        pipeline.run(&event, &DeferApproval, &terminal).await
+    };
+    outcome.answer = terminal.shown();
+    outcome
+}
+
+/// The terminal as a chat surface: prints each part (`chat`) or keeps them
+/// for the caller to print (`ask`).
+struct Terminal {
+    print: bool,
+    shown: std::sync::Mutex<Vec<String>>,
+}
+
+impl Terminal {
+    fn printing() -> Self {
+        Self {
+            print: true,
+            shown: Default::default(),
+        }
+    }
+
+    fn recording() -> Self {
+        Self {
+            print: false,
+            shown: Default::default(),
+        }
+    }
+
+    /// What was shown, part after part.
+    fn shown(&self) -> String {
+        self.shown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
+    }
+}
+
+#[async_trait]
+impl ChatSurface for Terminal {
+    fn platform(&self) -> Platform {
+        Platform::Console
+    }
+
+    fn part_chars(&self) -> usize {
+        usize::MAX
+    }
+
+    async fn post(&self, _outcome: &TurnOutcome, parts: &[Part]) -> bool {
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        for part in parts {
+            if self.print {
+                println!("\n{}", part.text());
+            }
+            shown.push(part.text().to_string());
+        }
+        true
     }
 }

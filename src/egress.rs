@@ -13,8 +13,8 @@
 //!    message shows as typed. In Discord the body's `allowed_mentions` pings
 //!    only the mentioned people (never @everyone, @here or a role) and a
 //!    masked link `[label](url)` from data is broken apart.
-//! 3. **Tables** (a header, a dashed rule, rows) go in code blocks, and
-//!    `**bold**` becomes Slack's `*bold*`.
+//! 3. **Tables** (a header, a dashed rule, rows) go in code blocks in Slack
+//!    and Discord, and `**bold**` becomes Slack's `*bold*`.
 //! 4. **Limits hold**: text is cut into parts of at most the caller's limit,
 //!    on line boundaries where it can be, never inside a character or an
 //!    escape, code fences closed and reopened across a cut; or, where one
@@ -229,10 +229,10 @@ impl Egress {
                 }
             }
         }
-        let text = fence_tables(&text);
         let text = match surface {
-            Platform::Slack => escape_slack(&slack_bold(&text)),
-            Platform::Discord => inert_discord_links(&text),
+            Platform::Slack => escape_slack(&slack_bold(&fence_tables(&text))),
+            Platform::Discord => inert_discord_links(&fence_tables(&text)),
+            // A terminal shows tables aligned as they are.
             Platform::Console => text,
         };
         (text, mentions)

@@ -85,7 +85,7 @@ async fn a_tool_call_runs_and_its_result_reaches_the_model() {
     ])
     .await;
     let h = bot(settings_with_llm(Some(&llm))).await;
-    let outcome = console::ask(&h.app.agent, &me(), "what's the duckdb hit rate?", false).await;
+    let outcome = console::ask(&h.app.pipeline, &me(), "what's the duckdb hit rate?", false).await;
 
     assert_eq!(outcome.status, TurnStatus::Answered);
     assert_eq!(outcome.answer, "DuckDB hit rate is 97.3 %.");
@@ -130,7 +130,7 @@ async fn invalid_arguments_go_back_to_the_model_which_corrects_them() {
     ])
     .await;
     let h = bot(settings_with_llm(Some(&llm))).await;
-    let outcome = console::ask(&h.app.agent, &me(), "echo fixed", false).await;
+    let outcome = console::ask(&h.app.pipeline, &me(), "echo fixed", false).await;
     assert_eq!(outcome.status, TurnStatus::Answered);
     let outcomes: Vec<ToolOutcome> = outcome.tool_calls.iter().map(|c| c.outcome).collect();
     assert_eq!(
@@ -166,7 +166,7 @@ async fn the_step_limit_stops_a_model_that_loops() {
     let mut settings = settings_with_llm(Some(&llm));
     settings.agent.max_steps = 3;
     let h = bot(settings).await;
-    let outcome = console::ask(&h.app.agent, &me(), "loop forever", false).await;
+    let outcome = console::ask(&h.app.pipeline, &me(), "loop forever", false).await;
     assert_eq!(outcome.status, TurnStatus::StepLimit);
     assert_eq!(llm.requests().len(), 3);
     assert!(
@@ -193,7 +193,7 @@ async fn an_identical_call_is_not_run_twice_in_a_turn() {
     ])
     .await;
     let h = bot(settings_with_llm(Some(&llm))).await;
-    let outcome = console::ask(&h.app.agent, &me(), "x", false).await;
+    let outcome = console::ask(&h.app.pipeline, &me(), "x", false).await;
     assert_eq!(outcome.status, TurnStatus::Answered);
     assert_eq!(h.echo.runs.load(Ordering::SeqCst), 1);
     assert_eq!(outcome.tool_calls.len(), 1);
@@ -216,7 +216,7 @@ async fn rate_limits_are_retried_after_retry_after() {
     ])
     .await;
     let h = bot(settings_with_llm(Some(&llm))).await;
-    let outcome = console::ask(&h.app.agent, &me(), "hello", false).await;
+    let outcome = console::ask(&h.app.pipeline, &me(), "hello", false).await;
     assert_eq!(outcome.answer, "recovered");
     assert!(!outcome.offline);
     assert_eq!(llm.requests().len(), 3);
@@ -241,7 +241,7 @@ async fn unauthorized_and_quota_errors_are_not_retried_and_the_planner_answers()
         .await;
         let h = bot(settings_with_llm(Some(&llm))).await;
         let outcome = console::ask(
-            &h.app.agent,
+            &h.app.pipeline,
             &me(),
             "runbook for alpha vantage rate limit",
             false,
@@ -279,7 +279,13 @@ async fn outcome_request_id(h: &TestApp) -> String {
 #[tokio::test]
 async fn with_no_llm_the_offline_planner_answers_in_the_users_language() {
     let h = bot(settings_with_llm(None)).await;
-    let outcome = console::ask(&h.app.agent, &me(), "캐시 적중률 떨어졌을 때 런북", false).await;
+    let outcome = console::ask(
+        &h.app.pipeline,
+        &me(),
+        "캐시 적중률 떨어졌을 때 런북",
+        false,
+    )
+    .await;
     assert_eq!(outcome.model, "offline-planner");
     assert_eq!(outcome.language, chatops::domain::Language::Ko);
     assert_eq!(outcome.tool_calls[0].name, "search_runbooks");
@@ -361,7 +367,7 @@ async fn every_tool_call_leaves_one_attempt_and_one_outcome_with_secrets_redacte
     ])
     .await;
     let h = bot(settings_with_llm(Some(&llm))).await;
-    let outcome = console::ask(&h.app.agent, &me(), "go", false).await;
+    let outcome = console::ask(&h.app.pipeline, &me(), "go", false).await;
     let outcomes: Vec<(String, ToolOutcome)> = outcome
         .tool_calls
         .iter()
@@ -412,7 +418,7 @@ async fn mutating_tools_wait_for_approval_and_run_only_when_approved() {
     ])
     .await;
     let h = bot(settings_with_llm(Some(&llm))).await;
-    let first = console::ask(&h.app.agent, &me(), "deploy prod", false).await;
+    let first = console::ask(&h.app.pipeline, &me(), "deploy prod", false).await;
     assert_eq!(first.tool_calls[0].outcome, ToolOutcome::NeedsApproval);
     assert_eq!(h.deploy.runs.load(Ordering::SeqCst), 0);
     let told = tool_messages(&llm.requests()[1])[0]["content"]
@@ -436,7 +442,7 @@ async fn mutating_tools_wait_for_approval_and_run_only_when_approved() {
     );
 
     // With --yes: approved by the caller (an operator on embedded defaults) and run.
-    let second = console::ask(&h.app.agent, &me(), "deploy prod", true).await;
+    let second = console::ask(&h.app.pipeline, &me(), "deploy prod", true).await;
     assert_eq!(second.tool_calls[0].outcome, ToolOutcome::Ok);
     assert_eq!(h.deploy.runs.load(Ordering::SeqCst), 1);
     let events = audit_of(&h, &audit_request_of_last_turn(&h).await).await;
@@ -503,7 +509,7 @@ async fn session_survives_restart_and_expires(backend: Backend) {
             .test_tools()
             .build()
             .await;
-        console::ask(&h.app.agent, &me(), "how did RSI do?", false).await;
+        console::ask(&h.app.pipeline, &me(), "how did RSI do?", false).await;
     }
     // "Restart": a new App on the same store.
     let h = TestApp::builder(settings_with_llm(Some(&llm)))
@@ -511,7 +517,7 @@ async fn session_survives_restart_and_expires(backend: Backend) {
         .test_tools()
         .build()
         .await;
-    console::ask(&h.app.agent, &me(), "and its sharpe?", false).await;
+    console::ask(&h.app.pipeline, &me(), "and its sharpe?", false).await;
     let second = &llm.requests()[1]["messages"];
     let texts: Vec<&str> = second
         .as_array()
@@ -538,7 +544,7 @@ async fn session_survives_restart_and_expires(backend: Backend) {
     assert_eq!(session.conversation_history.len(), 2);
     session.updated_at = chatops::clock::now() - chrono::Duration::hours(25);
     h.app.store.sessions.save_session(&session).await.unwrap();
-    console::ask(&h.app.agent, &me(), "new question", false).await;
+    console::ask(&h.app.pipeline, &me(), "new question", false).await;
     let third = &llm.requests()[2]["messages"];
     assert_eq!(
         third.as_array().unwrap().len(),
@@ -563,7 +569,7 @@ async fn when_the_llm_is_down_the_planner_answers_with_help() {
     let mut settings = settings_with_llm(Some(&llm));
     settings.llm.max_retries = 0;
     let h = bot(settings).await;
-    let outcome = console::ask(&h.app.agent, &me(), "tell me a joke", false).await;
+    let outcome = console::ask(&h.app.pipeline, &me(), "tell me a joke", false).await;
     // The LLM is down: the planner answers with help, and says it is offline.
     assert!(outcome.offline);
     assert!(
@@ -609,7 +615,7 @@ async fn a_tool_past_its_timeout_is_reported_as_an_error_and_the_turn_goes_on() 
         .tool(Arc::new(SlowTool))
         .build()
         .await;
-    let outcome = console::ask(&app.agent, &me(), "run slow", false).await;
+    let outcome = console::ask(&app.pipeline, &me(), "run slow", false).await;
     assert_eq!(outcome.status, TurnStatus::Answered);
     assert_eq!(outcome.tool_calls[0].outcome, ToolOutcome::Error);
     let told = tool_messages(&llm.requests()[1])[0]["content"]
@@ -631,7 +637,7 @@ async fn a_turn_past_its_time_limit_ends_with_a_plain_message() {
     let mut settings = settings_with_llm(Some(&llm));
     settings.agent.turn_timeout_secs = 1;
     let h = bot(settings).await;
-    let outcome = console::ask(&h.app.agent, &me(), "x", false).await;
+    let outcome = console::ask(&h.app.pipeline, &me(), "x", false).await;
     assert_eq!(outcome.status, TurnStatus::Timeout);
     assert!(outcome.answer.contains("within 1 s"), "{}", outcome.answer);
     assert_eq!(

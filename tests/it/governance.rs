@@ -41,7 +41,7 @@ fn who(user: &str) -> ConsoleIdentity {
 }
 
 async fn ask(app: &App, user: &str, question: &str) -> TurnOutcome {
-    console::ask(&app.agent, &who(user), question, false).await
+    console::ask(&app.pipeline, &who(user), question, false).await
 }
 
 #[tokio::test]

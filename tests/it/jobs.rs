@@ -332,7 +332,7 @@ async fn a_watched_backtest_is_reported_stuck_once_then_finished() {
     let app = TestApp::builder(settings).build().await;
     let me = ConsoleIdentity::new("alice", "ops").unwrap();
     let started = console::ask(
-        &app.agent,
+        &app.pipeline,
         &me,
         "RSI 전략으로 AAPL 2024년 백테스트 실행해줘",
         true,

@@ -86,7 +86,7 @@ fn me() -> ConsoleIdentity {
 }
 
 async fn ask(w: &World, question: &str) -> TurnOutcome {
-    console::ask(&w.app.agent, &me(), question, true).await
+    console::ask(&w.app.pipeline, &me(), question, true).await
 }
 
 fn only(outcome: &TurnOutcome, tool: &str) -> Value {
@@ -300,14 +300,14 @@ async fn an_unreachable_platform_mongodb_is_reported_plainly() {
     settings.platform.mongodb_db = Some("quant".into());
     settings.platform.timeout_secs = 1;
     let app = TestApp::builder(settings).build().await;
-    let out = console::ask(&app.agent, &me(), "why did backtests fail?", false).await;
+    let out = console::ask(&app.pipeline, &me(), "why did backtests fail?", false).await;
     assert_eq!(out.tool_calls[0].outcome, ToolOutcome::Error);
     assert!(
         out.answer.contains("the platform's MongoDB"),
         "{}",
         out.answer
     );
-    let api = console::ask(&app.agent, &me(), "cache hit rate?", false).await;
+    let api = console::ask(&app.pipeline, &me(), "cache hit rate?", false).await;
     assert!(
         api.answer.contains("the platform API is unreachable"),
         "{}",

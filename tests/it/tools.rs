@@ -46,7 +46,7 @@ fn english_context() -> chatops::tools::ToolContext {
 }
 
 async fn ask(app: &App, question: &str) -> TurnOutcome {
-    console::ask(&app.agent, &me(), question, true).await
+    console::ask(&app.pipeline, &me(), question, true).await
 }
 
 /// The one tool call of an offline turn: (name, outcome, data).
@@ -170,7 +170,7 @@ async fn a_backtest_is_triggered_runs_and_reports_kpis_deterministically() {
     let bot = bot().await;
     let question = "run the SMA crossover strategy on AAPL and MSFT for 2024";
     // Without approval nothing runs.
-    let waiting = console::ask(&bot.app.agent, &me(), question, false).await;
+    let waiting = console::ask(&bot.app.pipeline, &me(), question, false).await;
     assert_eq!(waiting.tool_calls[0].outcome, ToolOutcome::NeedsApproval);
 
     let mut performances = Vec::new();
