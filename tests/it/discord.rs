@@ -12,8 +12,8 @@ use chatops::domain::Role;
 use chatops::secret::Secret;
 use common::app::TestApp;
 use common::fake_discord::{
-    APP_ID, BOT, CHANNEL, FakeDiscord, GONE_CHANNEL, GUILD, OPERATOR, OPERATOR_ROLE, fake_gateway,
-    message_json,
+    APP_ID, BOT, CHANNEL, FakeDiscord, GONE_CHANNEL, GUILD, OPERATOR, OPERATOR_ROLE, click,
+    command, fake_gateway, message_json,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
@@ -34,30 +34,6 @@ async fn bot(gateway_url: Option<String>) -> TestApp {
         bot = bot.discord_gateway(url);
     }
     bot.build().await
-}
-
-fn command(id: &str, user: &str, roles: &[&str], question: &str) -> Value {
-    let mut c: Value =
-        serde_json::from_str(include_str!("../fixtures/discord-interaction-command.json")).unwrap();
-    c["id"] = id.into();
-    c["member"]["user"]["id"] = user.into();
-    c["member"]["roles"] = json!(roles);
-    c["data"]["options"][0]["value"] = question.into();
-    c["token"] = format!("token-{id}").into();
-    c
-}
-
-fn click(id: &str, user: &str, roles: &[&str], custom_id: &str) -> Value {
-    let mut c: Value = serde_json::from_str(include_str!(
-        "../fixtures/discord-interaction-component.json"
-    ))
-    .unwrap();
-    c["id"] = id.into();
-    c["member"]["user"]["id"] = user.into();
-    c["member"]["roles"] = json!(roles);
-    c["data"]["custom_id"] = custom_id.into();
-    c["token"] = format!("token-{id}").into();
-    c
 }
 
 #[tokio::test]

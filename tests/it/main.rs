@@ -20,6 +20,7 @@ mod governance;
 mod jobs;
 mod live_platform;
 mod ops;
+mod promises;
 mod replicas;
 mod slack;
 mod store_conformance;

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chatops::agent::model::ChatModel;
 use chatops::app::App;
 use chatops::config::Settings;
 use chatops::platform::QuantPlatform;
@@ -45,6 +46,7 @@ pub struct TestAppBuilder {
     slack_socket_url: Option<String>,
     discord: Option<FakeDiscord>,
     discord_gateway_url: Option<String>,
+    model: Option<Arc<dyn ChatModel>>,
     serve: bool,
 }
 
@@ -73,6 +75,12 @@ impl TestAppBuilder {
     /// whose runs are counted in [`TestApp::echo`] and [`TestApp::deploy`].
     pub fn test_tools(mut self) -> Self {
         self.test_tools = true;
+        self
+    }
+
+    /// Answer with this in-process model instead of the configured one.
+    pub fn model(mut self, model: Arc<dyn ChatModel>) -> Self {
+        self.model = Some(model);
         self
     }
 
@@ -169,6 +177,9 @@ impl TestAppBuilder {
         for tool in self.tools {
             builder = builder.tool(tool);
         }
+        if let Some(model) = self.model {
+            builder = builder.model(model);
+        }
         let app = Arc::new(builder.build().await.unwrap());
 
         let server = if self.serve {
@@ -250,6 +261,7 @@ impl TestApp {
             slack_socket_url: None,
             discord: None,
             discord_gateway_url: None,
+            model: None,
             serve: false,
         }
     }

@@ -100,6 +100,34 @@ async fn rest(
     }
 }
 
+/// A `/ops` command interaction from `user` (with `roles`) asking `question`.
+pub fn command(id: &str, user: &str, roles: &[&str], question: &str) -> Value {
+    let mut c: Value = serde_json::from_str(include_str!(
+        "../../fixtures/discord-interaction-command.json"
+    ))
+    .unwrap();
+    c["id"] = id.into();
+    c["member"]["user"]["id"] = user.into();
+    c["member"]["roles"] = json!(roles);
+    c["data"]["options"][0]["value"] = question.into();
+    c["token"] = format!("token-{id}").into();
+    c
+}
+
+/// A button click interaction from `user` on `custom_id`.
+pub fn click(id: &str, user: &str, roles: &[&str], custom_id: &str) -> Value {
+    let mut c: Value = serde_json::from_str(include_str!(
+        "../../fixtures/discord-interaction-component.json"
+    ))
+    .unwrap();
+    c["id"] = id.into();
+    c["member"]["user"]["id"] = user.into();
+    c["member"]["roles"] = json!(roles);
+    c["data"]["custom_id"] = custom_id.into();
+    c["token"] = format!("token-{id}").into();
+    c
+}
+
 /// The fake Discord REST API, listening on loopback.
 #[derive(Clone)]
 pub struct FakeDiscord {
