@@ -16,7 +16,7 @@ use crate::agent::{Agent, AgentParts};
 use crate::audit::Auditor;
 use crate::config::Settings;
 use crate::egress::Egress;
-use crate::jobs::digest::Digester;
+use crate::jobs::digest::{Digester, Summarizer};
 use crate::jobs::outbox::{Deliverer, Outbox, Sinks};
 use crate::jobs::scheduler::Scheduler;
 use crate::jobs::watch::{WatchRecorder, Watcher};
@@ -125,10 +125,12 @@ impl App {
             self.registry.clone(),
             self.platform.clone(),
             self.outbox.clone(),
-            self.summary_model.clone(),
-            self.governance.clone(),
-            self.meter.clone(),
-            self.prompts.clone(),
+            Summarizer {
+                model: self.summary_model.clone(),
+                governance: self.governance.clone(),
+                meter: self.meter.clone(),
+                prompts: self.prompts.clone(),
+            },
         )
     }
 
@@ -206,6 +208,10 @@ impl AppBuilder {
             prompts.version().to_string(),
         );
 
+        let platform = match self.platform {
+            Some(platform) => platform,
+            None => open_platform(&settings, alpha_vantage(&settings)).await?,
+        };
         let mut registry = ToolRegistry::new(
             Arc::new(Rbac::new(settings.rbac.clone())),
             store.approvals.clone(),
@@ -216,12 +222,10 @@ impl AppBuilder {
                 approval_ttl: std::time::Duration::from_secs(settings.approvals.ttl_secs),
                 allow_self_approval: settings.approvals.allow_self_approval,
                 max_argument_chars: settings.limits.max_argument_chars,
+                source: platform.kind(),
             },
         );
-        let platform = match self.platform {
-            Some(platform) => platform,
-            None => open_platform(&settings, alpha_vantage(&settings)).await?,
-        };
+
         let wake = Arc::new(Notify::new());
         let outbox = Outbox::new(store.jobs.clone(), wake.clone());
         let watches = WatchRecorder::new(store.jobs.clone(), settings.jobs.clone(), wake.clone());

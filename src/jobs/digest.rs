@@ -63,12 +63,18 @@ pub struct Digester {
     registry: Arc<ToolRegistry>,
     platform: Arc<dyn QuantPlatform>,
     outbox: Outbox,
-    model: Option<Arc<dyn ChatModel>>,
+    summarizer: Summarizer,
+}
+
+/// What writes a digest's summary line: the model, which model name policy
+/// picks, the meter every call goes through, and the prompt.
+pub struct Summarizer {
+    pub model: Option<Arc<dyn ChatModel>>,
     /// Which model a summary may use.
-    governance: Arc<Governance>,
+    pub governance: Arc<Governance>,
     /// The one way to call a model (budgets, usage, audit, fences).
-    meter: Meter,
-    prompts: Arc<Prompts>,
+    pub meter: Meter,
+    pub prompts: Arc<Prompts>,
 }
 
 impl Digester {
@@ -77,20 +83,14 @@ impl Digester {
         registry: Arc<ToolRegistry>,
         platform: Arc<dyn QuantPlatform>,
         outbox: Outbox,
-        model: Option<Arc<dyn ChatModel>>,
-        governance: Arc<Governance>,
-        meter: Meter,
-        prompts: Arc<Prompts>,
+        summarizer: Summarizer,
     ) -> Self {
         Self {
             digests,
             registry,
             platform,
             outbox,
-            model,
-            governance,
-            meter,
-            prompts,
+            summarizer,
         }
     }
 
@@ -276,7 +276,7 @@ impl Digester {
         }
         let body = blocks.join("\n\n");
         if def.llm_summary
-            && let Some(line) = self.summary(&body, &ctx, lang).await
+            && let Some(line) = self.summarizer.summary(&body, &ctx, lang).await
         {
             head.push_str(&format!("\n> {line}"));
         }
@@ -349,7 +349,9 @@ impl Digester {
         };
         presentation::table(&headers, &rows)
     }
+}
 
+impl Summarizer {
     /// One summary line from the LLM, when it answers: through the meter
     /// (budget, usage and an `llm_call` audit record for the digest).
     async fn summary(&self, body: &str, ctx: &ToolContext, lang: Language) -> Option<String> {

@@ -85,7 +85,6 @@ impl TypedTool for AlphaVantageHealthTool {
             ));
         }
         let data = json!({
-            "source": self.platform.kind(),
             "status": health.status,
             "latency_ms": health.latency_ms,
             "checked_at": health.checked_at,

@@ -86,7 +86,6 @@ pub async fn describe_backtest(
     };
     let text = presentation::backtest_details(&backtest, &strategy, result.as_ref(), lang);
     let data = json!({
-        "source": platform.kind(),
         "backtest_id": backtest.id,
         "status": backtest.status,
         "strategy": strategy,

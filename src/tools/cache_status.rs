@@ -107,7 +107,6 @@ impl TypedTool for CacheStatus {
             presentation::table(&headers, &rows)
         );
         let data = json!({
-            "source": self.platform.kind(),
             "generated_at": report.generated_at,
             "caches": caches.iter().map(|c| json!({
                 "name": c.name,

@@ -141,7 +141,6 @@ impl TypedTool for CompareStrategies {
             lines.push(format!("⚠ {}", p["error"].as_str().unwrap_or_default()));
         }
         let data = json!({
-            "source": self.platform.kind(),
             "compared": compared.iter().map(|(s, b, r)| json!({
                 "strategy": s.name,
                 "strategy_id": s.id,

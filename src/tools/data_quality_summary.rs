@@ -129,7 +129,6 @@ impl TypedTool for DataQualitySummary {
             display
         };
         let data = json!({
-            "source": self.platform.kind(),
             "since_hours": hours,
             "include_acknowledged": include_acknowledged,
             "count": events.len(),

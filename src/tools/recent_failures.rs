@@ -140,7 +140,6 @@ impl TypedTool for RecentFailures {
             )
         };
         let data = json!({
-            "source": self.platform.kind(),
             "since_hours": hours,
             "count": failures.len(),
             "by_error_kind": by_kind,

@@ -28,6 +28,7 @@ use super::{Tool, ToolContext, ToolError};
 use crate::audit::Auditor;
 use crate::domain::{Caller, ChannelId, Platform, RequestId, Subject};
 use crate::i18n;
+use crate::platform::PlatformKind;
 use crate::rbac::{Decision, Rbac, ToolPolicy};
 use crate::redact::Redactor;
 use crate::store::AuditEvent;
@@ -43,6 +44,8 @@ pub struct ToolRegistry {
     redactor: Arc<Redactor>,
     timeout: Duration,
     max_argument_chars: usize,
+    /// Which platform answers (stamped on every tool output as `source`).
+    source: PlatformKind,
 }
 
 /// Registry settings beyond its collaborators.
@@ -53,6 +56,9 @@ pub struct RegistryLimits {
     pub allow_self_approval: bool,
     /// Longest string anywhere in a call's arguments.
     pub max_argument_chars: usize,
+    /// Which platform the tools answer from: every output carries it as
+    /// `source`, so sandbox numbers are never taken for production ones.
+    pub source: PlatformKind,
 }
 
 impl ToolRegistry {
@@ -78,6 +84,7 @@ impl ToolRegistry {
             redactor,
             timeout: limits.tool_timeout,
             max_argument_chars: limits.max_argument_chars,
+            source: limits.source,
         }
     }
 
@@ -302,7 +309,10 @@ impl ToolRegistry {
 
         let (outcome, error_kind, error, model_content, display, data) = match result {
             Ok(output) => {
-                let data = self.redactor.redact_json(&output.data);
+                let mut data = self.redactor.redact_json(&output.data);
+                if let Value::Object(fields) = &mut data {
+                    fields.insert("source".into(), serde_json::json!(self.source));
+                }
                 let display = self.redactor.redact(&output.display).into_owned();
                 (
                     ToolOutcome::Ok,

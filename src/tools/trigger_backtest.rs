@@ -226,7 +226,6 @@ impl TypedTool for TriggerBacktest {
             }
         );
         let data = json!({
-            "source": self.platform.kind(),
             "backtest_id": response.backtest_id,
             "status": response.status,
             "estimated_duration_seconds": response.estimated_duration_seconds,

@@ -34,7 +34,7 @@ const LAYERS: &[&[&str]] = &[
     &["tools"],
     &["planner"],
     &["agent"],
-    &["jobs"],
+    &["jobs", "turn"],
     // Chat surfaces and reports.
     &["adapters", "admin", "eval"],
     &["app"],
@@ -183,11 +183,10 @@ fn code_only(src: &str) -> String {
             i += 1;
         } else if c == '\'' {
             // A char literal ('x', '\n', '\''), or a lifetime ('a).
-            let is_char = match (next, chars.get(i + 2)) {
-                (Some('\\'), _) => true,
-                (Some(_), Some('\'')) => true,
-                _ => false,
-            };
+            let is_char = matches!(
+                (next, chars.get(i + 2)),
+                (Some('\\'), _) | (Some(_), Some('\''))
+            );
             if is_char {
                 let mut j = i + 1;
                 if chars[j] == '\\' {
@@ -260,7 +259,7 @@ fn paths(code: &str) -> Vec<Vec<String>> {
                 .iter()
                 .position(|t| t == ";")
                 .map_or(tokens.len(), |p| i + p);
-            expand_use(&tokens[i + 1..end], &mut Vec::new(), &mut out);
+            expand_use(&tokens[i + 1..end], &[], &mut out);
             i = end;
             continue;
         }
@@ -318,9 +317,9 @@ fn tokenize(code: &str) -> Vec<String> {
 }
 
 /// Expand one use tree (tokens between `use` and `;`).
-fn expand_use(tokens: &[String], prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+fn expand_use(tokens: &[String], prefix: &[String], out: &mut Vec<Vec<String>>) {
     let mut i = 0;
-    let mut path = prefix.clone();
+    let mut path = prefix.to_vec();
     while i < tokens.len() {
         let t = &tokens[i];
         if t == "{" {
@@ -334,12 +333,12 @@ fn expand_use(tokens: &[String], prefix: &mut Vec<String>, out: &mut Vec<Vec<Str
                     "}" => {
                         depth -= 1;
                         if depth == 0 {
-                            expand_use(&tokens[start..j], &mut path.clone(), out);
+                            expand_use(&tokens[start..j], &path, out);
                             break;
                         }
                     }
                     "," if depth == 1 => {
-                        expand_use(&tokens[start..j], &mut path.clone(), out);
+                        expand_use(&tokens[start..j], &path, out);
                         start = j + 1;
                     }
                     _ => {}

@@ -39,9 +39,8 @@ use crate::tools::approval::{ApprovalGate, GateDecision};
 use crate::turn::{ChatSurface, TurnPipeline};
 use render::{ApprovalParts, MESSAGE_CHARS};
 
-/// Discord's limit is 2,000 characters a message; keep room for fences.
+/// Tries of a REST call that failed in passing.
 const ATTEMPTS: u32 = 3;
-/// Ephemeral message flag.
 
 /// A Discord user, read leniently.
 #[derive(Debug, Clone, Deserialize)]
