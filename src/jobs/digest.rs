@@ -27,6 +27,11 @@ use crate::governance::models::ModelUse;
 use crate::platform::QuantPlatform;
 use crate::presentation::{self, tr};
 use crate::prompts::Prompts;
+use crate::tools::TypedTool;
+use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+use crate::tools::cache_status::CacheStatus;
+use crate::tools::data_quality_summary::DataQualitySummary;
+use crate::tools::recent_failures::RecentFailures;
 use crate::store::{Job, JobRelease};
 use crate::tools::ToolContext;
 use crate::tools::call::ToolOutcome;
@@ -208,7 +213,7 @@ impl Digester {
             let (heading, body) = match section {
                 DigestSection::CacheStatus => (
                     tr(lang, "Caches", "캐시").to_string(),
-                    self.tool(&ctx, "cache_status", json!({})).await,
+                    self.tool(&ctx, CacheStatus::NAME, json!({})).await,
                 ),
                 DigestSection::Failures => (
                     match lang {
@@ -217,20 +222,20 @@ impl Digester {
                     },
                     self.tool(
                         &ctx,
-                        "recent_failures",
+                        RecentFailures::NAME,
                         json!({"since_hours": since_hours, "limit": 10}),
                     )
                     .await,
                 ),
                 DigestSection::AlphaVantage => (
                     "Alpha Vantage".to_string(),
-                    self.tool(&ctx, "alpha_vantage_health", json!({})).await,
+                    self.tool(&ctx, AlphaVantageHealthTool::NAME, json!({})).await,
                 ),
                 DigestSection::DataQuality => (
                     tr(lang, "Data quality", "데이터 품질").to_string(),
                     self.tool(
                         &ctx,
-                        "data_quality_summary",
+                        DataQualitySummary::NAME,
                         json!({"since_hours": since_hours}),
                     )
                     .await,

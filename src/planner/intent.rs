@@ -22,17 +22,28 @@ use chrono::{Datelike, Months, NaiveDate};
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
-use crate::tools::MAX_SINCE_HOURS;
+use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+use crate::tools::backtest_status::BacktestStatusTool;
+use crate::tools::cache_status::CacheStatus;
+use crate::tools::compare_strategies::CompareStrategies;
+use crate::tools::data_quality_summary::DataQualitySummary;
+use crate::tools::recent_failures::RecentFailures;
+use crate::tools::runbooks::SearchRunbooks;
+use crate::tools::trigger_backtest::TriggerBacktest;
+use crate::tools::usage_report::UsageReport;
+use crate::tools::{MAX_SINCE_HOURS, TypedTool};
 
-pub const CACHE_STATUS: &str = "cache_status";
-pub const RECENT_FAILURES: &str = "recent_failures";
-pub const ALPHA_VANTAGE_HEALTH: &str = "alpha_vantage_health";
-pub const TRIGGER_BACKTEST: &str = "trigger_backtest";
-pub const BACKTEST_STATUS: &str = "backtest_status";
-pub const COMPARE_STRATEGIES: &str = "compare_strategies";
-pub const SEARCH_RUNBOOKS: &str = "search_runbooks";
-pub const DATA_QUALITY_SUMMARY: &str = "data_quality_summary";
-pub const USAGE_REPORT: &str = "usage_report";
+// The tools' own names (the planner answers with calls of them).
+
+pub const CACHE_STATUS: &str = CacheStatus::NAME;
+pub const RECENT_FAILURES: &str = RecentFailures::NAME;
+pub const ALPHA_VANTAGE_HEALTH: &str = AlphaVantageHealthTool::NAME;
+pub const TRIGGER_BACKTEST: &str = TriggerBacktest::NAME;
+pub const BACKTEST_STATUS: &str = BacktestStatusTool::NAME;
+pub const COMPARE_STRATEGIES: &str = CompareStrategies::NAME;
+pub const SEARCH_RUNBOOKS: &str = SearchRunbooks::NAME;
+pub const DATA_QUALITY_SUMMARY: &str = DataQualitySummary::NAME;
+pub const USAGE_REPORT: &str = UsageReport::NAME;
 
 /// "How do I fix …" questions → `search_runbooks`. Checked first, so "how do I fix the AV rate
 /// limit" is a runbook search, not a health check.

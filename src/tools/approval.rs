@@ -318,3 +318,297 @@ pub enum PendingDecision {
     /// Not run, and why (with the approval, arguments redacted, when there is one).
     NotApproved(NotApproved, Option<Approval>),
 }
+
+#[cfg(test)]
+mod tests {
+    //! The workflow against an in-memory store with the real stores'
+    //! decision rules (decide once, expired fails closed).
+
+    use std::sync::Mutex;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::domain::{ChannelId, Platform};
+    use crate::store::{AuditQuery, AuditRecord, StoreResult};
+
+    #[derive(Default)]
+    struct MemoryStore {
+        approvals: Mutex<Vec<Approval>>,
+        audit: Mutex<Vec<AuditRecord>>,
+    }
+
+    #[async_trait]
+    impl ApprovalRepo for MemoryStore {
+        async fn create_approval(&self, approval: &Approval) -> StoreResult<()> {
+            self.approvals.lock().unwrap().push(approval.clone());
+            Ok(())
+        }
+
+        async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>> {
+            Ok(self.approvals.lock().unwrap().iter().find(|a| a.id == id).cloned())
+        }
+
+        async fn decide_approval(
+            &self,
+            id: &str,
+            approve: bool,
+            by: &str,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Result<Approval, DecideError>> {
+            let mut approvals = self.approvals.lock().unwrap();
+            let Some(a) = approvals.iter_mut().find(|a| a.id == id) else {
+                return Ok(Err(DecideError::NotFound));
+            };
+            Ok(match a.status {
+                ApprovalStatus::Pending if a.expires_at <= now => {
+                    a.status = ApprovalStatus::Expired;
+                    Err(DecideError::Expired)
+                }
+                ApprovalStatus::Pending => {
+                    a.status = if approve {
+                        ApprovalStatus::Approved
+                    } else {
+                        ApprovalStatus::Rejected
+                    };
+                    a.decided_by = Some(by.to_string());
+                    a.decided_at = Some(now);
+                    Ok(a.clone())
+                }
+                ApprovalStatus::Expired => Err(DecideError::Expired),
+                decided => Err(DecideError::AlreadyDecided(decided)),
+            })
+        }
+    }
+
+    #[async_trait]
+    impl crate::store::AuditRepo for MemoryStore {
+        async fn append(&self, record: &AuditRecord) -> StoreResult<AuditRecord> {
+            self.audit.lock().unwrap().push(record.clone());
+            Ok(record.clone())
+        }
+
+        async fn query_audit(&self, _: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+            Ok(self.audit.lock().unwrap().clone())
+        }
+    }
+
+    const SECRET: &str = "sk-live-0123456789abcdef";
+
+    fn approvals(store: &Arc<MemoryStore>, ttl_secs: u64, allow_self: bool) -> Approvals {
+        let redactor = Arc::new(Redactor::new(vec![SECRET.into()]));
+        Approvals::new(
+            store.clone(),
+            Auditor::new(store.clone(), redactor.clone(), "system@test".into()),
+            redactor,
+            std::time::Duration::from_secs(ttl_secs),
+            allow_self,
+        )
+    }
+
+    fn person(name: &str) -> Caller {
+        Caller {
+            subject: Subject::console(name).unwrap(),
+            groups: vec![],
+            channel: ChannelId::new(Platform::Console, "ops").unwrap(),
+        }
+    }
+
+    fn context(requester: &str) -> ToolContext {
+        ToolContext {
+            request_id: RequestId::generate(),
+            platform: Platform::Console,
+            caller: person(requester),
+            thread: None,
+            language: Language::En,
+        }
+    }
+
+    fn call() -> (ToolCallRequest, Value) {
+        let arguments = serde_json::json!({"target": "prod", "token": SECRET});
+        let call = ToolCallRequest {
+            call_id: "c1".into(),
+            name: "deploy".into(),
+            arguments: arguments.to_string(),
+        };
+        (call, arguments)
+    }
+
+    /// Answers the request with a fixed decision.
+    struct Decides(GateDecision);
+
+    #[async_trait]
+    impl ApprovalGate for Decides {
+        async fn request(&self, _: &Approval, _: &str) -> GateDecision {
+            self.0.clone()
+        }
+    }
+
+    fn decisions(store: &MemoryStore) -> Vec<(String, Option<String>)> {
+        store
+            .audit
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| match &r.event {
+                AuditEvent::ApprovalDecided {
+                    decision, reason, ..
+                } => Some((decision.clone(), reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn approve_by(name: &str) -> Decides {
+        Decides(GateDecision::Approve {
+            by: person(name).subject,
+            groups: vec![],
+        })
+    }
+
+    const ANYONE: &(dyn Fn(&Caller) -> bool + Send + Sync) = &|_| true;
+    const NOBODY: &(dyn Fn(&Caller) -> bool + Send + Sync) = &|_| false;
+
+    #[tokio::test]
+    async fn a_pending_request_is_stored_exact_and_runs_nothing() {
+        let store = Arc::new(MemoryStore::default());
+        let (call, args) = call();
+        let waiting = approvals(&store, 600, false)
+            .request(&context("alice"), &call, &args, &DeferApproval, ANYONE)
+            .await
+            .unwrap_err();
+        assert_eq!(waiting.outcome, ToolOutcome::NeedsApproval);
+        let stored = store.approvals.lock().unwrap()[0].clone();
+        assert_eq!(stored.status, ApprovalStatus::Pending);
+        assert_eq!(stored.arguments, args, "the stored call is exact");
+        assert_eq!(stored.args_hash, args_hash("deploy", &args));
+        assert!(decisions(&store).is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_allowed_approver_approves_and_it_is_audited() {
+        let store = Arc::new(MemoryStore::default());
+        let (call, args) = call();
+        let (id, by) = approvals(&store, 600, false)
+            .request(&context("alice"), &call, &args, &approve_by("bob"), ANYONE)
+            .await
+            .unwrap_or_else(|_| panic!("approved"));
+        assert_eq!(by, "console:bob");
+        assert_eq!(store.approvals.lock().unwrap()[0].id, id);
+        assert_eq!(decisions(&store), [("approved".into(), None)]);
+    }
+
+    #[tokio::test]
+    async fn an_approver_without_the_role_and_self_approval_are_refused_and_audited() {
+        let store = Arc::new(MemoryStore::default());
+        let (call, args) = call();
+        let workflow = approvals(&store, 600, false);
+        let refused = workflow
+            .request(&context("alice"), &call, &args, &approve_by("bob"), NOBODY)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.outcome, ToolOutcome::Rejected);
+        assert_eq!(refused.kind, "approver_not_allowed");
+        let own = workflow
+            .request(&context("alice"), &call, &args, &approve_by("alice"), ANYONE)
+            .await
+            .unwrap_err();
+        assert_eq!(own.kind, "approver_not_allowed");
+        let reason = Some("approver_not_allowed".to_string());
+        assert_eq!(
+            decisions(&store),
+            [("refused".into(), reason.clone()), ("refused".into(), reason)]
+        );
+        // Where teams allow it, one may approve one's own request.
+        approvals(&store, 600, true)
+            .request(&context("alice"), &call, &args, &approve_by("alice"), ANYONE)
+            .await
+            .unwrap_or_else(|_| panic!("self-approval allowed"));
+    }
+
+    #[tokio::test]
+    async fn a_rejection_is_a_cancel_and_runs_nothing() {
+        let store = Arc::new(MemoryStore::default());
+        let (call, args) = call();
+        let reject = Decides(GateDecision::Reject {
+            by: person("bob").subject,
+        });
+        let cancelled = approvals(&store, 600, false)
+            .request(&context("alice"), &call, &args, &reject, ANYONE)
+            .await
+            .unwrap_err();
+        assert_eq!(cancelled.outcome, ToolOutcome::Rejected);
+        assert_eq!(decisions(&store), [("cancelled".into(), None)]);
+    }
+
+    #[tokio::test]
+    async fn a_later_decision_is_judged_once_and_fails_closed() {
+        let store = Arc::new(MemoryStore::default());
+        let (call, args) = call();
+        let workflow = approvals(&store, 600, false);
+        let _ = workflow
+            .request(&context("alice"), &call, &args, &DeferApproval, ANYONE)
+            .await;
+        let id = store.approvals.lock().unwrap()[0].id.clone();
+        let approval = workflow.load(&id).await.unwrap();
+        let bob = person("bob");
+        workflow.settle(&approval, true, &bob, true).await.unwrap();
+        // A second click: already decided.
+        assert!(matches!(
+            workflow.settle(&approval, true, &bob, true).await,
+            Err(NotApproved::AlreadyDecided(ApprovalStatus::Approved))
+        ));
+        assert_eq!(workflow.load("nope").await, Err(NotApproved::NotFound));
+        // Arguments changed behind the workflow's back: nothing runs.
+        let _ = workflow
+            .request(&context("alice"), &call, &args, &DeferApproval, ANYONE)
+            .await;
+        let mut tampered = store.approvals.lock().unwrap()[1].clone();
+        store.approvals.lock().unwrap()[1].arguments = serde_json::json!({"target": "all"});
+        assert_eq!(
+            workflow.settle(&tampered, true, &bob, true).await,
+            Err(NotApproved::Mismatch)
+        );
+        tampered.id = "nope".into();
+        assert_eq!(
+            workflow.settle(&tampered, true, &bob, true).await,
+            Err(NotApproved::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_approval_runs_nothing() {
+        let store = Arc::new(MemoryStore::default());
+        let (call, args) = call();
+        let workflow = approvals(&store, 1, false);
+        let _ = workflow
+            .request(&context("alice"), &call, &args, &DeferApproval, ANYONE)
+            .await;
+        store.approvals.lock().unwrap()[0].expires_at = Utc::now() - chrono::Duration::seconds(1);
+        let approval = store.approvals.lock().unwrap()[0].clone();
+        assert_eq!(
+            workflow
+                .settle(&approval, true, &person("bob"), true)
+                .await,
+            Err(NotApproved::Expired)
+        );
+        assert_eq!(
+            decisions(&store),
+            [("refused".into(), Some("approval_expired".into()))]
+        );
+    }
+
+    #[tokio::test]
+    async fn people_are_shown_the_arguments_redacted() {
+        let store = Arc::new(MemoryStore::default());
+        let (call, args) = call();
+        let workflow = approvals(&store, 600, false);
+        let _ = workflow
+            .request(&context("alice"), &call, &args, &DeferApproval, ANYONE)
+            .await;
+        let stored = store.approvals.lock().unwrap()[0].clone();
+        let shown = workflow.shown(&stored);
+        assert!(!shown.arguments.to_string().contains(SECRET));
+        assert!(stored.arguments.to_string().contains(SECRET));
+    }
+}
