@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatops::agent::TurnStatus;
+use chatops::agent::outcome::TurnStatus;
 use chatops::app::App;
 use chatops::domain::Role;
 use chatops::platform::sandbox::SandboxPlatform;

@@ -15,8 +15,8 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 use tokio::sync::Mutex;
 
-use crate::agent::TurnOutcome;
 use crate::agent::model::Usage;
+use crate::agent::outcome::TurnOutcome;
 use crate::app::App;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::egress::{Egress, Outgoing, Part};

@@ -16,8 +16,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use futures::FutureExt;
 
+use crate::agent::Agent;
 use crate::agent::model::Usage;
-use crate::agent::{Agent, TurnOutcome, TurnStatus};
+use crate::agent::outcome::{TurnOutcome, TurnStatus};
 use crate::audit::Auditor;
 use crate::domain::{ChatEvent, Language, Platform};
 use crate::egress::{Egress, Outgoing, Part};

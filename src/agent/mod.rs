@@ -17,9 +17,11 @@
 
 pub mod commands;
 pub mod llm;
+pub mod machine;
 pub mod metered;
 pub mod model;
 pub mod offline;
+pub mod outcome;
 pub mod usage;
 
 use std::collections::HashMap;
@@ -27,7 +29,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::join_all;
-use serde::Serialize;
 use tracing::Instrument;
 
 use crate::audit::Auditor;
@@ -45,49 +46,10 @@ use crate::tools::call::{ToolCallRequest, ToolCallResult, ToolOutcome};
 use crate::tools::registry::ToolRegistry;
 
 use commands::{Command, ModelCommand};
+use machine::{Bounds, Next, Notice, TurnMachine};
 use metered::{CallFor, Meter};
 use model::{ChatModel, Message, ModelRequest, Usage};
-
-/// How a turn ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TurnStatus {
-    Answered,
-    StepLimit,
-    Timeout,
-    Failed,
-    /// Not run: too long, rate-limited or busy (the answer says why).
-    Refused,
-}
-
-impl TurnStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TurnStatus::Answered => "answered",
-            TurnStatus::StepLimit => "step_limit",
-            TurnStatus::Timeout => "timeout",
-            TurnStatus::Failed => "failed",
-            TurnStatus::Refused => "refused",
-        }
-    }
-}
-
-/// The result of one turn, for adapters and `ask --json`.
-#[derive(Debug, Clone)]
-pub struct TurnOutcome {
-    pub answer: String,
-    pub language: Language,
-    /// Every tool call that went through the registry, in order.
-    pub tool_calls: Vec<ToolCallResult>,
-    /// The model that produced the answer (`offline-planner` offline).
-    pub model: String,
-    pub usage: Usage,
-    pub offline: bool,
-    pub status: TurnStatus,
-    /// Shown only to the asker where the surface can (Slack's ephemeral
-    /// `/ops` answers): help, denials, refusals and failures.
-    pub only_for_asker: bool,
-}
+use outcome::{TurnOutcome, TurnStatus};
 
 /// Mutable state of a turn, kept outside the timed future so a timeout
 /// still reports what ran.
@@ -523,135 +485,89 @@ impl Agent {
             language,
         };
 
-        let mut model: &Arc<dyn ChatModel> = match &self.primary {
-            Some(primary) if !turn.offline_only => primary,
-            _ => {
-                state.offline = true;
-                &self.offline
-            }
+        let primary = self.primary.as_ref().filter(|_| !turn.offline_only);
+        let bounds = Bounds {
+            max_steps: self.limits.max_steps,
+            max_calls_per_step: self.governance.settings().max_tool_calls_per_step,
+            max_tool_output_chars: self.limits.max_tool_output_chars,
         };
-        let mut seen: HashMap<String, String> = HashMap::new();
-        let mut steps = 0;
-        while steps < self.limits.max_steps {
-            let model_name = if state.offline {
-                model.id()
-            } else {
-                turn.model
-            };
-            let request = ModelRequest {
-                messages: &messages,
-                tools: &tools,
-                language,
-                model: model_name,
-            };
-            steps += 1;
-            let call = CallFor {
-                request_id: &event.request_id,
-                caller: &event.caller,
-                prompt: self.prompts.version(),
-                step: u32::try_from(steps).unwrap_or(u32::MAX),
-                free: state.offline,
-            };
-            let result = self.meter.complete(model.as_ref(), call, request).await;
-            let reply = match result {
-                Ok(reply) => reply,
-                Err(e) if !state.offline => {
-                    tracing::warn!(error = %self.redactor.redact(&e.to_string()), "LLM failed; the offline planner takes over");
-                    state.offline = true;
-                    model = &self.offline;
-                    steps -= 1; // the planner gets the full budget of steps left
-                    continue;
+        let mut machine = TurnMachine::new(messages, bounds, language, primary.is_none());
+        state.offline = machine.offline();
+        let mut next = machine.start();
+        loop {
+            next = match next {
+                Next::AskModel { offline } => {
+                    state.offline = offline;
+                    let (model, model_name) = match primary {
+                        Some(llm) if !offline => (llm, turn.model),
+                        _ => (&self.offline, self.offline.id()),
+                    };
+                    let request = ModelRequest {
+                        messages: machine.messages(),
+                        tools: &tools,
+                        language,
+                        model: model_name,
+                    };
+                    let call = CallFor {
+                        request_id: &event.request_id,
+                        caller: &event.caller,
+                        prompt: self.prompts.version(),
+                        step: u32::try_from(machine.steps() + 1).unwrap_or(u32::MAX),
+                        free: offline,
+                    };
+                    let result = self.meter.complete(model.as_ref(), call, request).await;
+                    if let Ok(reply) = &result {
+                        state.usage.add(reply.usage);
+                        state.model = reply.model.clone();
+                    }
+                    let next = machine.model_answered(result);
+                    self.record(event, machine.take_notices()).await;
+                    next
                 }
-                Err(e) => anyhow::bail!("offline planner failed: {e}"),
-            };
-            state.usage.add(reply.usage);
-            state.model = reply.model.clone();
-
-            if reply.tool_calls.is_empty() {
-                let answer = match reply.content {
-                    Some(text) => text,
-                    None => render_results(language, &state.tool_calls),
-                };
-                return Ok((answer, TurnStatus::Answered));
-            }
-
-            messages.push(Message::Assistant {
-                content: reply.content.clone(),
-                tool_calls: reply.tool_calls.clone(),
-            });
-            let max_calls = self.governance.settings().max_tool_calls_per_step;
-            if reply.tool_calls.len() > max_calls {
-                // None of them runs; the model is told to ask for fewer.
-                self.audit(
-                    event,
-                    AuditEvent::Refused {
-                        reason: "too_many_tool_calls".into(),
-                        retry_after_secs: None,
-                    },
-                )
-                .await;
-                crate::telemetry::refusal("too_many_tool_calls");
-                let told = serde_json::json!({"error": format!(
-                    "{} tool calls in one step; at most {max_calls} are allowed. None was run: call fewer at once.",
-                    reply.tool_calls.len()
-                )})
-                .to_string();
-                for call in &reply.tool_calls {
-                    messages.push(Message::Tool {
-                        call_id: call.call_id.clone(),
-                        name: call.name.clone(),
-                        content: told.clone(),
-                        display: String::new(),
-                    });
+                Next::RunTools(calls) => {
+                    let results = self.run_calls(&ctx, &calls, gate).await;
+                    state.tool_calls.extend(results.iter().cloned());
+                    machine.tools_ran(results)
                 }
-                continue;
-            }
-            let results = self
-                .run_calls(&ctx, &reply.tool_calls, gate, &mut seen)
-                .await;
-            for (call, content, display, result) in results {
-                messages.push(Message::Tool {
-                    call_id: call.call_id.clone(),
-                    name: call.name.clone(),
-                    content: cap(&content, self.limits.max_tool_output_chars),
-                    display,
-                });
-                state.tool_calls.extend(result);
-            }
+                Next::Done { answer, status } => return Ok((answer, status)),
+                Next::Failed(why) => anyhow::bail!(why),
+            };
         }
-        let mut answer = i18n::step_limit(language, self.limits.max_steps);
-        if !state.tool_calls.is_empty() {
-            answer = format!(
-                "{answer}\n\n{}",
-                render_results(language, &state.tool_calls)
-            );
-        }
-        Ok((answer, TurnStatus::StepLimit))
     }
 
-    /// Run one step's calls: read-only ones concurrently, mutating ones one at
-    /// a time (each may ask a human). An identical call (same tool, same
-    /// arguments) made earlier in the turn is not run again.
+    /// Record what the turn's machine noticed.
+    async fn record(&self, event: &ChatEvent, notices: Vec<Notice>) {
+        for notice in notices {
+            match notice {
+                Notice::LlmFailed(e) => {
+                    tracing::warn!(error = %self.redactor.redact(&e.to_string()), "LLM failed; the offline planner takes over");
+                }
+                Notice::TooManyToolCalls { .. } => {
+                    self.audit(
+                        event,
+                        AuditEvent::Refused {
+                            reason: "too_many_tool_calls".into(),
+                            retry_after_secs: None,
+                        },
+                    )
+                    .await;
+                    crate::telemetry::refusal("too_many_tool_calls");
+                }
+            }
+        }
+    }
+
+    /// Run one step's calls (distinct, not run before in the turn): read-only
+    /// ones concurrently, mutating ones one at a time (each may ask a human).
+    /// Results come back in the calls' order.
     async fn run_calls(
         &self,
         ctx: &ToolContext,
         calls: &[ToolCallRequest],
         gate: &dyn ApprovalGate,
-        seen: &mut HashMap<String, String>,
-    ) -> Vec<(ToolCallRequest, String, String, Option<ToolCallResult>)> {
-        let keys: Vec<String> = calls.iter().map(call_key).collect();
-        // Index of the first call in this step with the same key, for calls to run.
-        let mut first_in_step: HashMap<&str, usize> = HashMap::new();
-        let mut to_run = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            if !seen.contains_key(key) && !first_in_step.contains_key(key.as_str()) {
-                first_in_step.insert(key, i);
-                to_run.push(i);
-            }
-        }
-        let (mutating, read_only): (Vec<usize>, Vec<usize>) = to_run
-            .into_iter()
-            .partition(|&i| self.registry.is_mutating(&calls[i].name));
+    ) -> Vec<ToolCallResult> {
+        let (mutating, read_only): (Vec<usize>, Vec<usize>) =
+            (0..calls.len()).partition(|&i| self.registry.is_mutating(&calls[i].name));
         let mut ran: HashMap<usize, ToolCallResult> =
             join_all(read_only.iter().map(|&i| async move {
                 let span = tracing::info_span!("tool_call", tool = %calls[i].name);
@@ -675,31 +591,7 @@ impl Agent {
                 .await;
             ran.insert(i, result);
         }
-
-        let mut out = Vec::with_capacity(calls.len());
-        for (i, call) in calls.iter().enumerate() {
-            match ran.remove(&i) {
-                Some(result) => {
-                    seen.insert(keys[i].clone(), result.model_content.clone());
-                    out.push((
-                        call.clone(),
-                        result.model_content.clone(),
-                        result.display.clone(),
-                        Some(result),
-                    ));
-                }
-                None => {
-                    let earlier = seen.get(&keys[i]).cloned().unwrap_or_default();
-                    let content = serde_json::json!({
-                        "note": "identical call already made in this turn; not run again",
-                        "result": serde_json::from_str::<serde_json::Value>(&earlier).unwrap_or(earlier.into()),
-                    })
-                    .to_string();
-                    out.push((call.clone(), content, String::new(), None));
-                }
-            }
-        }
-        out
+        (0..calls.len()).filter_map(|i| ran.remove(&i)).collect()
     }
 }
 
@@ -716,42 +608,6 @@ struct TurnInput<'a> {
 /// What a used-up budget adds to the answer.
 fn budget_note(language: Language, over: &BudgetExceeded) -> String {
     i18n::budget_exceeded(language, over.scope.as_str(), over.used, over.limit)
-}
-
-/// Tool name + canonical arguments.
-fn call_key(call: &ToolCallRequest) -> String {
-    let args = serde_json::from_str::<serde_json::Value>(&call.arguments)
-        .map(|v| crate::canonical::canonical_json(&v))
-        .unwrap_or_else(|_| call.arguments.trim().to_string());
-    format!("{}\u{0}{args}", call.name)
-}
-
-/// Cut `text` to at most `max` characters, saying so.
-fn cap(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((byte, _)) => {
-            let dropped = text[byte..].chars().count();
-            format!("{}…[truncated {dropped} characters]", &text[..byte])
-        }
-    }
-}
-
-/// The tool renderings, for answers the model did not write itself.
-fn render_results(language: Language, calls: &[ToolCallResult]) -> String {
-    let parts: Vec<&str> = calls
-        .iter()
-        .map(|c| c.display.as_str())
-        .filter(|d| !d.is_empty())
-        .collect();
-    if parts.is_empty() {
-        return i18n::help(language, &[]);
-    }
-    format!(
-        "{}\n\n{}",
-        i18n::results_heading(language),
-        parts.join("\n\n")
-    )
 }
 
 /// Rough token estimate: ~4 characters per token for Latin text, ~1 per
@@ -809,26 +665,5 @@ mod tests {
         assert_eq!(kept[1].user, "c");
         let kept = trim_history(turns, 1);
         assert_eq!(kept.len(), 1, "the newest turn is always kept");
-    }
-
-    #[test]
-    fn tool_output_is_capped_on_char_boundaries() {
-        assert_eq!(cap("abc", 5), "abc");
-        assert_eq!(cap("캐시적중률", 2), "캐시…[truncated 3 characters]");
-    }
-
-    #[test]
-    fn identical_calls_share_a_key_whatever_the_key_order() {
-        let a = ToolCallRequest {
-            call_id: "1".into(),
-            name: "t".into(),
-            arguments: r#"{"b":1,"a":2}"#.into(),
-        };
-        let b = ToolCallRequest {
-            call_id: "2".into(),
-            name: "t".into(),
-            arguments: r#"{ "a": 2, "b": 1 }"#.into(),
-        };
-        assert_eq!(call_key(&a), call_key(&b));
     }
 }

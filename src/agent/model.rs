@@ -98,7 +98,7 @@ impl ModelErrorKind {
     }
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("LLM {}: {message}", kind.as_str())]
 pub struct ModelError {
     pub kind: ModelErrorKind,

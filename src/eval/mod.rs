@@ -197,7 +197,7 @@ pub async fn run_case(agent: &Agent, case: &EvalCase, run_id: &str) -> CaseResul
 
 fn score_case(
     case: &EvalCase,
-    outcome: &crate::agent::TurnOutcome,
+    outcome: &crate::agent::outcome::TurnOutcome,
     latency: Duration,
 ) -> CaseResult {
     let expect = &case.expect;

@@ -27,14 +27,14 @@ use crate::governance::models::ModelUse;
 use crate::platform::QuantPlatform;
 use crate::presentation::{self, tr};
 use crate::prompts::Prompts;
+use crate::store::{Job, JobRelease};
+use crate::tools::ToolContext;
 use crate::tools::TypedTool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
 use crate::tools::cache_status::CacheStatus;
+use crate::tools::call::ToolOutcome;
 use crate::tools::data_quality_summary::DataQualitySummary;
 use crate::tools::recent_failures::RecentFailures;
-use crate::store::{Job, JobRelease};
-use crate::tools::ToolContext;
-use crate::tools::call::ToolOutcome;
 use crate::tools::registry::ToolRegistry;
 
 pub const KIND: &str = "digest";
@@ -229,7 +229,8 @@ impl Digester {
                 ),
                 DigestSection::AlphaVantage => (
                     "Alpha Vantage".to_string(),
-                    self.tool(&ctx, AlphaVantageHealthTool::NAME, json!({})).await,
+                    self.tool(&ctx, AlphaVantageHealthTool::NAME, json!({}))
+                        .await,
                 ),
                 DigestSection::DataQuality => (
                     tr(lang, "Data quality", "데이터 품질").to_string(),

@@ -33,18 +33,6 @@ use crate::tools::trigger_backtest::TriggerBacktest;
 use crate::tools::usage_report::UsageReport;
 use crate::tools::{MAX_SINCE_HOURS, TypedTool};
 
-// The tools' own names (the planner answers with calls of them).
-
-pub const CACHE_STATUS: &str = CacheStatus::NAME;
-pub const RECENT_FAILURES: &str = RecentFailures::NAME;
-pub const ALPHA_VANTAGE_HEALTH: &str = AlphaVantageHealthTool::NAME;
-pub const TRIGGER_BACKTEST: &str = TriggerBacktest::NAME;
-pub const BACKTEST_STATUS: &str = BacktestStatusTool::NAME;
-pub const COMPARE_STRATEGIES: &str = CompareStrategies::NAME;
-pub const SEARCH_RUNBOOKS: &str = SearchRunbooks::NAME;
-pub const DATA_QUALITY_SUMMARY: &str = DataQualitySummary::NAME;
-pub const USAGE_REPORT: &str = UsageReport::NAME;
-
 /// "How do I fix …" questions → `search_runbooks`. Checked first, so "how do I fix the AV rate
 /// limit" is a runbook search, not a health check.
 #[rustfmt::skip]
@@ -376,7 +364,7 @@ pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: 
     let mut args = partial.as_object().cloned().unwrap_or_default();
     let new = tool_args(tool, message, today);
     match tool {
-        TRIGGER_BACKTEST => {
+        TriggerBacktest::NAME => {
             let had_strategy = args.contains_key("strategy");
             let had_symbols = args.contains_key("symbols");
             for (k, v) in new {
@@ -398,7 +386,7 @@ pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: 
                 args.insert("strategy".into(), json!(name));
             }
         }
-        COMPARE_STRATEGIES => {
+        CompareStrategies::NAME => {
             let mut list: Vec<String> = args
                 .get("strategies")
                 .and_then(Value::as_array)
@@ -421,7 +409,7 @@ pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: 
                 args.insert("strategies".into(), json!(list));
             }
         }
-        BACKTEST_STATUS => args.extend(new),
+        BacktestStatusTool::NAME => args.extend(new),
         _ => return plan(message, today),
     }
     finish(tool, args)
@@ -439,13 +427,13 @@ pub fn refine(
     today: NaiveDate,
 ) -> Option<Plan> {
     let new = tool_args(tool, message, today);
-    if new.is_empty() || tool == SEARCH_RUNBOOKS {
+    if new.is_empty() || tool == SearchRunbooks::NAME {
         return None;
     }
     let mut args = previous.as_object().cloned().unwrap_or_default();
     for (key, value) in new {
         match (args.get_mut(&key), &value) {
-            (Some(Value::Array(list)), Value::Array(more)) if tool == COMPARE_STRATEGIES => {
+            (Some(Value::Array(list)), Value::Array(more)) if tool == CompareStrategies::NAME => {
                 for item in more {
                     if !list.contains(item) {
                         list.push(item.clone());
@@ -475,37 +463,37 @@ pub fn refine(
 pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
     let m = message;
     if RUNBOOK_RE.is_match(m) {
-        return Some(SEARCH_RUNBOOKS);
+        return Some(SearchRunbooks::NAME);
     }
     if HEX_ID_RE.is_match(m) {
         if COMPARE_RE.is_match(m) {
-            return Some(COMPARE_STRATEGIES);
+            return Some(CompareStrategies::NAME);
         }
         if TRIGGER_RE.is_match(m) && !symbols(m).is_empty() {
-            return Some(TRIGGER_BACKTEST);
+            return Some(TriggerBacktest::NAME);
         }
-        return Some(BACKTEST_STATUS);
+        return Some(BacktestStatusTool::NAME);
     }
     let rules: [(&Regex, &'static str); 6] = [
-        (&*DATA_QUALITY_RE, DATA_QUALITY_SUMMARY),
-        (&*USAGE_RE, USAGE_REPORT),
-        (&*AV_RE, ALPHA_VANTAGE_HEALTH),
-        (&*CACHE_RE, CACHE_STATUS),
-        (&*COMPARE_RE, COMPARE_STRATEGIES),
-        (&*FAILURE_RE, RECENT_FAILURES),
+        (&*DATA_QUALITY_RE, DataQualitySummary::NAME),
+        (&*USAGE_RE, UsageReport::NAME),
+        (&*AV_RE, AlphaVantageHealthTool::NAME),
+        (&*CACHE_RE, CacheStatus::NAME),
+        (&*COMPARE_RE, CompareStrategies::NAME),
+        (&*FAILURE_RE, RecentFailures::NAME),
     ];
     if let Some((_, tool)) = rules.iter().find(|(r, _)| r.is_match(m)) {
         return Some(*tool);
     }
     if STATUS_RE.is_match(m) && BACKTEST_NOUN_RE.is_match(m) {
-        return Some(BACKTEST_STATUS);
+        return Some(BacktestStatusTool::NAME);
     }
     if TRIGGER_RE.is_match(m) {
-        return Some(TRIGGER_BACKTEST);
+        return Some(TriggerBacktest::NAME);
     }
     let (start, end) = period(m, today);
     if !strategies(m).is_empty() && (!symbols(m).is_empty() || start.or(end).is_some()) {
-        return Some(TRIGGER_BACKTEST);
+        return Some(TriggerBacktest::NAME);
     }
     None
 }
@@ -514,7 +502,7 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
 fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
     let mut a = Map::new();
     match tool {
-        CACHE_STATUS => {
+        CacheStatus::NAME => {
             // Both or neither named → no `cache` key (all caches).
             match (DUCKDB_RE.is_match(m), MONGODB_RE.is_match(m)) {
                 (true, false) => a.insert("cache".into(), json!("duckdb")),
@@ -522,7 +510,7 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
                 _ => None,
             };
         }
-        DATA_QUALITY_SUMMARY => {
+        DataQualitySummary::NAME => {
             if let Some(h) = since_hours(m) {
                 a.insert("since_hours".into(), json!(h));
             }
@@ -530,12 +518,12 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
                 a.insert("include_acknowledged".into(), json!(true));
             }
         }
-        USAGE_REPORT => {
+        UsageReport::NAME => {
             if let Some(h) = since_hours(m) {
                 a.insert("days".into(), json!(h.div_ceil(24).clamp(1, 31)));
             }
         }
-        RECENT_FAILURES => {
+        RecentFailures::NAME => {
             if let Some(h) = since_hours(m) {
                 a.insert("since_hours".into(), json!(h));
             }
@@ -543,7 +531,7 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
                 a.insert("limit".into(), json!(n));
             }
         }
-        BACKTEST_STATUS => {
+        BacktestStatusTool::NAME => {
             if let Some(id) = HEX_ID_RE.find(m) {
                 a.insert(
                     "backtest_id".into(),
@@ -551,16 +539,16 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
                 );
             }
         }
-        COMPARE_STRATEGIES => {
+        CompareStrategies::NAME => {
             let s = strategies(m);
             if !s.is_empty() {
                 a.insert("strategies".into(), json!(s));
             }
         }
-        SEARCH_RUNBOOKS => {
+        SearchRunbooks::NAME => {
             a.insert("query".into(), json!(runbook_query(m)));
         }
-        TRIGGER_BACKTEST => {
+        TriggerBacktest::NAME => {
             // Several strategies named → the first one is run.
             if let Some(s) = strategies(m).into_iter().next() {
                 a.insert("strategy".into(), json!(s));
@@ -591,15 +579,15 @@ fn finish(tool: &'static str, args: Map<String, Value>) -> Plan {
             .is_some_and(|a| a.len() >= min)
     };
     let missing: Vec<&'static str> = match tool {
-        TRIGGER_BACKTEST => [
+        TriggerBacktest::NAME => [
             ("strategy", args.contains_key("strategy")),
             ("symbols", has_list("symbols", 1)),
         ]
         .into_iter()
         .filter_map(|(k, ok)| (!ok).then_some(k))
         .collect(),
-        BACKTEST_STATUS if !args.contains_key("backtest_id") => vec!["backtest_id"],
-        COMPARE_STRATEGIES if !has_list("strategies", 2) => vec!["strategies"],
+        BacktestStatusTool::NAME if !args.contains_key("backtest_id") => vec!["backtest_id"],
+        CompareStrategies::NAME if !has_list("strategies", 2) => vec!["strategies"],
         _ => vec![],
     };
     if missing.is_empty() {
@@ -1083,7 +1071,7 @@ mod tests {
     #[test]
     fn continue_completes_symbols() {
         let (tool, partial, missing) = follow("run RSI for 2024");
-        assert_eq!((tool, missing), (TRIGGER_BACKTEST, vec!["symbols"]));
+        assert_eq!((tool, missing), (TriggerBacktest::NAME, vec!["symbols"]));
         let p = continue_plan(tool, &partial, "AAPL and MSFT", today());
         let want = json!({"strategy": "RSI", "symbols": ["AAPL", "MSFT"], "start_date": "2024-01-01", "end_date": "2024-12-31"});
         assert_eq!(p, call(tool, want));
@@ -1124,15 +1112,20 @@ mod tests {
     #[test]
     fn continue_new_question_replaces_pending() {
         let partial = json!({"strategy": "RSI"});
-        let p = continue_plan(TRIGGER_BACKTEST, &partial, "알파밴티지 괜찮아?", today());
-        assert_eq!(p, call(ALPHA_VANTAGE_HEALTH, json!({})));
         let p = continue_plan(
-            COMPARE_STRATEGIES,
+            TriggerBacktest::NAME,
+            &partial,
+            "알파밴티지 괜찮아?",
+            today(),
+        );
+        assert_eq!(p, call(AlphaVantageHealthTool::NAME, json!({})));
+        let p = continue_plan(
+            CompareStrategies::NAME,
             &json!({"strategies": ["RSI"]}),
             "what's the duckdb hit rate",
             today(),
         );
-        assert_eq!(p, call(CACHE_STATUS, json!({"cache": "duckdb"})));
+        assert_eq!(p, call(CacheStatus::NAME, json!({"cache": "duckdb"})));
     }
 
     #[test]
@@ -1284,54 +1277,57 @@ mod tests {
         let refine = |tool, previous: Value, m: &str| refine(tool, &previous, m, today());
         assert_eq!(
             refine(
-                RECENT_FAILURES,
+                RecentFailures::NAME,
                 json!({"since_hours": 24}),
                 "now the whole week"
             ),
-            Some(call(RECENT_FAILURES, json!({"since_hours": 168})))
+            Some(call(RecentFailures::NAME, json!({"since_hours": 168})))
         );
         assert_eq!(
-            refine(RECENT_FAILURES, json!({"since_hours": 24}), "5개만"),
+            refine(RecentFailures::NAME, json!({"since_hours": 24}), "5개만"),
             Some(call(
-                RECENT_FAILURES,
+                RecentFailures::NAME,
                 json!({"since_hours": 24, "limit": 5})
             ))
         );
         assert_eq!(
             refine(
-                DATA_QUALITY_SUMMARY,
+                DataQualitySummary::NAME,
                 json!({}),
                 "3일치로 늘려줘, 확인된 것도"
             ),
             Some(call(
-                DATA_QUALITY_SUMMARY,
+                DataQualitySummary::NAME,
                 json!({"since_hours": 72, "include_acknowledged": true})
             ))
         );
         assert_eq!(
             refine(
-                COMPARE_STRATEGIES,
+                CompareStrategies::NAME,
                 json!({"strategies": ["RSI", "Momentum"]}),
                 "add bollinger too"
             ),
             Some(call(
-                COMPARE_STRATEGIES,
+                CompareStrategies::NAME,
                 json!({"strategies": ["RSI", "Momentum", "Bollinger"]})
             ))
         );
         assert_eq!(
             refine(
-                TRIGGER_BACKTEST,
+                TriggerBacktest::NAME,
                 json!({"strategy": "Momentum", "symbols": ["NVDA"], "start_date": "2024-01-01"}),
                 "same thing but on TSLA"
             ),
             Some(call(
-                TRIGGER_BACKTEST,
+                TriggerBacktest::NAME,
                 json!({"strategy": "Momentum", "symbols": ["TSLA"], "start_date": "2024-01-01"})
             ))
         );
-        assert_eq!(refine(RECENT_FAILURES, json!({}), "thanks!"), None);
-        assert_eq!(refine(SEARCH_RUNBOOKS, json!({"query": "x"}), "ok"), None);
+        assert_eq!(refine(RecentFailures::NAME, json!({}), "thanks!"), None);
+        assert_eq!(
+            refine(SearchRunbooks::NAME, json!({"query": "x"}), "ok"),
+            None
+        );
     }
 
     #[test]

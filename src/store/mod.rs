@@ -1,7 +1,7 @@
 //! The bot's own persistent state, behind repository traits with two
 //! implementations: MongoDB (`mongo.rs`, production) and SQLite (`sqlite.rs`,
 //! the embedded default). Both pass the same conformance suite
-//! (`tests/store_conformance.rs`).
+//! (`tests/it/store_conformance.rs`).
 //!
 //! Owns the record types (sessions, audit records, approvals, processed
 //! events, jobs and schedule cursors, LLM usage) and the traits. The audit

@@ -346,7 +346,13 @@ mod tests {
         }
 
         async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>> {
-            Ok(self.approvals.lock().unwrap().iter().find(|a| a.id == id).cloned())
+            Ok(self
+                .approvals
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|a| a.id == id)
+                .cloned())
         }
 
         async fn decide_approval(
@@ -510,18 +516,33 @@ mod tests {
         assert_eq!(refused.outcome, ToolOutcome::Rejected);
         assert_eq!(refused.kind, "approver_not_allowed");
         let own = workflow
-            .request(&context("alice"), &call, &args, &approve_by("alice"), ANYONE)
+            .request(
+                &context("alice"),
+                &call,
+                &args,
+                &approve_by("alice"),
+                ANYONE,
+            )
             .await
             .unwrap_err();
         assert_eq!(own.kind, "approver_not_allowed");
         let reason = Some("approver_not_allowed".to_string());
         assert_eq!(
             decisions(&store),
-            [("refused".into(), reason.clone()), ("refused".into(), reason)]
+            [
+                ("refused".into(), reason.clone()),
+                ("refused".into(), reason)
+            ]
         );
         // Where teams allow it, one may approve one's own request.
         approvals(&store, 600, true)
-            .request(&context("alice"), &call, &args, &approve_by("alice"), ANYONE)
+            .request(
+                &context("alice"),
+                &call,
+                &args,
+                &approve_by("alice"),
+                ANYONE,
+            )
             .await
             .unwrap_or_else(|_| panic!("self-approval allowed"));
     }
@@ -587,9 +608,7 @@ mod tests {
         store.approvals.lock().unwrap()[0].expires_at = Utc::now() - chrono::Duration::seconds(1);
         let approval = store.approvals.lock().unwrap()[0].clone();
         assert_eq!(
-            workflow
-                .settle(&approval, true, &person("bob"), true)
-                .await,
+            workflow.settle(&approval, true, &person("bob"), true).await,
             Err(NotApproved::Expired)
         );
         assert_eq!(

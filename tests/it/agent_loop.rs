@@ -7,7 +7,7 @@ use crate::common;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chatops::agent::TurnStatus;
+use chatops::agent::outcome::TurnStatus;
 use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::Role;

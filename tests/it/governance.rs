@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use chatops::agent::{TurnOutcome, TurnStatus};
+use chatops::agent::outcome::{TurnOutcome, TurnStatus};
 use chatops::app::App;
 use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};

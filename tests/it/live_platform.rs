@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chatops::agent::TurnOutcome;
+use chatops::agent::outcome::TurnOutcome;
 use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::secret::Secret;

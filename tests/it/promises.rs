@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatops::agent::TurnStatus;
 use chatops::agent::model::{ChatModel, Message, ModelError, ModelReply, ModelRequest, Usage};
+use chatops::agent::outcome::TurnStatus;
 use chatops::config::{DigestSection, DigestSettings};
 use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::Role;

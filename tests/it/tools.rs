@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatops::agent::TurnOutcome;
+use chatops::agent::outcome::TurnOutcome;
 use chatops::app::App;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::platform::{

@@ -30,7 +30,7 @@ use serenity::model::id::{ChannelId as DiscordChannelId, InteractionId};
 use tokio::sync::OnceCell;
 
 use crate::adapters::{DecisionView, approval_text, decision_view, result_message};
-use crate::agent::TurnOutcome;
+use crate::agent::outcome::TurnOutcome;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;

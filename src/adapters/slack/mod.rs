@@ -30,7 +30,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::adapters::{DecisionView, approval_text, decision_view, result_message};
-use crate::agent::{TurnOutcome, TurnStatus};
+use crate::agent::outcome::{TurnOutcome, TurnStatus};
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
