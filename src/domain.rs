@@ -71,22 +71,6 @@ impl Subject {
         Self(format!("system:{what}"))
     }
 
-    /// How to name this person in a message on their own platform: a Slack
-    /// or Discord mention, or the console user's name.
-    pub fn mention(&self) -> String {
-        match self.platform() {
-            Some(Platform::Slack | Platform::Discord) => {
-                let user = self.0.rsplit('/').next().unwrap_or(&self.0);
-                format!("<@{user}>")
-            }
-            _ => self
-                .0
-                .split_once(':')
-                .map_or(&*self.0, |(_, n)| n)
-                .to_string(),
-        }
-    }
-
     /// A subject read back from the bot's own store (written by one of the
     /// constructors above).
     pub fn parse(stored: &str) -> Result<Self, String> {
@@ -429,10 +413,7 @@ mod tests {
     }
 
     #[test]
-    fn people_are_mentioned_the_way_their_platform_does_it() {
-        assert_eq!(Subject::slack("T1", "U2").mention(), "<@U2>");
-        assert_eq!(Subject::discord("G1", "42").mention(), "<@42>");
-        assert_eq!(Subject::console("alice").unwrap().mention(), "alice");
+    fn subjects_know_their_platform() {
         assert_eq!(Subject::system("digest:am").platform(), None);
         let channel = ChannelId::parse("discord:1234").unwrap();
         assert_eq!(

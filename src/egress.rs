@@ -95,21 +95,6 @@ impl Outgoing {
         self.segments.push(Segment::Mention(who.clone()));
         self
     }
-
-    pub fn segments(&self) -> &[Segment] {
-        &self.segments
-    }
-
-    /// The text with mentions as names: for logs and tests, not for sending.
-    pub fn plain(&self) -> String {
-        self.segments
-            .iter()
-            .map(|s| match s {
-                Segment::Text(t) => t.clone(),
-                Segment::Mention(who) => format!("@{}", display_name(who)),
-            })
-            .collect()
-    }
 }
 
 impl From<&str> for Outgoing {
@@ -494,6 +479,26 @@ mod tests {
         let part = &egress(&[]).parts(Platform::Slack, &Outgoing::text(forged), 100)[0];
         assert_eq!(part.text(), "x");
         assert!(part.mentions().is_empty());
+    }
+
+    #[test]
+    fn people_are_mentioned_the_way_their_platform_does_it() {
+        let e = egress(&[]);
+        let mention = |surface, who: &Subject| {
+            e.parts(surface, &Outgoing::default().mention(who), 100)[0]
+                .text()
+                .to_string()
+        };
+        assert_eq!(
+            mention(Platform::Slack, &Subject::slack("T1", "U2")),
+            "<@U2>"
+        );
+        assert_eq!(
+            mention(Platform::Discord, &Subject::discord("G1", "42")),
+            "<@42>"
+        );
+        let alice = Subject::console("alice").unwrap();
+        assert_eq!(mention(Platform::Console, &alice), "alice");
     }
 
     #[test]
