@@ -217,8 +217,8 @@ impl Egress {
         let text = match surface {
             Platform::Slack => escape_slack(&slack_bold(&fence_tables(&text))),
             Platform::Discord => inert_discord_links(&fence_tables(&text)),
-            // A terminal shows tables aligned as they are.
-            Platform::Console => text,
+            // A terminal shows tables aligned as they are, and no markdown bold.
+            Platform::Console => text.replace("**", ""),
         };
         (text, mentions)
     }
@@ -499,6 +499,16 @@ mod tests {
         );
         let alice = Subject::console("alice").unwrap();
         assert_eq!(mention(Platform::Console, &alice), "alice");
+        let bold = e.parts(
+            Platform::Console,
+            &Outgoing::text("role: **operator**"),
+            100,
+        );
+        assert_eq!(
+            bold[0].text(),
+            "role: operator",
+            "a terminal shows no markdown"
+        );
     }
 
     #[test]
