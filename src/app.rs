@@ -31,6 +31,7 @@ use crate::redact::Redactor;
 use crate::store::backends::Store;
 use crate::tools::Tool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+use crate::tools::approval::ApprovalRules;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::cache_status::CacheStatus;
 use crate::tools::compare_strategies::CompareStrategies;
@@ -219,8 +220,11 @@ impl AppBuilder {
             redactor.clone(),
             RegistryLimits {
                 tool_timeout: settings.agent.tool_timeout(),
-                approval_ttl: std::time::Duration::from_secs(settings.approvals.ttl_secs),
-                allow_self_approval: settings.approvals.allow_self_approval,
+                approvals: ApprovalRules {
+                    ttl: std::time::Duration::from_secs(settings.approvals.ttl_secs),
+                    allow_self_approval: settings.approvals.allow_self_approval,
+                    four_eyes: settings.approvals.four_eyes.iter().cloned().collect(),
+                },
                 max_argument_chars: settings.limits.max_argument_chars,
                 source: platform.kind(),
             },
@@ -245,6 +249,19 @@ impl AppBuilder {
         )));
         for tool in self.extra_tools {
             registry.register(tool);
+        }
+        for tool in &settings.approvals.four_eyes {
+            if !registry.is_mutating(tool) {
+                anyhow::bail!(
+                    "approvals.four_eyes: {tool:?} is not a tool that changes anything (mutating tools: {})",
+                    registry
+                        .tool_names()
+                        .into_iter()
+                        .filter(|t| registry.is_mutating(t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
 
         let llm = if settings.llm.is_configured() {

@@ -478,6 +478,9 @@ pub struct ApprovalSettings {
     pub ttl_secs: u64,
     /// Whether the requester may approve their own request (needs the role anyway).
     pub allow_self_approval: bool,
+    /// Tools that need two different approvers, neither the requester
+    /// ("four eyes"). Off for every tool by default.
+    pub four_eyes: Vec<String>,
 }
 
 impl Default for ApprovalSettings {
@@ -485,6 +488,7 @@ impl Default for ApprovalSettings {
         Self {
             ttl_secs: 600,
             allow_self_approval: true,
+            four_eyes: Vec::new(),
         }
     }
 }

@@ -55,6 +55,62 @@ pub fn approver_not_allowed(lang: Language, approver: &str, tool: &str) -> Strin
     )
 }
 
+pub fn cancel_not_allowed(lang: Language, who: &str, tool: &str) -> String {
+    pick(
+        lang,
+        format!("{who} may not cancel {tool}: only the requester or someone who may run it can."),
+        format!(
+            "{who}은(는) {tool}을(를) 취소할 수 없습니다. 요청자나 실행 권한이 있는 사람만 취소할 수 있습니다."
+        ),
+    )
+}
+
+pub fn decide_in_own_channel(lang: Language, tool: &str) -> String {
+    pick(
+        lang,
+        format!(
+            "This approval for {tool} can only be decided in the channel where it was requested."
+        ),
+        format!("{tool} 승인은 요청된 채널에서만 결정할 수 있습니다."),
+    )
+}
+
+/// Four-eyes: the first of two approvals.
+pub fn first_approval(lang: Language, who: &str) -> String {
+    pick(
+        lang,
+        format!("Approved by {who} (1 of 2): a second person must approve before it runs."),
+        format!(
+            "{who}이(가) 승인했습니다 (2명 중 1명). 실행하려면 다른 한 명의 승인이 더 필요합니다."
+        ),
+    )
+}
+
+pub fn same_approver(lang: Language, who: &str) -> String {
+    pick(
+        lang,
+        format!("{who} already approved this; a different person must give the second approval."),
+        format!("{who}은(는) 이미 승인했습니다. 두 번째 승인은 다른 사람이 해야 합니다."),
+    )
+}
+
+pub fn four_eyes_note(lang: Language) -> String {
+    pick(
+        lang,
+        "It needs two approvers, neither of them the requester.".into(),
+        "요청자가 아닌 두 사람의 승인이 필요합니다.".into(),
+    )
+}
+
+/// An approval that expired before anyone decided.
+pub fn approval_expired_unanswered(lang: Language) -> String {
+    pick(
+        lang,
+        "⌛ Expired: nobody decided in time, nothing was run.".into(),
+        "⌛ 만료됨: 제때 결정되지 않아 아무것도 실행하지 않았습니다.".into(),
+    )
+}
+
 /// Why an approved-or-rejected call did not run.
 pub fn approval_refused(lang: Language, tool: &str, why: &str, by: &str) -> String {
     match why {

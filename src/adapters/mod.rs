@@ -62,6 +62,8 @@ pub fn approval_text(a: &Approval) -> ApprovalText {
 pub enum DecisionView {
     /// Only the person who clicked is told (the buttons stay for someone allowed).
     Private(Outgoing),
+    /// Everyone is told, and the buttons stay (four-eyes: the first of two approvals).
+    Progress(Outgoing),
     /// The buttons give way to `line`; the action's result, when it ran, follows.
     Public {
         approval: Box<Approval>,
@@ -80,8 +82,17 @@ pub fn decision_view(decision: PendingDecision, who: &Subject) -> DecisionView {
             approval: Box::new(approval),
             result: Some(result),
         },
+        PendingDecision::NotApproved(NotApproved::AwaitingSecond, Some(approval)) => {
+            DecisionView::Progress(Outgoing::mentioning(
+                &i18n::first_approval(approval.language, "{who}"),
+                who,
+            ))
+        }
         PendingDecision::NotApproved(
             why @ (NotApproved::ApproverNotAllowed
+            | NotApproved::CancelNotAllowed
+            | NotApproved::WrongChannel
+            | NotApproved::SameApprover
             | NotApproved::AlreadyDecided(_)
             | NotApproved::NotFound
             | NotApproved::Store),

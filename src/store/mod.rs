@@ -11,7 +11,9 @@
 
 pub mod backends;
 pub mod mongo;
+mod mongo_approvals;
 pub mod sqlite;
+mod sqlite_approvals;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -507,6 +509,8 @@ pub struct Approval {
     pub id: String,
     pub request_id: String,
     pub requester: String,
+    /// The requester's platform groups when they asked (their role on the record).
+    pub requester_groups: Vec<String>,
     pub channel: String,
     pub thread: Option<String>,
     pub tool: String,
@@ -519,6 +523,8 @@ pub struct Approval {
     pub expires_at: DateTime<Utc>,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// Four-eyes: who gave the first of two approvals.
+    pub first_approver: Option<String>,
 }
 
 /// Why a decision could not be recorded.
@@ -545,6 +551,16 @@ pub trait ApprovalRepo: Send + Sync {
         by: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Result<Approval, DecideError>>;
+    /// Four-eyes: atomically record `by` as the first approver of a pending,
+    /// unexpired approval that has none (`Ok(None)`); when someone approved
+    /// first already, who (`Ok(Some(first))`). An expired one is marked
+    /// expired and refused.
+    async fn first_approval(
+        &self,
+        id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Result<Option<String>, DecideError>>;
 }
 
 /// Deduplication of platform deliveries (Slack retries, gateway replays).

@@ -60,20 +60,20 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 use super::{
-    Approval, ApprovalRepo, ApprovalStatus, AuditQuery, AuditRecord, AuditRepo, ChatSession,
-    DecideError, Job, JobRelease, JobRepo, JobState, NewJob, ProcessedEventRepo, SessionRepo,
-    StoreError, StoreHealth, StoreResult, StoreStats, UsageRepo, UsageRow, UsageScope,
+    ApprovalStatus, AuditQuery, AuditRecord, AuditRepo, ChatSession, Job, JobRelease, JobRepo,
+    JobState, NewJob, ProcessedEventRepo, SessionRepo, StoreError, StoreHealth, StoreResult,
+    StoreStats, UsageRepo, UsageRow, UsageScope,
 };
 
-fn to_bson_time(t: DateTime<Utc>) -> bson::DateTime {
+pub(super) fn to_bson_time(t: DateTime<Utc>) -> bson::DateTime {
     bson::DateTime::from_millis(t.timestamp_millis())
 }
 
-fn from_bson_time(t: bson::DateTime) -> DateTime<Utc> {
+pub(super) fn from_bson_time(t: bson::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or_default()
 }
 
-fn get_time(d: &Document, key: &str) -> StoreResult<DateTime<Utc>> {
+pub(super) fn get_time(d: &Document, key: &str) -> StoreResult<DateTime<Utc>> {
     d.get_datetime(key)
         .map(|t| from_bson_time(*t))
         .map_err(|e| StoreError::mongo(format!("field {key}: {e}")))
@@ -107,7 +107,7 @@ fn get_ms_required(d: &Document, key: &str) -> StoreResult<DateTime<Utc>> {
     get_ms(d, key)?.ok_or_else(|| StoreError::mongo(format!("field {key}: missing")))
 }
 
-fn get_str(d: &Document, key: &str) -> String {
+pub(super) fn get_str(d: &Document, key: &str) -> String {
     d.get_str(key).unwrap_or_default().to_string()
 }
 
@@ -141,11 +141,11 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn json_to_bson(v: &serde_json::Value) -> StoreResult<Bson> {
+pub(super) fn json_to_bson(v: &serde_json::Value) -> StoreResult<Bson> {
     bson::to_bson(v).map_err(StoreError::mongo)
 }
 
-fn bson_to_json(b: Option<&Bson>) -> serde_json::Value {
+pub(super) fn bson_to_json(b: Option<&Bson>) -> serde_json::Value {
     b.cloned()
         .map(|b| b.into_relaxed_extjson())
         .unwrap_or(serde_json::Value::Null)
@@ -173,7 +173,7 @@ impl MongoStore {
         Ok(store)
     }
 
-    fn coll(&self, name: &str) -> Collection<Document> {
+    pub(super) fn coll(&self, name: &str) -> Collection<Document> {
         self.db.collection(name)
     }
 
@@ -464,107 +464,6 @@ impl AuditRepo for MongoStore {
             .await
             .map_err(StoreError::mongo)?;
         drain(cursor).await?.iter().map(audit_from_doc).collect()
-    }
-}
-
-fn approval_from_doc(d: &Document) -> StoreResult<Approval> {
-    Ok(Approval {
-        id: get_str(d, "_id"),
-        request_id: get_str(d, "request_id"),
-        requester: get_str(d, "requester"),
-        channel: get_str(d, "channel"),
-        thread: d.get_str("thread").ok().map(str::to_string),
-        tool: get_str(d, "tool"),
-        arguments: bson_to_json(d.get("arguments")),
-        args_hash: get_str(d, "args_hash"),
-        language: if get_str(d, "language") == "ko" {
-            crate::domain::Language::Ko
-        } else {
-            crate::domain::Language::En
-        },
-        status: ApprovalStatus::parse(&get_str(d, "status")).unwrap_or(ApprovalStatus::Rejected),
-        created_at: get_time(d, "created_at")?,
-        expires_at: get_time(d, "expires_at")?,
-        decided_by: d.get_str("decided_by").ok().map(str::to_string),
-        decided_at: d
-            .get_datetime("decided_at")
-            .ok()
-            .map(|t| from_bson_time(*t)),
-    })
-}
-
-#[async_trait]
-impl ApprovalRepo for MongoStore {
-    async fn create_approval(&self, a: &Approval) -> StoreResult<()> {
-        self.coll("approvals")
-            .insert_one(doc! {
-                "_id": &a.id,
-                "request_id": &a.request_id,
-                "requester": &a.requester,
-                "channel": &a.channel,
-                "thread": a.thread.as_deref(),
-                "tool": &a.tool,
-                "arguments": json_to_bson(&a.arguments)?,
-                "args_hash": &a.args_hash,
-                "language": a.language.code(),
-                "status": a.status.as_str(),
-                "created_at": to_bson_time(a.created_at),
-                "expires_at": to_bson_time(a.expires_at),
-            })
-            .await
-            .map_err(StoreError::mongo)?;
-        Ok(())
-    }
-
-    async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>> {
-        self.coll("approvals")
-            .find_one(doc! {"_id": id})
-            .await
-            .map_err(StoreError::mongo)?
-            .as_ref()
-            .map(approval_from_doc)
-            .transpose()
-    }
-
-    async fn decide_approval(
-        &self,
-        id: &str,
-        approve: bool,
-        by: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Result<Approval, DecideError>> {
-        let status = if approve {
-            ApprovalStatus::Approved
-        } else {
-            ApprovalStatus::Rejected
-        };
-        let coll = self.coll("approvals");
-        let updated = coll
-            .find_one_and_update(
-                doc! {"_id": id, "status": "pending", "expires_at": {"$gt": to_bson_time(now)}},
-                doc! {"$set": {"status": status.as_str(), "decided_by": by, "decided_at": to_bson_time(now)}},
-            )
-            .return_document(ReturnDocument::After)
-            .await
-            .map_err(StoreError::mongo)?;
-        if let Some(d) = updated {
-            return Ok(Ok(approval_from_doc(&d)?));
-        }
-        let Some(current) = self.get_approval(id).await? else {
-            return Ok(Err(DecideError::NotFound));
-        };
-        Ok(Err(match current.status {
-            ApprovalStatus::Pending | ApprovalStatus::Expired => {
-                coll.update_one(
-                    doc! {"_id": id, "status": "pending"},
-                    doc! {"$set": {"status": "expired"}},
-                )
-                .await
-                .map_err(StoreError::mongo)?;
-                DecideError::Expired
-            }
-            other => DecideError::AlreadyDecided(other),
-        }))
     }
 }
 

@@ -44,9 +44,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Approval, ApprovalRepo, ApprovalStatus, AuditQuery, AuditRecord, AuditRepo, ChatSession,
-    DecideError, Job, JobRelease, JobRepo, JobState, NewJob, ProcessedEventRepo, SessionRepo,
-    StoreError, StoreHealth, StoreResult, StoreStats, UsageRepo, UsageRow, UsageScope,
+    AuditQuery, AuditRecord, AuditRepo, ChatSession, Job, JobRelease, JobRepo, JobState, NewJob,
+    ProcessedEventRepo, SessionRepo, StoreError, StoreHealth, StoreResult, StoreStats, UsageRepo,
+    UsageRow, UsageScope,
 };
 
 const SCHEMA: &str = r#"
@@ -130,7 +130,7 @@ CREATE TABLE IF NOT EXISTS llm_usage (
 CREATE INDEX IF NOT EXISTS llm_usage_channel ON llm_usage (day, channel);
 "#;
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -141,7 +141,7 @@ fn ts_ms(t: DateTime<Utc>) -> String {
     ts(t.trunc_subsecs(3))
 }
 
-fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+pub(super) fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
@@ -149,7 +149,7 @@ fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
         })
 }
 
-fn json_err(e: serde_json::Error) -> rusqlite::Error {
+pub(super) fn json_err(e: serde_json::Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
 }
 
@@ -250,7 +250,7 @@ impl SqliteStore {
 
     /// Run `f` with the connection on the store thread, after the calls
     /// queued before it.
-    async fn with<T, F>(&self, f: F) -> StoreResult<T>
+    pub(super) async fn with<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -462,119 +462,6 @@ impl AuditRepo for SqliteStore {
             let mut stmt = c.prepare_cached(&sql)?;
             stmt.query_map(rusqlite::params_from_iter(values), audit_from_row)?
                 .collect()
-        })
-        .await
-    }
-}
-
-fn approval_json(a: &Approval) -> serde_json::Value {
-    serde_json::json!({
-        "request_id": a.request_id, "requester": a.requester, "channel": a.channel,
-        "thread": a.thread, "tool": a.tool, "arguments": a.arguments, "args_hash": a.args_hash,
-        "language": a.language,
-        "created_at": ts(a.created_at),
-    })
-}
-
-fn approval_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
-    let id: String = row.get(0)?;
-    let record: serde_json::Value =
-        serde_json::from_str(&row.get::<_, String>(1)?).map_err(json_err)?;
-    let status: String = row.get(2)?;
-    let text = |k: &str| record[k].as_str().unwrap_or_default().to_string();
-    Ok(Approval {
-        id,
-        request_id: text("request_id"),
-        requester: text("requester"),
-        channel: text("channel"),
-        thread: record["thread"].as_str().map(str::to_string),
-        tool: text("tool"),
-        arguments: record["arguments"].clone(),
-        args_hash: text("args_hash"),
-        language: serde_json::from_value(record["language"].clone()).unwrap_or_default(),
-        status: ApprovalStatus::parse(&status).unwrap_or(ApprovalStatus::Rejected),
-        created_at: parse_ts(&text("created_at"))?,
-        expires_at: parse_ts(&row.get::<_, String>(3)?)?,
-        decided_by: row.get(4)?,
-        decided_at: row
-            .get::<_, Option<String>>(5)?
-            .map(|s| parse_ts(&s))
-            .transpose()?,
-    })
-}
-
-const APPROVAL_COLUMNS: &str = "id, record, status, expires_at, decided_by, decided_at";
-
-#[async_trait]
-impl ApprovalRepo for SqliteStore {
-    async fn create_approval(&self, approval: &Approval) -> StoreResult<()> {
-        let a = approval.clone();
-        let record = approval_json(&a).to_string();
-        self.with(move |c| {
-            c.execute(
-                "INSERT INTO approvals (id, record, status, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![a.id, record, a.status.as_str(), ts(a.expires_at)],
-            )
-            .map(|_| ())
-        })
-        .await
-    }
-
-    async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>> {
-        let id = id.to_string();
-        self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
-                params![id],
-                approval_from_row,
-            )
-            .optional()
-        })
-        .await
-    }
-
-    async fn decide_approval(
-        &self,
-        id: &str,
-        approve: bool,
-        by: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Result<Approval, DecideError>> {
-        let (id, by) = (id.to_string(), by.to_string());
-        let status = if approve {
-            ApprovalStatus::Approved
-        } else {
-            ApprovalStatus::Rejected
-        };
-        self.with(move |c| {
-            let tx = c.transaction()?;
-            let changed = tx.execute(
-                "UPDATE approvals SET status = ?1, decided_by = ?2, decided_at = ?3
-                 WHERE id = ?4 AND status = 'pending' AND expires_at > ?3",
-                params![status.as_str(), by, ts(now), id],
-            )?;
-            let current = tx
-                .query_row(
-                    &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
-                    params![id],
-                    approval_from_row,
-                )
-                .optional()?;
-            let result = match current {
-                None => Err(DecideError::NotFound),
-                Some(a) if changed == 1 => Ok(a),
-                Some(a) if a.status == ApprovalStatus::Pending => {
-                    tx.execute(
-                        "UPDATE approvals SET status = 'expired' WHERE id = ?1 AND status = 'pending'",
-                        params![id],
-                    )?;
-                    Err(DecideError::Expired)
-                }
-                Some(a) if a.status == ApprovalStatus::Expired => Err(DecideError::Expired),
-                Some(a) => Err(DecideError::AlreadyDecided(a.status)),
-            };
-            tx.commit()?;
-            Ok(result)
         })
         .await
     }

@@ -1,10 +1,21 @@
 //! The approval workflow of mutating tools: store an approval bound to the
 //! exact call (hash of name and canonical arguments), ask a human through an
-//! [`ApprovalGate`], settle the decision (approved only by someone allowed,
-//! in time, for exactly the stored call; fails closed), and audit every
-//! decision (`approval_decided`). A decision that comes later (a chat button)
-//! is settled here too; the registry then runs the stored call.
+//! [`ApprovalGate`], settle the decision, and audit every decision
+//! (`approval_decided`), refusals and clicks on unknown ids included. A
+//! decision that comes later (a chat button) is settled here too
+//! ([`Approvals::decide_later`]); the registry then runs the stored call.
+//!
+//! Rules (each fails closed):
+//! - a decision is judged in the approval's own channel: a click from any
+//!   other channel is refused;
+//! - approve: the approver holds the tool's role there; not the requester
+//!   unless `approvals.allow_self_approval`; in time; for exactly the stored
+//!   call;
+//! - four-eyes tools (`approvals.four_eyes`) need two different approvers,
+//!   neither of them the requester;
+//! - cancel: only the requester, or someone who holds the tool's role there.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -59,6 +70,20 @@ pub fn args_hash(tool: &str, args: &Value) -> String {
     hex::encode(h.finalize())
 }
 
+/// The configured approval rules (`[approvals]`).
+#[derive(Debug, Clone)]
+pub struct ApprovalRules {
+    /// An approval not decided within this time is expired.
+    pub ttl: std::time::Duration,
+    /// Whether the requester may approve their own request (never for four-eyes tools).
+    pub allow_self_approval: bool,
+    /// Tools that need two different approvers, neither the requester.
+    pub four_eyes: BTreeSet<String>,
+}
+
+/// May this person run this tool in their channel (the registry's RBAC)?
+pub type MayRun<'a> = &'a (dyn Fn(&Caller, &str) -> bool + Send + Sync);
+
 /// Stored approvals and the decisions on them.
 pub struct Approvals {
     repo: Arc<dyn ApprovalRepo>,
@@ -66,6 +91,7 @@ pub struct Approvals {
     redactor: Arc<Redactor>,
     ttl: chrono::Duration,
     allow_self_approval: bool,
+    four_eyes: BTreeSet<String>,
 }
 
 impl Approvals {
@@ -73,16 +99,21 @@ impl Approvals {
         repo: Arc<dyn ApprovalRepo>,
         auditor: Auditor,
         redactor: Arc<Redactor>,
-        ttl: std::time::Duration,
-        allow_self_approval: bool,
+        rules: ApprovalRules,
     ) -> Self {
         Self {
             repo,
             auditor,
             redactor,
-            ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10)),
-            allow_self_approval,
+            ttl: chrono::Duration::from_std(rules.ttl).unwrap_or(chrono::Duration::minutes(10)),
+            allow_self_approval: rules.allow_self_approval,
+            four_eyes: rules.four_eyes,
         }
+    }
+
+    /// Whether `tool` needs two approvers.
+    pub fn four_eyes(&self, tool: &str) -> bool {
+        self.four_eyes.contains(tool)
     }
 
     /// Store an approval, ask the gate, record the decision. `Ok` carries the
@@ -93,7 +124,7 @@ impl Approvals {
         call: &ToolCallRequest,
         arguments: &Value,
         gate: &dyn ApprovalGate,
-        may_approve: &(dyn Fn(&Caller) -> bool + Send + Sync),
+        may_run: MayRun<'_>,
     ) -> Result<(String, String), NotRun> {
         let lang = ctx.language;
         let now = crate::clock::now();
@@ -101,6 +132,7 @@ impl Approvals {
             id: uuid::Uuid::new_v4().simple().to_string(),
             request_id: ctx.request_id.to_string(),
             requester: ctx.caller.subject.to_string(),
+            requester_groups: ctx.caller.groups.clone(),
             channel: ctx.caller.channel.to_string(),
             thread: ctx.thread.clone(),
             tool: call.name.clone(),
@@ -112,6 +144,7 @@ impl Approvals {
             expires_at: now + self.ttl,
             decided_by: None,
             decided_at: None,
+            first_approver: None,
         };
         if let Err(e) = self.repo.create_approval(&approval).await {
             tracing::error!(request_id = %ctx.request_id, error = %e, "approval could not be stored");
@@ -129,8 +162,7 @@ impl Approvals {
         let shown = self.shown(&approval);
         let (approve, approver) = match gate.request(&shown, &summary).await {
             GateDecision::Pending => {
-                let text =
-                    i18n::needs_approval(lang, &call.name, &approval.id, self.ttl.num_minutes());
+                let text = self.waiting_text(lang, &call.name, &approval.id);
                 let model = serde_json::json!({
                     "status": "needs_approval",
                     "approval_id": approval.id,
@@ -160,11 +192,22 @@ impl Approvals {
             ),
         };
         let by = approver.subject.to_string();
-        let allowed = may_approve(&approver);
+        let allowed = may_run(&approver, &call.name);
         let why = match self.settle(&approval, approve, &approver, allowed).await {
             Ok(()) => return Ok((approval.id, by)),
             Err(why) => why,
         };
+        if why == NotApproved::AwaitingSecond {
+            let text = format!(
+                "{}\n{}",
+                i18n::first_approval(lang, &by),
+                self.waiting_text(lang, &call.name, &approval.id)
+            );
+            return Err(
+                NotRun::new(ToolOutcome::NeedsApproval, "needs_approval", "", text)
+                    .with_approval(&approval.id, Some(by)),
+            );
+        }
         let text = why.explain(lang, &call.name, &by);
         Err(
             NotRun::new(ToolOutcome::Rejected, why.code(), &text, text.clone())
@@ -184,26 +227,73 @@ impl Approvals {
         let result = self
             .decide(approval, approve, approver, approver_allowed)
             .await;
-        let (decision, reason) = match &result {
+        let request = RequestId::from_stored(&approval.request_id);
+        self.audit(&request, &approval.id, &approval.tool, approver, &result)
+            .await;
+        result
+    }
+
+    /// A decision that arrives after the turn (a chat button): judged in the
+    /// approval's own channel, every outcome audited — unknown ids included.
+    /// `Ok` carries the approval when the stored call may run now; the
+    /// refusal carries it when there is one.
+    pub(super) async fn decide_later(
+        &self,
+        id: &str,
+        approve: bool,
+        clicker: &Caller,
+        may_run: MayRun<'_>,
+    ) -> Result<Approval, (NotApproved, Option<Approval>)> {
+        let approval = match self.load(id).await {
+            Ok(approval) => approval,
+            Err(why) => {
+                // The id came from a click: kept short on the record.
+                let id: String = id.chars().take(64).collect();
+                self.audit(&RequestId::generate(), &id, "", clicker, &Err(why.clone()))
+                    .await;
+                return Err((why, None));
+            }
+        };
+        let allowed = may_run(clicker, &approval.tool);
+        match self.settle(&approval, approve, clicker, allowed).await {
+            Ok(()) => Ok(approval),
+            Err(why) => Err((why, Some(self.shown(&approval)))),
+        }
+    }
+
+    /// The `approval_decided` record of one decision.
+    async fn audit(
+        &self,
+        request: &RequestId,
+        approval_id: &str,
+        tool: &str,
+        approver: &Caller,
+        result: &Result<(), NotApproved>,
+    ) {
+        let (decision, reason) = match result {
             Ok(()) => ("approved", None),
             Err(NotApproved::Cancelled) => ("cancelled", None),
+            Err(NotApproved::AwaitingSecond) => ("first_approval", None),
             Err(why) => ("refused", Some(why.code().to_string())),
         };
         let event = AuditEvent::ApprovalDecided {
-            approval_id: approval.id.clone(),
-            tool: approval.tool.clone(),
+            approval_id: approval_id.to_string(),
+            tool: tool.to_string(),
             approver: approver.subject.to_string(),
             decision: decision.into(),
             reason,
         };
-        self.auditor
-            .record_or_log(
-                &RequestId::from_stored(&approval.request_id),
-                approver,
-                event,
-            )
-            .await;
-        result
+        self.auditor.record_or_log(request, approver, event).await;
+    }
+
+    /// "Waiting for approval" (and for two approvers on four-eyes tools).
+    fn waiting_text(&self, lang: Language, tool: &str, id: &str) -> String {
+        let text = i18n::needs_approval(lang, tool, id, self.ttl.num_minutes());
+        if self.four_eyes(tool) {
+            format!("{text}\n{}", i18n::four_eyes_note(lang))
+        } else {
+            text
+        }
     }
 
     async fn decide(
@@ -213,9 +303,24 @@ impl Approvals {
         approver: &Caller,
         approver_allowed: bool,
     ) -> Result<(), NotApproved> {
-        if approve {
-            let self_approval = approver.subject.as_str() == approval.requester;
-            if !approver_allowed || (self_approval && !self.allow_self_approval) {
+        let by_requester = approver.subject.as_str() == approval.requester;
+        if approver.channel.as_str() != approval.channel {
+            return Err(NotApproved::WrongChannel);
+        }
+        if !approve {
+            if !(by_requester || approver_allowed) {
+                return Err(NotApproved::CancelNotAllowed);
+            }
+        } else {
+            if !approver_allowed {
+                return Err(NotApproved::ApproverNotAllowed);
+            }
+            if self.four_eyes(&approval.tool) {
+                if by_requester {
+                    return Err(NotApproved::ApproverNotAllowed);
+                }
+                self.first_of_two(approval, approver).await?;
+            } else if by_requester && !self.allow_self_approval {
                 return Err(NotApproved::ApproverNotAllowed);
             }
         }
@@ -241,13 +346,33 @@ impl Approvals {
                 }
             }
             Ok(Ok(_)) => Err(NotApproved::Cancelled),
-            Ok(Err(DecideError::Expired)) => Err(NotApproved::Expired),
-            Ok(Err(DecideError::AlreadyDecided(status))) => {
-                Err(NotApproved::AlreadyDecided(status))
-            }
-            Ok(Err(DecideError::NotFound)) => Err(NotApproved::NotFound),
+            Ok(Err(e)) => Err(NotApproved::from(e)),
             Err(e) => {
                 tracing::error!(approval = %approval.id, error = %e, "approval decision could not be stored");
+                Err(NotApproved::Store)
+            }
+        }
+    }
+
+    /// Four-eyes: `Ok` when `approver` is the second of two different
+    /// approvers; `AwaitingSecond` when they are the first (recorded).
+    async fn first_of_two(
+        &self,
+        approval: &Approval,
+        approver: &Caller,
+    ) -> Result<(), NotApproved> {
+        let by = approver.subject.as_str();
+        match self
+            .repo
+            .first_approval(&approval.id, by, crate::clock::now())
+            .await
+        {
+            Ok(Ok(None)) => Err(NotApproved::AwaitingSecond),
+            Ok(Ok(Some(first))) if first == by => Err(NotApproved::SameApprover),
+            Ok(Ok(Some(_))) => Ok(()),
+            Ok(Err(e)) => Err(NotApproved::from(e)),
+            Err(e) => {
+                tracing::error!(approval = %approval.id, error = %e, "first approval could not be stored");
                 Err(NotApproved::Store)
             }
         }
@@ -274,11 +399,19 @@ impl Approvals {
     }
 }
 
-/// Why a mutating call was not approved.
+/// Why a mutating call was not approved (yet).
 #[derive(Debug, Clone, PartialEq)]
 pub enum NotApproved {
     /// The approver lacks the tool's role in that channel (or may not approve their own request).
     ApproverNotAllowed,
+    /// Neither the requester nor someone who holds the tool's role there.
+    CancelNotAllowed,
+    /// The click came from another channel than the approval's.
+    WrongChannel,
+    /// Four-eyes: the first approval is recorded; a second person must approve.
+    AwaitingSecond,
+    /// Four-eyes: the same person approved twice.
+    SameApprover,
     Cancelled,
     Expired,
     AlreadyDecided(ApprovalStatus),
@@ -292,6 +425,10 @@ impl NotApproved {
     pub fn code(&self) -> &'static str {
         match self {
             NotApproved::ApproverNotAllowed => "approver_not_allowed",
+            NotApproved::CancelNotAllowed => "cancel_not_allowed",
+            NotApproved::WrongChannel => "wrong_channel",
+            NotApproved::AwaitingSecond => "awaiting_second_approval",
+            NotApproved::SameApprover => "same_approver",
             NotApproved::Cancelled => "rejected",
             NotApproved::Expired => "approval_expired",
             NotApproved::AlreadyDecided(_) => "approval_already_decided",
@@ -305,7 +442,21 @@ impl NotApproved {
     pub fn explain(&self, lang: Language, tool: &str, by: &str) -> String {
         match self {
             NotApproved::ApproverNotAllowed => i18n::approver_not_allowed(lang, by, tool),
+            NotApproved::CancelNotAllowed => i18n::cancel_not_allowed(lang, by, tool),
+            NotApproved::WrongChannel => i18n::decide_in_own_channel(lang, tool),
+            NotApproved::AwaitingSecond => i18n::first_approval(lang, by),
+            NotApproved::SameApprover => i18n::same_approver(lang, by),
             other => i18n::approval_refused(lang, tool, other.code(), by),
+        }
+    }
+}
+
+impl From<DecideError> for NotApproved {
+    fn from(e: DecideError) -> Self {
+        match e {
+            DecideError::Expired => NotApproved::Expired,
+            DecideError::AlreadyDecided(status) => NotApproved::AlreadyDecided(status),
+            DecideError::NotFound => NotApproved::NotFound,
         }
     }
 }
@@ -385,6 +536,33 @@ mod tests {
                 decided => Err(DecideError::AlreadyDecided(decided)),
             })
         }
+
+        async fn first_approval(
+            &self,
+            id: &str,
+            by: &str,
+            now: DateTime<Utc>,
+        ) -> StoreResult<Result<Option<String>, DecideError>> {
+            let mut approvals = self.approvals.lock().unwrap();
+            let Some(a) = approvals.iter_mut().find(|a| a.id == id) else {
+                return Ok(Err(DecideError::NotFound));
+            };
+            Ok(match a.status {
+                ApprovalStatus::Pending if a.expires_at <= now => {
+                    a.status = ApprovalStatus::Expired;
+                    Err(DecideError::Expired)
+                }
+                ApprovalStatus::Pending => match &a.first_approver {
+                    Some(first) => Ok(Some(first.clone())),
+                    None => {
+                        a.first_approver = Some(by.to_string());
+                        Ok(None)
+                    }
+                },
+                ApprovalStatus::Expired => Err(DecideError::Expired),
+                decided => Err(DecideError::AlreadyDecided(decided)),
+            })
+        }
     }
 
     #[async_trait]
@@ -402,13 +580,25 @@ mod tests {
     const SECRET: &str = "sk-live-0123456789abcdef";
 
     fn approvals(store: &Arc<MemoryStore>, ttl_secs: u64, allow_self: bool) -> Approvals {
+        with_rules(store, ttl_secs, allow_self, &[])
+    }
+
+    fn with_rules(
+        store: &Arc<MemoryStore>,
+        ttl_secs: u64,
+        allow_self: bool,
+        four_eyes: &[&str],
+    ) -> Approvals {
         let redactor = Arc::new(Redactor::new(vec![SECRET.into()]));
         Approvals::new(
             store.clone(),
             Auditor::new(store.clone(), redactor.clone(), "system@test".into()),
             redactor,
-            std::time::Duration::from_secs(ttl_secs),
-            allow_self,
+            ApprovalRules {
+                ttl: std::time::Duration::from_secs(ttl_secs),
+                allow_self_approval: allow_self,
+                four_eyes: four_eyes.iter().map(|t| t.to_string()).collect(),
+            },
         )
     }
 
@@ -472,8 +662,170 @@ mod tests {
         })
     }
 
-    const ANYONE: &(dyn Fn(&Caller) -> bool + Send + Sync) = &|_| true;
-    const NOBODY: &(dyn Fn(&Caller) -> bool + Send + Sync) = &|_| false;
+    const ANYONE: MayRun<'static> = &|_, _| true;
+    const NOBODY: MayRun<'static> = &|_, _| false;
+    /// Only `console:bob` and `console:carol` hold the tool's role.
+    const OPERATORS: MayRun<'static> =
+        &|who, _| matches!(who.subject.as_str(), "console:bob" | "console:carol");
+
+    fn in_channel(name: &str, channel: &str) -> Caller {
+        Caller {
+            channel: ChannelId::new(Platform::Console, channel).unwrap(),
+            ..person(name)
+        }
+    }
+
+    /// A pending request by alice in `console:ops`; its id.
+    async fn pending(store: &Arc<MemoryStore>, workflow: &Approvals) -> String {
+        let (call, args) = call();
+        let _ = workflow
+            .request(&context("alice"), &call, &args, &DeferApproval, ANYONE)
+            .await;
+        store.approvals.lock().unwrap().last().unwrap().id.clone()
+    }
+
+    #[tokio::test]
+    async fn only_the_requester_or_a_role_holder_may_cancel() {
+        let store = Arc::new(MemoryStore::default());
+        let workflow = approvals(&store, 600, false);
+        let id = pending(&store, &workflow).await;
+        let stranger = workflow
+            .decide_later(&id, false, &person("mallory"), OPERATORS)
+            .await;
+        assert_eq!(stranger.unwrap_err().0, NotApproved::CancelNotAllowed);
+        assert_eq!(
+            store.approvals.lock().unwrap()[0].status,
+            ApprovalStatus::Pending,
+            "a refused cancel leaves the approval for someone allowed"
+        );
+        let own = workflow
+            .decide_later(&id, false, &person("alice"), OPERATORS)
+            .await;
+        assert_eq!(own.unwrap_err().0, NotApproved::Cancelled);
+        let id = pending(&store, &workflow).await;
+        let operator = workflow
+            .decide_later(&id, false, &person("bob"), OPERATORS)
+            .await;
+        assert_eq!(operator.unwrap_err().0, NotApproved::Cancelled);
+        assert_eq!(
+            decisions(&store),
+            [
+                ("refused".into(), Some("cancel_not_allowed".into())),
+                ("cancelled".into(), None),
+                ("cancelled".into(), None),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_click_from_another_channel_is_refused_and_judged_nowhere_else() {
+        let store = Arc::new(MemoryStore::default());
+        let workflow = approvals(&store, 600, false);
+        let id = pending(&store, &workflow).await;
+        for approve in [true, false] {
+            let elsewhere = workflow
+                .decide_later(&id, approve, &in_channel("bob", "other"), ANYONE)
+                .await;
+            assert_eq!(elsewhere.unwrap_err().0, NotApproved::WrongChannel);
+        }
+        assert_eq!(
+            store.approvals.lock().unwrap()[0].status,
+            ApprovalStatus::Pending
+        );
+        // The role is asked for in the approval's channel.
+        let asked = std::sync::Mutex::new(Vec::new());
+        let record = |who: &Caller, _: &str| {
+            asked.lock().unwrap().push(who.channel.to_string());
+            true
+        };
+        workflow
+            .decide_later(&id, true, &in_channel("bob", "ops"), &record)
+            .await
+            .unwrap();
+        assert_eq!(*asked.lock().unwrap(), ["console:ops"]);
+    }
+
+    #[tokio::test]
+    async fn every_click_is_audited_even_on_an_unknown_id() {
+        let store = Arc::new(MemoryStore::default());
+        let workflow = approvals(&store, 600, false);
+        let unknown = workflow
+            .decide_later(&"x".repeat(500), true, &person("bob"), ANYONE)
+            .await;
+        assert_eq!(unknown.unwrap_err(), (NotApproved::NotFound, None));
+        let id = pending(&store, &workflow).await;
+        workflow
+            .decide_later(&id, true, &person("bob"), ANYONE)
+            .await
+            .unwrap();
+        let again = workflow
+            .decide_later(&id, true, &person("bob"), ANYONE)
+            .await;
+        assert!(matches!(
+            again.unwrap_err().0,
+            NotApproved::AlreadyDecided(ApprovalStatus::Approved)
+        ));
+        assert_eq!(
+            decisions(&store),
+            [
+                ("refused".into(), Some("approval_not_found".into())),
+                ("approved".into(), None),
+                ("refused".into(), Some("approval_already_decided".into())),
+            ]
+        );
+        let audit = store.audit.lock().unwrap();
+        let AuditEvent::ApprovalDecided { approval_id, .. } = &audit[0].event else {
+            panic!("{:?}", audit[0].event)
+        };
+        assert_eq!(approval_id.chars().count(), 64, "the clicked id is kept short");
+    }
+
+    #[tokio::test]
+    async fn four_eyes_needs_two_different_approvers_neither_the_requester() {
+        let store = Arc::new(MemoryStore::default());
+        let workflow = with_rules(&store, 600, true, &["deploy"]);
+        let id = pending(&store, &workflow).await;
+        let own = workflow
+            .decide_later(&id, true, &person("alice"), ANYONE)
+            .await;
+        assert_eq!(own.unwrap_err().0, NotApproved::ApproverNotAllowed);
+        let first = workflow
+            .decide_later(&id, true, &person("bob"), ANYONE)
+            .await;
+        assert_eq!(first.unwrap_err().0, NotApproved::AwaitingSecond);
+        let twice = workflow
+            .decide_later(&id, true, &person("bob"), ANYONE)
+            .await;
+        assert_eq!(twice.unwrap_err().0, NotApproved::SameApprover);
+        assert_eq!(
+            store.approvals.lock().unwrap()[0].status,
+            ApprovalStatus::Pending
+        );
+        let second = workflow
+            .decide_later(&id, true, &person("carol"), ANYONE)
+            .await
+            .unwrap();
+        assert_eq!(second.first_approver.as_deref(), Some("console:bob"));
+        assert_eq!(
+            store.approvals.lock().unwrap()[0].status,
+            ApprovalStatus::Approved
+        );
+        assert_eq!(
+            decisions(&store),
+            [
+                ("refused".into(), Some("approver_not_allowed".into())),
+                ("first_approval".into(), None),
+                ("refused".into(), Some("same_approver".into())),
+                ("approved".into(), None),
+            ]
+        );
+        // A tool without the rule is approved by one person.
+        let id = pending(&store, &approvals(&store, 600, true)).await;
+        approvals(&store, 600, true)
+            .decide_later(&id, true, &person("bob"), ANYONE)
+            .await
+            .unwrap();
+    }
 
     #[tokio::test]
     async fn a_pending_request_is_stored_exact_and_runs_nothing() {

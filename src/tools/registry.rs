@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use serde_json::Value;
 
-use super::approval::{ApprovalGate, Approvals, NotApproved, PendingDecision};
+use super::approval::{ApprovalGate, ApprovalRules, Approvals, NotApproved, PendingDecision};
 use super::call::{
     Grant, NotRun, ToolCallRequest, ToolCallResult, ToolOutcome, ToolSpec, error_json, oversized,
 };
@@ -52,8 +52,7 @@ pub struct ToolRegistry {
 #[derive(Debug, Clone)]
 pub struct RegistryLimits {
     pub tool_timeout: Duration,
-    pub approval_ttl: Duration,
-    pub allow_self_approval: bool,
+    pub approvals: ApprovalRules,
     /// Longest string anywhere in a call's arguments.
     pub max_argument_chars: usize,
     /// Which platform the tools answer from: every output carries it as
@@ -77,8 +76,7 @@ impl ToolRegistry {
                 approvals,
                 auditor.clone(),
                 redactor.clone(),
-                limits.approval_ttl,
-                limits.allow_self_approval,
+                limits.approvals,
             ),
             auditor,
             redactor,
@@ -192,10 +190,10 @@ impl ToolRegistry {
         }
 
         let (approval_id, approver) = if tool.mutating() {
-            let may_approve = |approver: &Caller| self.decide(approver, &call.name).is_allowed();
+            let may_run = |who: &Caller, tool: &str| self.decide(who, tool).is_allowed();
             match self
                 .approvals
-                .request(ctx, call, &arguments, gate, &may_approve)
+                .request(ctx, call, &arguments, gate, &may_run)
                 .await
             {
                 Ok((id, by)) => (Some(id), Some(by)),
@@ -355,48 +353,42 @@ impl ToolRegistry {
     }
 
     /// A decision that arrives later (a chat button): settle the stored
-    /// approval and, when approved, run exactly the stored call for the
-    /// requester, with both audit records.
+    /// approval (judged in its own channel, every outcome audited; see
+    /// `approval`) and, when approved, run exactly the stored call for the
+    /// requester — with the role their groups gave them when they asked —
+    /// with both audit records.
     pub async fn decide_pending(
         &self,
         approval_id: &str,
         approve: bool,
-        approver: &Caller,
+        clicker: &Caller,
         request_id: &RequestId,
     ) -> PendingDecision {
-        let approval = match self.approvals.load(approval_id).await {
-            Ok(approval) => approval,
-            Err(why) => return PendingDecision::NotApproved(why, None),
-        };
-        let allowed = self.decide(approver, &approval.tool).is_allowed();
-        if let Err(why) = self
+        let may_run = |who: &Caller, tool: &str| self.decide(who, tool).is_allowed();
+        let approval = match self
             .approvals
-            .settle(&approval, approve, approver, allowed)
+            .decide_later(approval_id, approve, clicker, &may_run)
             .await
         {
-            return PendingDecision::NotApproved(why, Some(self.approvals.shown(&approval)));
-        }
+            Ok(approval) => approval,
+            Err((why, shown)) => return PendingDecision::NotApproved(why, shown),
+        };
+        let shown = self.approvals.shown(&approval);
         let (Ok(subject), Ok(channel)) = (
             Subject::parse(&approval.requester),
             ChannelId::parse(&approval.channel),
         ) else {
-            return PendingDecision::NotApproved(
-                NotApproved::Mismatch,
-                Some(self.approvals.shown(&approval)),
-            );
+            return PendingDecision::NotApproved(NotApproved::Mismatch, Some(shown));
         };
         let Some(tool) = self.tools.get(approval.tool.as_str()).cloned() else {
-            return PendingDecision::NotApproved(
-                NotApproved::Mismatch,
-                Some(self.approvals.shown(&approval)),
-            );
+            return PendingDecision::NotApproved(NotApproved::Mismatch, Some(shown));
         };
         let ctx = ToolContext {
             request_id: request_id.clone(),
             platform: subject.platform().unwrap_or(Platform::Console),
             caller: Caller {
                 subject,
-                groups: vec![],
+                groups: approval.requester_groups.clone(),
                 channel,
             },
             thread: approval.thread.clone(),
@@ -410,12 +402,12 @@ impl ToolRegistry {
         let grant = Grant {
             role: self.rbac.effective_role(&ctx.caller).to_string(),
             approval_id: Some(approval.id.clone()),
-            approver: Some(approver.subject.to_string()),
+            approver: Some(clicker.subject.to_string()),
         };
         let result = self
             .run_tool(&ctx, &call, tool, approval.arguments.clone(), grant)
             .await;
-        PendingDecision::Ran(Box::new(result), self.approvals.shown(&approval))
+        PendingDecision::Ran(Box::new(result), shown)
     }
 
     /// The outcome record of a call (the second of its two records).

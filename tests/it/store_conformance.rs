@@ -59,6 +59,7 @@ fn approval(id: &str, expires_in: Duration) -> Approval {
         id: id.into(),
         request_id: "r1".into(),
         requester: "console:alice".into(),
+        requester_groups: vec!["slack-group:S0OPS".into()],
         channel: "console:ops".into(),
         thread: Some("1700000000.000100".into()),
         tool: "trigger_backtest".into(),
@@ -70,6 +71,7 @@ fn approval(id: &str, expires_in: Duration) -> Approval {
         expires_at: now + expires_in,
         decided_by: None,
         decided_at: None,
+        first_approver: None,
     }
 }
 
@@ -781,6 +783,74 @@ async fn approvals_decide_once_and_fail_closed(store: Store) {
         .unwrap()
         .unwrap();
     assert_eq!(rejected.status, ApprovalStatus::Rejected);
+}
+
+/// Four-eyes: the first approver is recorded once, atomically; the
+/// approval stays pending for the second.
+async fn approvals_record_a_first_approver_once(store: Store) {
+    let now = chatops::clock::now();
+    store
+        .approvals
+        .create_approval(&approval("fe1", Duration::minutes(10)))
+        .await
+        .unwrap();
+    let first = |by: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .approvals
+                .first_approval("fe1", by, now)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(first("console:bob").await, Ok(None));
+    assert_eq!(first("console:carol").await, Ok(Some("console:bob".into())));
+    let got = store.approvals.get_approval("fe1").await.unwrap().unwrap();
+    assert_eq!(got.status, ApprovalStatus::Pending);
+    assert_eq!(got.first_approver.as_deref(), Some("console:bob"));
+    assert_eq!(got.requester_groups, ["slack-group:S0OPS"]);
+    store
+        .approvals
+        .decide_approval("fe1", true, "console:carol", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first("console:dave").await,
+        Err(DecideError::AlreadyDecided(ApprovalStatus::Approved))
+    );
+    assert_eq!(
+        store
+            .approvals
+            .first_approval("nope", "console:bob", now)
+            .await
+            .unwrap(),
+        Err(DecideError::NotFound)
+    );
+    store
+        .approvals
+        .create_approval(&approval("fe2", Duration::seconds(-1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .approvals
+            .first_approval("fe2", "console:bob", now)
+            .await
+            .unwrap(),
+        Err(DecideError::Expired)
+    );
+    assert_eq!(
+        store
+            .approvals
+            .get_approval("fe2")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ApprovalStatus::Expired
+    );
 }
 
 async fn events_are_processed_once_within_ttl(store: Store) {
@@ -2277,6 +2347,7 @@ conformance!(
         audit_chain_links_and_verifies,
         audit_query_filters,
         approvals_decide_once_and_fail_closed,
+        approvals_record_a_first_approver_once,
         events_are_processed_once_within_ttl,
         jobs_enqueue_once_per_key,
         jobs_claim_by_queue_and_run_at,

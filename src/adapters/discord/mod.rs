@@ -393,13 +393,13 @@ impl DiscordAdapter {
                 result,
             } => (approval, line, result),
             DecisionView::Private(text) => {
-                let body = render::ephemeral(&egress.one(Platform::Discord, &text, MESSAGE_CHARS));
-                retry("ephemeral note", || {
-                    self.http
-                        .create_followup_message(&i.token, body.json(), vec![])
-                })
-                .await;
-                return;
+                let part = egress.one(Platform::Discord, &text, MESSAGE_CHARS);
+                return self.follow_up(&i, render::ephemeral(&part)).await;
+            }
+            // The first of two approvals: everyone is told; the buttons stay.
+            DecisionView::Progress(text) => {
+                let part = egress.one(Platform::Discord, &text, MESSAGE_CHARS);
+                return self.follow_up(&i, render::message(&part)).await;
             }
             DecisionView::Nothing => return,
         };
@@ -423,6 +423,17 @@ impl DiscordAdapter {
                 .await;
             }
         }
+    }
+}
+
+impl DiscordAdapter {
+    /// A follow-up message to a click.
+    async fn follow_up(&self, i: &Interaction, body: render::Body) {
+        retry("note on a click", || {
+            self.http
+                .create_followup_message(&i.token, body.json(), vec![])
+        })
+        .await;
     }
 }
 

@@ -405,17 +405,12 @@ impl SlackAdapter {
                 line,
                 result,
             } => (approval, line, result),
-            DecisionView::Private(text) => {
-                let note = blocks::note(&egress.one(Platform::Slack, &text, SECTION_CHARS));
-                if let Some(url) = &click.response_url
-                    && let Err(err) = self.web.respond(url, false, &note).await
-                {
-                    tracing::error!(error = %err, "could not tell the clicker why");
-                }
-                return;
-            }
+            DecisionView::Private(text) => return self.tell(&click, &text, false).await,
+            // The first of two approvals: everyone is told; the buttons stay.
+            DecisionView::Progress(text) => return self.tell(&click, &text, true).await,
             DecisionView::Nothing => return,
         };
+
         let decided = blocks::approval_decided(
             &approval_parts(egress, &approval),
             &egress.one(Platform::Slack, &outcome, SECTION_CHARS),
@@ -433,6 +428,19 @@ impl SlackAdapter {
                     tracing::error!(error = %err, "the approved action's result could not be delivered");
                 }
             }
+        }
+    }
+}
+
+impl SlackAdapter {
+    /// A note about a click through its `response_url`: to the clicker
+    /// only, or to the channel.
+    async fn tell(&self, click: &BlockActions, text: &Outgoing, everyone: bool) {
+        let note = blocks::note(&self.egress().one(Platform::Slack, text, SECTION_CHARS));
+        if let Some(url) = &click.response_url
+            && let Err(err) = self.web.respond(url, everyone, &note).await
+        {
+            tracing::error!(error = %err, "could not tell the clicker");
         }
     }
 }

@@ -265,6 +265,8 @@ impl SlackWeb {
     ) -> Result<(), SlackWebError> {
         let body = json!({
             "response_type": if in_channel { "in_channel" } else { "ephemeral" },
+            // A click's response_url would otherwise be free to replace the message clicked.
+            "replace_original": false,
             "text": rendered.text(),
             "blocks": rendered.blocks(),
         });
