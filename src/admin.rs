@@ -109,6 +109,7 @@ fn summary(r: &AuditRecord) -> String {
             purpose, outcome, ..
         } => format!("{purpose} {outcome}"),
         AuditEvent::Refused { reason, .. } => reason.clone(),
+        AuditEvent::Ignored { reason, workspace } => format!("{reason} ({workspace})"),
         AuditEvent::BudgetExceeded { scope, used, limit } => format!("{scope} {used}/{limit}"),
         AuditEvent::SecretInMessage { kinds } => kinds.join(", "),
         AuditEvent::ModelSelected { model, outcome } => format!("{model} {outcome}"),

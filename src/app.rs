@@ -41,7 +41,7 @@ use crate::tools::registry::RegistryLimits;
 use crate::tools::registry::ToolRegistry;
 use crate::tools::runbooks::{Runbook, SearchRunbooks};
 use crate::tools::trigger_backtest::TriggerBacktest;
-use crate::turn::TurnPipeline;
+use crate::turn::{Boundary, TurnPipeline};
 
 /// The settings of `path` (or the embedded defaults) with the environment on
 /// top, checked by config and by every feature that owns a section's rules:
@@ -301,11 +301,16 @@ impl AppBuilder {
         });
         let agent = Arc::new(agent);
         let egress = Arc::new(Egress::new(redactor.clone()));
+        let boundary = Boundary {
+            slack_teams: settings.slack.allowed_teams.iter().cloned().collect(),
+            discord_guilds: settings.discord.allowed_guilds.iter().cloned().collect(),
+        };
         let pipeline = Arc::new(TurnPipeline::new(
             agent.clone(),
             store.events.clone(),
             egress.clone(),
             auditor.clone(),
+            boundary,
         ));
         Ok(App {
             settings,

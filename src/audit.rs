@@ -126,6 +126,7 @@ impl Auditor {
             | AuditEvent::ReplyOut { .. }
             | AuditEvent::ApprovalDecided { .. }
             | AuditEvent::Refused { .. }
+            | AuditEvent::Ignored { .. }
             | AuditEvent::BudgetExceeded { .. }
             | AuditEvent::SecretInMessage { .. }) => other,
         }

@@ -519,6 +519,8 @@ pub struct SlackSettings {
     pub signing_secret: Option<Secret>,
     /// Env: SLACK_API_URL (Web API base, for proxies and tests).
     pub api_url: Option<String>,
+    /// Serve only these workspaces (team ids); empty: any. Others are ignored and audited.
+    pub allowed_teams: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -534,6 +536,8 @@ pub struct DiscordSettings {
     pub api_url: Option<String>,
     /// Register `/ops` in this guild only (instant); unset: globally.
     pub guild_id: Option<String>,
+    /// Serve only these guilds (ids; `dm` for direct messages); empty: any.
+    pub allowed_guilds: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -85,6 +85,16 @@ impl Subject {
         &self.0
     }
 
+    /// The Slack team or Discord guild (`dm` for Discord direct messages)
+    /// of a chat subject; `None` for console and system subjects.
+    pub fn workspace(&self) -> Option<&str> {
+        let (platform, rest) = self.0.split_once(':')?;
+        match platform {
+            "slack" | "discord" => rest.split_once('/').map(|(workspace, _)| workspace),
+            _ => None,
+        }
+    }
+
     pub fn platform(&self) -> Option<Platform> {
         match self.0.split_once(':')?.0 {
             "console" => Some(Platform::Console),
@@ -316,10 +326,13 @@ impl SessionKey {
     }
 }
 
-/// Roles, ordered: viewer < operator < admin.
+/// Roles, ordered: none < viewer < operator < admin. `none` grants
+/// nothing: as `default_role` it leaves the bot to people bound to a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    #[serde(rename = "none")]
+    NoAccess,
     Viewer,
     Operator,
     Admin,
@@ -328,6 +341,7 @@ pub enum Role {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::NoAccess => "none",
             Role::Viewer => "viewer",
             Role::Operator => "operator",
             Role::Admin => "admin",
@@ -345,10 +359,13 @@ impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Role::NoAccess),
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("expected viewer, operator or admin, got {other:?}")),
+            other => Err(format!(
+                "expected none, viewer, operator or admin, got {other:?}"
+            )),
         }
     }
 }

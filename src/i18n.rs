@@ -111,6 +111,28 @@ pub fn approval_expired_unanswered(lang: Language) -> String {
     )
 }
 
+/// The answer to someone whose role is `none`.
+pub fn no_access(lang: Language, subject: &str) -> String {
+    pick(
+        lang,
+        format!(
+            "You don't have access to this bot here, so I ran nothing. To get access, ask an admin of the bot to bind you (`{subject}`) or one of your groups to a role in `[rbac.bindings]`, e.g. `\"{subject}\" = \"viewer\"`."
+        ),
+        format!(
+            "이곳에서는 이 봇을 사용할 권한이 없어 아무것도 실행하지 않았습니다. 권한이 필요하면 봇 관리자에게 `[rbac.bindings]`에 본인(`{subject}`)이나 소속 그룹을 역할에 연결해 달라고 요청하세요. 예: `\"{subject}\" = \"viewer\"`."
+        ),
+    )
+}
+
+/// The acknowledgement of a command from a workspace the bot does not serve.
+pub fn workspace_not_served(lang: Language) -> String {
+    pick(
+        lang,
+        "This bot does not serve this workspace.".into(),
+        "이 봇은 이 워크스페이스를 지원하지 않습니다.".into(),
+    )
+}
+
 /// Why an approved-or-rejected call did not run.
 pub fn approval_refused(lang: Language, tool: &str, why: &str, by: &str) -> String {
     match why {

@@ -3,7 +3,9 @@
 //! Rules (deny by default):
 //! 1. A caller's role is the highest role bound to their subject or to any of
 //!    their platform groups; with no binding, `console_role` for `console:*`
-//!    subjects when set, otherwise `default_role`.
+//!    subjects when set, otherwise `default_role`. The role `none` grants
+//!    nothing: the agent tells such a person how to get access and runs
+//!    nothing.
 //! 2. A channel policy can only narrow: cap the role (`max_role`), forbid
 //!    mutating tools, allow-list or deny-list tools.
 //! 3. A tool runs when the (capped) role is at least the tool's required role
@@ -135,6 +137,14 @@ pub fn validate_settings(settings: &RbacSettings) -> Result<(), crate::config::C
     for subject in settings.bindings.keys() {
         check_binding_subject(subject)
             .map_err(|e| crate::config::invalid(&format!("rbac.bindings.\"{subject}\""), e))?;
+    }
+    for (tool, role) in &settings.tools {
+        if *role == Role::NoAccess {
+            return Err(crate::config::invalid(
+                &format!("rbac.tools.{tool}"),
+                "`none` grants nothing, so no tool can require it; use viewer, operator or admin",
+            ));
+        }
     }
     Ok(())
 }

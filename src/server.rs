@@ -244,6 +244,11 @@ pub async fn serve(
                 }
             }));
         }
+        if s.slack.allowed_teams.is_empty() {
+            tracing::warn!(
+                "slack.allowed_teams is empty: every workspace that installs the app is served"
+            );
+        }
         if s.slack.signing_secret.is_none() && s.slack.app_token.is_none() {
             tracing::warn!(
                 "SLACK_BOT_TOKEN is set without SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: Slack cannot reach the bot"
@@ -252,6 +257,11 @@ pub async fn serve(
     }
     let d = &s.discord;
     if d.token.is_some() || d.public_key.is_some() {
+        if d.allowed_guilds.is_empty() {
+            tracing::warn!(
+                "discord.allowed_guilds is empty: every server the bot joins, and every DM, is served"
+            );
+        }
         let token = d
             .token
             .as_ref()

@@ -1,8 +1,11 @@
 //! One turn pipeline for every chat surface — Slack, Discord and the
-//! terminal: a verified, parsed event is deduplicated
-//! ([`TurnPipeline::first_delivery`]), answered by the agent (built-in
-//! commands included, parsed in `agent::commands`), and its reply goes
-//! through the egress to the surface, which only posts.
+//! terminal: a verified, parsed event is checked against the workspace
+//! allowlist ([`Boundary`]; from anywhere else it is audited and ignored),
+//! deduplicated by its platform id (a redelivered event, slash command or
+//! click is answered once), answered by the agent (built-in commands
+//! included, parsed in `agent::commands`), and its reply goes through the
+//! egress to the surface, which only posts. Approval clicks take the same
+//! gate ([`TurnPipeline::decide`]).
 //!
 //! A panic anywhere in a turn — the agent, a model, the planner, the egress,
 //! a surface's rendering — is caught here, in this one place: the person gets
@@ -16,15 +19,17 @@ use std::time::Instant;
 use async_trait::async_trait;
 use futures::FutureExt;
 
+use std::collections::BTreeSet;
+
 use crate::agent::Agent;
 use crate::agent::model::Usage;
 use crate::agent::outcome::{TurnOutcome, TurnStatus};
 use crate::audit::Auditor;
-use crate::domain::{ChatEvent, Language, Platform};
+use crate::domain::{Caller, ChatEvent, Language, Platform, RequestId};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
 use crate::store::{AuditEvent, ProcessedEventRepo};
-use crate::tools::approval::ApprovalGate;
+use crate::tools::approval::{ApprovalGate, PendingDecision};
 
 /// How long a platform's event id is remembered (Slack and Discord retry
 /// within minutes).
@@ -46,12 +51,48 @@ pub trait ChatSurface: Send + Sync {
     async fn finished(&self, _outcome: &TurnOutcome, _delivered: bool) {}
 }
 
+/// Which Slack teams and Discord guilds the bot serves (`slack.allowed_teams`,
+/// `discord.allowed_guilds`; `dm` stands for Discord direct messages). An
+/// empty list serves any.
+#[derive(Debug, Clone, Default)]
+pub struct Boundary {
+    pub slack_teams: BTreeSet<String>,
+    pub discord_guilds: BTreeSet<String>,
+}
+
+impl Boundary {
+    /// Whether `caller`'s workspace is served. Console callers always are.
+    pub fn serves(&self, caller: &Caller) -> bool {
+        let allowed = match caller.subject.platform() {
+            Some(Platform::Slack) => &self.slack_teams,
+            Some(Platform::Discord) => &self.discord_guilds,
+            _ => return true,
+        };
+        allowed.is_empty()
+            || caller
+                .subject
+                .workspace()
+                .is_some_and(|w| allowed.contains(w))
+    }
+}
+
+/// An Approve or Cancel click, as the adapters parse it.
+pub struct Click<'a> {
+    /// The platform's id of this click (Slack `trigger_id`, Discord
+    /// interaction id): a redelivered click is decided once.
+    pub id: &'a str,
+    pub approval_id: &'a str,
+    pub approve: bool,
+    pub clicker: &'a Caller,
+}
+
 /// The pipeline every chat event goes through (see the module doc).
 pub struct TurnPipeline {
     agent: Arc<Agent>,
     events: Arc<dyn ProcessedEventRepo>,
     egress: Arc<Egress>,
     auditor: Auditor,
+    boundary: Boundary,
 }
 
 impl TurnPipeline {
@@ -60,13 +101,59 @@ impl TurnPipeline {
         events: Arc<dyn ProcessedEventRepo>,
         egress: Arc<Egress>,
         auditor: Auditor,
+        boundary: Boundary,
     ) -> Self {
         Self {
             agent,
             events,
             egress,
             auditor,
+            boundary,
         }
+    }
+
+    /// Whether `caller`'s workspace is served (pure: for an adapter's
+    /// immediate acknowledgement; [`Self::run`] and [`Self::decide`] check
+    /// again and audit).
+    pub fn serves(&self, caller: &Caller) -> bool {
+        self.boundary.serves(caller)
+    }
+
+    /// Whether an event may be answered: from a served workspace (else
+    /// audited as ignored) and its first delivery.
+    async fn admits(&self, request_id: &RequestId, caller: &Caller, id: Option<&str>) -> bool {
+        if !self.boundary.serves(caller) {
+            let workspace = caller.subject.workspace().unwrap_or_default();
+            tracing::info!(%request_id, workspace, "event from a workspace this bot does not serve: ignored");
+            let event = AuditEvent::Ignored {
+                reason: "workspace_not_served".into(),
+                workspace: workspace.chars().take(64).collect(),
+            };
+            self.auditor.record_or_log(request_id, caller, event).await;
+            return false;
+        }
+        let source = caller.subject.platform().map_or("console", |p| p.as_str());
+        match id {
+            Some(id) => self.first_delivery(source, id).await,
+            None => true,
+        }
+    }
+
+    /// An Approve / Cancel click: from a served workspace, decided once,
+    /// then settled by the approval workflow (which audits every outcome).
+    /// `None`: ignored (not served, or a redelivery).
+    pub async fn decide(&self, click: &Click<'_>) -> Option<PendingDecision> {
+        let request_id = RequestId::generate();
+        let key = format!("click:{}", click.id);
+        if !self.admits(&request_id, click.clicker, Some(&key)).await {
+            return None;
+        }
+        let registry = self.agent.registry();
+        Some(
+            registry
+                .decide_pending(click.approval_id, click.approve, click.clicker, &request_id)
+                .await,
+        )
     }
 
     pub fn agent(&self) -> &Arc<Agent> {
@@ -86,7 +173,7 @@ impl TurnPipeline {
     /// Whether this is the first delivery of `event_id` from `source`
     /// (`slack`, `discord`) across every replica. When the store fails the
     /// event is answered anyway: a rare double answer beats silence.
-    pub async fn first_delivery(&self, source: &str, event_id: &str) -> bool {
+    async fn first_delivery(&self, source: &str, event_id: &str) -> bool {
         match self
             .events
             .first_delivery(
@@ -112,7 +199,8 @@ impl TurnPipeline {
 
     /// One turn: the agent answers `event`, the egress shapes the answer for
     /// `surface`, the surface posts it. Never panics and never ends without
-    /// an answer for the person.
+    /// an answer for the person — unless the event is ignored (status
+    /// `ignored`: not served here, or already answered).
     pub async fn run(
         &self,
         event: &ChatEvent,
@@ -120,6 +208,21 @@ impl TurnPipeline {
         surface: &dyn ChatSurface,
     ) -> TurnOutcome {
         let started = Instant::now();
+        if !self
+            .admits(&event.request_id, &event.caller, event.event_id.as_deref())
+            .await
+        {
+            return TurnOutcome {
+                answer: String::new(),
+                language: Language::detect(&event.text),
+                tool_calls: Vec::new(),
+                model: String::new(),
+                usage: Usage::default(),
+                offline: false,
+                status: TurnStatus::Ignored,
+                only_for_asker: true,
+            };
+        }
         if AssertUnwindSafe(surface.working())
             .catch_unwind()
             .await

@@ -33,7 +33,7 @@ use tracing::Instrument;
 
 use crate::audit::Auditor;
 use crate::config::AgentSettings;
-use crate::domain::{ChatEvent, Language};
+use crate::domain::{ChatEvent, Language, Role};
 use crate::governance::models::ModelUse;
 use crate::governance::{BudgetExceeded, Governance, Refusal};
 use crate::i18n;
@@ -164,6 +164,11 @@ impl Agent {
             Ok(slot) => slot,
             Err(refusal) => return self.refuse(event, language, refusal, notes, started).await,
         };
+        if self.registry.rbac().effective_role(&event.caller) == Role::NoAccess {
+            let subject = event.caller.subject.to_string();
+            let refusal = Refusal::NoAccess { subject };
+            return self.refuse(event, language, refusal, notes, started).await;
+        }
 
         let key = event.session_key();
         let session_id = key.session_id();

@@ -17,6 +17,8 @@ pub enum TurnStatus {
     Failed,
     /// Not run: too long, rate-limited or busy (the answer says why).
     Refused,
+    /// Not answered at all: a redelivery, or from a workspace the bot does not serve.
+    Ignored,
 }
 
 impl TurnStatus {
@@ -27,6 +29,7 @@ impl TurnStatus {
             TurnStatus::Timeout => "timeout",
             TurnStatus::Failed => "failed",
             TurnStatus::Refused => "refused",
+            TurnStatus::Ignored => "ignored",
         }
     }
 }

@@ -38,6 +38,8 @@ pub enum Refusal {
     },
     /// No turn slot freed up within `limits.queue_wait_secs`.
     Busy,
+    /// The person's role here is `none`: nothing is run for them.
+    NoAccess { subject: String },
 }
 
 impl Refusal {
@@ -79,6 +81,7 @@ impl Refusal {
                 "I'm answering too many questions at once right now. Try again in a minute.".into(),
                 "지금 처리 중인 질문이 너무 많습니다. 1분 후에 다시 시도해 주세요.".into(),
             ),
+            Refusal::NoAccess { subject } => i18n::no_access(lang, subject),
         }
     }
 
@@ -95,6 +98,7 @@ impl Refusal {
                 ..
             } => "rate_limited_channel",
             Refusal::Busy => "busy",
+            Refusal::NoAccess { .. } => "no_access",
         }
     }
 

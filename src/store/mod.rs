@@ -182,6 +182,9 @@ pub enum AuditEvent {
         reason: String,
         retry_after_secs: Option<u64>,
     },
+    /// An event the bot did not answer: from a workspace (Slack team,
+    /// Discord guild or `dm`) outside the allowlist (`workspace_not_served`).
+    Ignored { reason: String, workspace: String },
     /// A daily token budget was used up; the offline planner answered.
     BudgetExceeded {
         /// user or channel.
@@ -259,6 +262,7 @@ impl AuditEvent {
             AuditEvent::ReplyOut { .. } => "reply_out",
             AuditEvent::Delivery { .. } => "delivery",
             AuditEvent::Refused { .. } => "refused",
+            AuditEvent::Ignored { .. } => "ignored",
             AuditEvent::BudgetExceeded { .. } => "budget_exceeded",
             AuditEvent::SecretInMessage { .. } => "secret_in_message",
             AuditEvent::ModelSelected { .. } => "model_selected",

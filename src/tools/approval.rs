@@ -777,7 +777,11 @@ mod tests {
         let AuditEvent::ApprovalDecided { approval_id, .. } = &audit[0].event else {
             panic!("{:?}", audit[0].event)
         };
-        assert_eq!(approval_id.chars().count(), 64, "the clicked id is kept short");
+        assert_eq!(
+            approval_id.chars().count(),
+            64,
+            "the clicked id is kept short"
+        );
     }
 
     #[tokio::test]

@@ -7,8 +7,10 @@
 //!   response; the agent runs in the background and the answer edits it.
 //! - HTTP interactions are verified (Ed25519 signature, 5-minute timestamp
 //!   window) before anything else: 401 otherwise.
-//! - A message or interaction is answered once (processed-events record);
-//!   messages from bots are ignored.
+//! - A message, command or click is answered once (the pipeline keys them
+//!   by message and interaction id); messages from bots are ignored, and so
+//!   is everything from a guild outside `discord.allowed_guilds` (`dm` for
+//!   direct messages; audited).
 //! - Subjects are `discord:<guild>/<user>` (`dm` for direct messages); a
 //!   member's Discord roles are the `discord-role:<id>` of RBAC bindings.
 //! - Answers stay within 2,000 characters a message (tables in code blocks,
@@ -36,7 +38,7 @@ use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
 use crate::store::Approval;
 use crate::tools::approval::{ApprovalGate, GateDecision};
-use crate::turn::{ChatSurface, TurnPipeline};
+use crate::turn::{ChatSurface, Click, TurnPipeline};
 use render::{ApprovalParts, MESSAGE_CHARS};
 
 /// Tries of a REST call that failed in passing.
@@ -213,9 +215,6 @@ impl DiscordAdapter {
         if !(is_dm || mentioned || replied_to_bot) || message.author.id == bot {
             return;
         }
-        if !self.pipeline.first_delivery("discord", &message.id).await {
-            return;
-        }
         crate::telemetry::event_received("discord", if is_dm { "dm" } else { "mention" });
         let roles = message
             .member
@@ -270,9 +269,22 @@ impl DiscordAdapter {
             1 => json!({"type": 1}),
             2 => {
                 crate::telemetry::event_received("discord", "command");
+                let served = self
+                    .interaction_caller(&interaction)
+                    .is_some_and(|caller| self.pipeline.serves(&caller));
                 let this = self.clone();
+                // The pipeline audits (and ignores) a command from elsewhere.
                 self.spawn(async move { this.answer_command(interaction).await });
-                json!({"type": 5})
+                if served {
+                    json!({"type": 5})
+                } else {
+                    let part = self.pipeline.egress().one(
+                        Platform::Discord,
+                        &Outgoing::text(i18n::workspace_not_served(Language::En)),
+                        MESSAGE_CHARS,
+                    );
+                    render::immediate_ephemeral(&part).json().clone()
+                }
             }
             3 => {
                 crate::telemetry::event_received("discord", "click");
@@ -312,13 +324,6 @@ impl DiscordAdapter {
     }
 
     async fn answer_command(&self, i: Interaction) {
-        if !self
-            .pipeline
-            .first_delivery("discord", &format!("interaction:{}", i.id))
-            .await
-        {
-            return;
-        }
         let question = i
             .data
             .as_ref()
@@ -336,7 +341,7 @@ impl DiscordAdapter {
         let event = ChatEvent {
             request_id: RequestId::generate(),
             platform: Platform::Discord,
-            event_id: Some(i.id.clone()),
+            event_id: Some(format!("interaction:{}", i.id)),
             caller,
             thread: None,
             text: question,
@@ -355,13 +360,6 @@ impl DiscordAdapter {
 
     /// An Approve / Cancel button.
     async fn decide(&self, i: Interaction) {
-        if !self
-            .pipeline
-            .first_delivery("discord", &format!("interaction:{}", i.id))
-            .await
-        {
-            return;
-        }
         let Some(custom_id) = i.data.as_ref().and_then(|d| d.custom_id.clone()) else {
             return;
         };
@@ -374,17 +372,15 @@ impl DiscordAdapter {
         let Some(approver) = self.interaction_caller(&i) else {
             return;
         };
-        let decision = self
-            .pipeline
-            .agent()
-            .registry()
-            .decide_pending(
-                approval_id,
-                action == "approve",
-                &approver,
-                &RequestId::generate(),
-            )
-            .await;
+        let click = Click {
+            id: &i.id,
+            approval_id,
+            approve: action == "approve",
+            clicker: &approver,
+        };
+        let Some(decision) = self.pipeline.decide(&click).await else {
+            return;
+        };
         let egress = self.pipeline.egress();
         let (approval, line, result) = match decision_view(decision, &approver.subject) {
             DecisionView::Public {

@@ -8,8 +8,10 @@
 //!   window, constant-time compare) before anything else; failure is 401 and
 //!   nothing runs.
 //! - Slack is acknowledged at once; the agent always runs in the background.
-//! - Each `event_id` is answered once (processed-events record with a TTL);
-//!   events from bots, this one included, are ignored.
+//! - Each event, `/ops` command and click is answered once (the pipeline
+//!   keys them by `event_id`, `trigger_id`); events from bots, this one
+//!   included, are ignored, and so is everything from a team outside
+//!   `slack.allowed_teams` (audited).
 //! - The thread is the session: a mention is answered in a thread under it
 //!   (or in its thread), and later messages in that thread continue it.
 //! - Subjects are `slack:<team>/<user>`; Slack user groups are the
@@ -36,7 +38,7 @@ use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
 use crate::store::{Approval, SessionRepo};
 use crate::tools::approval::{ApprovalGate, GateDecision};
-use crate::turn::{ChatSurface, TurnPipeline};
+use crate::turn::{ChatSurface, Click, TurnPipeline};
 use blocks::{ApprovalParts, Rendered, SECTION_CHARS};
 use web::{BotIdentity, SlackWeb};
 
@@ -83,11 +85,17 @@ pub struct Command {
     #[serde(default)]
     pub text: String,
     pub response_url: String,
+    /// Unique per invocation: a replayed command is answered once.
+    #[serde(default)]
+    pub trigger_id: String,
 }
 
 /// A button click (`block_actions`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct BlockActions {
+    /// Unique per click: a replayed click is decided once.
+    #[serde(default)]
+    pub trigger_id: String,
     pub user: ActionUser,
     #[serde(default)]
     pub team: Option<IdOnly>,
@@ -123,6 +131,8 @@ pub struct Action {
     pub action_id: String,
     #[serde(default)]
     pub value: Option<String>,
+    #[serde(default)]
+    pub action_ts: Option<String>,
 }
 
 /// User id → `slack-group:<id>`s, and when it was read.
@@ -280,13 +290,6 @@ impl SlackAdapter {
                 return; // the app_mention event of the same message answers it
             }
         }
-        if !self
-            .pipeline
-            .first_delivery("slack", &callback.event_id)
-            .await
-        {
-            return;
-        }
         crate::telemetry::event_received(
             "slack",
             match (mention, is_dm) {
@@ -328,10 +331,22 @@ impl SlackAdapter {
         let text = command.text.trim().to_string();
         let lang = Language::detect(&text);
         crate::telemetry::event_received("slack", "command");
+        let served = ChannelId::new(Platform::Slack, &command.channel_id)
+            .map(|channel| Caller {
+                subject: Subject::slack(&command.team_id, &command.user_id),
+                groups: vec![],
+                channel,
+            })
+            .is_ok_and(|caller| self.pipeline.serves(&caller));
         let this = self.clone();
         let work_text = text.clone();
+        // The pipeline audits (and ignores) a command from elsewhere.
         self.spawn(async move { this.answer_command(command, work_text).await });
-        let ack = i18n::working_on(lang, &text);
+        let ack = if served {
+            i18n::working_on(lang, &text)
+        } else {
+            i18n::workspace_not_served(lang)
+        };
         blocks::note(
             &self
                 .egress()
@@ -349,7 +364,8 @@ impl SlackAdapter {
         let event = ChatEvent {
             request_id: RequestId::generate(),
             platform: Platform::Slack,
-            event_id: None,
+            event_id: (!command.trigger_id.is_empty())
+                .then(|| format!("command:{}", command.trigger_id)),
             caller,
             thread: None,
             text,
@@ -390,13 +406,21 @@ impl SlackAdapter {
             return;
         };
         crate::telemetry::event_received("slack", "click");
-        let approve = action.action_id == "approve";
-        let decision = self
-            .pipeline
-            .agent()
-            .registry()
-            .decide_pending(approval_id, approve, &approver, &RequestId::generate())
-            .await;
+        // A replay carries the same trigger id (or, without one, action timestamp).
+        let click_id = match (click.trigger_id.as_str(), action.action_ts.as_deref()) {
+            ("", Some(ts)) => format!("{approval_id}@{ts}"),
+            ("", None) => uuid::Uuid::new_v4().simple().to_string(),
+            (trigger, _) => trigger.to_string(),
+        };
+        let click_event = Click {
+            id: &click_id,
+            approval_id,
+            approve: action.action_id == "approve",
+            clicker: &approver,
+        };
+        let Some(decision) = self.pipeline.decide(&click_event).await else {
+            return;
+        };
         let message_ts = click.container.message_ts.clone();
         let egress = self.egress();
         let (approval, outcome, result) = match decision_view(decision, &approver.subject) {

@@ -276,9 +276,10 @@ impl SlackClient {
                 "response_url",
                 &format!("{}/respond/{response_id}", self.slack_url),
             ),
+            // Unique per invocation, as Slack makes it.
             (
                 "trigger_id",
-                "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+                &format!("398738663015.{response_id}.803a0bc8"),
             ),
         ])
         .unwrap();
@@ -327,6 +328,8 @@ impl SlackClient {
         payload["actions"][0]["value"] = approval_id.into();
         payload["container"]["message_ts"] = message_ts.into();
         payload["response_url"] = format!("{}/respond/click-{user}", self.slack_url).into();
+        // Unique per click, as Slack makes it.
+        payload["trigger_id"] = uuid::Uuid::new_v4().simple().to_string().into();
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
         self.send(
             "/slack/interactivity",
