@@ -21,6 +21,7 @@ mod jobs;
 mod live_platform;
 mod ops;
 mod promises;
+mod rbac_matrix;
 mod replicas;
 mod slack;
 mod store_conformance;
