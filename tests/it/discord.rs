@@ -11,6 +11,7 @@ use std::time::Duration;
 use chatops::domain::Role;
 use chatops::secret::Secret;
 use common::app::TestApp;
+use common::config_file::ConfigFile;
 use common::fake_discord::{
     APP_ID, BOT, CHANNEL, FakeDiscord, GONE_CHANNEL, GUILD, OPERATOR, OPERATOR_ROLE, click,
     command, fake_gateway, message_json,
@@ -352,6 +353,74 @@ async fn approvals_work_in_http_only_mode_on_the_interaction_webhooks() {
             .all(|c| c.path.starts_with("/webhooks/") && !c.refused && !c.bot_token),
         "{calls:?}"
     );
+}
+
+/// What HTTP-only mode cannot do stops `chatops serve` at start-up, naming
+/// DISCORD_TOKEN: a digest to a Discord channel (a post of the bot's own
+/// accord needs the bot token).
+#[test]
+fn http_only_mode_refuses_to_start_with_a_digest_to_a_discord_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = hex::encode(FakeDiscord::signing_key().verifying_key().as_bytes());
+    let digest = |channel: &str| {
+        format!(
+            "[[digests]]\nname = \"morning\"\ncron = \"0 9 * * 1-5\"\nchannels = [\"{channel}\"]\nsections = [\"cache_status\"]\n"
+        )
+    };
+    ConfigFile::new()
+        .set("discord.public_key", public_key)
+        .set("discord.application_id", APP_ID)
+        .set("discord.api_url", "http://127.0.0.1:9/api/v10")
+        .toml(&digest(&format!("discord:{CHANNEL}")))
+        .write(dir.path());
+    let mut child = common::chatops_in(dir.path())
+        .args(["--config", "chatops.toml", "serve"])
+        .env("CHATOPS_HTTP_ADDR", common::free_addr())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "serve started in HTTP-only mode with a digest to Discord:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "digest 'morning' posts to discord:{CHANNEL}, which needs DISCORD_TOKEN"
+        )),
+        "{stderr}"
+    );
+
+    // The rule itself: only HTTP-only mode, only a Discord channel.
+    let settings = |token: Option<&str>, channel: &str| {
+        let path = dir.path().join("other.toml");
+        let mut config = ConfigFile::new()
+            .set("discord.public_key", hex::encode([1u8; 32]))
+            .set("discord.application_id", APP_ID)
+            .toml(&digest(channel));
+        if let Some(token) = token {
+            config = config.set("discord.token", token);
+        }
+        config.write_to(&path);
+        chatops::config::Settings::from_file(&path).unwrap()
+    };
+    let check = chatops::server::check_discord_http_only;
+    assert!(check(&settings(None, "discord:1")).is_err());
+    assert!(check(&settings(Some(common::fake_discord::TOKEN), "discord:1")).is_ok());
+    assert!(check(&settings(None, "slack:C0OPS")).is_ok());
 }
 
 fn gateway_message(id: &str, user: &str, content: &str, reply_to_bot: bool) -> Value {
