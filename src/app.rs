@@ -232,7 +232,15 @@ impl AppBuilder {
 
         let wake = Arc::new(Notify::new());
         let outbox = Outbox::new(store.jobs.clone(), wake.clone());
-        let watches = WatchRecorder::new(store.jobs.clone(), settings.jobs.clone(), wake.clone());
+        let mut watches =
+            WatchRecorder::new(store.jobs.clone(), settings.jobs.clone(), wake.clone());
+        if settings.discord.token.is_none() {
+            // Discord over HTTP interactions only: no bot token to post a completion with.
+            watches = watches.no_watches_on(
+                crate::domain::Platform::Discord,
+                "Discord without DISCORD_TOKEN (HTTP-only mode) cannot post to a channel",
+            );
+        }
         registry.register(Arc::new(SearchRunbooks::new(Runbook::load_all()?)));
         registry.register(Arc::new(CacheStatus::new(platform.clone())));
         registry.register(Arc::new(RecentFailures::new(platform.clone())));

@@ -148,6 +148,34 @@ pub fn slack_adapter(
     ))))
 }
 
+/// What Discord over HTTP interactions only (DISCORD_PUBLIC_KEY without
+/// DISCORD_TOKEN) cannot do, refused before anything starts. Everything the
+/// bot answers there goes on the interaction's own webhook (answers, approval
+/// requests as follow-ups, clicks' outcomes), which needs no bot token; a
+/// post to a channel of the bot's own accord does, so a digest to a
+/// `discord:` channel is an error. (Backtests started there record no watch:
+/// see `app.rs`.)
+pub fn check_discord_http_only(settings: &crate::config::Settings) -> anyhow::Result<()> {
+    let d = &settings.discord;
+    if d.public_key.is_none() || d.token.is_some() {
+        return Ok(());
+    }
+    for digest in &settings.digests {
+        for channel in &digest.channels {
+            let platform = crate::domain::ChannelId::parse(channel).map(|c| c.platform());
+            if platform.is_ok_and(|p| p == Platform::Discord) {
+                anyhow::bail!(
+                    "digest '{}' posts to {channel}, which needs DISCORD_TOKEN (discord.token): \
+                     Discord's HTTP-only mode (DISCORD_PUBLIC_KEY without a bot token) can only \
+                     answer interactions",
+                    digest.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// How long running jobs get to finish at shutdown before they are handed back.
 const JOB_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long the work of events already taken gets to finish at shutdown.
@@ -189,6 +217,7 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    check_discord_http_only(&app.settings)?;
     let addr = app.settings.http.addr.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use super::backoff;
 use super::outbox::{OutboundMessage, Outbox};
 use crate::config::JobSettings;
-use crate::domain::{Caller, ChannelId, Language, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
 use crate::egress::Outgoing;
 use crate::i18n;
 use crate::platform::{Backtest, BacktestStatus, QuantPlatform};
@@ -58,6 +58,9 @@ pub struct WatchRecorder {
     jobs: Arc<dyn JobRepo>,
     settings: JobSettings,
     wake: Arc<Notify>,
+    /// Platforms nothing can be posted to outside an answer, and why: a
+    /// watch there would never report, so none is recorded (nor promised).
+    unreachable: Vec<(Platform, String)>,
 }
 
 impl WatchRecorder {
@@ -66,7 +69,14 @@ impl WatchRecorder {
             jobs,
             settings,
             wake,
+            unreachable: Vec::new(),
         }
+    }
+
+    /// Record no watch for backtests started on `platform` (`why` says what is missing).
+    pub fn no_watches_on(mut self, platform: Platform, why: impl Into<String>) -> Self {
+        self.unreachable.push((platform, why.into()));
+        self
     }
 
     /// Follow `watch.backtest_id` until it ends (one watch per backtest).
@@ -103,6 +113,10 @@ pub struct Watcher {
 #[async_trait::async_trait]
 impl BacktestWatches for WatchRecorder {
     async fn record(&self, started: &StartedBacktest) -> Result<(), String> {
+        let platform = started.channel.platform();
+        if let Some((_, why)) = self.unreachable.iter().find(|(p, _)| *p == platform) {
+            return Err(why.clone());
+        }
         let watch = Watch {
             backtest_id: started.backtest_id.clone(),
             channel: started.channel.clone(),

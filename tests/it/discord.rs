@@ -11,6 +11,7 @@ use std::time::Duration;
 use chatops::domain::Role;
 use chatops::secret::Secret;
 use common::app::TestApp;
+use common::config_file::ConfigFile;
 use common::fake_discord::{
     APP_ID, BOT, CHANNEL, FakeDiscord, GONE_CHANNEL, GUILD, OPERATOR, OPERATOR_ROLE, click,
     command, fake_gateway, message_json,
@@ -147,9 +148,10 @@ async fn approvals_allowed_refused_and_expired() {
             "run the RSI strategy on AAPL and MSFT for 2024",
         ))
         .await;
+    // The request is a follow-up of the command (see the HTTP-only test below).
     let posts = bot
         .discord()
-        .wait_calls("POST", &format!("/channels/{CHANNEL}/messages"), 1)
+        .wait_calls("POST", &format!("/webhooks/{APP_ID}/token-21"), 1)
         .await;
     let buttons = &posts[0].body["components"][0]["components"];
     let approve = buttons[0]["custom_id"].as_str().unwrap().to_string();
@@ -160,15 +162,15 @@ async fn approvals_allowed_refused_and_expired() {
             .unwrap()
             .contains("trigger_backtest")
     );
-    // The deferred answer says it waits for approval.
-    let edits = bot.discord().wait_calls("PATCH", "token-21", 1).await;
+    // The deferred answer (settled before the request) says it waits for approval.
+    let edits = bot.discord().wait_calls("PATCH", "token-21", 2).await;
     assert!(
-        edits[0].body["content"]
+        edits[1].body["content"]
             .as_str()
             .unwrap()
             .contains("approval"),
         "{}",
-        edits[0].body
+        edits[1].body
     );
 
     // Someone without the role: told privately, nothing runs, buttons stay.
@@ -225,9 +227,9 @@ async fn approvals_allowed_refused_and_expired() {
         .await;
     let posts = bot
         .discord()
-        .wait_calls("POST", &format!("/channels/{CHANNEL}/messages"), 2)
+        .wait_calls("POST", &format!("/webhooks/{APP_ID}/token-31"), 1)
         .await;
-    let approve = posts[1].body["components"][0]["components"][0]["custom_id"]
+    let approve = posts[0].body["components"][0]["components"][0]["custom_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -251,6 +253,174 @@ async fn approvals_allowed_refused_and_expired() {
         "{}",
         edit.body
     );
+}
+
+/// Discord over HTTP interactions only (public key and application id, no
+/// DISCORD_TOKEN): the approval request goes on the command's interaction
+/// webhook, after its deferred response is settled (Discord would make the
+/// first follow-up that response, which the answer then overwrites); the
+/// click's outcome and result go on the click's own webhook; nothing is
+/// called that needs a bot token, and nothing that would need one (a
+/// completion notice) is promised.
+#[tokio::test]
+async fn approvals_work_in_http_only_mode_on_the_interaction_webhooks() {
+    let bot = bot(None).await;
+    assert!(bot.settings.discord.token.is_none(), "HTTP-only mode");
+    bot.discord_client()
+        .interact(&command(
+            "41",
+            OPERATOR,
+            &[OPERATOR_ROLE],
+            "run the RSI strategy on AAPL and MSFT for 2024",
+        ))
+        .await;
+    let webhook = format!("/webhooks/{APP_ID}/token-41");
+    let original = format!("{webhook}/messages/@original");
+    let requests = bot.discord().wait_calls("POST", &webhook, 1).await;
+    let request = &requests[0].body;
+    let content = request["content"].as_str().unwrap();
+    assert!(
+        content.contains("trigger_backtest") && content.contains("AAPL"),
+        "{content}"
+    );
+    let approve = request["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(approve.starts_with("approve:"), "{request}");
+    // The answer edits the deferred response, which was settled before the request.
+    let edits = bot.discord().wait_calls("PATCH", &original, 2).await;
+    assert!(
+        edits[1].body["content"]
+            .as_str()
+            .unwrap()
+            .contains("approval"),
+        "{}",
+        edits[1].body
+    );
+    let calls = bot.discord().all_calls();
+    let at = |method: &str, path: &str| {
+        calls
+            .iter()
+            .position(|c| c.method == method && c.path == path)
+            .unwrap()
+    };
+    assert!(
+        at("PATCH", &original) < at("POST", &webhook),
+        "the deferred response is settled before the follow-up: {calls:?}"
+    );
+
+    // Approve: runs once; the outcome replaces the buttons, the result follows.
+    bot.discord_client()
+        .interact(&click("42", OPERATOR, &[OPERATOR_ROLE], &approve))
+        .await;
+    let click_webhook = format!("/webhooks/{APP_ID}/token-42");
+    let edit = &bot
+        .discord()
+        .wait_calls("PATCH", &format!("{click_webhook}/messages/@original"), 1)
+        .await[0];
+    assert_eq!(edit.body["components"], json!([]));
+    assert!(
+        edit.body["content"].as_str().unwrap().contains("Approved"),
+        "{}",
+        edit.body
+    );
+    let result = &bot.discord().wait_calls("POST", &click_webhook, 1).await[0];
+    let result = result.body["content"].as_str().unwrap();
+    assert!(result.contains("Backtest"), "{result}");
+    let runs = common::tool_outcomes(&bot.app)
+        .await
+        .iter()
+        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
+        .count();
+    assert_eq!(runs, 1);
+    // No completion notice is promised or recorded: it would need the bot token.
+    assert!(!result.contains("I'll post the result here"), "{result}");
+    let watches = bot
+        .app
+        .store
+        .jobs
+        .list_jobs(Some(chatops::jobs::watch::KIND), 10)
+        .await
+        .unwrap();
+    assert!(watches.is_empty(), "{watches:?}");
+
+    // Every call was on an interaction's webhook; none needed a bot token.
+    let calls = bot.discord().all_calls();
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.path.starts_with("/webhooks/") && !c.refused && !c.bot_token),
+        "{calls:?}"
+    );
+}
+
+/// What HTTP-only mode cannot do stops `chatops serve` at start-up, naming
+/// DISCORD_TOKEN: a digest to a Discord channel (a post of the bot's own
+/// accord needs the bot token).
+#[test]
+fn http_only_mode_refuses_to_start_with_a_digest_to_a_discord_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = hex::encode(FakeDiscord::signing_key().verifying_key().as_bytes());
+    let digest = |channel: &str| {
+        format!(
+            "[[digests]]\nname = \"morning\"\ncron = \"0 9 * * 1-5\"\nchannels = [\"{channel}\"]\nsections = [\"cache_status\"]\n"
+        )
+    };
+    ConfigFile::new()
+        .set("discord.public_key", public_key)
+        .set("discord.application_id", APP_ID)
+        .set("discord.api_url", "http://127.0.0.1:9/api/v10")
+        .toml(&digest(&format!("discord:{CHANNEL}")))
+        .write(dir.path());
+    let mut child = common::chatops_in(dir.path())
+        .args(["--config", "chatops.toml", "serve"])
+        .env("CHATOPS_HTTP_ADDR", common::free_addr())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "serve started in HTTP-only mode with a digest to Discord:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "digest 'morning' posts to discord:{CHANNEL}, which needs DISCORD_TOKEN"
+        )),
+        "{stderr}"
+    );
+
+    // The rule itself: only HTTP-only mode, only a Discord channel.
+    let settings = |token: Option<&str>, channel: &str| {
+        let path = dir.path().join("other.toml");
+        let mut config = ConfigFile::new()
+            .set("discord.public_key", hex::encode([1u8; 32]))
+            .set("discord.application_id", APP_ID)
+            .toml(&digest(channel));
+        if let Some(token) = token {
+            config = config.set("discord.token", token);
+        }
+        config.write_to(&path);
+        chatops::config::Settings::from_file(&path).unwrap()
+    };
+    let check = chatops::server::check_discord_http_only;
+    assert!(check(&settings(None, "discord:1")).is_err());
+    assert!(check(&settings(Some(common::fake_discord::TOKEN), "discord:1")).is_ok());
+    assert!(check(&settings(None, "slack:C0OPS")).is_ok());
 }
 
 fn gateway_message(id: &str, user: &str, content: &str, reply_to_bot: bool) -> Value {

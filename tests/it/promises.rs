@@ -469,7 +469,11 @@ async fn platform_data_leaves_without_pings_and_redacted_in_every_kind_of_discor
         ))
         .await;
     let posted = discord
-        .wait_calls("POST", &format!("/channels/{channel}/messages"), 1)
+        .wait_calls(
+            "POST",
+            &format!("/webhooks/{}/token-72", fake_discord::APP_ID),
+            1,
+        )
         .await;
     let custom_id = posted[0].body["components"][0]["components"][0]["custom_id"]
         .as_str()
@@ -487,24 +491,24 @@ async fn platform_data_leaves_without_pings_and_redacted_in_every_kind_of_discor
         .mark_running(&id, chrono::Duration::minutes(5))
         .await;
     let messages = format!("/channels/{channel}/messages");
-    discord.wait_calls("POST", &messages, 2).await;
+    discord.wait_calls("POST", &messages, 1).await;
     platform
         .finish(&id, chrono::Duration::minutes(7), performance(0.1, 1.0))
         .await;
-    let posts = discord.wait_calls("POST", &messages, 3).await;
-    let done = &posts[2].body;
+    let posts = discord.wait_calls("POST", &messages, 2).await;
+    let done = &posts[1].body;
     assert_eq!(done["allowed_mentions"]["users"], json!([op]), "{done}");
 
     // The digest, with the LLM's summary line.
     post_digest_now(&bot).await;
-    let posts = discord.wait_calls("POST", &messages, 4).await;
+    let posts = discord.wait_calls("POST", &messages, 3).await;
     assert!(
-        posts[3].body["content"]
+        posts[2].body["content"]
             .as_str()
             .unwrap()
             .contains("Summary:"),
         "{:?}",
-        posts[3].body
+        posts[2].body
     );
 
     let every: Vec<Value> = discord

@@ -252,6 +252,7 @@ impl DiscordAdapter {
             http: self.http.clone(),
             egress: self.pipeline.egress().clone(),
             channel,
+            interaction_token: None,
         };
         let surface = DiscordReply {
             http: self.http.clone(),
@@ -350,6 +351,7 @@ impl DiscordAdapter {
             http: self.http.clone(),
             egress: self.pipeline.egress().clone(),
             channel: channel.into(),
+            interaction_token: Some(i.token.clone()),
         };
         let surface = DiscordInteractionReply {
             http: self.http.clone(),
@@ -586,23 +588,51 @@ impl ChatSurface for DiscordInteractionReply<'_> {
 }
 
 /// Approvals in Discord: a message with Approve / Cancel buttons; the click
-/// arrives later as an interaction.
+/// arrives later as an interaction, answered with the click's own token.
+///
+/// A slash command's request goes on the command's interaction webhook (a
+/// follow-up), which needs no bot token: HTTP-only mode (no DISCORD_TOKEN)
+/// has none, and the turn ends well within the token's 15 minutes. A
+/// gateway mention's goes into its channel (the gateway means a bot token).
 struct DiscordGate {
     http: Arc<Http>,
     egress: Arc<Egress>,
     channel: DiscordChannelId,
+    /// The slash command's interaction token, when the turn came from one.
+    interaction_token: Option<String>,
 }
 
 #[async_trait]
 impl ApprovalGate for DiscordGate {
     async fn request(&self, approval: &Approval, _summary: &str) -> GateDecision {
-        let body = render::approval(approval, &approval_parts(&self.egress, approval));
-        if let Err(e) = self
-            .http
-            .send_message(self.channel, vec![], body.json())
+        let parts = approval_parts(&self.egress, approval);
+        let body = render::approval(approval, &parts);
+        let posted = match &self.interaction_token {
+            Some(token) => {
+                // Discord makes the first follow-up of a still-deferred response
+                // that response, which the turn's answer then overwrites: settle
+                // the deferred response first (the answer replaces this line).
+                let settle = render::message(&parts.header);
+                retry("settle the deferred response", || {
+                    self.http
+                        .edit_original_interaction_response(token, settle.json(), vec![])
+                })
+                .await;
+                retry("approval request (follow-up)", || {
+                    self.http
+                        .create_followup_message(token, body.json(), vec![])
+                })
+                .await
+                .is_some()
+            }
+            None => retry("approval request", || {
+                self.http.send_message(self.channel, vec![], body.json())
+            })
             .await
-        {
-            tracing::error!(approval = %approval.id, error = %e, "approval request could not be posted; it will expire");
+            .is_some(),
+        };
+        if !posted {
+            tracing::error!(approval = %approval.id, "approval request could not be posted; it will expire");
         }
         GateDecision::Pending
     }

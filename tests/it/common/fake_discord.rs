@@ -1,6 +1,8 @@
 //! A fake Discord at the process edge: its REST API (messages, webhooks,
 //! interaction callbacks, command registration, typing) recording every call,
 //! with failures on demand (HTTP 500, a channel the bot was removed from);
+//! like Discord, it refuses (401) a bot route called without a bot token —
+//! only an interaction's webhook and callback routes need none;
 //! a fake gateway speaking Discord's protocol (HELLO, IDENTIFY, READY,
 //! MESSAGE_CREATE); and a client sending Ed25519-signed interactions to a
 //! bot's HTTP server, as Discord does.
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use ed25519_dalek::{Signer, SigningKey};
@@ -35,6 +37,17 @@ pub struct Call {
     pub method: String,
     pub path: String,
     pub body: Value,
+    /// The request carried a bot token (`Authorization: Bot <token>`, not empty).
+    pub bot_token: bool,
+    /// The fake answered 401: a bot route called without a bot token.
+    pub refused: bool,
+}
+
+/// Routes that take no bot token: an interaction's webhook (its response,
+/// follow-ups) and callback, authorised by the interaction token in the path.
+fn needs_no_bot_token(path: &str) -> bool {
+    path.starts_with("/webhooks/")
+        || (path.starts_with("/interactions/") && path.ends_with("/callback"))
 }
 
 #[derive(Default)]
@@ -58,15 +71,32 @@ async fn rest(
     State(s): State<Arc<FakeDiscordState>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     body: String,
 ) -> Response {
     let path = uri.path().trim_start_matches("/api/v10").to_string();
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    // serenity sends `Authorization: Bot ` even with no token.
+    let bot_token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("Bot"))
+        .is_some_and(|token| !token.trim().is_empty());
+    let refused = !bot_token && !needs_no_bot_token(&path);
     s.calls.lock().unwrap().push(Call {
         method: method.to_string(),
         path: path.clone(),
         body: body.clone(),
+        bot_token,
+        refused,
     });
+    if refused {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"message": "401: Unauthorized", "code": 0})),
+        )
+            .into_response();
+    }
     let id = format!("9{:018}", s.ids.fetch_add(1, Ordering::SeqCst));
     let channel = path.split('/').nth(2).unwrap_or(CHANNEL).to_string();
     let creates_message = method == Method::POST && path.ends_with("/messages");
