@@ -26,3 +26,4 @@ mod replicas;
 mod slack;
 mod store_conformance;
 mod tools;
+mod trust;

@@ -165,7 +165,11 @@ async fn click(app: &App, clicker: &Caller, approve: bool) -> String {
         decided_at: None,
         first_approver: None,
     };
-    app.store.approvals.create_approval(&approval).await.unwrap();
+    app.store
+        .approvals
+        .create_approval(&approval)
+        .await
+        .unwrap();
     let click = Click {
         id: &id,
         approval_id: &id,
@@ -174,10 +178,9 @@ async fn click(app: &App, clicker: &Caller, approve: bool) -> String {
     };
     match app.pipeline.decide(&click).await {
         Some(PendingDecision::Ran(result, _)) if result.outcome == ToolOutcome::Ok => "ran".into(),
-        Some(PendingDecision::NotApproved(
-            chatops::tools::approval::NotApproved::Cancelled,
-            _,
-        )) => "cancelled".into(),
+        Some(PendingDecision::NotApproved(chatops::tools::approval::NotApproved::Cancelled, _)) => {
+            "cancelled".into()
+        }
         Some(PendingDecision::NotApproved(why, _))
             if matches!(why.code(), "approver_not_allowed" | "cancel_not_allowed") =>
         {
@@ -228,7 +231,8 @@ async fn rbac_matrix_is_the_same_on_slack_and_discord_and_matches_readme() {
     println!("Discord:\n{discord}");
     assert_eq!(slack, EXPECTED, "Slack's RBAC matrix");
     assert_eq!(discord, EXPECTED, "Discord's RBAC matrix");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(
         readme.contains(EXPECTED),
         "README's Security section shows the RBAC matrix as tested"

@@ -321,6 +321,19 @@ impl SlackClient {
         approval_id: &str,
         message_ts: &str,
     ) -> reqwest::Response {
+        self.send_click(&self.click_payload(user, action, approval_id, message_ts))
+            .await
+    }
+
+    /// The `block_actions` payload of a click (unique `trigger_id`, as Slack
+    /// makes it), to change or replay.
+    pub fn click_payload(
+        &self,
+        user: &str,
+        action: &str,
+        approval_id: &str,
+        message_ts: &str,
+    ) -> Value {
         let mut payload: Value =
             serde_json::from_str(include_str!("../../fixtures/slack-block-actions.json")).unwrap();
         payload["user"]["id"] = user.into();
@@ -328,8 +341,12 @@ impl SlackClient {
         payload["actions"][0]["value"] = approval_id.into();
         payload["container"]["message_ts"] = message_ts.into();
         payload["response_url"] = format!("{}/respond/click-{user}", self.slack_url).into();
-        // Unique per click, as Slack makes it.
         payload["trigger_id"] = uuid::Uuid::new_v4().simple().to_string().into();
+        payload
+    }
+
+    /// Send a click's payload, signed.
+    pub async fn send_click(&self, payload: &Value) -> reqwest::Response {
         let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
         self.send(
             "/slack/interactivity",
