@@ -4,14 +4,18 @@
 //! (`tests/it/store_conformance.rs`).
 //!
 //! Owns the record types (sessions, audit records, approvals, processed
-//! events, jobs and schedule cursors, LLM usage) and the traits. The audit
+//! events, jobs and schedule cursors, LLM usage, limit counters) and the
+//! traits. The shared limits ([`LimitRepo`]) are implemented in files of their
+//! own (`sqlite_limits.rs`, `mongo_limits.rs`). The audit
 //! trait has no update or delete: the log is append-only by construction,
 //! and each record carries the hash of the one before it, so an edit made
 //! behind the bot's back shows ([`verify_audit_chain`]).
 
 pub mod backends;
 pub mod mongo;
+pub mod mongo_limits;
 pub mod sqlite;
+pub mod sqlite_limits;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -469,6 +473,35 @@ pub trait UsageRepo: Send + Sync {
     ) -> StoreResult<Vec<UsageRow>>;
     /// Prompt + completion tokens used on `day` by `scope` (all models).
     async fn tokens_used(&self, day: chrono::NaiveDate, scope: &UsageScope) -> StoreResult<u64>;
+}
+
+/// What every LLM call of one UTC day added up to, over every person,
+/// channel and model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DayTotals {
+    /// Prompt + completion tokens.
+    pub tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// What limits that must hold across replicas read and count: every replica
+/// shares the store, so a limit counted here holds for the fleet, not per
+/// process.
+#[async_trait]
+pub trait LimitRepo: Send + Sync {
+    /// Add one to the counter `key` and return its count, this hit included
+    /// (1 for the first). A new counter expires `ttl` after `now`; the key
+    /// names its window (scope, id and the window's start), so it is never
+    /// counted again after that and expiry only frees the space. Atomic:
+    /// replicas may count the same key at once and no hit is lost.
+    async fn count_hit(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> StoreResult<u64>;
+    /// Tokens and cost of every LLM call on `day`, everyone and every channel.
+    async fn day_totals(&self, day: chrono::NaiveDate) -> StoreResult<DayTotals>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

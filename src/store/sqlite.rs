@@ -35,6 +35,8 @@
 //!   outbox depth and its oldest job are a range of it). Payload as JSON
 //!   text; times cut to the millisecond, as MongoDB keeps them.
 //! - `schedule_cursors`: key `name`, the last `tick` handled.
+//! - `limit_counters`: key `key` (a limit's window), its count `n`;
+//!   `expires_at` (see `sqlite_limits.rs`).
 
 use std::path::Path;
 use std::sync::{Arc, Weak, mpsc};
@@ -128,9 +130,15 @@ CREATE TABLE IF NOT EXISTS llm_usage (
     PRIMARY KEY (day, subject, channel, model)
 );
 CREATE INDEX IF NOT EXISTS llm_usage_channel ON llm_usage (day, channel);
+CREATE TABLE IF NOT EXISTS limit_counters (
+    key TEXT PRIMARY KEY,
+    n INTEGER NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS limit_counters_expiry ON limit_counters (expires_at);
 "#;
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -250,7 +258,7 @@ impl SqliteStore {
 
     /// Run `f` with the connection on the store thread, after the calls
     /// queued before it.
-    async fn with<T, F>(&self, f: F) -> StoreResult<T>
+    pub(super) async fn with<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -943,7 +951,7 @@ pub(super) fn job_counts(
         .collect()
 }
 
-fn day_text(day: chrono::NaiveDate) -> String {
+pub(super) fn day_text(day: chrono::NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 
