@@ -110,6 +110,9 @@ fn summary(r: &AuditRecord) -> String {
         } => format!("{purpose} {outcome}"),
         AuditEvent::Refused { reason, .. } => reason.clone(),
         AuditEvent::BudgetExceeded { scope, used, limit } => format!("{scope} {used}/{limit}"),
+        AuditEvent::CapReached {
+            cap, used, limit, ..
+        } => format!("fleet {cap} {used}/{limit}"),
         AuditEvent::SecretInMessage { kinds } => kinds.join(", "),
         AuditEvent::ModelSelected { model, outcome } => format!("{model} {outcome}"),
     }

@@ -127,6 +127,7 @@ impl Auditor {
             | AuditEvent::ApprovalDecided { .. }
             | AuditEvent::Refused { .. }
             | AuditEvent::BudgetExceeded { .. }
+            | AuditEvent::CapReached { .. }
             | AuditEvent::SecretInMessage { .. }) => other,
         }
     }

@@ -5,8 +5,8 @@
 //! Before the model: a pasted secret is removed (and the person warned), the
 //! message is admitted by [`Governance`] (size, rate limits, a turn slot) or
 //! refused with the reason, `model …` commands pick the conversation's model
-//! within policy, and a used-up daily token budget sends the turn to the
-//! offline planner.
+//! within policy, and a used-up daily budget (the person's, the channel's or
+//! the fleet's) sends the turn to the offline planner.
 //!
 //! The model is untrusted: its tool calls go through the registry (RBAC,
 //! validation, approval, audit), at most `limits.max_tool_calls_per_step` a
@@ -35,7 +35,7 @@ use crate::audit::Auditor;
 use crate::config::AgentSettings;
 use crate::domain::{ChatEvent, Language};
 use crate::governance::models::ModelUse;
-use crate::governance::{BudgetExceeded, Governance, Refusal};
+use crate::governance::{Governance, OverBudget, Refusal};
 use crate::i18n;
 use crate::prompts::Prompts;
 use crate::redact::Redactor;
@@ -209,16 +209,13 @@ impl Agent {
                 None => None,
             };
             if let Some(over) = &over_budget {
-                self.audit(
-                    event,
-                    AuditEvent::BudgetExceeded {
-                        scope: over.scope.as_str().into(),
-                        used: over.used,
-                        limit: over.limit,
-                    },
-                )
-                .await;
-                notes.push(budget_note(language, over));
+                // A fleet cap is audited once a day (`cap_reached`), not per turn.
+                if let OverBudget::Own(own) = over {
+                    let (scope, used, limit) = (own.scope.as_str().into(), own.used, own.limit);
+                    let exceeded = AuditEvent::BudgetExceeded { scope, used, limit };
+                    self.audit(event, exceeded).await;
+                }
+                notes.push(over.note(language));
             }
             let model_name = chosen.clone().unwrap_or_else(|| {
                 policy
@@ -603,11 +600,6 @@ struct TurnInput<'a> {
     model: &'a str,
     /// The daily budget is used up: the offline planner answers.
     offline_only: bool,
-}
-
-/// What a used-up budget adds to the answer.
-fn budget_note(language: Language, over: &BudgetExceeded) -> String {
-    i18n::budget_exceeded(language, over.scope.as_str(), over.used, over.limit)
 }
 
 /// Rough token estimate: ~4 characters per token for Latin text, ~1 per

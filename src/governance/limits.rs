@@ -1,11 +1,21 @@
-//! Rate limits (governor): a token bucket per person and one per channel —
-//! `n` per minute means a burst of `n`, refilled one every `60/n` s — and a
-//! cap on agent turns running at once in this process. Per process: each
-//! replica enforces its own buckets.
+//! Rate limits, in two layers, and a cap on agent turns running at once in
+//! this process:
+//!
+//! - [`RateLimits`] (governor): a token bucket per person and one per channel
+//!   in this process — `n` per minute means a burst of `n`, refilled one every
+//!   `60/n` s. It answers without IO, so a burst is refused before it costs a
+//!   store round trip.
+//! - [`SharedWindows`]: what the buckets let through is counted in the shared
+//!   store, in fixed one-minute windows (key = scope, id and the minute), so
+//!   `n` per minute holds for the fleet, not per replica. A store failure
+//!   admits (logged): the local bucket still holds, as it did before replicas
+//!   shared anything.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
@@ -13,8 +23,10 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::store::LimitRepo;
+
 /// Which bucket ran dry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LimitScope {
     User,
     Channel,
@@ -78,6 +90,52 @@ impl<C: Clock + Clone> RateLimits<C> {
     pub fn shrink(&self) {
         self.per_user.retain_recent();
         self.per_channel.retain_recent();
+    }
+}
+
+/// The one-minute window `now` falls in, and how long until it ends.
+fn window(now: DateTime<Utc>) -> (i64, Duration) {
+    let minute = now.timestamp().div_euclid(60);
+    let into = now.timestamp_millis().rem_euclid(60_000);
+    let left = u64::try_from(60_000 - into).unwrap_or(60_000);
+    (minute, Duration::from_millis(left))
+}
+
+/// Per-minute counts every replica shares (see the module doc).
+pub struct SharedWindows {
+    repo: Arc<dyn LimitRepo>,
+}
+
+impl SharedWindows {
+    pub fn new(repo: Arc<dyn LimitRepo>) -> Self {
+        Self { repo }
+    }
+
+    /// Count one message of `scope`'s `id` in the window of `now`. Past
+    /// `per_minute` in that window, refused with the time until the next
+    /// window. A store failure admits.
+    pub async fn check(
+        &self,
+        scope: LimitScope,
+        id: &str,
+        per_minute: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), Duration> {
+        let (minute, left) = window(now);
+        let key = format!("rate:{}:{id}:{minute}", scope.as_str());
+        match self
+            .repo
+            .count_hit(&key, now, chrono::Duration::minutes(2))
+            .await
+        {
+            Ok(n) if n > u64::from(per_minute) => Err(left),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, scope = scope.as_str(),
+                    "shared rate limit not counted (store unavailable); this replica's buckets still apply");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -184,6 +184,21 @@ pub enum AuditEvent {
         reason: String,
         retry_after_secs: Option<u64>,
     },
+    /// A fleet-wide daily cap was reached (`limits.global_daily_tokens` or
+    /// `limits.global_daily_cost_usd`): recorded once per cap and day across
+    /// the replicas, when the admins are told.
+    CapReached {
+        /// tokens or cost_usd.
+        cap: String,
+        /// The UTC day, `YYYY-MM-DD`.
+        day: String,
+        /// Tokens or USD used that day by everyone.
+        used: f64,
+        limit: f64,
+        /// Where the admins were told (`limits.alert_channel`); `None` when
+        /// none is configured (or the alert could not be stored).
+        alert_channel: Option<String>,
+    },
     /// A daily token budget was used up; the offline planner answered.
     BudgetExceeded {
         /// user or channel.
@@ -262,6 +277,7 @@ impl AuditEvent {
             AuditEvent::Delivery { .. } => "delivery",
             AuditEvent::Refused { .. } => "refused",
             AuditEvent::BudgetExceeded { .. } => "budget_exceeded",
+            AuditEvent::CapReached { .. } => "cap_reached",
             AuditEvent::SecretInMessage { .. } => "secret_in_message",
             AuditEvent::ModelSelected { .. } => "model_selected",
         }
