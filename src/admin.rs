@@ -108,7 +108,9 @@ fn summary(r: &AuditRecord) -> String {
         AuditEvent::Delivery {
             purpose, outcome, ..
         } => format!("{purpose} {outcome}"),
-        AuditEvent::Refused { reason, .. } => reason.clone(),
+        AuditEvent::Refused { reason, quiet, .. } => {
+            format!("{reason}{}", if *quiet { " (quiet)" } else { "" })
+        }
         AuditEvent::BudgetExceeded { scope, used, limit } => format!("{scope} {used}/{limit}"),
         AuditEvent::CapReached {
             cap, used, limit, ..

@@ -10,9 +10,14 @@
 //!   `n` per minute holds for the fleet, not per replica. A store failure
 //!   admits (logged): the local bucket still holds, as it did before replicas
 //!   shared anything.
+//! - [`SharedWindows::first_refusal`]: a refused person (or channel) is told
+//!   once per window; the rest of that window's refusals are quiet. The first
+//!   is decided in the shared store too (one notice for the fleet), and in
+//!   this process when the store fails.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -101,14 +106,22 @@ fn window(now: DateTime<Utc>) -> (i64, Duration) {
     (minute, Duration::from_millis(left))
 }
 
+/// Windows remembered in this process before old ones are forgotten.
+const LOCAL_NOTICES: usize = 10_000;
+
 /// Per-minute counts every replica shares (see the module doc).
 pub struct SharedWindows {
     repo: Arc<dyn LimitRepo>,
+    /// (scope, id) → the window this process last told it about.
+    told: Mutex<HashMap<(LimitScope, String), i64>>,
 }
 
 impl SharedWindows {
     pub fn new(repo: Arc<dyn LimitRepo>) -> Self {
-        Self { repo }
+        Self {
+            repo,
+            told: Mutex::default(),
+        }
     }
 
     /// Count one message of `scope`'s `id` in the window of `now`. Past
@@ -136,6 +149,37 @@ impl SharedWindows {
                 Ok(())
             }
         }
+    }
+
+    /// Whether a refusal of `scope`'s `id` at `now` is the first of its
+    /// window: the one the person (or channel) is told about.
+    pub async fn first_refusal(&self, scope: LimitScope, id: &str, now: DateTime<Utc>) -> bool {
+        let (minute, _) = window(now);
+        let local = (scope, id.to_string());
+        {
+            let told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+            if told.get(&local) == Some(&minute) {
+                return false;
+            }
+        }
+        let key = format!("notice:{}:{id}:{minute}", scope.as_str());
+        let first = match self
+            .repo
+            .count_hit(&key, now, chrono::Duration::minutes(2))
+            .await
+        {
+            Ok(n) => n == 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "refusal notices counted in this process only (store unavailable)");
+                true
+            }
+        };
+        let mut told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+        if told.len() >= LOCAL_NOTICES {
+            told.retain(|_, w| *w >= minute);
+        }
+        told.insert(local, minute);
+        first
     }
 }
 

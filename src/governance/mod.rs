@@ -5,13 +5,16 @@
 //!   the fleet — and a cap on turns running at once;
 //! - [`caps`]: the fleet's daily token and cost caps and the admins' alert;
 //! - [`models`]: the model catalog, prices, and which models each use may have;
-//! - [`Governance`]: the checks the agent makes on every message — size,
-//!   rate, a free turn slot, daily budgets (the person's, the channel's, the
-//!   fleet's) — and the usage it records after every LLM call (tokens and
-//!   cost, per person, channel and model).
+//! - [`Governance`]: the checks the agent makes on every message — rate, then
+//!   size ([`Governance::check`]), a free turn slot, daily budgets (the
+//!   person's, the channel's, the fleet's) — and the usage it records after
+//!   every LLM call (tokens and cost, per person, channel and model).
 //!
-//! Every refusal is audited by the agent (`refused`); none loses the message
-//! silently: the person is told why and, when it applies, when to try again.
+//! Every refusal is audited by the agent (`refused`), by the message's length
+//! and hash, never its text. None loses the message silently: the first
+//! refusal of a window tells the person why and when to try again; the rest of
+//! that window's refusals are quiet ([`Refused::quiet`]) so a person who keeps
+//! sending gets one notice, not one per message.
 //!
 //! The store is shared by the replicas; when it fails, answering goes on
 //! (logged) under this process's own limits.
@@ -118,6 +121,15 @@ impl Refusal {
     }
 }
 
+/// A refused message, and whether the refusal is quiet: a refusal of the
+/// same window was already told (the surface posts nothing for it where it
+/// can stay quiet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub refusal: Refusal,
+    pub quiet: bool,
+}
+
 /// A person's or a channel's daily token budget that is used up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BudgetExceeded {
@@ -210,31 +222,21 @@ impl Governance {
         &self.settings
     }
 
-    /// Admit one message: size, then the person's and the channel's rate
-    /// (this process's buckets, then the fleet's windows), then a turn slot
-    /// (held until the permit drops).
-    pub async fn admit(
-        &self,
-        caller: &Caller,
-        text: &str,
-    ) -> Result<OwnedSemaphorePermit, Refusal> {
-        self.admit_at(caller, text, crate::clock::now()).await
+    /// Check one message of `chars` characters before anything else sees it:
+    /// the person's and the channel's rate (this process's buckets, then the
+    /// fleet's windows), then its size. Rate comes first so that a flood of
+    /// overlong messages is limited like any other.
+    pub async fn check(&self, caller: &Caller, chars: usize) -> Result<(), Refused> {
+        self.check_at(caller, chars, crate::clock::now()).await
     }
 
-    /// [`Governance::admit`] at `now` (the shared windows' clock).
-    pub async fn admit_at(
+    /// [`Governance::check`] at `now` (the shared windows' clock).
+    pub async fn check_at(
         &self,
         caller: &Caller,
-        text: &str,
+        chars: usize,
         now: DateTime<Utc>,
-    ) -> Result<OwnedSemaphorePermit, Refusal> {
-        let chars = text.chars().count();
-        if chars > self.settings.max_message_chars {
-            return Err(Refusal::TooLong {
-                chars,
-                max: self.settings.max_message_chars,
-            });
-        }
+    ) -> Result<(), Refused> {
         let n = self
             .checked
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -242,13 +244,28 @@ impl Governance {
             self.rate.shrink(); // bounded memory: forget idle people and channels
         }
         let (subject, channel) = (caller.subject.as_str(), caller.channel.as_str());
-        self.rate
-            .check(subject, channel)
-            .map_err(|(scope, retry_after)| Refusal::RateLimited { scope, retry_after })?;
-        self.shared_rate(subject, channel, now)
-            .await
-            .map_err(|(scope, retry_after)| Refusal::RateLimited { scope, retry_after })?;
-        self.slots.acquire().await.ok_or(Refusal::Busy)
+        let limited = match self.rate.check(subject, channel) {
+            Err(local) => Some(local),
+            Ok(()) => self.shared_rate(subject, channel, now).await.err(),
+        };
+        if let Some((scope, retry_after)) = limited {
+            let id = match scope {
+                LimitScope::User => subject,
+                LimitScope::Channel => channel,
+            };
+            let quiet = !self.shared.first_refusal(scope, id, now).await;
+            let refusal = Refusal::RateLimited { scope, retry_after };
+            return Err(Refused { refusal, quiet });
+        }
+        if chars > self.settings.max_message_chars {
+            let max = self.settings.max_message_chars;
+            let refusal = Refusal::TooLong { chars, max };
+            return Err(Refused {
+                refusal,
+                quiet: false,
+            });
+        }
+        Ok(())
     }
 
     /// The fleet's one-minute windows: the person's, then the channel's.
@@ -268,6 +285,12 @@ impl Governance {
             .check(LimitScope::Channel, channel, s.channel_per_minute, now)
             .await)
             .map_err(|wait| (LimitScope::Channel, wait))
+    }
+
+    /// A turn slot, held until the permit drops; refused as busy when none
+    /// frees up within `limits.queue_wait_secs`.
+    pub async fn turn_slot(&self) -> Result<OwnedSemaphorePermit, Refusal> {
+        self.slots.acquire().await.ok_or(Refusal::Busy)
     }
 
     /// The first of the daily budgets that is used up today (UTC): the
@@ -366,7 +389,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_persons_rate_holds_across_replicas_on_one_store() {
+    async fn a_person_is_told_once_per_window_across_replicas() {
         let store = Store::sqlite(SqliteStore::in_memory().unwrap());
         // Two replicas on one store, three messages a minute each.
         let (a, b) = (
@@ -375,22 +398,61 @@ mod tests {
         );
         let (alice, bob) = (caller("U1"), caller("U2"));
         let t0 = at("2026-12-03T07:00:10Z");
-        drop(a.admit_at(&alice, "cache", t0).await.unwrap());
-        drop(b.admit_at(&alice, "cache", t0).await.unwrap());
-        drop(a.admit_at(&alice, "cache", t0).await.unwrap());
+        a.check_at(&alice, 12, t0).await.unwrap();
+        b.check_at(&alice, 12, t0).await.unwrap();
+        a.check_at(&alice, 12, t0).await.unwrap();
         // Each replica alone has let alice through once or twice; together three.
+        let told = b.check_at(&alice, 12, t0).await.unwrap_err();
         assert_eq!(
-            b.admit_at(&alice, "cache", t0).await.unwrap_err(),
-            Refusal::RateLimited {
-                scope: LimitScope::User,
-                retry_after: Duration::from_secs(50),
+            told,
+            Refused {
+                refusal: Refusal::RateLimited {
+                    scope: LimitScope::User,
+                    retry_after: Duration::from_secs(50),
+                },
+                quiet: false,
             },
-            "refused until the next window"
+            "the first refusal of the window is told, with the wait until the next one"
         );
-        drop(a.admit_at(&bob, "cache", t0).await.unwrap());
-        // The next window: a replica with a full bucket admits her again.
+        for g in [&a, &b, &a, &b] {
+            let again = g.check_at(&alice, 12, t0 + secs(20)).await.unwrap_err();
+            assert!(
+                again.quiet,
+                "told already in this window, on either replica"
+            );
+        }
+        // Bob is not alice: his own first refusal is told.
+        for _ in 0..3 {
+            a.check_at(&bob, 5, t0).await.unwrap();
+        }
+        assert!(!b.check_at(&bob, 5, t0).await.unwrap_err().quiet);
+
+        // The next window: alice is told once more, then quiet again (these
+        // two replicas' own buckets are still empty: no time passed for them).
+        let t1 = t0 + secs(60);
+        assert!(!a.check_at(&alice, 12, t1).await.unwrap_err().quiet);
+        assert!(b.check_at(&alice, 12, t1).await.unwrap_err().quiet);
+        // A third replica with a full bucket: the new window admits her.
         let c = governance(&store, |s| s.user_per_minute = 3);
-        drop(c.admit_at(&alice, "cache", t0 + secs(60)).await.unwrap());
+        c.check_at(&alice, 12, t1).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_overlong_message_counts_against_the_rate_and_is_always_told() {
+        let store = Store::sqlite(SqliteStore::in_memory().unwrap());
+        let g = governance(&store, |s| {
+            s.user_per_minute = 2;
+            s.max_message_chars = 10;
+        });
+        let alice = caller("U1");
+        let now = at("2026-12-03T07:00:00Z");
+        for _ in 0..2 {
+            let long = g.check_at(&alice, 11, now).await.unwrap_err();
+            assert_eq!(long.refusal, Refusal::TooLong { chars: 11, max: 10 });
+            assert!(!long.quiet);
+        }
+        let limited = g.check_at(&alice, 11, now).await.unwrap_err();
+        assert!(matches!(limited.refusal, Refusal::RateLimited { .. }));
     }
 
     /// A store that is down for the shared limits.
@@ -421,13 +483,11 @@ mod tests {
         });
         let alice = caller("U1");
         let now = at("2026-12-03T07:00:00Z");
-        drop(g.admit_at(&alice, "cache", now).await.unwrap());
-        drop(g.admit_at(&alice, "cache", now).await.unwrap());
-        let limited = g.admit_at(&alice, "cache", now).await.unwrap_err();
-        assert!(
-            matches!(limited, Refusal::RateLimited { .. }),
-            "this replica's bucket holds"
-        );
+        g.check_at(&alice, 5, now).await.unwrap();
+        g.check_at(&alice, 5, now).await.unwrap();
+        let told = g.check_at(&alice, 5, now).await.unwrap_err();
+        assert!(!told.quiet, "told once, decided in this process");
+        assert!(g.check_at(&alice, 5, now).await.unwrap_err().quiet);
         assert_eq!(g.over_budget(&alice).await, None, "the LLM is not stopped");
     }
 

@@ -180,9 +180,20 @@ pub enum AuditEvent {
     },
     /// A message that was not run, and why (message_too_long,
     /// rate_limited_user, rate_limited_channel, busy, too_many_tool_calls).
+    /// A refused message is recorded by its length and hash, never its text;
+    /// records from before these were kept have neither.
     Refused {
         reason: String,
         retry_after_secs: Option<u64>,
+        /// The message's length in characters (secrets removed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chars: Option<u64>,
+        /// SHA-256 (hex) of the message's text (secrets removed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        /// Nothing was posted: the person was already told in this window.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        quiet: bool,
     },
     /// A fleet-wide daily cap was reached (`limits.global_daily_tokens` or
     /// `limits.global_daily_cost_usd`): recorded once per cap and day across

@@ -7,7 +7,8 @@
 //!
 //! and as two in-process bots on one MongoDB database (two `App`s, as two
 //! replicas see each other only through the store):
-//! - a person's rate limit holds for the fleet, not per replica;
+//! - a person's rate limit holds for the fleet, not per replica, and they are
+//!   told once;
 //! - past the fleet's daily token cap both answer offline, and the admins get
 //!   exactly one alert.
 
@@ -222,7 +223,7 @@ async fn ask(app: &App, user: &str, question: &str) -> TurnOutcome {
 }
 
 #[tokio::test]
-async fn a_persons_rate_limit_holds_across_replicas() {
+async fn a_persons_rate_limit_holds_across_replicas_and_they_are_told_once() {
     common::away_from_a_minute_end().await;
     let (a, b) = two_replicas(None, |s| s.limits.user_per_minute = 3).await;
     // Three a minute for the fleet: each replica alone would take three.
@@ -233,6 +234,12 @@ async fn a_persons_rate_limit_holds_across_replicas() {
     let told = ask(&b, "alice", "cache status").await;
     assert_eq!(told.status, TurnStatus::Refused, "{}", told.answer);
     assert!(told.answer.contains("Try again in"), "{}", told.answer);
+    let again = ask(&a, "alice", "cache status").await;
+    assert_eq!(
+        again.status,
+        TurnStatus::RefusedAgain,
+        "told already, on the other replica"
+    );
     // Another person is not limited by alice's window.
     assert_eq!(
         ask(&a, "bob", "cache status").await.status,
