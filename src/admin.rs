@@ -108,9 +108,14 @@ fn summary(r: &AuditRecord) -> String {
         AuditEvent::Delivery {
             purpose, outcome, ..
         } => format!("{purpose} {outcome}"),
-        AuditEvent::Refused { reason, .. } => reason.clone(),
+        AuditEvent::Refused { reason, quiet, .. } => {
+            format!("{reason}{}", if *quiet { " (quiet)" } else { "" })
+        }
         AuditEvent::Ignored { reason, workspace } => format!("{reason} ({workspace})"),
         AuditEvent::BudgetExceeded { scope, used, limit } => format!("{scope} {used}/{limit}"),
+        AuditEvent::CapReached {
+            cap, used, limit, ..
+        } => format!("fleet {cap} {used}/{limit}"),
         AuditEvent::SecretInMessage { kinds } => kinds.join(", "),
         AuditEvent::ModelSelected { model, outcome } => format!("{model} {outcome}"),
     }

@@ -16,6 +16,7 @@ use crate::agent::{Agent, AgentParts};
 use crate::audit::Auditor;
 use crate::config::Settings;
 use crate::egress::Egress;
+use crate::jobs::alerts::OutboxAlerts;
 use crate::jobs::digest::{Digester, Summarizer};
 use crate::jobs::outbox::{Deliverer, Outbox, Sinks};
 use crate::jobs::scheduler::Scheduler;
@@ -283,10 +284,14 @@ impl AppBuilder {
         let models =
             crate::governance::models::ModelPolicy::new(&settings.llm.model, &settings.models)
                 .map_err(|(key, message)| anyhow::anyhow!("invalid value for {key}: {message}"))?;
+        let alert_channel = (settings.limits.alert_channel.as_deref())
+            .and_then(|c| crate::domain::ChannelId::parse(c).ok());
+        let alerts = OutboxAlerts::new(outbox.clone(), auditor.clone(), alert_channel);
         let governance = Arc::new(crate::governance::Governance::new(
             settings.limits.clone(),
             models,
-            store.usage.clone(),
+            &store,
+            Arc::new(alerts),
         ));
         let registry = Arc::new(registry);
         let meter = Meter::new(governance.clone(), auditor.clone());

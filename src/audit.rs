@@ -128,6 +128,7 @@ impl Auditor {
             | AuditEvent::Refused { .. }
             | AuditEvent::Ignored { .. }
             | AuditEvent::BudgetExceeded { .. }
+            | AuditEvent::CapReached { .. }
             | AuditEvent::SecretInMessage { .. }) => other,
         }
     }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::Role;
 use crate::secret::Secret;
 
+mod limits;
 mod surfaces;
+pub use limits::LimitSettings;
 pub use surfaces::{ApprovalSettings, DiscordSettings, HttpSettings, SlackSettings};
 
 /// A startup configuration error. The message names the key (TOML path or
@@ -256,47 +258,6 @@ pub struct ChannelPolicy {
     pub deny_tools: Vec<String>,
     /// Highest role honoured in this channel.
     pub max_role: Option<Role>,
-}
-
-/// `[limits]`: what one person or channel may ask, how much LLM they may
-/// use, and what one message or step may hold.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitSettings {
-    /// Messages one person may send per minute (a burst of this many, refilled evenly).
-    pub user_per_minute: u32,
-    /// Messages per minute in one channel, from everyone.
-    pub channel_per_minute: u32,
-    /// Agent turns running at once in this process.
-    pub max_concurrent_turns: usize,
-    /// A message waits this long for a free turn before it is refused as busy.
-    pub queue_wait_secs: u64,
-    /// Longer messages are refused.
-    pub max_message_chars: usize,
-    /// Tool calls the model may make in one step; more are refused.
-    pub max_tool_calls_per_step: usize,
-    /// Longest string in a tool's arguments.
-    pub max_argument_chars: usize,
-    /// LLM tokens (prompt + completion) one person may use per UTC day; then the offline planner answers.
-    pub user_daily_tokens: u64,
-    /// LLM tokens one channel may use per UTC day.
-    pub channel_daily_tokens: u64,
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        Self {
-            user_per_minute: 10,
-            channel_per_minute: 60,
-            max_concurrent_turns: 32,
-            queue_wait_secs: 10,
-            max_message_chars: 4000,
-            max_tool_calls_per_step: 8,
-            max_argument_chars: 500,
-            user_daily_tokens: 200_000,
-            channel_daily_tokens: 1_000_000,
-        }
-    }
 }
 
 /// A model's price class; policies allow tiers per use.
@@ -583,6 +544,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("PLATFORM_MONGODB_DB", "platform.mongodb_db"),
     ("ALPHA_VANTAGE_API_KEY", "alpha_vantage.api_key"),
     ("ALPHA_VANTAGE_BASE_URL", "alpha_vantage.base_url"),
+    ("CHATOPS_GLOBAL_DAILY_TOKENS", "limits.global_daily_tokens"),
+    (
+        "CHATOPS_GLOBAL_DAILY_COST_USD",
+        "limits.global_daily_cost_usd",
+    ),
+    ("CHATOPS_ALERT_CHANNEL", "limits.alert_channel"),
 ];
 
 impl Settings {
@@ -666,6 +633,12 @@ impl Settings {
                 "PLATFORM_MONGODB_DB" => self.platform.mongodb_db = Some(value),
                 "ALPHA_VANTAGE_API_KEY" => self.alpha_vantage.api_key = Some(Secret::new(value)),
                 "ALPHA_VANTAGE_BASE_URL" => self.alpha_vantage.base_url = Some(value),
+                "CHATOPS_GLOBAL_DAILY_TOKENS"
+                | "CHATOPS_GLOBAL_DAILY_COST_USD"
+                | "CHATOPS_ALERT_CHANNEL" => self
+                    .limits
+                    .apply_env(var, &value)
+                    .map_err(|e| invalid(var, e))?,
                 other => unreachable!("ENV_KEYS entry {other} has no handler"),
             }
         }
@@ -806,34 +779,9 @@ impl Settings {
                 return Err(invalid(key, "expected a number greater than 0"));
             }
         }
-        let limits = [
-            ("limits.user_per_minute", self.limits.user_per_minute as u64),
-            (
-                "limits.channel_per_minute",
-                self.limits.channel_per_minute as u64,
-            ),
-            (
-                "limits.max_concurrent_turns",
-                self.limits.max_concurrent_turns as u64,
-            ),
-            (
-                "limits.max_message_chars",
-                self.limits.max_message_chars as u64,
-            ),
-            (
-                "limits.max_tool_calls_per_step",
-                self.limits.max_tool_calls_per_step as u64,
-            ),
-            (
-                "limits.max_argument_chars",
-                self.limits.max_argument_chars as u64,
-            ),
-        ];
-        for (key, value) in limits {
-            if value == 0 {
-                return Err(invalid(key, "expected a number greater than 0"));
-            }
-        }
+        self.limits
+            .check()
+            .map_err(|(key, message)| invalid(key, message))?;
         let mut names = std::collections::HashSet::new();
         for d in &self.digests {
             let key = |field: &str| format!("digests[{}].{field}", d.name);

@@ -309,6 +309,34 @@ pub fn budget_exceeded(lang: Language, scope: &str, used: u64, limit: u64) -> St
     )
 }
 
+/// A fleet cap is reached: what every answer says until midnight UTC.
+pub fn fleet_cap_reached(lang: Language) -> String {
+    pick(
+        lang,
+        "ℹ️ The team's daily LLM budget is used up; the offline planner answers until 00:00 UTC.".into(),
+        "ℹ️ 팀 전체의 오늘 LLM 사용 한도를 다 썼습니다. 00:00 UTC까지는 오프라인 플래너가 답합니다.".into(),
+    )
+}
+
+/// The admins' alert when a fleet cap is reached (`cap`: tokens or cost_usd).
+pub fn fleet_cap_alert(cap: &str, day: &str, used: f64, limit: f64) -> String {
+    let (what, key) = match cap {
+        "tokens" => (
+            format!("{used:.0} of {limit:.0} tokens"),
+            "limits.global_daily_tokens (CHATOPS_GLOBAL_DAILY_TOKENS)",
+        ),
+        _ => (
+            format!("${used:.2} of ${limit:.2}"),
+            "limits.global_daily_cost_usd (CHATOPS_GLOBAL_DAILY_COST_USD)",
+        ),
+    };
+    format!(
+        "⚠️ The fleet's daily LLM cap is reached for {day} (UTC): {what} used. \
+         Until 00:00 UTC every answer comes from the offline planner. \
+         To lift it, raise {key}."
+    )
+}
+
 pub fn model_current(lang: Language, model: &str, allowed: &[String]) -> String {
     let allowed = allowed.join(", ");
     pick(

@@ -2,10 +2,13 @@
 //! terminal: a verified, parsed event is checked against the workspace
 //! allowlist ([`Boundary`]; from anywhere else it is audited and ignored),
 //! deduplicated by its platform id (a redelivered event, slash command or
-//! click is answered once), answered by the agent (built-in commands
-//! included, parsed in `agent::commands`), and its reply goes through the
-//! egress to the surface, which only posts. Approval clicks take the same
-//! gate ([`TurnPipeline::decide`]).
+//! click is answered once), checked by the agent (rate and size, before the
+//! surface shows it is working), answered (built-in commands included,
+//! parsed in `agent::commands`), and its reply goes through the egress to
+//! the surface, which only posts. A refusal the person was already told
+//! about in this window is not posted where the surface may stay quiet (a
+//! channel or thread: [`ChatSurface::may_stay_quiet`]). Approval clicks take
+//! the same gate ([`TurnPipeline::decide`]).
 //!
 //! A panic anywhere in a turn — the agent, a model, the planner, the egress,
 //! a surface's rendering — is caught here, in this one place: the person gets
@@ -43,6 +46,13 @@ pub trait ChatSurface: Send + Sync {
     fn platform(&self) -> Platform;
     /// The most characters one part of a reply may have.
     fn part_chars(&self) -> usize;
+    /// Whether a quiet refusal ([`TurnStatus::RefusedAgain`]) may go
+    /// unanswered here: true for a channel or thread, where each answer is a
+    /// post everyone sees; false (the default) where a request waits for its
+    /// answer (a slash command's response, a deferred interaction, the terminal).
+    fn may_stay_quiet(&self) -> bool {
+        false
+    }
     /// Shown while the agent works (a reaction, typing).
     async fn working(&self) {}
     /// Post the reply's parts; false when some did not go out.
@@ -223,20 +233,33 @@ impl TurnPipeline {
                 only_for_asker: true,
             };
         }
-        if AssertUnwindSafe(surface.working())
-            .catch_unwind()
-            .await
-            .is_err()
-        {
-            tracing::error!(request_id = %event.request_id, "a surface's working indicator panicked");
-        }
-        let outcome = match AssertUnwindSafe(self.agent.handle(event, gate))
+        let outcome = match AssertUnwindSafe(self.agent.admit(event))
             .catch_unwind()
             .await
         {
-            Ok(outcome) => outcome,
+            Ok(Ok(admitted)) => {
+                if AssertUnwindSafe(surface.working())
+                    .catch_unwind()
+                    .await
+                    .is_err()
+                {
+                    tracing::error!(request_id = %event.request_id, "a surface's working indicator panicked");
+                }
+                match AssertUnwindSafe(self.agent.answer(event, admitted, gate))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(outcome) => outcome,
+                    Err(panic) => self.apology(event, &panic_message(&*panic), started).await,
+                }
+            }
+            Ok(Err(refused)) => refused,
             Err(panic) => self.apology(event, &panic_message(&*panic), started).await,
         };
+        if outcome.status == TurnStatus::RefusedAgain && surface.may_stay_quiet() {
+            // Told once this window already: nothing posted, no reaction.
+            return outcome;
+        }
         let delivered = match AssertUnwindSafe(self.post(surface, &outcome))
             .catch_unwind()
             .await

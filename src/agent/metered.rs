@@ -1,8 +1,9 @@
 //! One metered model: every LLM call — each step of a turn, the digest's
 //! summary line — goes through [`Meter::complete`], which
 //!
-//! - applies the daily token budgets of the caller and their channel (a call
-//!   past either is not made: it fails as `over_budget`);
+//! - applies the daily token budgets of the caller and their channel, and
+//!   the fleet's daily token and cost caps (a call past any is not made: it
+//!   fails as `over_budget`);
 //! - fences tool data: every tool result, and any other data the caller
 //!   hands over with [`data`], reaches the model inside
 //!   `<tool_result name="…">` with any attempt to close the fence from
@@ -135,12 +136,7 @@ impl Meter {
         let over = self.governance.over_budget(call.caller).await?;
         Some(ModelError {
             kind: ModelErrorKind::OverBudget,
-            message: format!(
-                "the {} daily token budget is used up ({} of {})",
-                over.scope.as_str(),
-                over.used,
-                over.limit
-            ),
+            message: over.describe(),
         })
     }
 }

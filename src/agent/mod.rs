@@ -2,11 +2,15 @@
 //! model ⇄ tools (through the registry), at most `agent.max_steps` model
 //! calls, bounded in time → an answer, saved to the session and audited.
 //!
-//! Before the model: a pasted secret is removed (and the person warned), the
-//! message is admitted by [`Governance`] (size, rate limits, a turn slot) or
-//! refused with the reason, `model …` commands pick the conversation's model
-//! within policy, and a used-up daily token budget sends the turn to the
-//! offline planner.
+//! Before the model, check first, then audit ([`Agent::admit`]): a pasted
+//! secret is removed (and the person warned), then [`Governance`] checks rate
+//! and size before the text is written anywhere. A refused message is audited
+//! by its length and hash only, and told once per rate-limit window (later
+//! refusals in the window are [`TurnStatus::RefusedAgain`]: quiet). An
+//! admitted message ([`Agent::answer`]) waits for a turn slot, is audited
+//! whole, `model …` commands pick the conversation's model within policy, and
+//! a used-up daily budget (the person's, the channel's or the fleet's) sends
+//! the turn to the offline planner.
 //!
 //! The model is untrusted: its tool calls go through the registry (RBAC,
 //! validation, approval, audit), at most `limits.max_tool_calls_per_step` a
@@ -35,7 +39,7 @@ use crate::audit::Auditor;
 use crate::config::AgentSettings;
 use crate::domain::{ChatEvent, Language, Role};
 use crate::governance::models::ModelUse;
-use crate::governance::{BudgetExceeded, Governance, Refusal};
+use crate::governance::{Governance, OverBudget, Refusal, Refused};
 use crate::i18n;
 use crate::prompts::Prompts;
 use crate::redact::Redactor;
@@ -129,17 +133,76 @@ impl Agent {
         &self.in_flight
     }
 
-    /// Answer one message. Never fails: every problem becomes a plain answer.
-    #[tracing::instrument(name = "turn", skip_all, fields(request_id = %event.request_id,
-        platform = %event.platform, subject = %event.caller.subject, channel = %event.caller.channel))]
+    /// Answer one message: [`Agent::admit`], then [`Agent::answer`]. Never
+    /// fails: every problem becomes a plain answer.
     pub async fn handle(&self, event: &ChatEvent, gate: &dyn ApprovalGate) -> TurnOutcome {
+        match self.admit(event).await {
+            Ok(admitted) => self.answer(event, admitted, gate).await,
+            Err(refused) => refused,
+        }
+    }
+
+    /// Check first, then audit: a message is redacted, then checked for rate
+    /// and size before its text is written anywhere. A refused one is audited
+    /// by its length and hash only, and its outcome says why — or is
+    /// [`TurnStatus::RefusedAgain`] when this window's refusal was already told.
+    #[tracing::instrument(name = "admit", skip_all, fields(request_id = %event.request_id,
+        platform = %event.platform, subject = %event.caller.subject, channel = %event.caller.channel))]
+    pub async fn admit(&self, event: &ChatEvent) -> Result<Admitted, TurnOutcome> {
         let started = Instant::now();
-        // Refined below with the conversation, once the session is loaded.
-        let language = Language::for_reply(&event.text, std::iter::empty());
         // A pasted secret goes no further than this line: the model, the
         // session and the audit log get the redacted text.
         let secrets = self.redactor.secret_kinds(&event.text);
         let text = self.redactor.redact(&event.text).into_owned();
+        let chars = text.chars().count();
+        match self.governance.check(&event.caller, chars).await {
+            Ok(()) => {
+                let admitted = Admitted {
+                    text,
+                    secrets,
+                    started,
+                };
+                // Someone whose role here grants nothing is told how to get access.
+                if self.registry.rbac().effective_role(&event.caller) == Role::NoAccess {
+                    let subject = event.caller.subject.to_string();
+                    let refusal = Refusal::NoAccess { subject };
+                    return Err(self.refuse(event, &admitted, refusal, false).await);
+                }
+                Ok(admitted)
+            }
+            Err(Refused { refusal, quiet }) => {
+                let admitted = Admitted {
+                    text,
+                    secrets,
+                    started,
+                };
+                // A pasted secret is always answered: its sender must rotate it.
+                let quiet = quiet && admitted.secrets.is_empty();
+                Err(self.refuse(event, &admitted, refusal, quiet).await)
+            }
+        }
+    }
+
+    /// Answer an admitted message (see the module doc).
+    #[tracing::instrument(name = "turn", skip_all, fields(request_id = %event.request_id,
+        platform = %event.platform, subject = %event.caller.subject, channel = %event.caller.channel))]
+    pub async fn answer(
+        &self,
+        event: &ChatEvent,
+        admitted: Admitted,
+        gate: &dyn ApprovalGate,
+    ) -> TurnOutcome {
+        let _slot = match self.governance.turn_slot().await {
+            Ok(slot) => slot,
+            Err(busy) => return self.refuse(event, &admitted, busy, false).await,
+        };
+        let Admitted {
+            text,
+            secrets,
+            started,
+        } = admitted;
+        // Refined below with the conversation, once the session is loaded.
+        let language = Language::for_reply(&text, std::iter::empty());
         self.audit(
             event,
             AuditEvent::MessageIn {
@@ -151,23 +214,8 @@ impl Agent {
         .await;
         let mut notes = Vec::new();
         if !secrets.is_empty() {
-            self.audit(
-                event,
-                AuditEvent::SecretInMessage {
-                    kinds: secrets.iter().map(|k| k.to_string()).collect(),
-                },
-            )
-            .await;
+            self.audit_secrets(event, &secrets).await;
             notes.push(i18n::secret_warning(language, &secrets));
-        }
-        let _slot = match self.governance.admit(&event.caller, &text).await {
-            Ok(slot) => slot,
-            Err(refusal) => return self.refuse(event, language, refusal, notes, started).await,
-        };
-        if self.registry.rbac().effective_role(&event.caller) == Role::NoAccess {
-            let subject = event.caller.subject.to_string();
-            let refusal = Refusal::NoAccess { subject };
-            return self.refuse(event, language, refusal, notes, started).await;
         }
 
         let key = event.session_key();
@@ -214,16 +262,13 @@ impl Agent {
                 None => None,
             };
             if let Some(over) = &over_budget {
-                self.audit(
-                    event,
-                    AuditEvent::BudgetExceeded {
-                        scope: over.scope.as_str().into(),
-                        used: over.used,
-                        limit: over.limit,
-                    },
-                )
-                .await;
-                notes.push(budget_note(language, over));
+                // A fleet cap is audited once a day (`cap_reached`), not per turn.
+                if let OverBudget::Own(own) = over {
+                    let (scope, used, limit) = (own.scope.as_str().into(), own.used, own.limit);
+                    let exceeded = AuditEvent::BudgetExceeded { scope, used, limit };
+                    self.audit(event, exceeded).await;
+                }
+                notes.push(over.note(language));
             }
             let model_name = chosen.clone().unwrap_or_else(|| {
                 policy
@@ -361,38 +406,57 @@ impl Agent {
         }
     }
 
-    /// A message that is not run: say why (and when to try again), audited.
+    /// A message that is not run: audited by its length and hash (never its
+    /// text), and an outcome that says why and when to try again — or, when
+    /// `quiet`, [`TurnStatus::RefusedAgain`] (the person was told already).
     async fn refuse(
         &self,
         event: &ChatEvent,
-        language: Language,
+        admitted: &Admitted,
         refusal: Refusal,
-        notes: Vec<String>,
-        started: Instant,
+        quiet: bool,
     ) -> TurnOutcome {
-        tracing::info!(reason = refusal.code(), "message refused");
+        use sha2::{Digest, Sha256};
+        tracing::info!(reason = refusal.code(), quiet, "message refused");
         crate::telemetry::refusal(refusal.code());
-        self.audit(
-            event,
-            AuditEvent::Refused {
-                reason: refusal.code().into(),
-                retry_after_secs: refusal.retry_after_secs(),
-            },
-        )
-        .await;
+        let text = &admitted.text;
+        let record = AuditEvent::Refused {
+            reason: refusal.code().into(),
+            retry_after_secs: refusal.retry_after_secs(),
+            chars: Some(u64::try_from(text.chars().count()).unwrap_or(u64::MAX)),
+            sha256: Some(hex::encode(Sha256::digest(text.as_bytes()))),
+            quiet,
+        };
+        self.audit(event, record).await;
+        let language = Language::for_reply(text, std::iter::empty());
         let mut answer = refusal.explain(language);
-        for note in notes.iter().rev() {
-            answer = format!("{note}\n\n{answer}");
+        if !admitted.secrets.is_empty() {
+            self.audit_secrets(event, &admitted.secrets).await;
+            let warning = i18n::secret_warning(language, &admitted.secrets);
+            answer = format!("{warning}\n\n{answer}");
         }
-        self.finish(
-            event,
-            language,
+        let status = if quiet {
+            TurnStatus::RefusedAgain
+        } else {
+            TurnStatus::Refused
+        };
+        crate::telemetry::turn_finished(status.as_str(), admitted.started.elapsed());
+        TurnOutcome {
             answer,
-            TurnStatus::Refused,
-            TurnState::default(),
-            started,
-        )
-        .await
+            language,
+            tool_calls: Vec::new(),
+            model: String::new(),
+            usage: Default::default(),
+            offline: false,
+            status,
+            only_for_asker: true,
+        }
+    }
+
+    async fn audit_secrets(&self, event: &ChatEvent, kinds: &[&'static str]) {
+        let kinds = kinds.iter().map(|k| k.to_string()).collect();
+        let found = AuditEvent::SecretInMessage { kinds };
+        self.audit(event, found).await;
     }
 
     /// `help`: the caller's role here and what they may ask.
@@ -553,6 +617,9 @@ impl Agent {
                         AuditEvent::Refused {
                             reason: "too_many_tool_calls".into(),
                             retry_after_secs: None,
+                            chars: None,
+                            sha256: None,
+                            quiet: false,
                         },
                     )
                     .await;
@@ -610,9 +677,13 @@ struct TurnInput<'a> {
     offline_only: bool,
 }
 
-/// What a used-up budget adds to the answer.
-fn budget_note(language: Language, over: &BudgetExceeded) -> String {
-    i18n::budget_exceeded(language, over.scope.as_str(), over.used, over.limit)
+/// A message that passed [`Agent::admit`]: what answering it needs.
+pub struct Admitted {
+    /// The message, secrets removed.
+    text: String,
+    /// What kinds of secrets were removed from it.
+    secrets: Vec<&'static str>,
+    started: Instant,
 }
 
 /// Rough token estimate: ~4 characters per token for Latin text, ~1 per

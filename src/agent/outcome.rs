@@ -17,6 +17,11 @@ pub enum TurnStatus {
     Failed,
     /// Not run: too long, rate-limited or busy (the answer says why).
     Refused,
+    /// Not run, and the person was already told in this rate-limit window:
+    /// a surface that may stay quiet (a channel or thread) posts nothing and
+    /// reacts with nothing; one that owes an answer (a slash command, a
+    /// deferred interaction, the terminal) posts the answer like a refusal.
+    RefusedAgain,
     /// Not answered at all: a redelivery, or from a workspace the bot does not serve.
     Ignored,
 }
@@ -29,6 +34,7 @@ impl TurnStatus {
             TurnStatus::Timeout => "timeout",
             TurnStatus::Failed => "failed",
             TurnStatus::Refused => "refused",
+            TurnStatus::RefusedAgain => "refused_again",
             TurnStatus::Ignored => "ignored",
         }
     }

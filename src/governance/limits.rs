@@ -1,11 +1,26 @@
-//! Rate limits (governor): a token bucket per person and one per channel —
-//! `n` per minute means a burst of `n`, refilled one every `60/n` s — and a
-//! cap on agent turns running at once in this process. Per process: each
-//! replica enforces its own buckets.
+//! Rate limits, in two layers, and a cap on agent turns running at once in
+//! this process:
+//!
+//! - [`RateLimits`] (governor): a token bucket per person and one per channel
+//!   in this process — `n` per minute means a burst of `n`, refilled one every
+//!   `60/n` s. It answers without IO, so a burst is refused before it costs a
+//!   store round trip.
+//! - [`SharedWindows`]: what the buckets let through is counted in the shared
+//!   store, in fixed one-minute windows (key = scope, id and the minute), so
+//!   `n` per minute holds for the fleet, not per replica. A store failure
+//!   admits (logged): the local bucket still holds, as it did before replicas
+//!   shared anything.
+//! - [`SharedWindows::first_refusal`]: a refused person (or channel) is told
+//!   once per window; the rest of that window's refusals are quiet. The first
+//!   is decided in the shared store too (one notice for the fleet), and in
+//!   this process when the store fails.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
@@ -13,8 +28,10 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::store::LimitRepo;
+
 /// Which bucket ran dry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LimitScope {
     User,
     Channel,
@@ -78,6 +95,91 @@ impl<C: Clock + Clone> RateLimits<C> {
     pub fn shrink(&self) {
         self.per_user.retain_recent();
         self.per_channel.retain_recent();
+    }
+}
+
+/// The one-minute window `now` falls in, and how long until it ends.
+fn window(now: DateTime<Utc>) -> (i64, Duration) {
+    let minute = now.timestamp().div_euclid(60);
+    let into = now.timestamp_millis().rem_euclid(60_000);
+    let left = u64::try_from(60_000 - into).unwrap_or(60_000);
+    (minute, Duration::from_millis(left))
+}
+
+/// Windows remembered in this process before old ones are forgotten.
+const LOCAL_NOTICES: usize = 10_000;
+
+/// Per-minute counts every replica shares (see the module doc).
+pub struct SharedWindows {
+    repo: Arc<dyn LimitRepo>,
+    /// (scope, id) → the window this process last told it about.
+    told: Mutex<HashMap<(LimitScope, String), i64>>,
+}
+
+impl SharedWindows {
+    pub fn new(repo: Arc<dyn LimitRepo>) -> Self {
+        Self {
+            repo,
+            told: Mutex::default(),
+        }
+    }
+
+    /// Count one message of `scope`'s `id` in the window of `now`. Past
+    /// `per_minute` in that window, refused with the time until the next
+    /// window. A store failure admits.
+    pub async fn check(
+        &self,
+        scope: LimitScope,
+        id: &str,
+        per_minute: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), Duration> {
+        let (minute, left) = window(now);
+        let key = format!("rate:{}:{id}:{minute}", scope.as_str());
+        match self
+            .repo
+            .count_hit(&key, now, chrono::Duration::minutes(2))
+            .await
+        {
+            Ok(n) if n > u64::from(per_minute) => Err(left),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, scope = scope.as_str(),
+                    "shared rate limit not counted (store unavailable); this replica's buckets still apply");
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether a refusal of `scope`'s `id` at `now` is the first of its
+    /// window: the one the person (or channel) is told about.
+    pub async fn first_refusal(&self, scope: LimitScope, id: &str, now: DateTime<Utc>) -> bool {
+        let (minute, _) = window(now);
+        let local = (scope, id.to_string());
+        {
+            let told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+            if told.get(&local) == Some(&minute) {
+                return false;
+            }
+        }
+        let key = format!("notice:{}:{id}:{minute}", scope.as_str());
+        let first = match self
+            .repo
+            .count_hit(&key, now, chrono::Duration::minutes(2))
+            .await
+        {
+            Ok(n) => n == 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "refusal notices counted in this process only (store unavailable)");
+                true
+            }
+        };
+        let mut told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+        if told.len() >= LOCAL_NOTICES {
+            told.retain(|_, w| *w >= minute);
+        }
+        told.insert(local, minute);
+        first
     }
 }
 

@@ -5,7 +5,8 @@
 //!   settles them (done, snoozed, retried with backoff, dead). A worker that
 //!   dies leaves its lease to expire; another claims the job. A worker that
 //!   lost its lease cannot settle the job.
-//! - Kinds: `deliver` ([`outbox`]), `watch_backtest` ([`watch`]), `digest`
+//! - Kinds: `deliver` ([`outbox`]; the admins' fleet-cap alerts are
+//!   messages of it, [`alerts`]), `watch_backtest` ([`watch`]), `digest`
 //!   ([`digest`]), enqueued by the trigger tool, the [`scheduler`] and the
 //!   jobs themselves.
 //! - Queues: a job posting to a chat platform sits in that platform's queue
@@ -16,6 +17,7 @@
 //! keys are unique (a second enqueue of the same key is a no-op), schedule
 //! cursors move by compare-and-set.
 
+pub mod alerts;
 pub mod digest;
 pub mod outbox;
 pub mod schedule;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::mongo::MongoStore;
 use super::sqlite::SqliteStore;
 use super::{
-    ApprovalRepo, AuditRepo, JobRepo, ProcessedEventRepo, SessionRepo, StoreHealth, UsageRepo,
+    ApprovalRepo, AuditRepo, JobRepo, LimitRepo, ProcessedEventRepo, SessionRepo, StoreHealth,
+    UsageRepo,
 };
 use crate::config::StoreSettings;
 
@@ -20,6 +21,8 @@ pub struct Store {
     pub events: Arc<dyn ProcessedEventRepo>,
     pub jobs: Arc<dyn JobRepo>,
     pub usage: Arc<dyn UsageRepo>,
+    /// Counters shared by the replicas (rate windows, the fleet's day totals).
+    pub limits: Arc<dyn LimitRepo>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -32,6 +35,7 @@ impl Store {
             + ProcessedEventRepo
             + JobRepo
             + UsageRepo
+            + LimitRepo
             + StoreHealth
             + 'static,
     {
@@ -42,6 +46,7 @@ impl Store {
             events: backend.clone(),
             jobs: backend.clone(),
             usage: backend.clone(),
+            limits: backend.clone(),
             health: backend,
         }
     }
@@ -51,6 +56,7 @@ impl Store {
         match &settings.mongodb_uri {
             Some(uri) => {
                 let backend = MongoStore::connect(uri.expose(), &settings.mongodb_db).await?;
+                backend.ensure_limit_indexes().await?;
                 Ok(Self::from_backend(Arc::new(backend)))
             }
             None => Ok(Self::sqlite(SqliteStore::open(&settings.sqlite_path)?)),

@@ -4,7 +4,9 @@
 //! (`tests/it/store_conformance.rs`).
 //!
 //! Owns the record types (sessions, audit records, approvals, processed
-//! events, jobs and schedule cursors, LLM usage) and the traits. The audit
+//! events, jobs and schedule cursors, LLM usage, limit counters) and the
+//! traits. The shared limits ([`LimitRepo`]) are implemented in files of their
+//! own (`sqlite_limits.rs`, `mongo_limits.rs`). The audit
 //! trait has no update or delete: the log is append-only by construction,
 //! and each record carries the hash of the one before it, so an edit made
 //! behind the bot's back shows ([`verify_audit_chain`]).
@@ -12,8 +14,10 @@
 pub mod backends;
 pub mod mongo;
 mod mongo_approvals;
+pub mod mongo_limits;
 pub mod sqlite;
 mod sqlite_approvals;
+pub mod sqlite_limits;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -178,9 +182,35 @@ pub enum AuditEvent {
     },
     /// A message that was not run, and why (message_too_long,
     /// rate_limited_user, rate_limited_channel, busy, too_many_tool_calls).
+    /// A refused message is recorded by its length and hash, never its text;
+    /// records from before these were kept have neither.
     Refused {
         reason: String,
         retry_after_secs: Option<u64>,
+        /// The message's length in characters (secrets removed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chars: Option<u64>,
+        /// SHA-256 (hex) of the message's text (secrets removed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        /// Nothing was posted: the person was already told in this window.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        quiet: bool,
+    },
+    /// A fleet-wide daily cap was reached (`limits.global_daily_tokens` or
+    /// `limits.global_daily_cost_usd`): recorded once per cap and day across
+    /// the replicas, when the admins are told.
+    CapReached {
+        /// tokens or cost_usd.
+        cap: String,
+        /// The UTC day, `YYYY-MM-DD`.
+        day: String,
+        /// Tokens or USD used that day by everyone.
+        used: f64,
+        limit: f64,
+        /// Where the admins were told (`limits.alert_channel`); `None` when
+        /// none is configured (or the alert could not be stored).
+        alert_channel: Option<String>,
     },
     /// An event the bot did not answer: from a workspace (Slack team,
     /// Discord guild or `dm`) outside the allowlist (`workspace_not_served`).
@@ -264,6 +294,7 @@ impl AuditEvent {
             AuditEvent::Refused { .. } => "refused",
             AuditEvent::Ignored { .. } => "ignored",
             AuditEvent::BudgetExceeded { .. } => "budget_exceeded",
+            AuditEvent::CapReached { .. } => "cap_reached",
             AuditEvent::SecretInMessage { .. } => "secret_in_message",
             AuditEvent::ModelSelected { .. } => "model_selected",
         }
@@ -475,6 +506,35 @@ pub trait UsageRepo: Send + Sync {
     ) -> StoreResult<Vec<UsageRow>>;
     /// Prompt + completion tokens used on `day` by `scope` (all models).
     async fn tokens_used(&self, day: chrono::NaiveDate, scope: &UsageScope) -> StoreResult<u64>;
+}
+
+/// What every LLM call of one UTC day added up to, over every person,
+/// channel and model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DayTotals {
+    /// Prompt + completion tokens.
+    pub tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// What limits that must hold across replicas read and count: every replica
+/// shares the store, so a limit counted here holds for the fleet, not per
+/// process.
+#[async_trait]
+pub trait LimitRepo: Send + Sync {
+    /// Add one to the counter `key` and return its count, this hit included
+    /// (1 for the first). A new counter expires `ttl` after `now`; the key
+    /// names its window (scope, id and the window's start), so it is never
+    /// counted again after that and expiry only frees the space. Atomic:
+    /// replicas may count the same key at once and no hit is lost.
+    async fn count_hit(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> StoreResult<u64>;
+    /// Tokens and cost of every LLM call on `day`, everyone and every channel.
+    async fn day_totals(&self, day: chrono::NaiveDate) -> StoreResult<DayTotals>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,6 +33,8 @@
 //!   job are a range of it).
 //! - `schedule_cursors`: `_id` is the schedule name, `tick` the last tick
 //!   handled.
+//! - `limit_counters`: `_id` is a limit's window, `n` its count; TTL on
+//!   `expires_at` (see `mongo_limits.rs`).
 //!
 //! Job times (`run_at`, `lease_until`, `created_at`, `updated_at`) and cursor
 //! ticks are Int64 epoch milliseconds, not BSON dates: they are written by
@@ -113,7 +115,7 @@ pub(super) fn get_str(d: &Document, key: &str) -> String {
 
 /// A count stored by this code (any numeric BSON type; servers may narrow
 /// Int64 to Int32); 0 when absent.
-fn get_count(d: &Document, key: &str) -> StoreResult<u64> {
+pub(super) fn get_count(d: &Document, key: &str) -> StoreResult<u64> {
     let n = match d.get(key) {
         None | Some(Bson::Null) => 0,
         Some(Bson::Int64(n)) => *n,
@@ -128,7 +130,7 @@ fn get_count(d: &Document, key: &str) -> StoreResult<u64> {
     u64::try_from(n).map_err(|_| StoreError::mongo(format!("field {key}: {n} is negative")))
 }
 
-fn get_f64(d: &Document, key: &str) -> f64 {
+pub(super) fn get_f64(d: &Document, key: &str) -> f64 {
     match d.get(key) {
         Some(Bson::Double(f)) => *f,
         Some(Bson::Int64(n)) => *n as f64,
@@ -753,7 +755,7 @@ impl JobRepo for MongoStore {
 }
 
 /// Duplicate key, matched on the server's code (11000), not its message.
-fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+pub(super) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
@@ -858,7 +860,7 @@ async fn aggregate(
 }
 
 /// Every document left in `cursor`, in order.
-async fn drain(mut cursor: mongodb::Cursor<Document>) -> StoreResult<Vec<Document>> {
+pub(super) async fn drain(mut cursor: mongodb::Cursor<Document>) -> StoreResult<Vec<Document>> {
     let mut out = Vec::new();
     while cursor.advance().await.map_err(StoreError::mongo)? {
         out.push(cursor.deserialize_current().map_err(StoreError::mongo)?);
@@ -866,7 +868,7 @@ async fn drain(mut cursor: mongodb::Cursor<Document>) -> StoreResult<Vec<Documen
     Ok(out)
 }
 
-fn day_text(day: chrono::NaiveDate) -> String {
+pub(super) fn day_text(day: chrono::NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 

@@ -35,6 +35,8 @@
 //!   outbox depth and its oldest job are a range of it). Payload as JSON
 //!   text; times cut to the millisecond, as MongoDB keeps them.
 //! - `schedule_cursors`: key `name`, the last `tick` handled.
+//! - `limit_counters`: key `key` (a limit's window), its count `n`;
+//!   `expires_at` (see `sqlite_limits.rs`).
 
 use std::path::Path;
 use std::sync::{Arc, Weak, mpsc};
@@ -128,6 +130,12 @@ CREATE TABLE IF NOT EXISTS llm_usage (
     PRIMARY KEY (day, subject, channel, model)
 );
 CREATE INDEX IF NOT EXISTS llm_usage_channel ON llm_usage (day, channel);
+CREATE TABLE IF NOT EXISTS limit_counters (
+    key TEXT PRIMARY KEY,
+    n INTEGER NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS limit_counters_expiry ON limit_counters (expires_at);
 "#;
 
 pub(super) fn ts(t: DateTime<Utc>) -> String {
@@ -830,7 +838,7 @@ pub(super) fn job_counts(
         .collect()
 }
 
-fn day_text(day: chrono::NaiveDate) -> String {
+pub(super) fn day_text(day: chrono::NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 

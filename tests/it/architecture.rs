@@ -83,7 +83,7 @@ const MAX_CODE_LINES: usize = 700;
 /// made: they may shrink, never grow, and leave the list when they fit.
 const OVERSIZED: &[(&str, usize)] = &[
     ("src/agent/mod.rs", 703),
-    ("src/config.rs", 763),
+    ("src/config.rs", 724),
     ("src/planner/intent.rs", 820),
     ("src/store/mongo.rs", 916),
     ("src/store/sqlite.rs", 817),

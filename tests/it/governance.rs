@@ -79,6 +79,7 @@ async fn a_person_over_the_rate_limit_is_told_when_to_retry_and_it_is_audited() 
             AuditEvent::Refused {
                 reason,
                 retry_after_secs,
+                ..
             } => Some((reason, retry_after_secs)),
             _ => None,
         })

@@ -3,18 +3,32 @@
 //! process edges:
 //! - a backtest triggered from a Slack thread is reported in that thread
 //!   exactly once, though the bot was SIGKILLed before it finished;
-//! - two replicas post one digest per tick and answer each event once.
+//! - two replicas post one digest per tick and answer each event once;
+//!
+//! and as two in-process bots on one MongoDB database (two `App`s, as two
+//! replicas see each other only through the store):
+//! - a person's rate limit holds for the fleet, not per replica, and they are
+//!   told once;
+//! - past the fleet's daily token cap both answer offline, and the admins get
+//!   exactly one alert.
 
 use crate::common;
 
 use std::time::Duration;
 
+use chatops::agent::outcome::{TurnOutcome, TurnStatus};
+use chatops::app::App;
+use chatops::config::Settings;
+use chatops::console::{self, ConsoleIdentity};
+use chatops::store::AuditEvent;
+use common::app::TestApp;
 use common::bot_process::BotProcess;
 use common::config_file::ConfigFile;
 use common::fake_platform::{FakePlatform, performance};
 use common::fake_slack::{
     CHANNEL, FakeSlack, OPERATOR, SlackClient, TEAM, approval_request, mention,
 };
+use common::{FakeLlm, Scripted};
 use serde_json::Value;
 
 /// chatops.toml for the processes: one bot store on the test MongoDB, the
@@ -182,5 +196,111 @@ sections = ["cache_status"]
             .unwrap()
             .to_lowercase()
             .contains("duckdb")
+    );
+}
+
+/// Two bots in this process on one fresh MongoDB database, each with its own
+/// limits and buckets (`tweak` adjusts both's settings).
+async fn two_replicas(llm: Option<&FakeLlm>, tweak: impl Fn(&mut Settings)) -> (TestApp, TestApp) {
+    let db = common::fresh_db_name();
+    let replica = async |store| {
+        let mut settings = common::settings_with_llm(llm);
+        tweak(&mut settings);
+        TestApp::builder(settings)
+            .fast_sandbox()
+            .store(store)
+            .build()
+            .await
+    };
+    let a = replica(common::mongo_store(&db).await).await;
+    let b = replica(common::mongo_store(&db).await).await;
+    (a, b)
+}
+
+async fn ask(app: &App, user: &str, question: &str) -> TurnOutcome {
+    let who = ConsoleIdentity::new(user, "ops").unwrap();
+    console::ask(&app.pipeline, &who, question, false).await
+}
+
+#[tokio::test]
+async fn a_persons_rate_limit_holds_across_replicas_and_they_are_told_once() {
+    common::away_from_a_minute_end().await;
+    let (a, b) = two_replicas(None, |s| s.limits.user_per_minute = 3).await;
+    // Three a minute for the fleet: each replica alone would take three.
+    for replica in [&a, &b, &a] {
+        let out = ask(replica, "alice", "cache status").await;
+        assert_eq!(out.status, TurnStatus::Answered, "{}", out.answer);
+    }
+    let told = ask(&b, "alice", "cache status").await;
+    assert_eq!(told.status, TurnStatus::Refused, "{}", told.answer);
+    assert!(told.answer.contains("Try again in"), "{}", told.answer);
+    let again = ask(&a, "alice", "cache status").await;
+    assert_eq!(
+        again.status,
+        TurnStatus::RefusedAgain,
+        "told already, on the other replica"
+    );
+    // Another person is not limited by alice's window.
+    assert_eq!(
+        ask(&a, "bob", "cache status").await.status,
+        TurnStatus::Answered
+    );
+}
+
+#[tokio::test]
+async fn past_the_fleet_cap_both_replicas_answer_offline_and_the_admins_are_told_once() {
+    // The one scripted completion reports 812 + 24 tokens: past a cap of 800.
+    let llm = FakeLlm::start(vec![Scripted::answer("DuckDB hit rate is fine.")]).await;
+    let (a, b) = two_replicas(Some(&llm), |s| {
+        s.limits.global_daily_tokens = 800;
+        s.limits.alert_channel = Some("slack:C0ALERTS".into());
+    })
+    .await;
+    let first = ask(&a, "alice", "how is the duckdb cache?").await;
+    assert!(!first.offline, "{}", first.answer);
+
+    // Two other people, one on each replica, at once.
+    let (on_a, on_b) = tokio::join!(
+        ask(&a, "bob", "how is the duckdb cache?"),
+        ask(&b, "carol", "how is the duckdb cache?"),
+    );
+    for out in [&on_a, &on_b] {
+        assert!(out.offline, "past the fleet cap: {}", out.answer);
+        assert!(
+            out.answer.contains("team's daily LLM budget is used up"),
+            "{}",
+            out.answer
+        );
+        assert!(
+            out.answer.contains("97.3 %"),
+            "the planner answers: {}",
+            out.answer
+        );
+    }
+    assert!(ask(&b, "alice", "cache status").await.offline);
+    assert_eq!(llm.requests().len(), 1, "the LLM was not called again");
+
+    let alerts = a.store.jobs.list_jobs(Some("deliver"), 10).await.unwrap();
+    assert_eq!(alerts.len(), 1, "one alert for the fleet: {alerts:?}");
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(alerts[0].key, format!("cap:tokens:{today}"));
+    assert_eq!(alerts[0].payload["channel"], "slack:C0ALERTS");
+    let text = alerts[0].payload["message"].to_string();
+    assert!(text.contains("836 of 800 tokens"), "{text}");
+    let recorded: Vec<AuditEvent> = common::audit_log(&b)
+        .await
+        .into_iter()
+        .map(|r| r.event)
+        .filter(|e| matches!(e, AuditEvent::CapReached { .. }))
+        .collect();
+    assert_eq!(
+        recorded,
+        [AuditEvent::CapReached {
+            cap: "tokens".into(),
+            day: today.to_string(),
+            used: 836.0,
+            limit: 800.0,
+            alert_channel: Some("slack:C0ALERTS".into()),
+        }]
     );
 }

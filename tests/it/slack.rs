@@ -1,7 +1,8 @@
 //! The Slack adapter over real HTTP: signed requests into `chatops serve`'s
 //! HTTP server, a fake Slack Web API (chat.postMessage, chat.update,
 //! reactions, usergroups.list, auth.test) and response_url endpoint
-//! recording what the bot sends, in Slack's wire formats.
+//! recording what the bot sends, in Slack's wire formats; a flood of
+//! mentions from one person (one refusal notice, refused text never audited).
 
 use crate::common;
 
@@ -9,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chatops::domain::Role;
+use chatops::store::{AuditEvent, AuditRecord};
 use common::app::TestApp;
 use common::fake_slack::{FakeSlack, OPERATOR, TEAM, approval_request, sign};
 use hmac::{Hmac, Mac};
@@ -525,5 +527,89 @@ async fn a_direct_message_is_answered_in_the_dm() {
         posts[0]["text"].as_str().unwrap().contains("정상"),
         "{}",
         posts[0]
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_mentions_gets_one_refusal_and_refused_text_is_never_audited() {
+    common::away_from_a_minute_end().await;
+    let bot = bot().await; // 10 messages a minute per person
+    let question = "cache status";
+    for i in 0..30 {
+        let event = mention(question, &format!("1700000400.{i:06}"), None, OPERATOR);
+        let r = bot
+            .slack_client()
+            .event(&format!("EvFLOOD{i:02}"), event, &[])
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    // Every one of the 30 is audited: 10 answered, 20 refused.
+    let until = tokio::time::Instant::now() + WAIT;
+    let records = loop {
+        let records = common::audit_log(&bot).await;
+        let done = records
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.event,
+                    AuditEvent::ReplyOut { .. } | AuditEvent::Refused { .. }
+                )
+            })
+            .count();
+        if done >= 30 || tokio::time::Instant::now() > until {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Posts go out at Slack's pace (about one a second in a channel).
+    let slow = Duration::from_secs(40);
+    bot.slack().wait_calls("chat.postMessage", 11, slow).await;
+    bot.slack().wait_calls("reactions.add", 21, slow).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let posts = bot.slack().calls("chat.postMessage");
+    let refusals: Vec<&Value> = posts
+        .iter()
+        .filter(|p| p["text"].as_str().unwrap().contains("Try again in"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "one refusal notice: {posts:?}");
+    assert_eq!(posts.len(), 11, "10 answers and the notice: {posts:?}");
+    // The quiet ones get no reaction either: 👀 and ✅ on each answer, ⚠ on the notice.
+    let reactions = bot.slack().calls("reactions.add");
+    assert_eq!(reactions.len(), 21, "{reactions:?}");
+
+    let refused: Vec<(&str, Option<u64>, Option<&str>, bool)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            AuditEvent::Refused {
+                chars,
+                sha256,
+                quiet,
+                ..
+            } => Some((r.request_id.as_str(), *chars, sha256.as_deref(), *quiet)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 20);
+    assert_eq!(refused.iter().filter(|r| !r.3).count(), 1, "one told");
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(question.as_bytes()));
+    for (request_id, chars, sha256, _) in &refused {
+        assert_eq!(*chars, Some(question.chars().count() as u64));
+        assert_eq!(*sha256, Some(digest.as_str()));
+        // One compact record per refused message: no text, nothing else.
+        let about: Vec<&AuditRecord> = records
+            .iter()
+            .filter(|r| r.request_id == *request_id)
+            .collect();
+        assert_eq!(about.len(), 1, "{about:?}");
+        assert!(!serde_json::to_string(about[0]).unwrap().contains(question));
+    }
+    let texts = records
+        .iter()
+        .filter(|r| matches!(r.event, AuditEvent::MessageIn { .. }))
+        .count();
+    assert_eq!(
+        texts, 10,
+        "only admitted messages are audited with their text"
     );
 }

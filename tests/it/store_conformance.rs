@@ -1,13 +1,14 @@
 //! One conformance suite, run against both stores: SQLite (a temp file) and
-//! MongoDB (a fresh database on the nx-27017 test server).
+//! MongoDB (a fresh database on the nx-27017 test server). The shared limits
+//! (`LimitRepo`: window counters, the day's totals) are part of it.
 
 use crate::common;
 
 use chatops::store::backends::Store;
 use chatops::store::{
     Approval, ApprovalStatus, AuditEvent, AuditQuery, AuditRecord, ChainReport, ChatSession,
-    DecideError, Job, JobRelease, JobState, NewJob, StoreStats, Turn, UsageRow, UsageScope,
-    verify_audit_chain,
+    DayTotals, DecideError, Job, JobRelease, JobState, NewJob, StoreStats, Turn, UsageRow,
+    UsageScope, verify_audit_chain,
 };
 use chrono::{Duration, NaiveDate};
 use common::{Backend, ReopenableStore};
@@ -1569,6 +1570,131 @@ async fn usage_counters_accumulate(store: Store) {
     assert_eq!(tokens("2024-06-05", channel(ops)).await, 0);
 }
 
+/// Limit counters count each hit once per key (a window), independently of
+/// other keys; the day's totals add up every person, channel and model of
+/// that day only.
+async fn limit_counters_and_day_totals(store: Store) {
+    let now = chatops::clock::now();
+    let ttl = Duration::minutes(2);
+    let l = &store.limits;
+    for expected in 1..=3 {
+        assert_eq!(
+            l.count_hit("rate:user:slack:T1/U1:29000000", now, ttl)
+                .await
+                .unwrap(),
+            expected
+        );
+    }
+    assert_eq!(
+        l.count_hit("rate:user:slack:T1/U1:29000001", now, ttl)
+            .await
+            .unwrap(),
+        1,
+        "the next window starts again"
+    );
+    assert_eq!(
+        l.count_hit("rate:channel:slack:C1:29000000", now, ttl)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        l.count_hit("rate:user:slack:T1/U1:29000000", now, ttl)
+            .await
+            .unwrap(),
+        4
+    );
+
+    assert_eq!(
+        l.day_totals(day("2024-06-03")).await.unwrap(),
+        DayTotals::default()
+    );
+    let u = &store.usage;
+    for (d, subject, channel, model, prompt, completion, cost) in [
+        (
+            "2024-06-03",
+            "slack:alice",
+            "slack:C-ops",
+            "gpt-4o",
+            100,
+            20,
+            0.25,
+        ),
+        (
+            "2024-06-03",
+            "slack:alice",
+            "slack:C-ops",
+            "gpt-4o",
+            100,
+            20,
+            0.25,
+        ),
+        (
+            "2024-06-03",
+            "discord:bob",
+            "discord:9",
+            "gpt-4o-mini",
+            7,
+            3,
+            0.0625,
+        ),
+        (
+            "2024-06-04",
+            "slack:alice",
+            "slack:C-ops",
+            "gpt-4o",
+            50,
+            50,
+            1.0,
+        ),
+    ] {
+        u.add_usage(day(d), subject, channel, model, prompt, completion, cost)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        l.day_totals(day("2024-06-03")).await.unwrap(),
+        DayTotals {
+            tokens: 250,
+            cost_usd: 0.5625
+        }
+    );
+    assert_eq!(
+        l.day_totals(day("2024-06-04")).await.unwrap(),
+        DayTotals {
+            tokens: 100,
+            cost_usd: 1.0
+        }
+    );
+}
+
+/// Two processes (two store handles) counting one window at once: every hit
+/// counted, each count handed out once.
+async fn concurrent_limit_hits_are_counted_once(reopenable: &ReopenableStore) {
+    let (a, b) = (reopenable.open().await, reopenable.open().await);
+    let now = chatops::clock::now();
+    let hitter = |store: Store| {
+        tokio::spawn(async move {
+            let mut counts = Vec::new();
+            for _ in 0..20 {
+                counts.push(
+                    store
+                        .limits
+                        .count_hit("rate:user:slack:T1/U1:1", now, Duration::minutes(2))
+                        .await
+                        .unwrap(),
+                );
+            }
+            counts
+        })
+    };
+    let (x, y) = (hitter(a), hitter(b));
+    let mut counts = x.await.unwrap();
+    counts.extend(y.await.unwrap());
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=40).collect::<Vec<u64>>());
+}
+
 /// Two processes (two store handles) adding to the same counters at once
 /// lose nothing.
 async fn concurrent_usage_adds_lose_nothing(reopenable: &ReopenableStore) {
@@ -2356,6 +2482,7 @@ conformance!(
         jobs_abandon_and_purge,
         schedule_cursor_compare_and_set,
         usage_counters_accumulate,
+        limit_counters_and_day_totals,
         stats_count_what_metrics_show
     ],
     reopenable: [
@@ -2370,6 +2497,7 @@ conformance!(
     multi_thread: [
         concurrent_claimers_never_share_a_job,
         concurrent_audit_writers_keep_one_chain,
-        concurrent_usage_adds_lose_nothing
+        concurrent_usage_adds_lose_nothing,
+        concurrent_limit_hits_are_counted_once
     ]
 );

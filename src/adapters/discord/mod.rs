@@ -505,6 +505,10 @@ impl ChatSurface for DiscordReply<'_> {
         MESSAGE_CHARS
     }
 
+    fn may_stay_quiet(&self) -> bool {
+        true // a channel sees every post: a person told once gets no more
+    }
+
     async fn working(&self) {
         if let Err(e) = self.http.broadcast_typing(self.channel).await {
             tracing::debug!(error = %e, "typing indicator not shown");

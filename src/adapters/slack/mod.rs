@@ -539,6 +539,10 @@ impl ChatSurface for SlackThread<'_> {
         SECTION_CHARS
     }
 
+    fn may_stay_quiet(&self) -> bool {
+        true // a channel sees every post: a person told once gets no more
+    }
+
     async fn working(&self) {
         let _ = self.web.react(self.channel, self.ts, "eyes").await;
     }

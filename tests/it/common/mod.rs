@@ -352,6 +352,16 @@ impl TypedTool for DeployTool {
     }
 }
 
+/// Wait, when the clock minute is nearly over, for the next one: a test of
+/// the per-minute limits then runs inside one window.
+pub async fn away_from_a_minute_end() {
+    use chrono::Timelike;
+    let second = chrono::Utc::now().second();
+    if second >= 45 {
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(61 - second))).await;
+    }
+}
+
 /// A free loopback address for `http.addr`.
 pub fn free_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
