@@ -1,5 +1,7 @@
 //! `chatops check`: validates the configuration (loading it already did),
 //! then probes each configured dependency and prints a table of what is up.
+//! Slack is up only when `auth.test` answers `ok: true` (it answers HTTP 200
+//! either way); `invalid_auth` and the like are down, with Slack's code.
 //! Probes are cheap reads with a 5 s timeout; Alpha Vantage is called at most
 //! once (the reading is cached and counted against the bot's daily budget).
 
@@ -43,18 +45,53 @@ fn row(dependency: &'static str, state: ProbeState, detail: impl Into<String>) -
     }
 }
 
-async fn http_probe(dependency: &'static str, request: reqwest::RequestBuilder) -> Probe {
+/// What a successful HTTP answer must also say for the dependency to be up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Any 2xx.
+    Success,
+    /// Slack's Web API: HTTP 200 either way; the JSON's `ok` tells.
+    SlackOk,
+}
+
+async fn http_probe(
+    dependency: &'static str,
+    request: reqwest::RequestBuilder,
+    expect: Expect,
+) -> Probe {
     let started = Instant::now();
     match request.timeout(TIMEOUT).send().await {
-        Ok(r) if r.status().is_success() => row(
-            dependency,
-            ProbeState::Up,
-            format!(
+        Ok(r) if r.status().is_success() => {
+            let took = format!(
                 "HTTP {} in {} ms",
                 r.status().as_u16(),
                 started.elapsed().as_millis()
-            ),
-        ),
+            );
+            if expect == Expect::Success {
+                return row(dependency, ProbeState::Up, took);
+            }
+            match r.json::<serde_json::Value>().await {
+                Ok(body) if body["ok"] == true => row(dependency, ProbeState::Up, took),
+                Ok(body) => {
+                    let error: String = body["error"]
+                        .as_str()
+                        .unwrap_or("no error code")
+                        .chars()
+                        .take(80)
+                        .collect();
+                    row(
+                        dependency,
+                        ProbeState::Down,
+                        format!("answered ok: false ({error})"),
+                    )
+                }
+                Err(_) => row(
+                    dependency,
+                    ProbeState::Down,
+                    "HTTP 200 without Slack's JSON answer",
+                ),
+            }
+        }
         Ok(r) => row(
             dependency,
             ProbeState::Down,
@@ -135,6 +172,7 @@ pub async fn run_checks(app: &App) -> Vec<Probe> {
                 "slack",
                 http.post(format!("{}/auth.test", base.trim_end_matches('/')))
                     .bearer_auth(token.expose()),
+                Expect::SlackOk,
             )
             .await
         }
@@ -151,7 +189,7 @@ pub async fn run_checks(app: &App) -> Vec<Probe> {
             let req = http
                 .get(format!("{}/users/@me", base.trim_end_matches('/')))
                 .header("Authorization", format!("Bot {}", token.expose()));
-            http_probe("discord", req).await
+            http_probe("discord", req, Expect::Success).await
         }
     });
 

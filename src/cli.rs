@@ -169,6 +169,22 @@ impl Identity {
     }
 }
 
+/// serenity wraps each REST request in an info span that prints the request
+/// (its route, which for an interaction's webhook holds the interaction's
+/// token) with every line logged inside it: its HTTP module logs warnings
+/// and errors only, whatever `RUST_LOG` or `log.level` says.
+pub const LOG_CAPS: [&str; 1] = ["serenity::http=warn"];
+
+/// `filter` with [`LOG_CAPS`] added.
+pub fn capped(mut filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    for cap in LOG_CAPS {
+        if let Ok(directive) = cap.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 fn init_logging(settings: &Settings, interactive: bool) {
     use tracing_subscriber::EnvFilter;
     // In the terminal chat, logs would interleave with the conversation: warn and up only.
@@ -178,11 +194,13 @@ fn init_logging(settings: &Settings, interactive: bool) {
         settings.log.level.clone()
     };
     // An empty RUST_LOG (as `.env` files leave it) counts as unset, not as "log nothing".
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(default));
+    let filter = capped(
+        std::env::var("RUST_LOG")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .and_then(|v| EnvFilter::try_new(v).ok())
+            .unwrap_or_else(|| EnvFilter::new(default)),
+    );
     // Colour only on a terminal: a log file or journald gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

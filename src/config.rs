@@ -574,8 +574,9 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Parse a TOML file. Unknown keys and wrong types are errors that quote
-    /// the offending line.
+    /// Parse a TOML file. Unknown keys, wrong types and bad syntax are errors
+    /// that name the line, column and key, and never show a value (it may be
+    /// a secret).
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -583,7 +584,7 @@ impl Settings {
         })?;
         let mut settings: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: crate::secret::toml_error(&e, &text),
         })?;
         settings.source = Some(path.to_path_buf());
         Ok(settings)

@@ -4,8 +4,17 @@
 //! Two nets: the exact values of configured secrets, and patterns of common
 //! key formats (OpenAI `sk-…`, Slack `xox?-…`/`xapp-…`, bearer tokens,
 //! `apikey=` query parameters, passwords in connection strings, AWS key ids).
-//! JSON values under secret-looking keys (`password`, `token`, `api_key`…) are
-//! replaced whole.
+//! JSON values under secret keys are replaced whole.
+//!
+//! A JSON key is secret by its whole name, never by a part of it: the name
+//! is normalised (`camelCase` split into words, lowercase, `-`, `.` and
+//! spaces read as `_`), then it is secret when it is one of
+//! [`SECRET_KEYS`] (`token`, `password`, `api_key`, `authorization`…) or
+//! ends with `_` and one of [`SECRET_SUFFIXES`] (`bot_token`,
+//! `client_secret`, `db_password`, `openai_api_key`…). So counts stay
+//! numbers: `tokens`, `prompt_tokens`, `total_tokens`, `max_tokens`,
+//! `token_count` and `key` are not secret (`usage_report` shows token counts
+//! to the model as they are).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -39,17 +48,68 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str, &'static str)>> = LazyLock::
     .collect()
 });
 
-const SECRET_KEYS: [&str; 9] = [
+/// Key names (normalised, see the module doc) whose value is a secret.
+pub const SECRET_KEYS: [&str; 16] = [
+    "token",
+    "secret",
     "password",
     "passwd",
-    "secret",
-    "token",
+    "pwd",
+    "passphrase",
     "api_key",
     "apikey",
     "authorization",
-    "signing_secret",
+    "auth",
+    "credentials",
     "private_key",
+    "secret_key",
+    "access_key",
+    "signing_key",
+    "cookie",
 ];
+
+/// Last words (after `_`) that make a normalised key name secret.
+pub const SECRET_SUFFIXES: [&str; 10] = [
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "api_key",
+    "apikey",
+    "private_key",
+    "secret_key",
+    "access_key",
+    "signing_key",
+];
+
+/// Whether a JSON value under `key` is a secret (see the module doc).
+pub fn is_secret_key(key: &str) -> bool {
+    let chars: Vec<char> = key.chars().collect();
+    let mut name = String::with_capacity(key.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        // A word starts at an upper-case letter after a lower-case one or a
+        // digit (`apiKey`), or before a lower-case one in a capital run (`XApi`).
+        let previous = i.checked_sub(1).map(|p| chars[p]);
+        let next = chars.get(i + 1);
+        if c.is_uppercase()
+            && previous.is_some_and(|p| {
+                p.is_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
+            })
+        {
+            name.push('_');
+        }
+        match c {
+            '-' | '.' | ' ' => name.push('_'),
+            c => name.extend(c.to_lowercase()),
+        }
+    }
+    SECRET_KEYS.contains(&name.as_str())
+        || SECRET_SUFFIXES
+            .iter()
+            .any(|s| name.strip_suffix(s).is_some_and(|head| head.ends_with('_')))
+}
 
 /// Removes known secrets and secret-looking strings.
 #[derive(Debug, Clone, Default)]
@@ -113,8 +173,7 @@ impl Redactor {
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| {
-                        let key = k.to_ascii_lowercase();
-                        let v = if SECRET_KEYS.iter().any(|s| key.contains(s)) && !v.is_null() {
+                        let v = if is_secret_key(k) && !v.is_null() {
                             Value::String(MASK.into())
                         } else {
                             self.redact_json(v)
@@ -174,6 +233,76 @@ mod tests {
         let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----";
         assert_eq!(r.redact(pem), "[redacted]");
         assert!(r.secret_kinds("캐시 적중률 알려줘").is_empty());
+    }
+
+    #[test]
+    fn secret_keys_are_matched_by_their_whole_name() {
+        for key in [
+            "token",
+            "Token",
+            "TOKEN",
+            "password",
+            "passwd",
+            "secret",
+            "api_key",
+            "apiKey",
+            "api-key",
+            "apikey",
+            "authorization",
+            "Authorization",
+            "signing_secret",
+            "bot_token",
+            "app_token",
+            "access_token",
+            "refresh_token",
+            "accessToken",
+            "client_secret",
+            "clientSecret",
+            "private_key",
+            "db_password",
+            "openai_api_key",
+            "X-Api-Key",
+            "aws_secret_access_key",
+            "slack.signing_secret",
+            "credentials",
+            "XApiKey",
+            "_token",
+        ] {
+            assert!(is_secret_key(key), "{key} is secret");
+        }
+        for key in [
+            "tokens",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "max_tokens",
+            "promptTokens",
+            "token_count",
+            "tokens_used",
+            "key",
+            "cache_key",
+            "job_key",
+            "keys",
+            "secretary",
+            "passwords_rotated_at",
+            "author",
+            "symbols",
+            "tokenizer",
+        ] {
+            assert!(!is_secret_key(key), "{key} is not secret");
+        }
+    }
+
+    #[test]
+    fn token_counts_are_not_redacted_but_tokens_are() {
+        let r = Redactor::new(vec![]);
+        let v = json!({"usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
+                       "max_tokens": 512, "tokens": 150, "bot_token": "abc", "accessToken": "def"});
+        assert_eq!(
+            r.redact_json(&v),
+            json!({"usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
+                   "max_tokens": 512, "tokens": 150, "bot_token": "[redacted]", "accessToken": "[redacted]"})
+        );
     }
 
     #[test]

@@ -114,6 +114,12 @@ fn to_openai_message(m: &Message) -> ChatCompletionRequestMessage {
                 name: None,
             })
         }
+        // The meter has fenced it into an assistant message already; unfenced
+        // it would still be the assistant's turn.
+        Message::EarlierAnswer(text) => to_openai_message(&Message::Assistant {
+            content: Some(text.clone()),
+            tool_calls: vec![],
+        }),
         Message::User(text) => {
             ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
                 content: text.clone().into(),

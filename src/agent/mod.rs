@@ -15,9 +15,11 @@
 //! The model is untrusted: its tool calls go through the registry (RBAC,
 //! validation, approval, audit), at most `limits.max_tool_calls_per_step` a
 //! step, identical calls in one turn run once, and tool output goes back
-//! fenced as data and capped. Every LLM call's tokens (as reported, or
-//! counted) and cost are recorded. When the LLM fails (after its retries)
-//! the offline planner takes over the rest of the turn and the answer says so.
+//! fenced as data and capped. Earlier answers replayed from the session are
+//! data too ([`Message::EarlierAnswer`]: the meter fences them). Every LLM
+//! call's tokens (as reported, or counted) and cost are recorded. When the
+//! LLM fails (after its retries) the offline planner takes over the rest of
+//! the turn and the answer says so.
 
 pub mod commands;
 pub mod llm;
@@ -539,10 +541,7 @@ impl Agent {
         let mut messages = vec![Message::System(system)];
         for turn in history {
             messages.push(Message::User(turn.user.clone()));
-            messages.push(Message::Assistant {
-                content: Some(turn.assistant.clone()),
-                tool_calls: vec![],
-            });
+            messages.push(Message::EarlierAnswer(turn.assistant.clone()));
         }
         messages.push(Message::User(turn.text.to_string()));
         let tools = self.registry.offered(&event.caller);

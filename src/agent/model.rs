@@ -19,6 +19,10 @@ pub enum Message {
         content: Option<String>,
         tool_calls: Vec<ToolCallRequest>,
     },
+    /// An answer of an earlier turn, replayed from the session. It may quote
+    /// platform data (an error message, a strategy name), so it is data, not
+    /// trusted text: the meter sends it as the assistant's turn, fenced.
+    EarlierAnswer(String),
     /// A tool's result. `content` goes to the model; `display` is the human
     /// rendering, used by the offline planner.
     Tool {

@@ -26,7 +26,7 @@ pub fn prompt_tokens(model: &str, messages: &[Message], tools: &[ToolSpec]) -> u
     let bpe = tokenizer(model);
     let text = |m: &Message| -> String {
         match m {
-            Message::System(t) | Message::User(t) => t.clone(),
+            Message::System(t) | Message::User(t) | Message::EarlierAnswer(t) => t.clone(),
             Message::Assistant {
                 content,
                 tool_calls,

@@ -210,4 +210,16 @@ mod tests {
         let (empty, _) = report(&[], 1, Language::Ko);
         assert!(empty.contains("LLM 호출이 없습니다"));
     }
+
+    #[test]
+    fn token_counts_reach_the_model_as_numbers_after_redaction() {
+        // The registry redacts every tool's data before the model sees it.
+        let rows = [row("slack:T1/U1", "slack:C1", "gpt-4o-mini", 1000, 0.01)];
+        let (_, data) = report(&rows, 1, Language::En);
+        let shown = crate::redact::Redactor::new(vec![]).redact_json(&data);
+        assert_eq!(shown, data, "nothing in the report is a secret");
+        assert_eq!(shown["tokens"], 1000);
+        assert_eq!(shown["by_model"][0]["tokens"], 1000);
+        assert_eq!(shown["by_model"][0]["key"], "gpt-4o-mini");
+    }
 }

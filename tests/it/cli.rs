@@ -110,6 +110,37 @@ fn check_prints_a_table_and_bad_config_names_the_key() {
 }
 
 #[test]
+fn a_config_file_that_does_not_parse_never_shows_a_secret_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "abc123unquotedSigningSecret";
+    let config = dir.path().join("chatops.toml");
+    std::fs::write(
+        &config,
+        format!("[slack]\nbot_token = \"xoxb-1-2-3\"\nsigning_secret = {secret}\n"),
+    )
+    .unwrap();
+    for command in ["check", "serve"] {
+        let out = chatops(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .arg(command)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("line 3") && stderr.contains("slack.signing_secret"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            !stderr.contains(secret),
+            "{command} showed the secret: {stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+    }
+}
+
+#[test]
 fn serve_answers_health_probes_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let addr = common::free_addr();

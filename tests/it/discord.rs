@@ -138,6 +138,41 @@ async fn ops_is_deferred_then_the_answer_edits_it() {
 }
 
 #[tokio::test]
+async fn a_failing_discord_is_logged_without_the_interaction_token() {
+    const INTERACTION_TOKEN: &str = "aW50ZXJhY3Rpb246OTk5OnNlY3JldC10b2tlbi14eXo";
+    let logs = common::CapturedLogs::start();
+    let bot = bot(None).await;
+    // Every try to edit the deferred response fails: retried, then given up, each logged.
+    bot.discord().state.fail_webhooks.store(3, Ordering::SeqCst);
+    let mut ops = command("7301", OPERATOR, &[OPERATOR_ROLE], "캐시 상태");
+    ops["token"] = INTERACTION_TOKEN.into();
+    bot.discord_client().interact(&ops).await;
+    bot.discord()
+        .wait_calls("PATCH", "/messages/@original", 3)
+        .await;
+    let mut text = String::new();
+    for _ in 0..250 {
+        text = logs.text();
+        if text.contains("Discord call failed; the message was not delivered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Discord call failed") && l.contains("edit deferred response"))
+        .collect();
+    assert_eq!(ours.len(), 3, "two retries and the last failure: {text}");
+    for line in &ours {
+        assert!(line.contains("HTTP 500"), "{line}");
+    }
+    assert!(
+        !text.contains(INTERACTION_TOKEN),
+        "the interaction token reached the logs: {text}"
+    );
+}
+
+#[tokio::test]
 async fn approvals_allowed_refused_and_expired() {
     let bot = bot(None).await;
     bot.discord_client()

@@ -429,6 +429,28 @@ async fn slack_user_groups_grant_their_bound_role() {
 }
 
 #[tokio::test]
+async fn check_reads_slacks_answer_and_a_refused_token_is_down() {
+    use chatops::check::{ProbeState, run_checks};
+    let slack = FakeSlack::start().await;
+    let bot = TestApp::builder(common::settings_with_llm(None))
+        .slack(&slack)
+        .build()
+        .await;
+    let probe = |rows: Vec<chatops::check::Probe>| {
+        rows.into_iter()
+            .find(|r| r.dependency == "slack")
+            .expect("a slack row")
+    };
+    let up = probe(run_checks(&bot.app).await);
+    assert_eq!(up.state, ProbeState::Up, "{up:?}");
+    // Slack refuses the token with HTTP 200 and `ok: false`.
+    *slack.state.auth_error.lock().unwrap() = Some("invalid_auth".into());
+    let down = probe(run_checks(&bot.app).await);
+    assert_eq!(down.state, ProbeState::Down, "{down:?}");
+    assert!(down.detail.contains("invalid_auth"), "{down:?}");
+}
+
+#[tokio::test]
 async fn socket_mode_delivers_events_and_commands_and_gets_them_acked() {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;

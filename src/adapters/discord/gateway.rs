@@ -41,7 +41,7 @@ impl EventHandler for Handler {
             None => ctx.http.create_global_command(&ops_command()).await,
         };
         if let Err(e) = registered {
-            tracing::error!(error = %e, "the /ops command could not be registered");
+            tracing::error!(error = %super::describe(&e), "the /ops command could not be registered");
         }
     }
 
@@ -86,7 +86,12 @@ pub async fn run(
     let mut client = serenity::all::ClientBuilder::new_with_http(http, intents)
         .event_handler(Handler { adapter, guild_id })
         .await
-        .map_err(|e| anyhow::anyhow!("Discord client could not start (DISCORD_TOKEN): {e}"))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "Discord client could not start (DISCORD_TOKEN): {}",
+                super::describe(&e)
+            )
+        })?;
     let shards = client.shard_manager.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -95,5 +100,5 @@ pub async fn run(
     client
         .start()
         .await
-        .map_err(|e| anyhow::anyhow!("Discord gateway failed: {e}"))
+        .map_err(|e| anyhow::anyhow!("Discord gateway failed: {}", super::describe(&e)))
 }

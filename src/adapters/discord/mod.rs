@@ -15,6 +15,9 @@
 //!   member's Discord roles are the `discord-role:<id>` of RBAC bindings.
 //! - Answers stay within 2,000 characters a message (tables in code blocks,
 //!   long answers split on lines).
+//! - Discord errors are logged as [`describe`] tells them: status, Discord's
+//!   code and message, never a URL (a webhook URL holds the interaction's
+//!   token).
 
 pub mod gateway;
 pub mod http;
@@ -452,16 +455,53 @@ where
                     serenity::Error::Http(serenity::http::HttpError::Request(_)) => true,
                     _ => false,
                 };
+                let error = describe(&e);
                 if !transient || attempt + 1 == ATTEMPTS {
-                    tracing::error!(what, error = %e, "Discord call failed; the message was not delivered");
+                    tracing::error!(what, %error, "Discord call failed; the message was not delivered");
                     return None;
                 }
-                tracing::warn!(what, attempt, error = ?e, "Discord call failed; retrying");
+                tracing::warn!(what, attempt, %error, "Discord call failed; retrying");
                 tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
             }
         }
     }
     None
+}
+
+/// A URL in an error's text, wherever it comes from.
+static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?i)\b(?:https?|wss?)://\S+").expect("URL pattern compiles")
+});
+
+/// A serenity error as every Discord log line and delivery failure tells
+/// it: Discord's HTTP status, error code and message, or the kind of
+/// transport failure, and never a URL. A webhook URL holds the interaction's
+/// token (valid 15 minutes), and serenity's `Debug` of an error prints it.
+pub fn describe(error: &serenity::Error) -> String {
+    use serenity::http::HttpError;
+    let told = match error {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => format!(
+            "Discord answered HTTP {} (code {}): {}",
+            r.status_code.as_u16(),
+            r.error.code,
+            r.error.message
+        ),
+        serenity::Error::Http(HttpError::Request(e)) => {
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "no connection"
+            } else if e.is_decode() || e.is_body() {
+                "broken answer"
+            } else {
+                "request failed"
+            };
+            format!("Discord unreachable: {kind}")
+        }
+        serenity::Error::Url(_) => "Discord: bad URL".into(),
+        other => format!("Discord: {other}"),
+    };
+    URL.replace_all(&told, "[url]").into_owned()
 }
 
 /// An approval's text as Discord parts, each cut to fit one message together.
@@ -511,7 +551,7 @@ impl ChatSurface for DiscordReply<'_> {
 
     async fn working(&self) {
         if let Err(e) = self.http.broadcast_typing(self.channel).await {
-            tracing::debug!(error = %e, "typing indicator not shown");
+            tracing::debug!(error = %describe(&e), "typing indicator not shown");
         }
         let (http, channel) = (self.http.clone(), self.channel);
         let typing = tokio::spawn(async move {
@@ -649,7 +689,7 @@ pub async fn respond_over_rest(http: &Http, id: &str, token: &str, response: &Va
         .create_interaction_response(InteractionId::new(id), token, response, vec![])
         .await
     {
-        tracing::error!(error = %e, "interaction response could not be sent");
+        tracing::error!(error = %describe(&e), "interaction response could not be sent");
     }
 }
 
@@ -682,6 +722,46 @@ mod tests {
         .unwrap();
         let message: Message = serde_json::from_value(gateway["d"].clone()).unwrap();
         assert_eq!(message.mentions[0].id, "1167900000000000000");
+    }
+
+    #[tokio::test]
+    async fn discord_errors_are_told_without_the_webhook_url_and_its_token() {
+        const TOKEN: &str = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDpzZWNyZXQtdG9rZW4";
+        const APP: &str = "1167900000000000000";
+        let followup = |http: Http| async move {
+            http.create_followup_message(TOKEN, &json!({"content": "hi"}), vec![])
+                .await
+                .unwrap_err()
+        };
+        // A Discord that answers every call with HTTP 500.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v10", listener.local_addr().unwrap());
+        let failing = axum::Router::new().fallback(|| async {
+            let body = json!({"message": "500: Internal Server Error", "code": 0});
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(body),
+            )
+        });
+        tokio::spawn(async move { axum::serve(listener, failing).await });
+        let answered = followup(DiscordAdapter::rest("bot", Some(APP), Some(&url)).unwrap()).await;
+        // And one that cannot be reached (reqwest's error holds the URL too).
+        let unreachable =
+            followup(DiscordAdapter::rest("bot", Some(APP), Some("http://127.0.0.1:9")).unwrap())
+                .await;
+        for (error, says) in [(answered, "HTTP 500"), (unreachable, "unreachable")] {
+            assert!(
+                format!("{error:?}").contains(TOKEN),
+                "serenity's Debug has it"
+            );
+            let told = describe(&error);
+            assert!(told.contains(says) && !told.contains(TOKEN), "{told}");
+            let reason = match sink::classify(error) {
+                crate::jobs::outbox::SendError::Retry { reason, .. } => reason,
+                other => panic!("{other:?}"),
+            };
+            assert!(!reason.contains(TOKEN), "{reason}");
+        }
     }
 
     #[test]

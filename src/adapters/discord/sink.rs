@@ -61,27 +61,18 @@ impl ChatSink for DiscordSink {
     }
 }
 
-/// What the outbox should do about a failed create-message.
+/// What the outbox should do about a failed create-message (the reason as
+/// [`super::describe`] tells it: no URL).
 pub fn classify(error: serenity::Error) -> SendError {
+    let what = super::describe(&error);
     match error {
-        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
-            let status = r.status_code.as_u16();
-            let what = format!("Discord answered HTTP {status}: {}", r.error.message);
-            if status == 429 || r.status_code.is_server_error() {
-                SendError::Retry {
-                    reason: what,
-                    after: None,
-                }
-            } else {
-                SendError::Dead(what)
-            }
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r))
+            if r.status_code.as_u16() != 429 && !r.status_code.is_server_error() =>
+        {
+            SendError::Dead(what)
         }
-        serenity::Error::Http(HttpError::Request(e)) => SendError::Retry {
-            reason: format!("Discord unreachable: {}", e.without_url()),
-            after: None,
-        },
-        other => SendError::Retry {
-            reason: format!("Discord: {other}"),
+        _ => SendError::Retry {
+            reason: what,
             after: None,
         },
     }

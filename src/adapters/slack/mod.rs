@@ -15,7 +15,9 @@
 //! - The thread is the session: a mention is answered in a thread under it
 //!   (or in its thread), and later messages in that thread continue it.
 //! - Subjects are `slack:<team>/<user>`; Slack user groups are the
-//!   `slack-group:<id>` of RBAC bindings.
+//!   `slack-group:<id>` of RBAC bindings. Memberships are trusted for 5
+//!   minutes after they were read; when Slack cannot say after that, nobody
+//!   has group roles (fail closed, see [`UserGroups`]).
 
 pub mod blocks;
 pub mod http;
@@ -44,8 +46,10 @@ use web::{BotIdentity, SlackWeb};
 
 /// The most characters of `/ops`'s immediate acknowledgement.
 const ACK_CHARS: usize = 300;
-/// How long the user-group membership is reused.
+/// How long user-group memberships are trusted after they were read.
 const GROUPS_TTL: Duration = Duration::from_secs(300);
+/// How long after a failed user-group lookup the next one is tried.
+const GROUPS_RETRY: Duration = Duration::from_secs(5);
 
 /// An Events API callback (`event_callback`), read leniently.
 #[derive(Debug, Clone, Deserialize)]
@@ -135,8 +139,83 @@ pub struct Action {
     pub action_ts: Option<String>,
 }
 
-/// User id → `slack-group:<id>`s, and when it was read.
-type GroupCache = Option<(Instant, HashMap<String, Vec<String>>)>;
+/// Slack user-group memberships, read at most once per TTL. They fail
+/// closed: memberships expire at their TTL after they were read, whatever
+/// happens; when the lookup then fails, nobody has group roles (direct
+/// bindings only) until one succeeds, and a failed lookup is not tried again
+/// before `retry` has passed.
+struct UserGroups {
+    ttl: Duration,
+    retry: Duration,
+    state: Mutex<GroupsState>,
+}
+
+#[derive(Default)]
+struct GroupsState {
+    /// User id → `slack-group:<id>`s, and when they were read.
+    read: Option<(Instant, HashMap<String, Vec<String>>)>,
+    /// When the last lookup failed.
+    failed: Option<Instant>,
+}
+
+impl UserGroups {
+    fn new(ttl: Duration, retry: Duration) -> Self {
+        Self {
+            ttl,
+            retry,
+            state: Mutex::new(GroupsState::default()),
+        }
+    }
+
+    /// The groups of `user` at `now`: from memberships read less than the
+    /// TTL ago, or from `lookup` (none while a failed one is recent, or when
+    /// it fails).
+    async fn of<F, E>(&self, user: &str, now: Instant, lookup: impl FnOnce() -> F) -> Vec<String>
+    where
+        F: std::future::Future<Output = Result<Vec<(String, Vec<String>)>, E>>,
+        E: std::fmt::Display,
+    {
+        {
+            let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, by_user)) = &state.read
+                && now.saturating_duration_since(*at) < self.ttl
+            {
+                return by_user.get(user).cloned().unwrap_or_default();
+            }
+            if state
+                .failed
+                .is_some_and(|at| now.saturating_duration_since(at) < self.retry)
+            {
+                return Vec::new();
+            }
+        }
+        match lookup().await {
+            Ok(list) => {
+                let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
+                for (group, users) in list {
+                    for u in users {
+                        by_user.entry(u).or_default().push(group.clone());
+                    }
+                }
+                let groups = by_user.get(user).cloned().unwrap_or_default();
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                *state = GroupsState {
+                    read: Some((now, by_user)),
+                    failed: None,
+                };
+                groups
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Slack user groups unavailable; RBAC uses direct bindings only");
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                // What was read expired at its TTL: it is not read again.
+                state.read = None;
+                state.failed = Some(now);
+                Vec::new()
+            }
+        }
+    }
+}
 
 /// The Slack side of the bot.
 pub struct SlackAdapter {
@@ -144,7 +223,7 @@ pub struct SlackAdapter {
     sessions: Arc<dyn SessionRepo>,
     web: SlackWeb,
     bot: OnceCell<BotIdentity>,
-    groups: Mutex<GroupCache>,
+    groups: UserGroups,
     session_ttl: chrono::Duration,
 }
 
@@ -160,7 +239,7 @@ impl SlackAdapter {
             sessions,
             web,
             bot: OnceCell::new(),
-            groups: Mutex::new(None),
+            groups: UserGroups::new(GROUPS_TTL, GROUPS_RETRY),
             session_ttl: chrono::Duration::hours(session_ttl_hours as i64),
         }
     }
@@ -195,42 +274,12 @@ impl SlackAdapter {
         }
     }
 
-    /// `slack-group:<id>` of every user group `user` is in (cached 5 min;
-    /// on failure, the last known membership or none).
+    /// `slack-group:<id>` of every user group `user` is in (read at most
+    /// every 5 min; none while Slack fails to say: see [`UserGroups`]).
     async fn groups_of(&self, user: &str) -> Vec<String> {
-        let fresh = {
-            let cache = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-            cache
-                .as_ref()
-                .filter(|(at, _)| at.elapsed() < GROUPS_TTL)
-                .map(|(_, m)| m.get(user).cloned().unwrap_or_default())
-        };
-        if let Some(groups) = fresh {
-            return groups;
-        }
-        match self.web.user_groups().await {
-            Ok(list) => {
-                let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
-                for (group, users) in list {
-                    for u in users {
-                        by_user.entry(u).or_default().push(group.clone());
-                    }
-                }
-                let groups = by_user.get(user).cloned().unwrap_or_default();
-                *self.groups.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((Instant::now(), by_user));
-                groups
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "Slack user groups unavailable; RBAC uses direct bindings only");
-                // Keep what was known, and don't ask again before the TTL.
-                let mut cache = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-                let known = cache.take().map(|(_, m)| m).unwrap_or_default();
-                let groups = known.get(user).cloned().unwrap_or_default();
-                *cache = Some((Instant::now(), known));
-                groups
-            }
-        }
+        self.groups
+            .of(user, Instant::now(), || self.web.user_groups())
+            .await
     }
 
     async fn caller(&self, team: &str, user: &str, channel: &str) -> Option<Caller> {
@@ -606,6 +655,77 @@ impl ChatSurface for SlackResponse<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn group_memberships_expire_at_their_ttl_when_slack_stops_answering() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let groups = UserGroups::new(Duration::from_secs(300), Duration::from_secs(5));
+        let lookups = AtomicUsize::new(0);
+        let answers = || {
+            lookups.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, String>(vec![("slack-group:S0OPS".into(), vec!["U1".into()])]) }
+        };
+        let fails = || {
+            lookups.fetch_add(1, Ordering::SeqCst);
+            async { Err::<Vec<(String, Vec<String>)>, _>("usergroups.list: HTTP 500".to_string()) }
+        };
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let rbac = crate::rbac::Rbac::new(crate::config::RbacSettings {
+            bindings: [(
+                "slack-group:S0OPS".to_string(),
+                crate::domain::Role::Operator,
+            )]
+            .into(),
+            ..Default::default()
+        });
+        let role = |groups: Vec<String>| {
+            rbac.role_of(&Caller {
+                subject: Subject::slack("T1", "U1"),
+                groups,
+                channel: ChannelId::new(Platform::Slack, "C1").unwrap(),
+            })
+        };
+
+        assert_eq!(
+            role(groups.of("U1", at(0), answers).await),
+            crate::domain::Role::Operator
+        );
+        // Within the TTL the memberships read are used; Slack is not asked.
+        assert_eq!(
+            role(groups.of("U1", at(299), fails).await),
+            crate::domain::Role::Operator
+        );
+        assert_eq!(lookups.load(Ordering::SeqCst), 1);
+        // Past it, a failed lookup leaves the person with direct bindings only.
+        assert_eq!(
+            role(groups.of("U1", at(301), fails).await),
+            crate::domain::Role::Viewer
+        );
+        assert_eq!(lookups.load(Ordering::SeqCst), 2);
+        // The next messages neither ask again at once nor get the old groups back.
+        assert_eq!(
+            role(groups.of("U1", at(303), answers).await),
+            crate::domain::Role::Viewer
+        );
+        assert_eq!(lookups.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            role(groups.of("U1", at(306), fails).await),
+            crate::domain::Role::Viewer
+        );
+        assert_eq!(
+            role(groups.of("U1", at(600), fails).await),
+            crate::domain::Role::Viewer
+        );
+        assert_eq!(lookups.load(Ordering::SeqCst), 4);
+        // Once Slack answers again, the group counts again.
+        assert_eq!(
+            role(groups.of("U1", at(606), answers).await),
+            crate::domain::Role::Operator
+        );
+        assert_eq!(groups.of("U2", at(607), fails).await, Vec::<String>::new());
+        assert_eq!(lookups.load(Ordering::SeqCst), 5);
+    }
 
     #[test]
     fn the_bots_mention_is_dropped() {

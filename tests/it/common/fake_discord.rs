@@ -1,8 +1,9 @@
 //! A fake Discord at the process edge: its REST API (messages, webhooks,
 //! interaction callbacks, command registration, typing) recording every call,
-//! with failures on demand (HTTP 500, a channel the bot was removed from);
-//! like Discord, it refuses (401) a bot route called without a bot token —
-//! only an interaction's webhook and callback routes need none;
+//! with failures on demand (HTTP 500 on messages or interaction webhooks, a
+//! channel the bot was removed from); like Discord, it refuses (401) a bot
+//! route called without a bot token — only an interaction's webhook and
+//! callback routes need none;
 //! a fake gateway speaking Discord's protocol (HELLO, IDENTIFY, READY,
 //! MESSAGE_CREATE); and a client sending Ed25519-signed interactions to a
 //! bot's HTTP server, as Discord does.
@@ -58,6 +59,9 @@ pub struct FakeDiscordState {
     pub gateway_url: Mutex<String>,
     /// Creating a message answers HTTP 500 this many more times.
     pub fail_posts: AtomicUsize,
+    /// Calls to an interaction's webhook (editing the deferred response,
+    /// follow-ups) answer HTTP 500 this many more times.
+    pub fail_webhooks: AtomicUsize,
 }
 
 pub fn message_json(id: &str, channel: &str, content: &str) -> Value {
@@ -107,10 +111,13 @@ async fn rest(
         )
             .into_response();
     }
-    if creates_message
-        && s.fail_posts
+    let take = |counter: &AtomicUsize| {
+        counter
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
+    };
+    if (creates_message && take(&s.fail_posts))
+        || (path.starts_with("/webhooks/") && take(&s.fail_webhooks))
     {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,

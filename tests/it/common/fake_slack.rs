@@ -2,7 +2,7 @@
 //! (chat.postMessage, chat.update, reactions, usergroups.list, auth.test,
 //! apps.connections.open) and response_url endpoints, recording every call,
 //! with failures on demand (HTTP 500, 429 with Retry-After, a channel that is
-//! gone). Plus a client that sends signed requests to a bot's HTTP server.
+//! gone, a token auth.test refuses). Plus a client that sends signed requests to a bot's HTTP server.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,6 +44,8 @@ pub struct FakeSlackState {
     pub gone_channel: Mutex<Option<String>>,
     /// What apps.connections.open hands out (Socket Mode).
     pub socket_url: Mutex<Option<String>>,
+    /// auth.test answers `{"ok": false, "error": <this>}` (HTTP 200, as Slack does).
+    pub auth_error: Mutex<Option<String>>,
 }
 
 async fn web_api(
@@ -94,6 +96,9 @@ async fn web_api(
     let ts = format!("1700000000.{:06}", s.ts.fetch_add(1, Ordering::SeqCst));
     let answer = match method.as_str() {
         "apps.connections.open" => json!({"ok": true, "url": s.socket_url.lock().unwrap().clone()}),
+        "auth.test" if s.auth_error.lock().unwrap().is_some() => {
+            json!({"ok": false, "error": *s.auth_error.lock().unwrap()})
+        }
         "auth.test" => {
             json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "chatops",
                               "team_id": TEAM, "user_id": BOT, "bot_id": "B0BOT"})

@@ -394,7 +394,8 @@ pub async fn tool_outcomes(app: &chatops::app::App) -> Vec<(String, String)> {
 }
 
 /// Every log line of this test process (debug and up, from every area of
-/// the one test binary), captured in memory by the process's global
+/// the one test binary, with the binary's caps: `chatops::cli::LOG_CAPS`),
+/// captured in memory by the process's global
 /// subscriber: the only one, nothing else in the tests installs one;
 /// installed on first use (a thread-local one misses events whose callsites
 /// another thread registered first).
@@ -413,7 +414,9 @@ impl CapturedLogs {
                 move || LogWriter(buffer.clone())
             };
             let subscriber = tracing_subscriber::registry()
-                .with(tracing_subscriber::EnvFilter::new("debug"))
+                .with(chatops::cli::capped(tracing_subscriber::EnvFilter::new(
+                    "debug",
+                )))
                 .with(
                     tracing_subscriber::fmt::layer()
                         .with_writer(writer)
