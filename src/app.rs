@@ -17,6 +17,7 @@ use crate::audit::Auditor;
 use crate::config::Settings;
 use crate::egress::Egress;
 use crate::jobs::alerts::OutboxAlerts;
+use crate::jobs::approval_expiry::Expirer;
 use crate::jobs::digest::{Digester, Summarizer};
 use crate::jobs::outbox::{Deliverer, Outbox, Sinks};
 use crate::jobs::scheduler::Scheduler;
@@ -98,6 +99,11 @@ impl App {
             .any(|q| q == crate::jobs::digest::QUEUE)
             .then(|| self.digester());
         let handlers = Handlers {
+            expiry: Expirer {
+                registry: self.registry.clone(),
+                sinks: sinks.clone(),
+                max_attempts: self.settings.jobs.delivery_attempts,
+            },
             deliver: Deliverer {
                 sinks,
                 auditor: self.auditor.clone(),

@@ -16,6 +16,7 @@ use axum::routing::get;
 
 use crate::app::App;
 use crate::domain::Platform;
+use crate::jobs::approval_expiry::ApprovalExpiries;
 use crate::jobs::outbox::Sinks;
 
 /// How long a readiness or metrics read of the store may take.
@@ -140,12 +141,14 @@ pub fn slack_adapter(
         return Ok(None);
     };
     let web = crate::adapters::slack::web::SlackWeb::new(token.expose(), s.api_url.as_deref())?;
-    Ok(Some(Arc::new(crate::adapters::slack::SlackAdapter::new(
+    let adapter = crate::adapters::slack::SlackAdapter::new(
         app.pipeline.clone(),
         app.store.sessions.clone(),
         web,
         app.settings.agent.session_ttl_hours,
-    ))))
+    )
+    .with_approval_expiries(ApprovalExpiries::new(app.store.jobs.clone()));
+    Ok(Some(Arc::new(adapter)))
 }
 
 /// What Discord over HTTP interactions only (DISCORD_PUBLIC_KEY without
@@ -303,10 +306,14 @@ pub async fn serve(
                 d.api_url.as_deref(),
             )
         };
-        let discord = Arc::new(crate::adapters::discord::DiscordAdapter::new(
-            app.pipeline.clone(),
-            Arc::new(rest()?),
-        ));
+        let mut discord =
+            crate::adapters::discord::DiscordAdapter::new(app.pipeline.clone(), Arc::new(rest()?));
+        if d.token.is_some() {
+            // Editing an expired request takes the bot token; HTTP-only mode
+            // would need the interaction's, which is never stored.
+            discord = discord.with_approval_expiries(ApprovalExpiries::new(app.store.jobs.clone()));
+        }
+        let discord = Arc::new(discord);
         if d.token.is_some() {
             ops.discord_gateway = Some(discord.clone());
             sinks.insert(

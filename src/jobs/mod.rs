@@ -7,8 +7,8 @@
 //!   lost its lease cannot settle the job.
 //! - Kinds: `deliver` ([`outbox`]; the admins' fleet-cap alerts are
 //!   messages of it, [`alerts`]), `watch_backtest` ([`watch`]), `digest`
-//!   ([`digest`]), enqueued by the trigger tool, the [`scheduler`] and the
-//!   jobs themselves.
+//!   ([`digest`]), `approval_expiry` ([`approval_expiry`]), enqueued by the
+//!   trigger tool, the [`scheduler`], the chat gates and the jobs themselves.
 //! - Queues: a job posting to a chat platform sits in that platform's queue
 //!   (`slack`, `discord`, `console`), claimed only by processes that can post
 //!   there; digests sit in `digest`, claimed by `chatops serve`.
@@ -18,6 +18,7 @@
 //! cursors move by compare-and-set.
 
 pub mod alerts;
+pub mod approval_expiry;
 pub mod digest;
 pub mod outbox;
 pub mod schedule;

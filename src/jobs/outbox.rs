@@ -20,7 +20,7 @@ use super::backoff;
 use crate::audit::Auditor;
 use crate::domain::{Caller, ChannelId, Platform, RequestId, Subject};
 use crate::egress::{Outgoing, Part};
-use crate::store::{AuditEvent, Job, JobRelease, JobRepo, NewJob, StoreResult};
+use crate::store::{Approval, AuditEvent, Job, JobRelease, JobRepo, NewJob, StoreResult};
 
 pub const KIND: &str = "deliver";
 
@@ -74,6 +74,21 @@ pub trait ChatSink: Send + Sync {
         parts: &[Part],
         nonce: &str,
     ) -> Result<(), SendError>;
+    /// Replace the approval request `message` (Slack's ts, Discord's message
+    /// id) in `channel` with its settled form: the approval's text with
+    /// `line` where its buttons were. Platforms without such messages can't.
+    async fn settle_approval(
+        &self,
+        channel: &str,
+        message: &str,
+        approval: &Approval,
+        line: &Outgoing,
+    ) -> Result<(), SendError> {
+        let _ = (channel, message, approval, line);
+        Err(SendError::Dead(
+            "approval messages cannot be edited on this platform".into(),
+        ))
+    }
 }
 
 /// The sinks of the platforms this process can post to.

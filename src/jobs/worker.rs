@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::{backoff, digest, outbox, stop_requested, watch};
+use super::{approval_expiry, backoff, digest, outbox, stop_requested, watch};
 use crate::config::JobSettings;
 use crate::store::{Job, JobRelease, JobRepo};
 
@@ -20,6 +20,7 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 pub struct Handlers {
     pub deliver: outbox::Deliverer,
     pub watch: watch::Watcher,
+    pub expiry: approval_expiry::Expirer,
     /// Only `chatops serve` builds digests.
     pub digest: Option<digest::Digester>,
 }
@@ -29,6 +30,7 @@ impl Handlers {
         match job.kind.as_str() {
             outbox::KIND => self.deliver.deliver(job).await,
             watch::KIND => self.watch.poll(job).await,
+            approval_expiry::KIND => self.expiry.run(job).await,
             digest::KIND => match &self.digest {
                 Some(digests) => digests.run(job).await,
                 None => JobRelease::Dead {

@@ -254,12 +254,13 @@ pub enum AuditEvent {
         /// Operator-facing error detail, redacted.
         error: Option<String>,
     },
-    /// A human's decision on an approval (approved, cancelled, or refused and why).
+    /// A decision on an approval: a human's (approved, cancelled, or refused
+    /// and why), or its expiry when nobody decided in time (`system:approvals`).
     ApprovalDecided {
         approval_id: String,
         tool: String,
         approver: String,
-        /// approved, cancelled or refused.
+        /// approved, cancelled, first_approval (four-eyes), refused or expired.
         decision: String,
         reason: Option<String>,
     },

@@ -13,7 +13,9 @@
 //!   call;
 //! - four-eyes tools (`approvals.four_eyes`) need two different approvers,
 //!   neither of them the requester;
-//! - cancel: only the requester, or someone who holds the tool's role there.
+//! - cancel: only the requester, or someone who holds the tool's role there;
+//! - nobody decided in time: expired by the approval's expiry job
+//!   ([`Approvals::expire`]), only once strictly past its time.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -25,10 +27,10 @@ use sha2::{Digest, Sha256};
 use super::ToolContext;
 use super::call::{NotRun, ToolCallRequest, ToolCallResult, ToolOutcome};
 use crate::audit::Auditor;
-use crate::domain::{Caller, Language, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
 use crate::i18n;
 use crate::redact::Redactor;
-use crate::store::{Approval, ApprovalRepo, ApprovalStatus, AuditEvent, DecideError};
+use crate::store::{Approval, ApprovalRepo, ApprovalStatus, AuditEvent, DecideError, StoreResult};
 
 /// A human's decision on a mutating call.
 #[derive(Debug, Clone, PartialEq)]
@@ -397,6 +399,76 @@ impl Approvals {
             ..approval.clone()
         }
     }
+
+    /// The end of an approval's time (its expiry job): a pending approval
+    /// past `expires_at` is marked expired in the store — the store's own
+    /// rule, so it happens once whoever gets there first — and audited
+    /// (`approval_decided`: expired, by [`EXPIRY_SUBJECT`]). One still in its
+    /// time is left alone (this clock may be behind the one that set it); a
+    /// decided one too.
+    pub async fn expire(&self, id: &str) -> StoreResult<Expiry> {
+        let now = crate::clock::now();
+        let Some(approval) = self.repo.get_approval(id).await? else {
+            return Ok(Expiry::NotFound);
+        };
+        match approval.status {
+            // Strictly past its time: the store then expires it, never decides it.
+            ApprovalStatus::Pending if approval.expires_at >= now => {
+                return Ok(Expiry::NotYet(approval.expires_at));
+            }
+            ApprovalStatus::Pending => {}
+            // A late click got there first (and was audited as refused).
+            ApprovalStatus::Expired => {
+                return Ok(Expiry::Expired(Box::new(self.shown(&approval))));
+            }
+            decided => return Ok(Expiry::Decided(decided)),
+        }
+        match self
+            .repo
+            .decide_approval(id, false, EXPIRY_SUBJECT, now)
+            .await?
+        {
+            Err(DecideError::Expired) => {}
+            Err(DecideError::AlreadyDecided(status)) => return Ok(Expiry::Decided(status)),
+            Err(DecideError::NotFound) => return Ok(Expiry::NotFound),
+            Ok(decided) => return Ok(Expiry::Decided(decided.status)),
+        }
+        let system = Caller {
+            subject: Subject::system("approvals"),
+            groups: vec![],
+            channel: ChannelId::parse(&approval.channel)
+                .unwrap_or_else(|_| ChannelId::new(Platform::Console, "system").expect("a name")),
+        };
+        let event = AuditEvent::ApprovalDecided {
+            approval_id: approval.id.clone(),
+            tool: approval.tool.clone(),
+            approver: EXPIRY_SUBJECT.into(),
+            decision: "expired".into(),
+            reason: None,
+        };
+        let request = RequestId::from_stored(&approval.request_id);
+        self.auditor.record_or_log(&request, &system, event).await;
+        let expired = Approval {
+            status: ApprovalStatus::Expired,
+            ..approval
+        };
+        Ok(Expiry::Expired(Box::new(self.shown(&expired))))
+    }
+}
+
+/// Who expires approvals nobody decided in time (on the audit record).
+pub const EXPIRY_SUBJECT: &str = "system:approvals";
+
+/// What became of an approval whose time is up ([`Approvals::expire`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expiry {
+    /// Still open until then.
+    NotYet(chrono::DateTime<chrono::Utc>),
+    /// Expired, now or by a late click before: the approval as people may see it.
+    Expired(Box<Approval>),
+    /// Decided in time (approved or cancelled): nothing to say.
+    Decided(ApprovalStatus),
+    NotFound,
 }
 
 /// Why a mutating call was not approved (yet).
@@ -970,6 +1042,58 @@ mod tests {
         assert_eq!(
             decisions(&store),
             [("refused".into(), Some("approval_expired".into()))]
+        );
+    }
+
+    #[tokio::test]
+    async fn only_an_undecided_approval_past_its_time_expires_once_and_is_audited() {
+        let store = Arc::new(MemoryStore::default());
+        let workflow = approvals(&store, 600, false);
+        let id = pending(&store, &workflow).await;
+        let expires_at = store.approvals.lock().unwrap()[0].expires_at;
+        assert_eq!(
+            workflow.expire(&id).await.unwrap(),
+            Expiry::NotYet(expires_at),
+            "in its time: left alone"
+        );
+        assert_eq!(
+            store.approvals.lock().unwrap()[0].status,
+            ApprovalStatus::Pending
+        );
+        store.approvals.lock().unwrap()[0].expires_at = Utc::now() - chrono::Duration::seconds(1);
+        let Expiry::Expired(shown) = workflow.expire(&id).await.unwrap() else {
+            panic!("expired")
+        };
+        assert_eq!(shown.status, ApprovalStatus::Expired);
+        assert!(
+            !shown.arguments.to_string().contains(SECRET),
+            "shown redacted"
+        );
+        assert_eq!(
+            store.approvals.lock().unwrap()[0].status,
+            ApprovalStatus::Expired
+        );
+        // Again (a job retried after a failed edit): still expired, audited once.
+        assert!(matches!(
+            workflow.expire(&id).await.unwrap(),
+            Expiry::Expired(_)
+        ));
+        assert_eq!(decisions(&store), [("expired".into(), None)]);
+        // Decided in time: nothing to expire, nothing recorded.
+        let id = pending(&store, &workflow).await;
+        workflow
+            .decide_later(&id, true, &person("bob"), ANYONE)
+            .await
+            .unwrap();
+        store.approvals.lock().unwrap()[1].expires_at = Utc::now() - chrono::Duration::seconds(1);
+        assert_eq!(
+            workflow.expire(&id).await.unwrap(),
+            Expiry::Decided(ApprovalStatus::Approved)
+        );
+        assert_eq!(workflow.expire("nope").await.unwrap(), Expiry::NotFound);
+        assert_eq!(
+            decisions(&store),
+            [("expired".into(), None), ("approved".into(), None)]
         );
     }
 

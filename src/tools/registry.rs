@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use serde_json::Value;
 
-use super::approval::{ApprovalGate, ApprovalRules, Approvals, NotApproved, PendingDecision};
+use super::approval::{
+    ApprovalGate, ApprovalRules, Approvals, Expiry, NotApproved, PendingDecision,
+};
 use super::call::{
     Grant, NotRun, ToolCallRequest, ToolCallResult, ToolOutcome, ToolSpec, error_json, oversized,
 };
@@ -408,6 +410,12 @@ impl ToolRegistry {
             .run_tool(&ctx, &call, tool, approval.arguments.clone(), grant)
             .await;
         PendingDecision::Ran(Box::new(result), shown)
+    }
+
+    /// An approval whose time is up (its expiry job): expired once in the
+    /// store and audited when nobody decided it; see [`Approvals::expire`].
+    pub async fn expire_approval(&self, approval_id: &str) -> crate::store::StoreResult<Expiry> {
+        self.approvals.expire(approval_id).await
     }
 
     /// The outcome record of a call (the second of its two records).

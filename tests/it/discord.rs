@@ -379,6 +379,16 @@ async fn approvals_work_in_http_only_mode_on_the_interaction_webhooks() {
         .await
         .unwrap();
     assert!(watches.is_empty(), "{watches:?}");
+    // Nor is an edit of the request when it expires: only the command's
+    // interaction token could make it, and that is never stored.
+    let expiries = bot
+        .app
+        .store
+        .jobs
+        .list_jobs(Some(chatops::jobs::approval_expiry::KIND), 10)
+        .await
+        .unwrap();
+    assert!(expiries.is_empty(), "{expiries:?}");
 
     // Every call was on an interaction's webhook; none needed a bot token.
     let calls = bot.discord().all_calls();

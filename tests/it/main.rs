@@ -12,6 +12,7 @@
 mod common;
 
 mod agent_loop;
+mod approval_expiry;
 mod architecture;
 mod cli;
 mod discord;

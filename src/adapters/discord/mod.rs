@@ -39,6 +39,7 @@ use crate::agent::outcome::TurnOutcome;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
+use crate::jobs::approval_expiry::ApprovalExpiries;
 use crate::store::Approval;
 use crate::tools::approval::{ApprovalGate, GateDecision};
 use crate::turn::{ChatSurface, Click, TurnPipeline};
@@ -128,6 +129,8 @@ pub struct DiscordAdapter {
     http: Arc<Http>,
     /// The bot's own user id (from READY, or configured application id).
     bot_user: OnceCell<String>,
+    /// Where a posted approval request's expiry job goes (with a bot token).
+    expiries: Option<ApprovalExpiries>,
 }
 
 impl DiscordAdapter {
@@ -136,7 +139,16 @@ impl DiscordAdapter {
             pipeline,
             http,
             bot_user: OnceCell::new(),
+            expiries: None,
         }
+    }
+
+    /// Schedule each posted approval request's expiry (its message then says
+    /// it expired, without buttons). The edit takes the bot token: leave it
+    /// out in HTTP-only mode.
+    pub fn with_approval_expiries(mut self, expiries: ApprovalExpiries) -> Self {
+        self.expiries = Some(expiries);
+        self
     }
 
     /// serenity's REST client, with its rate limiter (Discord's buckets and
@@ -256,6 +268,7 @@ impl DiscordAdapter {
             egress: self.pipeline.egress().clone(),
             channel,
             interaction_token: None,
+            expiries: self.expiries.clone(),
         };
         let surface = DiscordReply {
             http: self.http.clone(),
@@ -355,6 +368,7 @@ impl DiscordAdapter {
             egress: self.pipeline.egress().clone(),
             channel: channel.into(),
             interaction_token: Some(i.token.clone()),
+            expiries: self.expiries.clone(),
         };
         let surface = DiscordInteractionReply {
             http: self.http.clone(),
@@ -638,12 +652,18 @@ impl ChatSurface for DiscordInteractionReply<'_> {
 /// follow-up), which needs no bot token: HTTP-only mode (no DISCORD_TOKEN)
 /// has none, and the turn ends well within the token's 15 minutes. A
 /// gateway mention's goes into its channel (the gateway means a bot token).
+///
+/// With a bot token, a posted request's expiry is scheduled: its message
+/// says so when nobody decides in time (edited in its channel, which a
+/// follow-up that is not ephemeral allows). Without one, nothing is: only
+/// the interaction's token could edit it, and that is never stored.
 struct DiscordGate {
     http: Arc<Http>,
     egress: Arc<Egress>,
     channel: DiscordChannelId,
     /// The slash command's interaction token, when the turn came from one.
     interaction_token: Option<String>,
+    expiries: Option<ApprovalExpiries>,
 }
 
 #[async_trait]
@@ -667,16 +687,27 @@ impl ApprovalGate for DiscordGate {
                         .create_followup_message(token, body.json(), vec![])
                 })
                 .await
-                .is_some()
             }
-            None => retry("approval request", || {
-                self.http.send_message(self.channel, vec![], body.json())
-            })
-            .await
-            .is_some(),
+            None => {
+                retry("approval request", || {
+                    self.http.send_message(self.channel, vec![], body.json())
+                })
+                .await
+            }
         };
-        if !posted {
+        let Some(posted) = posted else {
             tracing::error!(approval = %approval.id, "approval request could not be posted; it will expire");
+            return GateDecision::Pending;
+        };
+        if let (Some(expiries), Ok(channel)) = (
+            &self.expiries,
+            ChannelId::new(Platform::Discord, &self.channel.to_string()),
+        ) && let Err(e) = expiries
+            .schedule(approval, channel, &posted.id.to_string())
+            .await
+        {
+            tracing::error!(approval = %approval.id, error = %e,
+                "approval expiry not scheduled; the message shows it expired only when clicked");
         }
         GateDecision::Pending
     }

@@ -1,4 +1,5 @@
-//! The outbox's way into Discord: one create-message per part, with a nonce
+//! The outbox's way into Discord: one create-message per part (and the edit
+//! of an expired approval's request), with a nonce
 //! Discord enforces (a repeat of the same part within minutes is dropped by
 //! Discord itself), and which failures are worth another try. Unknown
 //! channel, missing access and other 4xx are final; transport failures, 429
@@ -9,12 +10,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serenity::http::{Http, HttpError};
-use serenity::model::id::ChannelId as DiscordChannelId;
+use serenity::model::id::{ChannelId as DiscordChannelId, MessageId};
 
 use super::render::{self, MESSAGE_CHARS};
 use crate::domain::Platform;
 use crate::egress::{Egress, Outgoing, Part};
 use crate::jobs::outbox::{ChatSink, SendError};
+use crate::store::Approval;
 
 pub struct DiscordSink {
     http: Arc<Http>,
@@ -58,6 +60,40 @@ impl ChatSink for DiscordSink {
                 .map_err(classify)?;
         }
         Ok(())
+    }
+
+    /// An edit of the request in its channel (the bot token's way: the
+    /// interaction token that posted a follow-up is long gone): its text,
+    /// the line instead of the buttons.
+    async fn settle_approval(
+        &self,
+        channel: &str,
+        message: &str,
+        approval: &Approval,
+        line: &Outgoing,
+    ) -> Result<(), SendError> {
+        let id = |s: &str| s.parse::<u64>().ok().filter(|&n| n != 0);
+        let (Some(channel), Some(message)) = (id(channel), id(message)) else {
+            return Err(SendError::Dead(format!(
+                "{channel:?}/{message:?} is not a Discord message"
+            )));
+        };
+        let settled = render::approval_decided(
+            &super::approval_parts(&self.egress, approval),
+            &self
+                .egress
+                .one(Platform::Discord, line, render::APPROVAL_LINE_CHARS),
+        );
+        self.http
+            .edit_message(
+                DiscordChannelId::new(channel),
+                MessageId::new(message),
+                settled.json(),
+                vec![],
+            )
+            .await
+            .map(|_| ())
+            .map_err(classify)
     }
 }
 

@@ -38,6 +38,7 @@ use crate::agent::outcome::{TurnOutcome, TurnStatus};
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
+use crate::jobs::approval_expiry::ApprovalExpiries;
 use crate::store::{Approval, SessionRepo};
 use crate::tools::approval::{ApprovalGate, GateDecision};
 use crate::turn::{ChatSurface, Click, TurnPipeline};
@@ -225,6 +226,8 @@ pub struct SlackAdapter {
     bot: OnceCell<BotIdentity>,
     groups: UserGroups,
     session_ttl: chrono::Duration,
+    /// Where a posted approval request's expiry job goes (`chatops serve`).
+    expiries: Option<ApprovalExpiries>,
 }
 
 impl SlackAdapter {
@@ -241,7 +244,15 @@ impl SlackAdapter {
             bot: OnceCell::new(),
             groups: UserGroups::new(GROUPS_TTL, GROUPS_RETRY),
             session_ttl: chrono::Duration::hours(session_ttl_hours as i64),
+            expiries: None,
         }
+    }
+
+    /// Schedule each posted approval request's expiry (its message then
+    /// says it expired, without buttons).
+    pub fn with_approval_expiries(mut self, expiries: ApprovalExpiries) -> Self {
+        self.expiries = Some(expiries);
+        self
     }
 
     pub fn web(&self) -> &SlackWeb {
@@ -364,6 +375,7 @@ impl SlackAdapter {
             egress: self.pipeline.egress().clone(),
             channel: channel.clone(),
             thread: thread.clone(),
+            expiries: self.expiries.clone(),
         };
         let surface = SlackThread {
             web: &self.web,
@@ -424,6 +436,7 @@ impl SlackAdapter {
             egress: self.pipeline.egress().clone(),
             channel: command.channel_id.clone(),
             thread: None,
+            expiries: self.expiries.clone(),
         };
         let surface = SlackResponse {
             web: &self.web,
@@ -535,24 +548,38 @@ fn strip_mentions(text: &str, bot: Option<&str>) -> String {
 }
 
 /// Approvals in Slack: post the request with buttons; the decision arrives
-/// later as a click.
+/// later as a click. A posted request's expiry is scheduled: its message
+/// says so when nobody decides in time.
 struct SlackGate {
     web: SlackWeb,
     egress: Arc<Egress>,
     channel: String,
     thread: Option<String>,
+    expiries: Option<ApprovalExpiries>,
 }
 
 #[async_trait]
 impl ApprovalGate for SlackGate {
     async fn request(&self, approval: &Approval, _summary: &str) -> GateDecision {
         let request = blocks::approval(approval, &approval_parts(&self.egress, approval));
-        if let Err(err) = self
+        let ts = match self
             .web
             .post(&self.channel, self.thread.as_deref(), &request)
             .await
         {
-            tracing::error!(approval = %approval.id, error = %err, "approval request could not be posted; it will expire");
+            Ok(ts) => ts,
+            Err(err) => {
+                tracing::error!(approval = %approval.id, error = %err, "approval request could not be posted; it will expire");
+                return GateDecision::Pending;
+            }
+        };
+        if let (Some(expiries), Ok(channel)) = (
+            &self.expiries,
+            ChannelId::new(Platform::Slack, &self.channel),
+        ) && let Err(e) = expiries.schedule(approval, channel, &ts).await
+        {
+            tracing::error!(approval = %approval.id, error = %e,
+                "approval expiry not scheduled; the message shows it expired only when clicked");
         }
         GateDecision::Pending
     }

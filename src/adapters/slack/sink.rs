@@ -1,5 +1,6 @@
-//! The outbox's way into Slack: one chat.postMessage per part, and which
-//! failures are worth another try. Slack's "no" about the channel or the
+//! The outbox's way into Slack: one chat.postMessage per part (and
+//! chat.update of an expired approval's request), and which failures are
+//! worth another try. Slack's "no" about the channel or the
 //! token is final (the message is dead); transport failures, 5xx, rate limits
 //! and Slack's own transient errors are retried by the outbox.
 
@@ -14,6 +15,7 @@ use super::web::SlackWeb;
 use crate::domain::Platform;
 use crate::egress::{Egress, Outgoing, Part};
 use crate::jobs::outbox::{ChatSink, SendError};
+use crate::store::Approval;
 
 /// Slack error codes that another try may fix.
 const TRANSIENT_CODES: &[&str] = &[
@@ -62,6 +64,26 @@ impl ChatSink for SlackSink {
             .post_once(channel, thread, &rendered)
             .await
             .map(|_| ())
+            .map_err(classify)
+    }
+
+    /// chat.update of the request: its blocks, the line instead of the buttons.
+    async fn settle_approval(
+        &self,
+        channel: &str,
+        message: &str,
+        approval: &Approval,
+        line: &Outgoing,
+    ) -> Result<(), SendError> {
+        let settled = blocks::approval_decided(
+            &super::approval_parts(&self.egress, approval),
+            &self
+                .egress
+                .one(Platform::Slack, line, blocks::SECTION_CHARS),
+        );
+        self.web
+            .update_once(channel, message, &settled)
+            .await
             .map_err(classify)
     }
 }

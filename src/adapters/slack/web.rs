@@ -194,6 +194,23 @@ impl SlackWeb {
         .map(|_| ())
     }
 
+    /// chat.update without this client's own retries (slack-morphism still
+    /// waits out a 429's Retry-After): the job decides about retries.
+    pub async fn update_once(
+        &self,
+        channel: &str,
+        ts: &str,
+        rendered: &Rendered,
+    ) -> ClientResult<()> {
+        let request =
+            SlackApiChatUpdateRequest::new(channel.into(), Self::content(rendered), ts.into());
+        self.client
+            .open_session(&self.token)
+            .chat_update(&request)
+            .await
+            .map(|_| ())
+    }
+
     /// reactions.add; "already_reacted" counts as done.
     pub async fn react(&self, channel: &str, ts: &str, name: &str) -> Result<(), SlackWebError> {
         let request = SlackApiReactionsAddRequest::new(channel.into(), name.into(), ts.into());

@@ -42,6 +42,8 @@ pub struct Call {
     pub bot_token: bool,
     /// The fake answered 401: a bot route called without a bot token.
     pub refused: bool,
+    /// The id of what the call created (a message's), when it created one.
+    pub id: String,
 }
 
 /// Routes that take no bot token: an interaction's webhook (its response,
@@ -87,12 +89,14 @@ async fn rest(
         .and_then(|v| v.trim().strip_prefix("Bot"))
         .is_some_and(|token| !token.trim().is_empty());
     let refused = !bot_token && !needs_no_bot_token(&path);
+    let id = format!("9{:018}", s.ids.fetch_add(1, Ordering::SeqCst));
     s.calls.lock().unwrap().push(Call {
         method: method.to_string(),
         path: path.clone(),
         body: body.clone(),
         bot_token,
         refused,
+        id: id.clone(),
     });
     if refused {
         return (
@@ -101,7 +105,6 @@ async fn rest(
         )
             .into_response();
     }
-    let id = format!("9{:018}", s.ids.fetch_add(1, Ordering::SeqCst));
     let channel = path.split('/').nth(2).unwrap_or(CHANNEL).to_string();
     let creates_message = method == Method::POST && path.ends_with("/messages");
     if creates_message && channel == GONE_CHANNEL {

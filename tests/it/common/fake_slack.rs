@@ -1,8 +1,10 @@
 //! A fake Slack at the process edge, in Slack's wire formats: the Web API
 //! (chat.postMessage, chat.update, reactions, usergroups.list, auth.test,
-//! apps.connections.open) and response_url endpoints, recording every call,
-//! with failures on demand (HTTP 500, 429 with Retry-After, a channel that is
-//! gone, a token auth.test refuses). Plus a client that sends signed requests to a bot's HTTP server.
+//! apps.connections.open) and response_url endpoints, recording every call
+//! and what it answered, with failures on demand (HTTP 500, 429 with
+//! Retry-After, a channel that is gone, a message that is gone, a token
+//! auth.test refuses). Plus a client that sends signed requests to a bot's
+//! HTTP server.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +32,8 @@ pub const CHANNEL: &str = "C123ABC456";
 pub struct Call {
     pub method: String,
     pub body: Value,
+    /// What the fake answered (`Null` for a failure it was told to make).
+    pub answer: Value,
 }
 
 #[derive(Default)]
@@ -42,6 +46,10 @@ pub struct FakeSlackState {
     pub rate_limit_posts: AtomicUsize,
     /// chat.postMessage to this channel answers `channel_not_found`.
     pub gone_channel: Mutex<Option<String>>,
+    /// chat.update answers HTTP 500 this many more times.
+    pub fail_updates: AtomicUsize,
+    /// chat.update answers `message_not_found` this many more times.
+    pub gone_updates: AtomicUsize,
     /// What apps.connections.open hands out (Socket Mode).
     pub socket_url: Mutex<Option<String>>,
     /// auth.test answers `{"ok": false, "error": <this>}` (HTTP 200, as Slack does).
@@ -70,6 +78,7 @@ async fn web_api(
         s.calls.lock().unwrap().push(Call {
             method: method.into(),
             body: body.clone(),
+            answer: Value::Null,
         })
     };
     if method == "chat.postMessage" {
@@ -92,7 +101,16 @@ async fn web_api(
             return axum::Json(json!({"ok": false, "error": "channel_not_found"})).into_response();
         }
     }
-    record(&method);
+    if method == "chat.update" {
+        if take_one(&s.fail_updates) {
+            record("failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "upstream trouble").into_response();
+        }
+        if take_one(&s.gone_updates) {
+            record("message_not_found");
+            return axum::Json(json!({"ok": false, "error": "message_not_found"})).into_response();
+        }
+    }
     let ts = format!("1700000000.{:06}", s.ts.fetch_add(1, Ordering::SeqCst));
     let answer = match method.as_str() {
         "apps.connections.open" => json!({"ok": true, "url": s.socket_url.lock().unwrap().clone()}),
@@ -116,6 +134,11 @@ async fn web_api(
             "deleted_by": null, "prefs": {"channels": [], "groups": []}, "users": ["UGROUPMEMBER"], "user_count": 1}]}),
         _ => json!({"ok": true}),
     };
+    s.calls.lock().unwrap().push(Call {
+        method: method.clone(),
+        body: body.clone(),
+        answer: answer.clone(),
+    });
     axum::Json(answer).into_response()
 }
 
@@ -133,6 +156,7 @@ async fn respond(
     s.calls.lock().unwrap().push(Call {
         method: format!("respond/{id}"),
         body: serde_json::from_str(&body).unwrap(),
+        answer: Value::Null,
     });
     "ok".into_response()
 }
