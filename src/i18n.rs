@@ -376,6 +376,15 @@ pub fn offline_note(lang: Language) -> String {
     )
 }
 
+/// Under an answer the model was stopped in, at its length limit.
+pub fn cut_off_note(lang: Language) -> String {
+    pick(
+        lang,
+        "(the answer was cut off at the model's length limit — ask a narrower question for the rest)".into(),
+        "(모델의 길이 제한으로 답변이 중간에 잘렸습니다 — 나머지는 범위를 좁혀 다시 물어봐 주세요)".into(),
+    )
+}
+
 pub fn step_limit(lang: Language, steps: usize) -> String {
     pick(
         lang,

@@ -178,6 +178,10 @@ struct LenientResponse {
 #[derive(Debug, Deserialize)]
 struct LenientChoice {
     message: LenientMessage,
+    /// `stop`, `tool_calls`, `length` (cut at the length limit)…; some
+    /// servers send none.
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,11 +299,17 @@ impl ChatModel for OpenAiModel {
                 },
             })
             .unwrap_or_default();
+        // "max_tokens": what a few OpenAI-compatible proxies say instead.
+        let cut_off = matches!(
+            choice.finish_reason.as_deref(),
+            Some("length" | "max_tokens")
+        );
         Ok(ModelReply {
             content: choice.message.content.filter(|c| !c.trim().is_empty()),
             tool_calls,
             usage,
             model: response.model.unwrap_or_else(|| req.model.to_string()),
+            cut_off,
         })
     }
 }

@@ -8,7 +8,12 @@
 //! - **Step limit**: at most `max_steps` model answers; past them the turn
 //!   ends with what the tools found.
 //! - **Fallback**: when the LLM fails, the offline planner takes over with the
-//!   steps left (the failed step is not counted).
+//!   steps left (the failed step is not counted). An answer with neither
+//!   text nor a tool call (`content: null`, empty or blank) is such a
+//!   failure: "the model returned nothing" (`empty_answer`).
+//! - **Cut-off answers**: text the server stopped at the model's length limit
+//!   (`finish_reason: "length"`) ends the turn with a note in the person's
+//!   language saying it was cut off — never as if it were whole.
 //! - **Bounds**: more than `max_calls_per_step` calls in one answer run none
 //!   (the model is told to call fewer).
 //! - **Dedupe**: a call identical to one made earlier in the turn (same tool,
@@ -53,7 +58,8 @@ pub enum Next {
 /// Something the IO around the machine records (audit, metrics, logs).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
-    /// The LLM failed; the planner takes over.
+    /// The LLM failed (or returned nothing: `empty_answer`); the planner
+    /// takes over.
     LlmFailed(ModelError),
     /// An answer asked for more calls than a step allows; none ran.
     TooManyToolCalls { asked: usize, max: usize },
@@ -130,13 +136,24 @@ impl TurnMachine {
             }
             Err(e) => return Next::Failed(format!("offline planner failed: {e}")),
         };
-        self.steps += 1;
         self.usage.add(reply.usage);
         self.model = reply.model.clone();
+        if reply.is_empty() && !self.offline {
+            // Tokens spent, nothing said: a failed step, not counted.
+            self.notices
+                .push(Notice::LlmFailed(ModelError::empty_answer()));
+            self.offline = true;
+            return self.ask_or_stop();
+        }
+        self.steps += 1;
         if reply.tool_calls.is_empty() {
-            let answer = reply
-                .content
-                .unwrap_or_else(|| render_results(self.language, &self.tool_calls));
+            let answer = match reply.content.filter(|c| !c.trim().is_empty()) {
+                Some(text) if reply.cut_off => {
+                    format!("{text}\n\n{}", i18n::cut_off_note(self.language))
+                }
+                Some(text) => text,
+                None => render_results(self.language, &self.tool_calls),
+            };
             return Next::Done {
                 answer,
                 status: super::outcome::TurnStatus::Answered,
@@ -314,6 +331,7 @@ mod tests {
                 total_tokens: 12,
             },
             model: "scripted".into(),
+            cut_off: false,
         })
     }
 
@@ -323,6 +341,7 @@ mod tests {
             tool_calls: vec![],
             usage: Usage::default(),
             model: "scripted".into(),
+            cut_off: false,
         })
     }
 
@@ -458,6 +477,82 @@ mod tests {
         assert!(m.offline());
         // The planner failing too is a bug, not a fallback.
         assert!(matches!(m.model_answered(Err(failure)), Next::Failed(_)));
+    }
+
+    /// A text answer with the server's usage, whole or cut off.
+    fn text(content: Option<&str>, cut_off: bool) -> Result<ModelReply, ModelError> {
+        Ok(ModelReply {
+            content: content.map(str::to_string),
+            tool_calls: vec![],
+            usage: Usage {
+                prompt_tokens: 10,
+                completion_tokens: 0,
+                total_tokens: 10,
+            },
+            model: "scripted".into(),
+            cut_off,
+        })
+    }
+
+    #[test]
+    fn an_empty_answer_is_the_model_returning_nothing_and_the_planner_answers() {
+        for nothing in [None, Some(""), Some(" \n\t ")] {
+            let mut m = machine(false);
+            assert_eq!(
+                m.model_answered(text(nothing, false)),
+                Next::AskModel { offline: true },
+                "{nothing:?}"
+            );
+            assert_eq!(
+                m.take_notices(),
+                [Notice::LlmFailed(ModelError::empty_answer())]
+            );
+            assert_eq!(m.steps(), 0, "a step that said nothing is not counted");
+            assert_eq!(m.usage().total_tokens, 10, "its tokens were spent");
+            assert!(m.offline());
+            assert_eq!(
+                m.model_answered(says("the planner's answer")),
+                Next::Done {
+                    answer: "the planner's answer".into(),
+                    status: TurnStatus::Answered
+                }
+            );
+        }
+        // Nothing even when cut off: the planner answers too.
+        let mut m = machine(false);
+        assert_eq!(
+            m.model_answered(text(None, true)),
+            Next::AskModel { offline: true }
+        );
+    }
+
+    #[test]
+    fn a_cut_off_answer_ends_the_turn_saying_it_was_cut_off_in_the_persons_language() {
+        for (language, note) in [
+            (Language::En, "cut off at the model's length limit"),
+            (Language::Ko, "길이 제한으로 답변이 중간에 잘렸습니다"),
+        ] {
+            let mut m = TurnMachine::new(vec![Message::User("q".into())], BOUNDS, language, false);
+            match m.model_answered(text(Some("The failures were: 1. AAPL rate li"), true)) {
+                Next::Done { answer, status } => {
+                    assert_eq!(status, TurnStatus::Answered);
+                    assert!(answer.starts_with("The failures were: 1. AAPL rate li\n\n"));
+                    assert!(answer.ends_with(&i18n::cut_off_note(language)), "{answer}");
+                    assert!(answer.contains(note), "{answer}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(m.take_notices().is_empty());
+        }
+        // A whole answer carries no note.
+        let mut m = machine(false);
+        assert_eq!(
+            m.model_answered(text(Some("whole"), false)),
+            Next::Done {
+                answer: "whole".into(),
+                status: TurnStatus::Answered
+            }
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //!   so the data can neither close the fence nor open a new one;
 //! - records usage and cost (the server's `usage`, or counted when it sends
 //!   none) per person, channel and model, and the metrics;
-//! - writes the `llm_call` audit record with the prompt's version.
+//! - writes the `llm_call` audit record with the prompt's version (an
+//!   answer with nothing in it is `ok: false`, `empty_answer`; one cut off
+//!   at the model's length limit is `cut_off: true`).
 //!
 //! The offline planner goes through it too, free and unbudgeted, so every
 //! step of a turn leaves its record.
@@ -81,6 +83,18 @@ impl Meter {
             }
         };
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // An answer with nothing in it is billed, but not a success.
+        let (ok, error_kind, cut_off) = match &result {
+            Ok(reply) if reply.is_empty() => (false, Some(ModelErrorKind::EmptyAnswer), false),
+            Ok(reply) => (true, None, reply.cut_off),
+            Err(e) => (false, Some(e.kind), false),
+        };
+        if cut_off {
+            tracing::warn!(
+                model = model_name,
+                "the answer was cut off at the model's length limit"
+            );
+        }
         let (usage, counted) = match &result {
             Ok(reply) if !call.free => {
                 super::usage::usage_of(model_name, sent.messages, sent.tools, reply)
@@ -102,7 +116,7 @@ impl Meter {
         };
         crate::telemetry::llm_call(
             model_name,
-            result.is_ok(),
+            ok,
             started.elapsed(),
             usage.prompt_tokens,
             usage.completion_tokens,
@@ -118,11 +132,12 @@ impl Meter {
                     prompt_tokens: usage.prompt_tokens,
                     completion_tokens: usage.completion_tokens,
                     latency_ms,
-                    ok: result.is_ok(),
-                    error_kind: result.as_ref().err().map(|e| e.kind.as_str().to_string()),
+                    ok,
+                    error_kind: error_kind.map(|k| k.as_str().to_string()),
                     cost_usd,
                     usage_counted: counted,
                     prompt: Some(call.prompt.to_string()),
+                    cut_off,
                 },
             )
             .await;

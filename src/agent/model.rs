@@ -69,6 +69,17 @@ pub struct ModelReply {
     pub usage: Usage,
     /// The model that answered, as the server reports it.
     pub model: String,
+    /// The server stopped the answer at the model's length limit
+    /// (`finish_reason: "length"`): the text is not the whole answer.
+    pub cut_off: bool,
+}
+
+impl ModelReply {
+    /// Neither text (none, or only whitespace) nor a tool call: the model
+    /// returned nothing.
+    pub fn is_empty(&self) -> bool {
+        self.tool_calls.is_empty() && self.content.as_deref().is_none_or(|c| c.trim().is_empty())
+    }
 }
 
 /// Why a model call failed, after retries.
@@ -84,6 +95,8 @@ pub enum ModelErrorKind {
     BadRequest,
     /// Not asked: the daily token budget is used up.
     OverBudget,
+    /// Answered with nothing: no text and no tool call.
+    EmptyAnswer,
 }
 
 impl ModelErrorKind {
@@ -98,6 +111,7 @@ impl ModelErrorKind {
             ModelErrorKind::BadResponse => "bad_response",
             ModelErrorKind::BadRequest => "bad_request",
             ModelErrorKind::OverBudget => "over_budget",
+            ModelErrorKind::EmptyAnswer => "empty_answer",
         }
     }
 }
@@ -108,6 +122,16 @@ pub struct ModelError {
     pub kind: ModelErrorKind,
     /// Operator-facing detail (redacted before it is logged or audited).
     pub message: String,
+}
+
+impl ModelError {
+    /// What an empty reply ([`ModelReply::is_empty`]) counts as.
+    pub fn empty_answer() -> Self {
+        ModelError {
+            kind: ModelErrorKind::EmptyAnswer,
+            message: "the model returned nothing: no text and no tool call".into(),
+        }
+    }
 }
 
 #[async_trait]

@@ -64,6 +64,7 @@ impl ChatModel for OfflinePlanner {
             tool_calls,
             usage: Usage::default(),
             model: OFFLINE_MODEL_ID.into(),
+            cut_off: false,
         };
         // Tool results since the last user message: answer with their renderings.
         let last_user = req

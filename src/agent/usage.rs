@@ -119,6 +119,7 @@ mod tests {
             tool_calls: vec![],
             usage,
             model: "m".into(),
+            cut_off: false,
         };
         let reported = Usage {
             prompt_tokens: 120,

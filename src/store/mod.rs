@@ -179,6 +179,9 @@ pub enum AuditEvent {
         /// `digest_summary@…`); absent on records from before it was kept.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prompt: Option<String>,
+        /// The server stopped the answer at the model's length limit.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cut_off: bool,
     },
     /// A message that was not run, and why (message_too_long,
     /// rate_limited_user, rate_limited_channel, busy, too_many_tool_calls).

@@ -113,7 +113,10 @@ pub trait Tool: Send + Sync {
     fn required_role(&self) -> Role;
     /// Mutating tools need a human's approval before they run.
     fn mutating(&self) -> bool;
-    /// Check arguments against the typed args without running anything.
+    /// Check arguments without running anything: the typed args' schema and
+    /// the tool's own rules ([`TypedTool::check`]). The registry calls it
+    /// before anything else happens to a call (an approval is stored only
+    /// for arguments that pass).
     fn validate(&self, args: &Value) -> Result<(), ToolError>;
     async fn call(&self, ctx: &ToolContext, args: Value) -> Result<ToolOutput, ToolError>;
 }
@@ -127,6 +130,12 @@ pub trait TypedTool: Send + Sync + 'static {
     const DESCRIPTION: &'static str;
     const REQUIRED_ROLE: Role;
     const MUTATING: bool;
+    /// The tool's own rules for its arguments beyond their types (formats,
+    /// ranges, counts), checked without IO by [`Tool::validate`] — before an
+    /// approval is asked for — and again before every run.
+    fn check(&self, _args: &Self::Args) -> Result<(), ToolError> {
+        Ok(())
+    }
     async fn run(&self, ctx: &ToolContext, args: Self::Args) -> Result<ToolOutput, ToolError>;
 }
 
@@ -221,10 +230,11 @@ impl<T: TypedTool> Tool for T {
         T::MUTATING
     }
     fn validate(&self, args: &Value) -> Result<(), ToolError> {
-        parse_args::<T::Args>(args).map(|_| ())
+        self.check(&parse_args::<T::Args>(args)?)
     }
     async fn call(&self, ctx: &ToolContext, args: Value) -> Result<ToolOutput, ToolError> {
         let args = parse_args::<T::Args>(&args)?;
+        self.check(&args)?;
         self.run(ctx, args).await
     }
 }

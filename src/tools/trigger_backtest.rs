@@ -24,7 +24,7 @@ use crate::presentation::{self, tr};
 pub struct TriggerBacktestArgs {
     /// The strategy's name (case-insensitive, e.g. "RSI mean reversion" or "RSI") or its 24-hex id.
     pub strategy: String,
-    /// Ticker symbols, 1 to 10, e.g. ["AAPL", "MSFT"].
+    /// Ticker symbols, 1 to 10, each 1 to 12 characters of A-Z, 0-9, '.', '^', '=', '-', e.g. ["AAPL", "MSFT", "005930.KS"].
     pub symbols: Vec<String>,
     /// First day, YYYY-MM-DD. Default: one year before end_date.
     #[serde(default)]
@@ -76,25 +76,120 @@ fn bad(message: impl Into<String>) -> ToolError {
     ToolError::InvalidArguments(message.into())
 }
 
+/// At most this many symbols in one backtest.
+pub const MAX_SYMBOLS: usize = 10;
+/// A ticker's longest form (`005930.KS`, `EURUSD=X`, `BRK-B`, `^GSPC` fit).
+pub const MAX_SYMBOL_CHARS: usize = 12;
+/// A strategy reference's longest form (a name, a type word or an id).
+pub const MAX_STRATEGY_CHARS: usize = 200;
+/// What a ticker looks like, as the model and the person are told.
+const TICKER_RULE: &str = "a ticker is 1 to 12 characters of A-Z, 0-9, '.', '^', '=' or '-' \
+    (e.g. AAPL, BRK.B, 005930.KS): give tickers, not company names";
+
+/// Arguments that passed every rule, normalised: what a run uses and what
+/// [`TypedTool::check`] checks before an approval is asked for.
+#[derive(Debug, Clone, PartialEq)]
+struct Checked<'a> {
+    strategy: &'a str,
+    symbols: Vec<String>,
+    start: NaiveDate,
+    end: NaiveDate,
+    initial_cash: f64,
+    commission_rate: f64,
+}
+
+/// Every rule of the arguments, without IO (`today` bounds the dates).
+fn checked(args: &TriggerBacktestArgs, today: NaiveDate) -> Result<Checked<'_>, ToolError> {
+    let symbols = symbols(&args.symbols)?;
+    let strategy = args.strategy.trim();
+    if strategy.is_empty() || strategy.chars().count() > MAX_STRATEGY_CHARS {
+        return Err(bad(format!(
+            "strategy must name one strategy (its name, a type word such as RSI, or its \
+             24-hex id) in 1 to {MAX_STRATEGY_CHARS} characters; got {}",
+            shown(strategy)
+        )));
+    }
+    let end = match &args.end_date {
+        Some(d) => parse_date("end_date", d)?,
+        None => today - chrono::Duration::days(1),
+    };
+    let start = match &args.start_date {
+        Some(d) => parse_date("start_date", d)?,
+        None => end - chrono::Duration::days(365),
+    };
+    if end > today {
+        return Err(bad(format!("end_date {end} is in the future")));
+    }
+    if start >= end {
+        return Err(bad(format!(
+            "start_date {start} must be before end_date {end}"
+        )));
+    }
+    let initial_cash = args.initial_cash.unwrap_or(100_000.0);
+    if !(initial_cash.is_finite() && initial_cash > 0.0 && initial_cash <= 1e10) {
+        return Err(bad(
+            "initial_cash must be a positive amount up to 10,000,000,000",
+        ));
+    }
+    let commission_rate = args.commission_rate.unwrap_or(0.001);
+    if !(0.0..=0.05).contains(&commission_rate) {
+        return Err(bad("commission_rate must be between 0 and 0.05"));
+    }
+    Ok(Checked {
+        strategy,
+        symbols,
+        start,
+        end,
+        initial_cash,
+        commission_rate,
+    })
+}
+
 fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ToolError> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
         bad(format!(
-            "{field} must be a date as YYYY-MM-DD, got {value:?}"
+            "{field} must be a date as YYYY-MM-DD, got {}",
+            shown(value)
         ))
     })
 }
 
-/// Upper-cased, checked tickers (letters, digits, '.'; 1-10 characters).
+/// A value as an error message quotes it: whole when short, else its first
+/// characters and its length (a 480-character "symbol" is not repeated back).
+fn shown(value: &str) -> String {
+    const KEEP: usize = 16;
+    let chars = value.chars().count();
+    if chars <= KEEP + 4 {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(KEEP).collect();
+        format!("{head:?}… ({chars} characters)")
+    }
+}
+
+/// Upper-cased, checked, de-duplicated tickers: 1 to [`MAX_SYMBOLS`], each
+/// 1 to [`MAX_SYMBOL_CHARS`] of A-Z, 0-9, `.`, `^`, `=`, `-` (at least one
+/// letter or digit).
 fn symbols(raw: &[String]) -> Result<Vec<String>, ToolError> {
-    if raw.is_empty() || raw.len() > 10 {
-        return Err(bad("symbols must list 1 to 10 tickers"));
+    if raw.is_empty() || raw.len() > MAX_SYMBOLS {
+        return Err(bad(format!(
+            "symbols must list 1 to {MAX_SYMBOLS} tickers; got {}",
+            raw.len()
+        )));
     }
     let mut out: Vec<String> = Vec::new();
-    for s in raw {
+    for (i, s) in raw.iter().enumerate() {
         let s = s.trim().to_uppercase();
-        if s.is_empty() || s.len() > 10 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
-        {
-            return Err(bad(format!("{s:?} is not a ticker symbol")));
+        let ticker = s.is_ascii()
+            && (1..=MAX_SYMBOL_CHARS).contains(&s.len())
+            && s.chars().any(|c| c.is_ascii_alphanumeric())
+            && s.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || ".^=-".contains(c));
+        if !ticker {
+            return Err(bad(format!(
+                "symbols[{i}] {} is not a ticker symbol: {TICKER_RULE}",
+                shown(&s)
+            )));
         }
         if !out.contains(&s) {
             out.push(s);
@@ -112,43 +207,26 @@ impl TypedTool for TriggerBacktest {
     const REQUIRED_ROLE: Role = Role::Operator;
     const MUTATING: bool = true;
 
+    fn check(&self, args: &TriggerBacktestArgs) -> Result<(), ToolError> {
+        checked(args, Utc::now().date_naive()).map(|_| ())
+    }
+
     async fn run(
         &self,
         ctx: &ToolContext,
         args: TriggerBacktestArgs,
     ) -> Result<ToolOutput, ToolError> {
         let lang = ctx.language;
-        let symbols = symbols(&args.symbols)?;
-        let today = Utc::now().date_naive();
-        let end = match &args.end_date {
-            Some(d) => parse_date("end_date", d)?,
-            None => today - chrono::Duration::days(1),
-        };
-        let start = match &args.start_date {
-            Some(d) => parse_date("start_date", d)?,
-            None => end - chrono::Duration::days(365),
-        };
-        if end > today {
-            return Err(bad(format!("end_date {end} is in the future")));
-        }
-        if start >= end {
-            return Err(bad(format!(
-                "start_date {start} must be before end_date {end}"
-            )));
-        }
-        let initial_cash = args.initial_cash.unwrap_or(100_000.0);
-        if !(initial_cash.is_finite() && initial_cash > 0.0 && initial_cash <= 1e10) {
-            return Err(bad(
-                "initial_cash must be a positive amount up to 10,000,000,000",
-            ));
-        }
-        let commission_rate = args.commission_rate.unwrap_or(0.001);
-        if !(0.0..=0.05).contains(&commission_rate) {
-            return Err(bad("commission_rate must be between 0 and 0.05"));
-        }
-
+        let Checked {
+            strategy: reference,
+            symbols,
+            start,
+            end,
+            initial_cash,
+            commission_rate,
+        } = checked(&args, Utc::now().date_naive())?;
         let strategies = self.platform.strategies().await?;
-        let strategy = resolve_strategy_ref(&strategies, &args.strategy, lang)?;
+        let strategy = resolve_strategy_ref(&strategies, reference, lang)?;
         let request = TriggerRequest {
             strategy_id: strategy.id.clone(),
             name: format!("chatops: {} on {}", strategy.name, symbols.join(",")),
@@ -242,5 +320,123 @@ impl TypedTool for TriggerBacktest {
             data,
             display: presentation::with_source(display, self.platform.kind(), lang),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::Tool;
+
+    struct NoWatches;
+
+    #[async_trait]
+    impl BacktestWatches for NoWatches {
+        async fn record(&self, _: &StartedBacktest) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn tool() -> TriggerBacktest {
+        let platform = crate::platform::sandbox::SandboxPlatform::new(Utc::now());
+        TriggerBacktest::new(Arc::new(platform), Arc::new(NoWatches))
+    }
+
+    fn message(e: ToolError) -> String {
+        match e {
+            ToolError::InvalidArguments(m) => m,
+            other => panic!("not an argument error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ten_480_character_symbols_are_refused_by_validate_without_being_repeated() {
+        let long = "A".repeat(480);
+        let args = json!({"strategy": "RSI", "symbols": vec![long.clone(); 10]});
+        let e = message(tool().validate(&args).unwrap_err());
+        assert!(
+            e.contains("symbols[0]") && e.contains("480 characters"),
+            "{e}"
+        );
+        assert!(
+            e.contains("not a ticker symbol") && e.contains("AAPL"),
+            "{e}"
+        );
+        assert!(
+            !e.contains(&"A".repeat(40)),
+            "the symbol is not repeated: {e}"
+        );
+        assert!(e.chars().count() < 300, "{e}");
+    }
+
+    #[test]
+    fn validate_checks_every_argument_rule_before_any_run() {
+        let t = tool();
+        let refused = |args: serde_json::Value| message(t.validate(&args).unwrap_err());
+        let eleven: Vec<String> = (0..11).map(|i| format!("S{i}")).collect();
+        assert!(refused(json!({"strategy": "RSI", "symbols": eleven})).contains("1 to 10"));
+        assert!(refused(json!({"strategy": "RSI", "symbols": []})).contains("1 to 10"));
+        for not_a_ticker in [
+            "애플",
+            "",
+            "  ",
+            "AAPL MSFT",
+            "ABCDEFGHIJKLM",
+            "$AAPL",
+            "^",
+            "<!here>",
+        ] {
+            let e = refused(json!({"strategy": "RSI", "symbols": ["MSFT", not_a_ticker]}));
+            assert!(
+                e.contains("symbols[1]") && e.contains("tickers, not company names"),
+                "{e}"
+            );
+        }
+        assert!(refused(json!({"strategy": " ", "symbols": ["AAPL"]})).contains("strategy"));
+        let long_name = "R".repeat(MAX_STRATEGY_CHARS + 1);
+        let e = refused(json!({"strategy": long_name, "symbols": ["AAPL"]}));
+        assert!(e.contains("201 characters"), "{e}");
+        let e = refused(json!({"strategy": "RSI", "symbols": ["AAPL"], "end_date": "31/12/2024"}));
+        assert!(e.contains("end_date must be a date"), "{e}");
+        let e = refused(json!({"strategy": "RSI", "symbols": ["AAPL"], "end_date": "2999-01-01"}));
+        assert!(e.contains("in the future"), "{e}");
+        let e = refused(
+            json!({"strategy": "RSI", "symbols": ["AAPL"], "start_date": "2024-06-01", "end_date": "2024-01-01"}),
+        );
+        assert!(e.contains("must be before"), "{e}");
+        let e = refused(json!({"strategy": "RSI", "symbols": ["AAPL"], "initial_cash": -5}));
+        assert!(e.contains("initial_cash"), "{e}");
+        let e = refused(json!({"strategy": "RSI", "symbols": ["AAPL"], "commission_rate": 0.5}));
+        assert!(e.contains("commission_rate"), "{e}");
+    }
+
+    #[test]
+    fn tickers_are_trimmed_upper_cased_and_deduplicated() {
+        let args = TriggerBacktestArgs {
+            strategy: "  RSI ".into(),
+            symbols: [
+                "aapl ",
+                "AAPL",
+                "brk.b",
+                "005930.KS",
+                "^GSPC",
+                "EURUSD=X",
+                "BRK-B",
+            ]
+            .map(String::from)
+            .to_vec(),
+            start_date: Some("2024-01-01".into()),
+            end_date: Some("2024-12-31".into()),
+            initial_cash: None,
+            commission_rate: None,
+        };
+        let today = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+        let ok = checked(&args, today).unwrap();
+        assert_eq!(ok.strategy, "RSI");
+        assert_eq!(
+            ok.symbols,
+            ["AAPL", "BRK.B", "005930.KS", "^GSPC", "EURUSD=X", "BRK-B"]
+        );
+        assert_eq!((ok.initial_cash, ok.commission_rate), (100_000.0, 0.001));
     }
 }

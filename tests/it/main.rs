@@ -20,6 +20,7 @@ mod eval;
 mod governance;
 mod jobs;
 mod live_platform;
+mod odd_answers;
 mod ops;
 mod promises;
 mod rbac_matrix;

@@ -67,6 +67,7 @@ impl ChatModel for PanicsOnBoom {
             tool_calls: vec![],
             usage: Usage::default(),
             model: "panics-on-boom".into(),
+            cut_off: false,
         })
     }
 }

@@ -288,6 +288,7 @@ async fn audit_chain_links_and_verifies(store: Store) {
                 cost_usd: 0.0125,
                 usage_counted: false,
                 prompt: None,
+                cut_off: false,
             };
         }
         tricky_stored.push(store.audit.append(&record).await.unwrap());
@@ -400,6 +401,7 @@ async fn audit_query_filters(store: Store) {
                 cost_usd: 0.0125,
                 usage_counted: false,
                 prompt: None,
+                cut_off: false,
             },
         ),
         // Arguments that mention `tool` and `outcome` match neither filter.

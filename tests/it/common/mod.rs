@@ -141,6 +141,18 @@ impl Scripted {
         Self::completion(json!({"role": "assistant", "content": text}), "stop")
     }
 
+    /// A text answer the server stopped at the model's length limit
+    /// (`finish_reason: "length"`).
+    pub fn cut_off(text: &str) -> Self {
+        Self::completion(json!({"role": "assistant", "content": text}), "length")
+    }
+
+    /// An answer with nothing in it: `content` as given (`null`, `""`, blank)
+    /// and no tool calls.
+    pub fn nothing(content: Value) -> Self {
+        Self::completion(json!({"role": "assistant", "content": content}), "stop")
+    }
+
     fn completion(message: Value, finish: &str) -> Self {
         Self {
             status: 200,
