@@ -20,8 +20,9 @@ use crate::console::{self, ConsoleIdentity};
     about = "ChatOps agent for the quant platform's ops team"
 )]
 pub struct Cli {
-    /// Configuration file (TOML). Without it: embedded defaults + environment.
-    #[arg(long, global = true, env = "CHATOPS_CONFIG")]
+    /// Configuration file (TOML); else `CHATOPS_CONFIG` when set and not
+    /// empty. Without either: embedded defaults + environment.
+    #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// Log format (overrides log.format).
     #[arg(long, global = true, value_enum)]
@@ -224,8 +225,14 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut settings =
-        crate::app::load_settings(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
+    // An empty variable (as `.env.example` sourced leaves it) counts as unset,
+    // here as in `Settings::apply_env`: clap's `env =` would demand a value.
+    let config = cli.config.clone().or_else(|| {
+        std::env::var_os("CHATOPS_CONFIG")
+            .filter(|v| !v.to_string_lossy().trim().is_empty())
+            .map(PathBuf::from)
+    });
+    let mut settings = crate::app::load_settings(config.as_deref(), &|k| std::env::var(k).ok())?;
     if let Some(format) = cli.log_format {
         settings.log.format = format;
     }

@@ -20,6 +20,7 @@ mod governance;
 mod jobs;
 mod live_platform;
 mod ops;
+mod papercuts;
 mod promises;
 mod rbac_matrix;
 mod replicas;
