@@ -114,9 +114,10 @@ pub struct AuditArgs {
     /// Until (same forms).
     #[arg(long)]
     pub until: Option<String>,
-    /// At most this many records.
-    #[arg(long, default_value_t = 100)]
-    pub limit: usize,
+    /// At most this many records (default: 100 in the table; with --json
+    /// every matching record, read in pages). Where it stops is said.
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// One JSON object per line (every field, hashes included).
     #[arg(long)]
     pub json: bool,
@@ -147,7 +148,8 @@ impl AuditArgs {
             since: time(&self.since)?,
             until: time(&self.until)?,
             after_seq: None,
-            limit: self.limit,
+            // Paged by `admin::query` up to `--limit`.
+            limit: 0,
         })
     }
 }
@@ -266,7 +268,7 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{}", outcome.answer);
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(console::exit_code(&outcome)))
         }
         Command::Serve => {
             let app = Arc::new(App::builder(settings).build().await?);
@@ -291,10 +293,12 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
                     })
                 }
                 None => {
-                    println!(
-                        "{}",
-                        crate::admin::query(&store, &args.query()?, args.json).await?
-                    );
+                    let (out, stopped) =
+                        crate::admin::query(&store, &args.query()?, args.json, args.limit).await?;
+                    println!("{out}");
+                    if let Some(stopped) = stopped {
+                        eprintln!("audit: {stopped}");
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
             }

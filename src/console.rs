@@ -234,6 +234,32 @@ impl From<&TurnOutcome> for JsonAnswer {
     }
 }
 
+/// `chatops ask`'s exit code, for scripts (README "Using it"): 0 answered;
+/// 3 refused (too long, rate-limited, busy) or a tool call denied or
+/// rejected; 4 the turn failed, timed out or hit its step limit, or a tool
+/// call failed; 5 an action waits for approval (nothing run). The worst
+/// wins, in that order: failed, refused, waiting. (2 stays bad usage or
+/// configuration, before any turn.)
+pub fn exit_code(outcome: &TurnOutcome) -> u8 {
+    use crate::agent::outcome::TurnStatus;
+    use crate::tools::call::ToolOutcome;
+    let calls = |o: ToolOutcome| outcome.tool_calls.iter().any(|c| c.outcome == o);
+    match outcome.status {
+        TurnStatus::Failed | TurnStatus::Timeout | TurnStatus::StepLimit => return 4,
+        TurnStatus::Refused | TurnStatus::RefusedAgain | TurnStatus::Ignored => return 3,
+        TurnStatus::Answered => {}
+    }
+    if calls(ToolOutcome::Error) {
+        4
+    } else if calls(ToolOutcome::Denied) || calls(ToolOutcome::Rejected) {
+        3
+    } else if calls(ToolOutcome::NeedsApproval) {
+        5
+    } else {
+        0
+    }
+}
+
 /// One turn: `chatops ask`. The answer is what the terminal shows (through
 /// the egress); the caller prints it, as text or JSON.
 pub async fn ask(

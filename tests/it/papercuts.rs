@@ -50,3 +50,143 @@ fn every_empty_variable_of_env_example_counts_as_unset() {
     assert_eq!(json["model"], "offline-planner");
     assert!(dir.path().join("data/chatops.db").exists());
 }
+
+/// `chatops ask` in `dir` with `env`; its exit code and JSON answer.
+fn ask(dir: &std::path::Path, env: &[(&str, &str)], question: &str) -> (i32, serde_json::Value) {
+    let out = chatops(dir)
+        .envs(env.iter().copied())
+        .args(["ask", "--json", question])
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().expect("exited"), json)
+}
+
+#[test]
+fn ask_exits_by_what_happened_to_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = |j: &serde_json::Value| j["tool_calls"][0]["outcome"].clone();
+    // 0: answered.
+    let (code, json) = ask(dir.path(), &[], "runbook for a stuck backtest");
+    assert_eq!((code, outcome(&json)), (0, "ok".into()));
+    // 5: an action waits for approval, nothing run.
+    let (code, json) = ask(
+        dir.path(),
+        &[],
+        "run the SMA crossover strategy on AAPL and MSFT for 2024",
+    );
+    assert_eq!((code, outcome(&json)), (5, "needs_approval".into()));
+    // 3: denied (usage is for admins; the terminal user is an operator)...
+    let (code, json) = ask(dir.path(), &[], "이번 달 LLM 비용 얼마나 나왔어?");
+    assert_eq!((code, outcome(&json)), (3, "denied".into()));
+    // ... or refused (too long).
+    let (code, json) = ask(dir.path(), &[], &"a".repeat(5000));
+    assert_eq!(code, 3, "{json}");
+    assert!(json["tool_calls"].as_array().unwrap().is_empty());
+    // 4: the turn's tool failed (a platform API nobody answers).
+    let dead = [
+        ("PLATFORM_API_URL", "http://127.0.0.1:9"),
+        ("PLATFORM_MONGODB_URI", "mongodb://127.0.0.1:9"),
+        ("PLATFORM_MONGODB_DB", "platform"),
+    ];
+    let (code, json) = ask(
+        dir.path(),
+        &dead,
+        "status of backtest 68ed543a5f9683d5569add2c",
+    );
+    assert_eq!((code, outcome(&json)), (4, "error".into()));
+    // 2: bad usage, before any turn.
+    let out = chatops(dir.path()).args(["ask"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_offline_note_reads_plain_in_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chatops(dir.path())
+        .args(["ask", "runbook for a stuck backtest"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\n(offline mode: answered by the built-in planner, without the LLM)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("_(offline") && !stdout.contains(")_"), "{stdout}");
+    // Identifiers keep their underscores.
+    let out = chatops(dir.path())
+        .args(["ask", "--json", "runbook for a stuck backtest"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["answer"].as_str().unwrap().contains("(offline mode:"));
+}
+
+#[tokio::test]
+async fn the_audit_export_is_whole_and_a_table_says_where_it_stopped() {
+    use chatops::store::{AuditEvent, AuditRecord, AuditRepo};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let store =
+        chatops::store::sqlite::SqliteStore::open(&dir.path().join("data/chatops.db")).unwrap();
+    const N: usize = 1234; // more than the table's 100 and the export's page of 1,000
+    for n in 0..N {
+        let record = AuditRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: chatops::clock::now(),
+            request_id: format!("req-{n}"),
+            subject: "console:alice".into(),
+            channel: "console:ops".into(),
+            prompt_version: "system@abc".into(),
+            event: AuditEvent::ToolOutcome {
+                tool: "echo".into(),
+                call_id: format!("call_{n}"),
+                outcome: "ok".into(),
+                duration_ms: 1,
+                error_kind: None,
+                error: None,
+            },
+            seq: 0,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        store.append(&record).await.unwrap();
+    }
+    drop(store);
+    let run = |args: &[&str]| {
+        let out = chatops(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The export: every record, in chain order, nothing said on stderr.
+    let (stdout, stderr) = run(&["audit", "--json"]);
+    let seqs: Vec<u64> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs.len(), N, "{stderr}");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    assert!(!stderr.contains("stopped"), "{stderr}");
+    // An export with a limit says where it stopped, on stderr.
+    let (stdout, stderr) = run(&["audit", "--json", "--limit", "1100"]);
+    assert_eq!(stdout.lines().count(), 1100);
+    assert!(stderr.contains("stopped at 1100 record(s)"), "{stderr}");
+    // The table shows a screenful and says so.
+    let (stdout, _) = run(&["audit"]);
+    assert!(
+        stdout.contains("100 record(s); stopped at 100 record(s)")
+            && stdout.contains("--json for every record"),
+        "{stdout}"
+    );
+    let (stdout, _) = run(&["audit", "--limit", "2000"]);
+    assert!(stdout.trim_end().ends_with(&format!("{N} record(s)")), "{stdout}");
+}
