@@ -190,3 +190,85 @@ async fn the_audit_export_is_whole_and_a_table_says_where_it_stopped() {
     let (stdout, _) = run(&["audit", "--limit", "2000"]);
     assert!(stdout.trim_end().ends_with(&format!("{N} record(s)")), "{stdout}");
 }
+
+/// `chatops serve` on `config` until its log says `until`, then SIGTERM;
+/// its exit code and stderr.
+fn serve_until(dir: &std::path::Path, config: &std::path::Path, until: &str) -> (i32, String) {
+    let log = dir.join("serve.log");
+    let mut child = chatops(dir)
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .env("CHATOPS_HTTP_ADDR", common::free_addr())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    for _ in 0..200 {
+        if read().contains(until) || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), read())
+}
+
+#[test]
+fn serve_says_what_it_serves_and_which_discord_targets_it_cannot_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let digest = r#"
+        [[digests]]
+        name = "morning"
+        cron = "0 9 * * 1-5"
+        channels = ["discord:1122334455667788"]
+        sections = ["cache_status"]
+    "#;
+    let config = common::config_file::ConfigFile::new()
+        .toml(digest)
+        .set("limits.alert_channel", "discord:99887766")
+        .write(dir.path());
+    // check: a warning row naming DISCORD_TOKEN for each target; not a failure.
+    let out = chatops(dir.path())
+        .args(["--config", config.to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let targets = stdout
+        .lines()
+        .find(|l| l.starts_with("targets"))
+        .unwrap_or_else(|| panic!("no targets row:\n{stdout}"));
+    assert!(targets.contains("warn"), "{targets}");
+    assert!(
+        targets.contains(
+            "digest 'morning' posts to discord:1122334455667788, which needs DISCORD_TOKEN"
+        ) && targets.contains("limits.alert_channel posts to discord:99887766"),
+        "{targets}"
+    );
+    // serve with no chat adapter: warned, and the same targets named.
+    let (code, log) = serve_until(dir.path(), &config, "no chat adapter enabled");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("no chat adapter enabled"), "{log}");
+    assert!(
+        log.contains("digest 'morning' posts to discord:1122334455667788, which needs DISCORD_TOKEN")
+            && log.contains("limits.alert_channel posts to discord:99887766"),
+        "{log}"
+    );
+    // serve with Slack's Events API: named at start-up.
+    let slack = dir.path().join("slack.toml");
+    common::config_file::ConfigFile::new()
+        .set("slack.bot_token", "xoxb-test")
+        .set("slack.signing_secret", "test-signing-secret")
+        .set("slack.api_url", "http://127.0.0.1:9")
+        .write_to(&slack);
+    let (_, log) = serve_until(dir.path(), &slack, "chat adapters enabled");
+    assert!(
+        log.contains("chat adapters enabled") && log.contains("Slack (Events API)"),
+        "{log}"
+    );
+    assert!(!log.contains("DISCORD_TOKEN"), "{log}");
+}
