@@ -1,5 +1,5 @@
-//! The command line (clap): `chat`, `ask`, `serve`, `check`, `digest`,
-//! `usage`, `audit`, `eval`. Parses
+//! The command line (clap): `chat`, `ask`, `approvals`, `approve`,
+//! `cancel`, `serve`, `check`, `digest`, `usage`, `audit`, `eval`. Parses
 //! arguments, loads settings, sets up logging, builds the [`App`] and hands
 //! over to the console, the server or the checks.
 
@@ -45,6 +45,25 @@ pub enum Command {
         /// Approve mutating actions up front (otherwise they are reported as needs_approval and not run).
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// List the pending approvals (id, tool, requester, channel, redacted
+    /// arguments, expiry).
+    Approvals,
+    /// Approve a pending approval as the console user (RBAC in the
+    /// approval's own channel: set --channel to it; audited); its call runs.
+    Approve {
+        /// The approval id, from `chatops approvals` or `ask --json`.
+        id: String,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Cancel a pending approval as the console user (the requester, or
+    /// someone holding the tool's role in its channel; audited).
+    Cancel {
+        /// The approval id.
+        id: String,
         #[command(flatten)]
         identity: Identity,
     },
@@ -240,7 +259,12 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let interactive = matches!(
         cli.command,
-        Command::Chat(_) | Command::Ask { .. } | Command::Eval { .. }
+        Command::Chat(_)
+            | Command::Ask { .. }
+            | Command::Eval { .. }
+            | Command::Approvals
+            | Command::Approve { .. }
+            | Command::Cancel { .. }
     );
     init_logging(&settings, interactive);
 
@@ -268,8 +292,26 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{}", outcome.answer);
             }
-            Ok(ExitCode::from(console::exit_code(&outcome)))
+            let code = console::exit_code(&outcome);
+            if code == console::AWAITING_APPROVAL {
+                eprintln!(
+                    "Decide it from this terminal with `chatops approve ID` or `chatops cancel ID` \
+                     (list: `chatops approvals`), or ask again with --yes."
+                );
+            }
+            Ok(ExitCode::from(code))
         }
+        Command::Approvals => {
+            let app = App::builder(settings).build().await?;
+            let pending = app
+                .registry
+                .pending_approvals(console::PENDING_SHOWN)
+                .await?;
+            println!("{}", console::render_pending(&pending));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Approve { id, identity } => decide(settings, &id, &identity, true).await,
+        Command::Cancel { id, identity } => decide(settings, &id, &identity, false).await,
         Command::Serve => {
             let app = Arc::new(App::builder(settings).build().await?);
             crate::server::serve(app, crate::server::shutdown_signal()).await?;
@@ -340,6 +382,20 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `chatops approve ID` / `chatops cancel ID` (exit codes: `console::decide`).
+async fn decide(
+    settings: Settings,
+    id: &str,
+    identity: &Identity,
+    approve: bool,
+) -> anyhow::Result<ExitCode> {
+    let identity = identity.resolve()?;
+    let app = App::builder(settings).build().await?;
+    let (text, code) = console::decide(&app, &identity, id, approve).await;
+    println!("{text}");
+    Ok(ExitCode::from(code))
 }
 
 /// `chatops eval`: the cases, one line each as they finish, then the totals

@@ -240,6 +240,8 @@ impl From<&TurnOutcome> for JsonAnswer {
 /// call failed; 5 an action waits for approval (nothing run). The worst
 /// wins, in that order: failed, refused, waiting. (2 stays bad usage or
 /// configuration, before any turn.)
+pub const AWAITING_APPROVAL: u8 = 5;
+
 pub fn exit_code(outcome: &TurnOutcome) -> u8 {
     use crate::agent::outcome::TurnStatus;
     use crate::tools::call::ToolOutcome;
@@ -254,7 +256,7 @@ pub fn exit_code(outcome: &TurnOutcome) -> u8 {
     } else if calls(ToolOutcome::Denied) || calls(ToolOutcome::Rejected) {
         3
     } else if calls(ToolOutcome::NeedsApproval) {
-        5
+        AWAITING_APPROVAL
     } else {
         0
     }
@@ -333,4 +335,110 @@ impl ChatSurface for Terminal {
         }
         true
     }
+}
+
+/// How many pending approvals `chatops approvals` lists at most.
+pub const PENDING_SHOWN: usize = 200;
+
+/// `chatops approvals`: the pending approvals as a table (arguments
+/// redacted), soonest to expire first, and how to decide one.
+pub fn render_pending(pending: &[Approval]) -> String {
+    if pending.is_empty() {
+        return "No pending approvals.".into();
+    }
+    let rows: Vec<Vec<String>> = pending
+        .iter()
+        .map(|a| {
+            let args = a.arguments.to_string();
+            let args = if args.chars().count() > 60 {
+                format!("{}…", args.chars().take(59).collect::<String>())
+            } else {
+                args
+            };
+            vec![
+                a.id.clone(),
+                a.tool.clone(),
+                a.requester.clone(),
+                a.channel.clone(),
+                args,
+                a.expires_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            ]
+        })
+        .collect();
+    let mut out = crate::presentation::table(
+        &["id", "tool", "requester", "channel", "arguments", "expires (UTC)"],
+        &rows,
+    );
+    out.push_str(&format!(
+        "\n{} pending. Decide one with `chatops approve ID` or `chatops cancel ID`, \
+         with --channel set to the approval's own channel (console:NAME → --channel NAME).",
+        pending.len()
+    ));
+    out
+}
+
+/// `chatops approve ID` / `chatops cancel ID`: the console user decides a
+/// pending approval through the one approval path (the registry's
+/// `decide_pending`: RBAC in the approval's own channel, every outcome
+/// audited; approved, the stored call runs for its requester). The text
+/// shown and the exit code: 0 decided (approved and run, or cancelled);
+/// 3 refused; 4 approved but the call failed; 5 a second approver is needed.
+pub async fn decide(app: &App, identity: &ConsoleIdentity, id: &str, approve: bool) -> (String, u8) {
+    use crate::tools::approval::{NotApproved, PendingDecision};
+    use crate::tools::call::ToolOutcome;
+    let click_id = format!("console:{}", uuid::Uuid::new_v4().simple());
+    let click = crate::turn::Click {
+        id: &click_id,
+        approval_id: id,
+        approve,
+        clicker: &identity.caller,
+    };
+    let by = identity.caller.subject.to_string();
+    let (text, code) = match app.pipeline.decide(&click).await {
+        None => ("That decision was ignored; nothing was run.".to_string(), 3),
+        Some(PendingDecision::Ran(result, approval)) => {
+            let code = match result.outcome {
+                ToolOutcome::Ok => 0,
+                ToolOutcome::Error => 4,
+                _ => 3,
+            };
+            let head = format!(
+                "Approved {} ({}) as {by}; it ran for {}:",
+                approval.tool, approval.id, approval.requester
+            );
+            (format!("{head}\n{}", result.display), code)
+        }
+        Some(PendingDecision::NotApproved(why, approval)) => {
+            let (lang, tool) = approval
+                .as_ref()
+                .map_or((Language::En, ""), |a| (a.language, a.tool.as_str()));
+            let mut text = why.explain(lang, tool, &by);
+            if let (NotApproved::WrongChannel, Some(a)) = (&why, &approval) {
+                text.push_str(&match a.channel.strip_prefix("console:") {
+                    Some(name) => format!(
+                        "\nIt was asked in {}: from the terminal, decide it with --channel {name}.",
+                        a.channel
+                    ),
+                    None => format!(
+                        "\nIt was asked in {}: decide it there, not from the terminal.",
+                        a.channel
+                    ),
+                });
+            }
+            let code = match why {
+                NotApproved::Cancelled => 0,
+                NotApproved::AwaitingSecond => 5,
+                _ => 3,
+            };
+            (text, code)
+        }
+    };
+    let shown = app
+        .egress
+        .parts(Platform::Console, &Outgoing::text(text), usize::MAX)
+        .iter()
+        .map(|p| p.text().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (shown, code)
 }

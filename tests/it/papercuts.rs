@@ -272,3 +272,86 @@ fn serve_says_what_it_serves_and_which_discord_targets_it_cannot_reach() {
     );
     assert!(!log.contains("DISCORD_TOKEN"), "{log}");
 }
+
+#[test]
+fn approvals_left_by_ask_are_listed_and_decided_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config_file::ConfigFile::new()
+        .bind("console:alice", "operator")
+        .bind("console:bob", "operator")
+        .bind("console:vic", "viewer")
+        .write(dir.path());
+    let run = |args: &[&str]| {
+        let out = chatops(dir.path())
+            .args(["--config", config.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().expect("exited"),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let trigger = "run the SMA crossover strategy on AAPL and MSFT for 2024";
+    let (code, out) = run(&["ask", "--json", "--user", "alice", trigger]);
+    assert_eq!(code, 5, "{out}");
+    // Listed: id, tool, requester, channel, arguments, expiry.
+    let (code, listing) = run(&["approvals"]);
+    assert_eq!(code, 0);
+    let row = listing
+        .lines()
+        .find(|l| l.contains("trigger_backtest"))
+        .unwrap_or_else(|| panic!("not listed:\n{listing}"));
+    assert!(
+        row.contains("console:alice") && row.contains("console:terminal") && row.contains("AAPL"),
+        "{row}"
+    );
+    let id = row.split_whitespace().next().unwrap().to_string();
+    // A viewer may not approve it.
+    let (code, out) = run(&["approve", &id, "--user", "vic"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("console:vic may not approve trigger_backtest"), "{out}");
+    // From another console channel: refused, saying which --channel decides it.
+    let (code, out) = run(&["approve", &id, "--user", "bob", "--channel", "elsewhere"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("--channel terminal"), "{out}");
+    // An operator in its channel approves it: the stored call runs.
+    let (code, out) = run(&["approve", &id, "--user", "bob"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Approved trigger_backtest"), "{out}");
+    let (_, listing) = run(&["approvals"]);
+    assert!(listing.contains("No pending approvals"), "{listing}");
+    // Once only.
+    let (code, _) = run(&["approve", &id, "--user", "bob"]);
+    assert_eq!(code, 3);
+    // Every decision audited.
+    let (_, audit) = run(&["audit", "--kind", "approval_decided", "--json"]);
+    let decisions: Vec<(String, String)> = audit
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                r["event"]["approver"].as_str().unwrap_or_default().to_string(),
+                r["event"]["decision"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("console:vic".into(), "refused".into()),
+            ("console:bob".into(), "refused".into()),
+            ("console:bob".into(), "approved".into()),
+            ("console:bob".into(), "refused".into()),
+        ],
+        "{audit}"
+    );
+    // The requester cancels another.
+    run(&["ask", "--user", "alice", trigger]);
+    let (_, listing) = run(&["approvals"]);
+    let row = listing.lines().find(|l| l.contains("trigger_backtest")).unwrap();
+    let id = row.split_whitespace().next().unwrap();
+    let (code, out) = run(&["cancel", id, "--user", "alice"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cancelled"), "{out}");
+}
