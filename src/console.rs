@@ -65,7 +65,35 @@ pub fn default_user() -> String {
         .unwrap_or_else(|| "local".into())
 }
 
-type InputLines = Arc<Mutex<Lines<BufReader<Stdin>>>>;
+mod tty;
+
+/// The chat's input: lines from a pipe, or from a terminal read without the
+/// kernel's 4,095-byte line cap (see `tty`).
+enum Input {
+    Piped(Lines<BufReader<Stdin>>),
+    Terminal,
+}
+
+impl Input {
+    fn open() -> Self {
+        if tty::is_terminal() {
+            Input::Terminal
+        } else {
+            Input::Piped(BufReader::new(tokio::io::stdin()).lines())
+        }
+    }
+
+    async fn next_line(&mut self) -> std::io::Result<Option<String>> {
+        match self {
+            Input::Piped(lines) => lines.next_line().await,
+            Input::Terminal => tokio::task::spawn_blocking(tty::read_line)
+                .await
+                .map_err(std::io::Error::other)?,
+        }
+    }
+}
+
+type InputLines = Arc<Mutex<Input>>;
 
 /// Asks the person at the terminal; reads the answer from the chat's input.
 struct TerminalGate {
@@ -167,7 +195,7 @@ async fn converse(
     identity: ConsoleIdentity,
     banner: &str,
 ) -> anyhow::Result<()> {
-    let input: InputLines = Arc::new(Mutex::new(BufReader::new(tokio::io::stdin()).lines()));
+    let input: InputLines = Arc::new(Mutex::new(Input::open()));
     println!("{banner}");
     println!(
         "You are {} in {}. Ask in English or Korean; /quit to leave.",

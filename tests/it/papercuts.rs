@@ -355,3 +355,70 @@ fn approvals_left_by_ask_are_listed_and_decided_from_the_terminal() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("cancelled"), "{out}");
 }
+
+#[test]
+fn the_terminal_chat_reads_lines_longer_than_the_kernels_line_cap() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    // `script` gives chatops a real terminal (a pty), whose canonical mode
+    // keeps at most 4,095 bytes of a line; a pipe has no such cap.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("script");
+    for (var, _) in chatops::config::ENV_KEYS {
+        cmd.env_remove(var);
+    }
+    let chat = format!("{} chat --user bob", env!("CARGO_BIN_EXE_chatops"));
+    let mut child = cmd
+        .env_remove("CHATOPS_CONFIG")
+        .env_remove("RUST_LOG")
+        .current_dir(dir.path())
+        .args(["-qfec", &chat, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let seen = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let wait_for = |needle: &str| {
+        for _ in 0..400 {
+            if String::from_utf8_lossy(&seen.lock().unwrap()).contains(needle) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "no {needle:?} in:\n{}",
+            String::from_utf8_lossy(&seen.lock().unwrap())
+        );
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    wait_for("> ");
+    // The prompt is printed just before the line is read; let the read begin.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stdin
+        .write_all(format!("{}\n", "a".repeat(5000)).as_bytes())
+        .unwrap();
+    wait_for("characters long");
+    stdin.write_all(b"/quit\n").unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let out = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains("Your message is 5000 characters long"),
+        "{}",
+        &out[out.len().saturating_sub(400)..]
+    );
+}
