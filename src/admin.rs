@@ -109,7 +109,11 @@ pub async fn query(
             "stopped at {} record(s) (--limit {}); more match after seq {after}: raise --limit{}",
             records.len(),
             records.len(),
-            if json { "" } else { ", or --json for every record" }
+            if json {
+                ""
+            } else {
+                ", or --json for every record"
+            }
         )
     });
     if json {

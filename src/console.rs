@@ -394,7 +394,14 @@ pub fn render_pending(pending: &[Approval]) -> String {
         })
         .collect();
     let mut out = crate::presentation::table(
-        &["id", "tool", "requester", "channel", "arguments", "expires (UTC)"],
+        &[
+            "id",
+            "tool",
+            "requester",
+            "channel",
+            "arguments",
+            "expires (UTC)",
+        ],
         &rows,
     );
     out.push_str(&format!(
@@ -411,7 +418,12 @@ pub fn render_pending(pending: &[Approval]) -> String {
 /// audited; approved, the stored call runs for its requester). The text
 /// shown and the exit code: 0 decided (approved and run, or cancelled);
 /// 3 refused; 4 approved but the call failed; 5 a second approver is needed.
-pub async fn decide(app: &App, identity: &ConsoleIdentity, id: &str, approve: bool) -> (String, u8) {
+pub async fn decide(
+    app: &App,
+    identity: &ConsoleIdentity,
+    id: &str,
+    approve: bool,
+) -> (String, u8) {
     use crate::tools::approval::{NotApproved, PendingDecision};
     use crate::tools::call::ToolOutcome;
     let click_id = format!("console:{}", uuid::Uuid::new_v4().simple());

@@ -564,7 +564,11 @@ mod tests {
     #[test]
     fn a_terminal_shows_italics_plain_but_keeps_snake_case() {
         let e = egress(&[]);
-        let console = |t: &str| e.parts(Platform::Console, &Outgoing::text(t), 1000)[0].text().to_string();
+        let console = |t: &str| {
+            e.parts(Platform::Console, &Outgoing::text(t), 1000)[0]
+                .text()
+                .to_string()
+        };
         assert_eq!(
             console("done\n_(offline mode: answered by the built-in planner, without the LLM)_"),
             "done\n(offline mode: answered by the built-in planner, without the LLM)"

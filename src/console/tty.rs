@@ -103,7 +103,9 @@ fn pop_char(line: &mut Vec<u8>) -> usize {
     line.truncate(start);
     match c {
         // Hangul, CJK and full-width forms take two columns.
-        Some(c) if matches!(u32::from(c), 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6) => 2,
+        Some(c) if matches!(u32::from(c), 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6) => {
+            2
+        }
         Some(_) => 1,
         None => 0,
     }

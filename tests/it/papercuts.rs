@@ -118,7 +118,10 @@ fn the_offline_note_reads_plain_in_a_terminal() {
         stdout.contains("\n(offline mode: answered by the built-in planner, without the LLM)"),
         "{stdout}"
     );
-    assert!(!stdout.contains("_(offline") && !stdout.contains(")_"), "{stdout}");
+    assert!(
+        !stdout.contains("_(offline") && !stdout.contains(")_"),
+        "{stdout}"
+    );
     // Identifiers keep their underscores.
     let out = chatops(dir.path())
         .args(["ask", "--json", "runbook for a stuck backtest"])
@@ -161,7 +164,11 @@ async fn the_audit_export_is_whole_and_a_table_says_where_it_stopped() {
     drop(store);
     let run = |args: &[&str]| {
         let out = chatops(dir.path()).args(args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         (
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -171,7 +178,11 @@ async fn the_audit_export_is_whole_and_a_table_says_where_it_stopped() {
     let (stdout, stderr) = run(&["audit", "--json"]);
     let seqs: Vec<u64> = stdout
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(seqs.len(), N, "{stderr}");
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
@@ -188,7 +199,10 @@ async fn the_audit_export_is_whole_and_a_table_says_where_it_stopped() {
         "{stdout}"
     );
     let (stdout, _) = run(&["audit", "--limit", "2000"]);
-    assert!(stdout.trim_end().ends_with(&format!("{N} record(s)")), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with(&format!("{N} record(s)")),
+        "{stdout}"
+    );
 }
 
 /// `chatops serve` on `config` until its log says `until`, then SIGTERM;
@@ -254,8 +268,9 @@ fn serve_says_what_it_serves_and_which_discord_targets_it_cannot_reach() {
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("no chat adapter enabled"), "{log}");
     assert!(
-        log.contains("digest 'morning' posts to discord:1122334455667788, which needs DISCORD_TOKEN")
-            && log.contains("limits.alert_channel posts to discord:99887766"),
+        log.contains(
+            "digest 'morning' posts to discord:1122334455667788, which needs DISCORD_TOKEN"
+        ) && log.contains("limits.alert_channel posts to discord:99887766"),
         "{log}"
     );
     // serve with Slack's Events API: named at start-up.
@@ -310,7 +325,10 @@ fn approvals_left_by_ask_are_listed_and_decided_from_the_terminal() {
     // A viewer may not approve it.
     let (code, out) = run(&["approve", &id, "--user", "vic"]);
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("console:vic may not approve trigger_backtest"), "{out}");
+    assert!(
+        out.contains("console:vic may not approve trigger_backtest"),
+        "{out}"
+    );
     // From another console channel: refused, saying which --channel decides it.
     let (code, out) = run(&["approve", &id, "--user", "bob", "--channel", "elsewhere"]);
     assert_eq!(code, 3, "{out}");
@@ -331,8 +349,14 @@ fn approvals_left_by_ask_are_listed_and_decided_from_the_terminal() {
         .map(|l| {
             let r: serde_json::Value = serde_json::from_str(l).unwrap();
             (
-                r["event"]["approver"].as_str().unwrap_or_default().to_string(),
-                r["event"]["decision"].as_str().unwrap_or_default().to_string(),
+                r["event"]["approver"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                r["event"]["decision"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect();
@@ -349,7 +373,10 @@ fn approvals_left_by_ask_are_listed_and_decided_from_the_terminal() {
     // The requester cancels another.
     run(&["ask", "--user", "alice", trigger]);
     let (_, listing) = run(&["approvals"]);
-    let row = listing.lines().find(|l| l.contains("trigger_backtest")).unwrap();
+    let row = listing
+        .lines()
+        .find(|l| l.contains("trigger_backtest"))
+        .unwrap();
     let id = row.split_whitespace().next().unwrap();
     let (code, out) = run(&["cancel", id, "--user", "alice"]);
     assert_eq!(code, 0, "{out}");

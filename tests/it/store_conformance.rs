@@ -104,12 +104,23 @@ async fn approvals_pending_are_listed_soonest_to_expire_first(store: Store) {
         approval("soon", Duration::minutes(5)).clone_with_times(&pending[0]),
         "every field read back"
     );
-    assert_eq!(ids(pending), ["soon", "mid", "late"], "not expired, not decided");
+    assert_eq!(
+        ids(pending),
+        ["soon", "mid", "late"],
+        "not expired, not decided"
+    );
     assert_eq!(
         ids(store.approvals.pending_approvals(now, 2).await.unwrap()),
         ["soon", "mid"]
     );
-    assert!(store.approvals.pending_approvals(now, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .approvals
+            .pending_approvals(now, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let later = now + Duration::minutes(20);
     assert_eq!(
         ids(store.approvals.pending_approvals(later, 10).await.unwrap()),
