@@ -35,7 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Talk to the agent in this terminal.
     Chat(Identity),
-    /// Ask one question, print the answer, exit.
+    /// Ask one question, print the answer, exit: 0 answered, 3 refused or
+    /// denied, 4 failed, 5 waiting for approval (`chatops approvals`).
     Ask {
         /// The question, in English or Korean.
         question: String,
