@@ -49,16 +49,80 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
     Ok(now - age)
 }
 
-/// `chatops audit`: matching records as a table, or as JSON lines (every
-/// field, hashes included) with `json`.
-pub async fn query(store: &Store, query: &AuditQuery, json: bool) -> anyhow::Result<String> {
-    let records = store.audit.query_audit(query).await?;
+/// Records read per page while exporting.
+const EXPORT_PAGE: usize = 1000;
+
+/// `chatops audit` as a table without `--limit`: a screenful.
+pub const TABLE_LIMIT: usize = 100;
+
+/// The matching records, read page after page (`after_seq`) up to `cap`
+/// (none: every one), and whether more matched past the cap.
+async fn read_records(
+    store: &Store,
+    query: &AuditQuery,
+    cap: Option<usize>,
+) -> anyhow::Result<(Vec<AuditRecord>, bool)> {
+    let mut records: Vec<AuditRecord> = Vec::new();
+    let mut page = query.clone();
+    loop {
+        // One past the cap, to know whether it cut anything.
+        let want = cap.map_or(EXPORT_PAGE, |c| {
+            (c + 1).saturating_sub(records.len()).clamp(1, EXPORT_PAGE)
+        });
+        page.limit = want;
+        let got = store.audit.query_audit(&page).await?;
+        let n = got.len();
+        page.after_seq = got.last().map(|r| r.seq).or(page.after_seq);
+        records.extend(got);
+        if let Some(c) = cap
+            && records.len() > c
+        {
+            records.truncate(c);
+            return Ok((records, true));
+        }
+        if n < want {
+            return Ok((records, false));
+        }
+    }
+}
+
+/// `chatops audit`: matching records as a table (the first [`TABLE_LIMIT`]
+/// unless `limit` says otherwise), or as JSON lines (every field, hashes
+/// included; every matching record unless `limit` says otherwise). The
+/// second value, when set, says plainly where the output stopped (for
+/// stderr, so a JSON export stays JSON lines).
+pub async fn query(
+    store: &Store,
+    query: &AuditQuery,
+    json: bool,
+    limit: Option<usize>,
+) -> anyhow::Result<(String, Option<String>)> {
+    let cap = if json {
+        limit
+    } else {
+        Some(limit.unwrap_or(TABLE_LIMIT))
+    };
+    let (records, cut) = read_records(store, query, cap).await?;
+    let stopped = cut.then(|| {
+        let after = records.last().map_or(0, |r| r.seq);
+        format!(
+            "stopped at {} record(s) (--limit {}); more match after seq {after}: raise --limit{}",
+            records.len(),
+            records.len(),
+            if json {
+                ""
+            } else {
+                ", or --json for every record"
+            }
+        )
+    });
     if json {
-        return Ok(records
+        let lines = records
             .iter()
             .map(serde_json::to_string)
             .collect::<Result<Vec<_>, _>>()?
-            .join("\n"));
+            .join("\n");
+        return Ok((lines, stopped));
     }
     let rows: Vec<Vec<String>> = records
         .iter()
@@ -78,7 +142,10 @@ pub async fn query(store: &Store, query: &AuditQuery, json: bool) -> anyhow::Res
         &rows,
     );
     out.push_str(&format!("\n{} record(s)", records.len()));
-    Ok(out)
+    if let Some(stopped) = &stopped {
+        out.push_str(&format!("; {stopped}"));
+    }
+    Ok((out, None))
 }
 
 /// One line about a record, for the table.

@@ -61,6 +61,58 @@ pub fn load_settings(
     Ok(settings)
 }
 
+/// A target the bot posts to of its own accord (a digest channel, the fleet
+/// caps' alert channel) on Discord, which this process cannot reach: the
+/// outbox gets a Discord sender only with a gateway token (`DISCORD_TOKEN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscordTargetWithoutToken {
+    /// `digest 'morning'` or `limits.alert_channel`.
+    pub what: String,
+    pub channel: String,
+    pub is_digest: bool,
+}
+
+impl std::fmt::Display for DiscordTargetWithoutToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} posts to {}, which needs DISCORD_TOKEN (discord.token): the outbox gets a Discord sender only with a gateway token",
+            self.what, self.channel
+        )
+    }
+}
+
+/// Every configured target on Discord while no Discord token is set
+/// (`chatops serve` and `chatops check` warn about each).
+pub fn discord_targets_without_token(settings: &Settings) -> Vec<DiscordTargetWithoutToken> {
+    if settings.discord.token.is_some() {
+        return Vec::new();
+    }
+    let on_discord = |channel: &str| {
+        crate::domain::ChannelId::parse(channel)
+            .is_ok_and(|c| c.platform() == crate::domain::Platform::Discord)
+    };
+    let digests = settings.digests.iter().flat_map(|d| {
+        d.channels
+            .iter()
+            .map(move |c| (format!("digest '{}'", d.name), c.clone(), true))
+    });
+    let alert = settings
+        .limits
+        .alert_channel
+        .iter()
+        .map(|c| ("limits.alert_channel".to_string(), c.clone(), false));
+    digests
+        .chain(alert)
+        .filter(|(_, channel, _)| on_discord(channel))
+        .map(|(what, channel, is_digest)| DiscordTargetWithoutToken {
+            what,
+            channel,
+            is_digest,
+        })
+        .collect()
+}
+
 /// The assembled bot.
 pub struct App {
     pub settings: Settings,

@@ -23,6 +23,8 @@ pub enum ProbeState {
     Down,
     /// Not configured, or configured but not probed; neither is a failure.
     Info,
+    /// Configured but cannot work as configured; not a failure (exit 0).
+    Warn,
 }
 
 impl ProbeState {
@@ -31,6 +33,7 @@ impl ProbeState {
             ProbeState::Up => "up",
             ProbeState::Down => "DOWN",
             ProbeState::Info => "-",
+            ProbeState::Warn => "warn",
         }
     }
 }
@@ -212,6 +215,16 @@ pub async fn run_checks(app: &App) -> Vec<Probe> {
             }
             Err(e) => row("alpha_vantage", ProbeState::Down, e.message),
         });
+    }
+
+    let unreachable = crate::app::discord_targets_without_token(s);
+    if !unreachable.is_empty() {
+        let detail = unreachable
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        rows.push(row("targets", ProbeState::Warn, detail));
     }
 
     for probe in &mut rows {

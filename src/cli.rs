@@ -1,5 +1,5 @@
-//! The command line (clap): `chat`, `ask`, `serve`, `check`, `digest`,
-//! `usage`, `audit`, `eval`. Parses
+//! The command line (clap): `chat`, `ask`, `approvals`, `approve`,
+//! `cancel`, `serve`, `check`, `digest`, `usage`, `audit`, `eval`. Parses
 //! arguments, loads settings, sets up logging, builds the [`App`] and hands
 //! over to the console, the server or the checks.
 
@@ -20,8 +20,9 @@ use crate::console::{self, ConsoleIdentity};
     about = "ChatOps agent for the quant platform's ops team"
 )]
 pub struct Cli {
-    /// Configuration file (TOML). Without it: embedded defaults + environment.
-    #[arg(long, global = true, env = "CHATOPS_CONFIG")]
+    /// Configuration file (TOML); else `CHATOPS_CONFIG` when set and not
+    /// empty. Without either: embedded defaults + environment.
+    #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// Log format (overrides log.format).
     #[arg(long, global = true, value_enum)]
@@ -34,7 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Talk to the agent in this terminal.
     Chat(Identity),
-    /// Ask one question, print the answer, exit.
+    /// Ask one question, print the answer, exit: 0 answered, 3 refused or
+    /// denied, 4 failed, 5 waiting for approval (`chatops approvals`).
     Ask {
         /// The question, in English or Korean.
         question: String,
@@ -44,6 +46,25 @@ pub enum Command {
         /// Approve mutating actions up front (otherwise they are reported as needs_approval and not run).
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// List the pending approvals (id, tool, requester, channel, redacted
+    /// arguments, expiry).
+    Approvals,
+    /// Approve a pending approval as the console user (RBAC in the
+    /// approval's own channel: set --channel to it; audited); its call runs.
+    Approve {
+        /// The approval id, from `chatops approvals` or `ask --json`.
+        id: String,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// Cancel a pending approval as the console user (the requester, or
+    /// someone holding the tool's role in its channel; audited).
+    Cancel {
+        /// The approval id.
+        id: String,
         #[command(flatten)]
         identity: Identity,
     },
@@ -113,9 +134,10 @@ pub struct AuditArgs {
     /// Until (same forms).
     #[arg(long)]
     pub until: Option<String>,
-    /// At most this many records.
-    #[arg(long, default_value_t = 100)]
-    pub limit: usize,
+    /// At most this many records (default: 100 in the table; with --json
+    /// every matching record, read in pages). Where it stops is said.
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// One JSON object per line (every field, hashes included).
     #[arg(long)]
     pub json: bool,
@@ -146,7 +168,8 @@ impl AuditArgs {
             since: time(&self.since)?,
             until: time(&self.until)?,
             after_seq: None,
-            limit: self.limit,
+            // Paged by `admin::query` up to `--limit`.
+            limit: 0,
         })
     }
 }
@@ -224,14 +247,25 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut settings =
-        crate::app::load_settings(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
+    // An empty variable (as `.env.example` sourced leaves it) counts as unset,
+    // here as in `Settings::apply_env`: clap's `env =` would demand a value.
+    let config = cli.config.clone().or_else(|| {
+        std::env::var_os("CHATOPS_CONFIG")
+            .filter(|v| !v.to_string_lossy().trim().is_empty())
+            .map(PathBuf::from)
+    });
+    let mut settings = crate::app::load_settings(config.as_deref(), &|k| std::env::var(k).ok())?;
     if let Some(format) = cli.log_format {
         settings.log.format = format;
     }
     let interactive = matches!(
         cli.command,
-        Command::Chat(_) | Command::Ask { .. } | Command::Eval { .. }
+        Command::Chat(_)
+            | Command::Ask { .. }
+            | Command::Eval { .. }
+            | Command::Approvals
+            | Command::Approve { .. }
+            | Command::Cancel { .. }
     );
     init_logging(&settings, interactive);
 
@@ -259,8 +293,26 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{}", outcome.answer);
             }
+            let code = console::exit_code(&outcome);
+            if code == console::AWAITING_APPROVAL {
+                eprintln!(
+                    "Decide it from this terminal with `chatops approve ID` or `chatops cancel ID` \
+                     (list: `chatops approvals`), or ask again with --yes."
+                );
+            }
+            Ok(ExitCode::from(code))
+        }
+        Command::Approvals => {
+            let app = App::builder(settings).build().await?;
+            let pending = app
+                .registry
+                .pending_approvals(console::PENDING_SHOWN)
+                .await?;
+            println!("{}", console::render_pending(&pending));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Approve { id, identity } => decide(settings, &id, &identity, true).await,
+        Command::Cancel { id, identity } => decide(settings, &id, &identity, false).await,
         Command::Serve => {
             let app = Arc::new(App::builder(settings).build().await?);
             crate::server::serve(app, crate::server::shutdown_signal()).await?;
@@ -284,10 +336,12 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
                     })
                 }
                 None => {
-                    println!(
-                        "{}",
-                        crate::admin::query(&store, &args.query()?, args.json).await?
-                    );
+                    let (out, stopped) =
+                        crate::admin::query(&store, &args.query()?, args.json, args.limit).await?;
+                    println!("{out}");
+                    if let Some(stopped) = stopped {
+                        eprintln!("audit: {stopped}");
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
             }
@@ -329,6 +383,20 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `chatops approve ID` / `chatops cancel ID` (exit codes: `console::decide`).
+async fn decide(
+    settings: Settings,
+    id: &str,
+    identity: &Identity,
+    approve: bool,
+) -> anyhow::Result<ExitCode> {
+    let identity = identity.resolve()?;
+    let app = App::builder(settings).build().await?;
+    let (text, code) = console::decide(&app, &identity, id, approve).await;
+    println!("{text}");
+    Ok(ExitCode::from(code))
 }
 
 /// `chatops eval`: the cases, one line each as they finish, then the totals

@@ -65,7 +65,35 @@ pub fn default_user() -> String {
         .unwrap_or_else(|| "local".into())
 }
 
-type InputLines = Arc<Mutex<Lines<BufReader<Stdin>>>>;
+mod tty;
+
+/// The chat's input: lines from a pipe, or from a terminal read without the
+/// kernel's 4,095-byte line cap (see `tty`).
+enum Input {
+    Piped(Lines<BufReader<Stdin>>),
+    Terminal,
+}
+
+impl Input {
+    fn open() -> Self {
+        if tty::is_terminal() {
+            Input::Terminal
+        } else {
+            Input::Piped(BufReader::new(tokio::io::stdin()).lines())
+        }
+    }
+
+    async fn next_line(&mut self) -> std::io::Result<Option<String>> {
+        match self {
+            Input::Piped(lines) => lines.next_line().await,
+            Input::Terminal => tokio::task::spawn_blocking(tty::read_line)
+                .await
+                .map_err(std::io::Error::other)?,
+        }
+    }
+}
+
+type InputLines = Arc<Mutex<Input>>;
 
 /// Asks the person at the terminal; reads the answer from the chat's input.
 struct TerminalGate {
@@ -167,7 +195,7 @@ async fn converse(
     identity: ConsoleIdentity,
     banner: &str,
 ) -> anyhow::Result<()> {
-    let input: InputLines = Arc::new(Mutex::new(BufReader::new(tokio::io::stdin()).lines()));
+    let input: InputLines = Arc::new(Mutex::new(Input::open()));
     println!("{banner}");
     println!(
         "You are {} in {}. Ask in English or Korean; /quit to leave.",
@@ -231,6 +259,34 @@ impl From<&TurnOutcome> for JsonAnswer {
             model: o.model.clone(),
             usage: o.usage,
         }
+    }
+}
+
+/// `chatops ask`'s exit code, for scripts (README "Using it"): 0 answered;
+/// 3 refused (too long, rate-limited, busy) or a tool call denied or
+/// rejected; 4 the turn failed, timed out or hit its step limit, or a tool
+/// call failed; 5 an action waits for approval (nothing run). The worst
+/// wins, in that order: failed, refused, waiting. (2 stays bad usage or
+/// configuration, before any turn.)
+pub const AWAITING_APPROVAL: u8 = 5;
+
+pub fn exit_code(outcome: &TurnOutcome) -> u8 {
+    use crate::agent::outcome::TurnStatus;
+    use crate::tools::call::ToolOutcome;
+    let calls = |o: ToolOutcome| outcome.tool_calls.iter().any(|c| c.outcome == o);
+    match outcome.status {
+        TurnStatus::Failed | TurnStatus::Timeout | TurnStatus::StepLimit => return 4,
+        TurnStatus::Refused | TurnStatus::RefusedAgain | TurnStatus::Ignored => return 3,
+        TurnStatus::Answered => {}
+    }
+    if calls(ToolOutcome::Error) {
+        4
+    } else if calls(ToolOutcome::Denied) || calls(ToolOutcome::Rejected) {
+        3
+    } else if calls(ToolOutcome::NeedsApproval) {
+        AWAITING_APPROVAL
+    } else {
+        0
     }
 }
 
@@ -307,4 +363,122 @@ impl ChatSurface for Terminal {
         }
         true
     }
+}
+
+/// How many pending approvals `chatops approvals` lists at most.
+pub const PENDING_SHOWN: usize = 200;
+
+/// `chatops approvals`: the pending approvals as a table (arguments
+/// redacted), soonest to expire first, and how to decide one.
+pub fn render_pending(pending: &[Approval]) -> String {
+    if pending.is_empty() {
+        return "No pending approvals.".into();
+    }
+    let rows: Vec<Vec<String>> = pending
+        .iter()
+        .map(|a| {
+            let args = a.arguments.to_string();
+            let args = if args.chars().count() > 60 {
+                format!("{}…", args.chars().take(59).collect::<String>())
+            } else {
+                args
+            };
+            vec![
+                a.id.clone(),
+                a.tool.clone(),
+                a.requester.clone(),
+                a.channel.clone(),
+                args,
+                a.expires_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            ]
+        })
+        .collect();
+    let mut out = crate::presentation::table(
+        &[
+            "id",
+            "tool",
+            "requester",
+            "channel",
+            "arguments",
+            "expires (UTC)",
+        ],
+        &rows,
+    );
+    out.push_str(&format!(
+        "\n{} pending. Decide one with `chatops approve ID` or `chatops cancel ID`, \
+         with --channel set to the approval's own channel (console:NAME → --channel NAME).",
+        pending.len()
+    ));
+    out
+}
+
+/// `chatops approve ID` / `chatops cancel ID`: the console user decides a
+/// pending approval through the one approval path (the registry's
+/// `decide_pending`: RBAC in the approval's own channel, every outcome
+/// audited; approved, the stored call runs for its requester). The text
+/// shown and the exit code: 0 decided (approved and run, or cancelled);
+/// 3 refused; 4 approved but the call failed; 5 a second approver is needed.
+pub async fn decide(
+    app: &App,
+    identity: &ConsoleIdentity,
+    id: &str,
+    approve: bool,
+) -> (String, u8) {
+    use crate::tools::approval::{NotApproved, PendingDecision};
+    use crate::tools::call::ToolOutcome;
+    let click_id = format!("console:{}", uuid::Uuid::new_v4().simple());
+    let click = crate::turn::Click {
+        id: &click_id,
+        approval_id: id,
+        approve,
+        clicker: &identity.caller,
+    };
+    let by = identity.caller.subject.to_string();
+    let (text, code) = match app.pipeline.decide(&click).await {
+        None => ("That decision was ignored; nothing was run.".to_string(), 3),
+        Some(PendingDecision::Ran(result, approval)) => {
+            let code = match result.outcome {
+                ToolOutcome::Ok => 0,
+                ToolOutcome::Error => 4,
+                _ => 3,
+            };
+            let head = format!(
+                "Approved {} ({}) as {by}; it ran for {}:",
+                approval.tool, approval.id, approval.requester
+            );
+            (format!("{head}\n{}", result.display), code)
+        }
+        Some(PendingDecision::NotApproved(why, approval)) => {
+            let (lang, tool) = approval
+                .as_ref()
+                .map_or((Language::En, ""), |a| (a.language, a.tool.as_str()));
+            let mut text = why.explain(lang, tool, &by);
+            if let (NotApproved::WrongChannel, Some(a)) = (&why, &approval) {
+                text.push_str(&match a.channel.strip_prefix("console:") {
+                    Some(name) => format!(
+                        "\nIt was asked in {}: from the terminal, decide it with --channel {name}.",
+                        a.channel
+                    ),
+                    None => format!(
+                        "\nIt was asked in {}: decide it there, not from the terminal.",
+                        a.channel
+                    ),
+                });
+            }
+            let code = match why {
+                NotApproved::Cancelled => 0,
+                NotApproved::AwaitingSecond => 5,
+                _ => 3,
+            };
+            (text, code)
+        }
+    };
+    let shown = app
+        .egress
+        .parts(Platform::Console, &Outgoing::text(text), usize::MAX)
+        .iter()
+        .map(|p| p.text().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (shown, code)
 }

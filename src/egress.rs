@@ -217,11 +217,61 @@ impl Egress {
         let text = match surface {
             Platform::Slack => escape_slack(&slack_bold(&fence_tables(&text))),
             Platform::Discord => inert_discord_links(&fence_tables(&text)),
-            // A terminal shows tables aligned as they are, and no markdown bold.
-            Platform::Console => text.replace("**", ""),
+            // A terminal shows tables aligned as they are, and no markdown
+            // bold or italics.
+            Platform::Console => plain_italics(&text.replace("**", "")),
         };
         (text, mentions)
     }
+}
+
+/// `_italic_` as plain text, for a terminal. An underscore opens a span at
+/// the start of a line, after a space or an opening bracket or quote, before
+/// a character that is neither a space nor an underscore; the span closes at
+/// the next underscore on that line when a non-space precedes it and an end,
+/// a space or punctuation follows. Underscores inside words (`snake_case`,
+/// `data/chatops_db`) and spans holding one are left as they are.
+fn plain_italics(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut dropped = vec![false; chars.len()];
+    let opens = |i: usize| {
+        let before_ok = i == 0 || {
+            let b = chars[i - 1];
+            b.is_whitespace() || "([{\"'".contains(b)
+        };
+        let after_ok = chars
+            .get(i + 1)
+            .is_some_and(|c| !c.is_whitespace() && *c != '_');
+        before_ok && after_ok
+    };
+    let closes = |j: usize| {
+        !chars[j - 1].is_whitespace()
+            && chars
+                .get(j + 1)
+                .is_none_or(|c| c.is_whitespace() || ".,;:!?)]}\"'".contains(*c))
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '_' && opens(i) {
+            let end = chars[i + 1..]
+                .iter()
+                .position(|c| *c == '_' || *c == '\n')
+                .map(|k| i + 1 + k);
+            if let Some(j) = end.filter(|j| chars[*j] == '_' && closes(*j)) {
+                dropped[i] = true;
+                dropped[j] = true;
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    chars
+        .iter()
+        .zip(dropped)
+        .filter(|(_, d)| !d)
+        .map(|(c, _)| *c)
+        .collect()
 }
 
 fn is_stand_in(c: char) -> bool {
@@ -509,6 +559,36 @@ mod tests {
             "role: operator",
             "a terminal shows no markdown"
         );
+    }
+
+    #[test]
+    fn a_terminal_shows_italics_plain_but_keeps_snake_case() {
+        let e = egress(&[]);
+        let console = |t: &str| {
+            e.parts(Platform::Console, &Outgoing::text(t), 1000)[0]
+                .text()
+                .to_string()
+        };
+        assert_eq!(
+            console("done\n_(offline mode: answered by the built-in planner, without the LLM)_"),
+            "done\n(offline mode: answered by the built-in planner, without the LLM)"
+        );
+        assert_eq!(console("_(오프라인 모드: 답)_"), "(오프라인 모드: 답)");
+        assert_eq!(console("see _this_ and _that_."), "see this and that.");
+        for kept in [
+            "search_runbooks and cache_status",
+            "data/chatops_db.sqlite",
+            "__init__",
+            "_private_name",
+            "a _ b _ c",
+            "_open but never closed",
+            "`_x_`",
+        ] {
+            assert_eq!(console(kept), kept);
+        }
+        // Slack keeps its italics.
+        let slack = e.parts(Platform::Slack, &Outgoing::text("_note_"), 1000);
+        assert_eq!(slack[0].text(), "_note_");
     }
 
     #[test]

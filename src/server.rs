@@ -157,24 +157,24 @@ pub fn slack_adapter(
 /// requests as follow-ups, clicks' outcomes), which needs no bot token; a
 /// post to a channel of the bot's own accord does, so a digest to a
 /// `discord:` channel is an error. (Backtests started there record no watch:
-/// see `app.rs`.)
+/// see `app.rs`.) Any other target on Discord without a token (Discord not
+/// configured here, or the fleet caps' alert channel) is a warning.
 pub fn check_discord_http_only(settings: &crate::config::Settings) -> anyhow::Result<()> {
-    let d = &settings.discord;
-    if d.public_key.is_none() || d.token.is_some() {
-        return Ok(());
+    let targets = crate::app::discord_targets_without_token(settings);
+    if settings.discord.public_key.is_some()
+        && let Some(digest) = targets.iter().find(|t| t.is_digest)
+    {
+        anyhow::bail!(
+            "{} posts to {}, which needs DISCORD_TOKEN (discord.token): \
+             Discord's HTTP-only mode (DISCORD_PUBLIC_KEY without a bot token) can only \
+             answer interactions",
+            digest.what,
+            digest.channel
+        );
     }
-    for digest in &settings.digests {
-        for channel in &digest.channels {
-            let platform = crate::domain::ChannelId::parse(channel).map(|c| c.platform());
-            if platform.is_ok_and(|p| p == Platform::Discord) {
-                anyhow::bail!(
-                    "digest '{}' posts to {channel}, which needs DISCORD_TOKEN (discord.token): \
-                     Discord's HTTP-only mode (DISCORD_PUBLIC_KEY without a bot token) can only \
-                     answer interactions",
-                    digest.name
-                );
-            }
-        }
+    // Without Discord at all, another replica with a token may post them.
+    for target in &targets {
+        tracing::warn!("{target}; it waits for a replica that has one");
     }
     Ok(())
 }
@@ -194,7 +194,8 @@ fn start_jobs(
     for digest in &app.settings.digests {
         for channel in &digest.channels {
             let platform = crate::domain::ChannelId::parse(channel).map(|c| c.platform());
-            if platform.is_ok_and(|p| !sinks.contains_key(&p)) {
+            // Discord without a token: told by `check_discord_http_only`.
+            if platform.is_ok_and(|p| !sinks.contains_key(&p) && p != Platform::Discord) {
                 tracing::warn!(digest = %digest.name, channel = %channel,
                     "digest channel on a platform that is not configured here; it waits for a replica that has it");
             }
@@ -243,6 +244,8 @@ pub async fn serve(
 
     let mut routes = Router::new();
     let mut adapters = Vec::new();
+    // What `serve` serves, said once it is set up.
+    let mut serving: Vec<&str> = Vec::new();
     let mut sinks = Sinks::new();
     let mut ops = HttpState {
         app: app.clone(),
@@ -266,8 +269,10 @@ pub async fn serve(
             tracing::info!(
                 "Slack Events API on /slack/events, /slack/commands, /slack/interactivity"
             );
+            serving.push("Slack (Events API)");
         }
         if let Some(app_token) = &s.slack.app_token {
+            serving.push("Slack (Socket Mode)");
             let token = app_token.expose().to_string();
             let stopped = when_stopped();
             adapters.push(tokio::spawn(async move {
@@ -335,6 +340,7 @@ pub async fn serve(
                 key,
             )?);
             tracing::info!("Discord interactions on /discord/interactions");
+            serving.push("Discord (HTTP interactions)");
         }
         if d.token.is_some() {
             let guild = match &d.guild_id {
@@ -344,6 +350,7 @@ pub async fn serve(
                 ),
                 None => None,
             };
+            serving.push("Discord (gateway)");
             let (http, stopped) = (rest()?, when_stopped());
             adapters.push(tokio::spawn(async move {
                 if let Err(e) =
@@ -353,6 +360,15 @@ pub async fn serve(
                 }
             }));
         }
+    }
+    if serving.is_empty() {
+        tracing::warn!(
+            "no chat adapter enabled: nobody can talk to the bot (set SLACK_BOT_TOKEN with \
+             SLACK_SIGNING_SECRET or SLACK_APP_TOKEN, or DISCORD_TOKEN, or DISCORD_PUBLIC_KEY \
+             with DISCORD_APPLICATION_ID); serving HTTP probes and background jobs only"
+        );
+    } else {
+        tracing::info!(adapters = %serving.join(", "), "chat adapters enabled");
     }
     let background = start_jobs(&app, sinks, &jobs_stopped)?;
     let routes = routes.merge(router(ops));

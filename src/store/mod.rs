@@ -610,6 +610,13 @@ pub enum DecideError {
 pub trait ApprovalRepo: Send + Sync {
     async fn create_approval(&self, approval: &Approval) -> StoreResult<()>;
     async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>>;
+    /// Pending approvals not expired at `now`, the soonest to expire first,
+    /// at most `limit` (`chatops approvals`).
+    async fn pending_approvals(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Approval>>;
     /// Atomically move a pending, unexpired approval to approved or rejected.
     /// An expired one is marked expired and refused (fails closed).
     async fn decide_approval(

@@ -72,6 +72,29 @@ impl ApprovalRepo for MongoStore {
         Ok(())
     }
 
+    async fn pending_approvals(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Approval>> {
+        // limit(0) would mean "no limit" to the server.
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let cursor = self
+            .coll("approvals")
+            .find(doc! {"status": "pending", "expires_at": {"$gt": to_bson_time(now)}})
+            .sort(doc! {"expires_at": 1, "_id": 1})
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(StoreError::mongo)?;
+        super::mongo::drain(cursor)
+            .await?
+            .iter()
+            .map(approval_from_doc)
+            .collect()
+    }
+
     async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>> {
         self.coll("approvals")
             .find_one(doc! {"_id": id})

@@ -66,6 +66,23 @@ impl ApprovalRepo for SqliteStore {
         .await
     }
 
+    async fn pending_approvals(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Approval>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE status = 'pending' \
+                 AND expires_at > ?1 ORDER BY expires_at, id LIMIT ?2"
+            ))?;
+            stmt.query_map(params![ts(now), limit], approval_from_row)?
+                .collect()
+        })
+        .await
+    }
+
     async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>> {
         let id = id.to_string();
         self.with(move |c| {

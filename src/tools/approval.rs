@@ -392,6 +392,17 @@ impl Approvals {
         }
     }
 
+    /// The pending, unexpired approvals (soonest to expire first, at most
+    /// `limit`), as people may see them: arguments redacted.
+    pub async fn pending(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> crate::store::StoreResult<Vec<Approval>> {
+        let pending = self.repo.pending_approvals(now, limit).await?;
+        Ok(pending.iter().map(|a| self.shown(a)).collect())
+    }
+
     /// An approval as people may see it: arguments redacted.
     pub fn shown(&self, approval: &Approval) -> Approval {
         Approval {
@@ -576,6 +587,18 @@ mod tests {
                 .iter()
                 .find(|a| a.id == id)
                 .cloned())
+        }
+
+        async fn pending_approvals(
+            &self,
+            now: DateTime<Utc>,
+            limit: usize,
+        ) -> StoreResult<Vec<Approval>> {
+            let approvals = self.approvals.lock().unwrap();
+            let pending = approvals
+                .iter()
+                .filter(|a| a.status == ApprovalStatus::Pending && a.expires_at > now);
+            Ok(pending.take(limit).cloned().collect())
         }
 
         async fn decide_approval(

@@ -354,6 +354,15 @@ impl ToolRegistry {
         }
     }
 
+    /// The approvals waiting for a decision, arguments redacted (`chatops
+    /// approvals`); decide one with [`ToolRegistry::decide_pending`].
+    pub async fn pending_approvals(
+        &self,
+        limit: usize,
+    ) -> crate::store::StoreResult<Vec<crate::store::Approval>> {
+        self.approvals.pending(crate::clock::now(), limit).await
+    }
+
     /// A decision that arrives later (a chat button): settle the stored
     /// approval (judged in its own channel, every outcome audited; see
     /// `approval`) and, when approved, run exactly the stored call for the

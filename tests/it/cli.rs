@@ -239,8 +239,10 @@ fn the_top_questions_are_answered_from_the_sandbox() {
             .args(["ask", "--json", question])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
+        // Exit 5: an action waits for approval (README "Using it").
+        assert_eq!(
+            out.status.code(),
+            Some(if outcome == "needs_approval" { 5 } else { 0 }),
             "{question}: {}",
             String::from_utf8_lossy(&out.stderr)
         );

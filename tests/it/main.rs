@@ -22,6 +22,7 @@ mod jobs;
 mod live_platform;
 mod odd_answers;
 mod ops;
+mod papercuts;
 mod promises;
 mod rbac_matrix;
 mod replicas;

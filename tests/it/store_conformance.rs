@@ -76,6 +76,58 @@ fn approval(id: &str, expires_in: Duration) -> Approval {
     }
 }
 
+async fn approvals_pending_are_listed_soonest_to_expire_first(store: Store) {
+    let now = chatops::clock::now();
+    for (id, expires_in) in [
+        ("late", Duration::minutes(30)),
+        ("soon", Duration::minutes(5)),
+        ("gone", Duration::seconds(-1)),
+        ("done", Duration::minutes(10)),
+        ("mid", Duration::minutes(10)),
+    ] {
+        store
+            .approvals
+            .create_approval(&approval(id, expires_in))
+            .await
+            .unwrap();
+    }
+    store
+        .approvals
+        .decide_approval("done", true, "console:bob", now)
+        .await
+        .unwrap()
+        .unwrap();
+    let ids = |list: Vec<Approval>| list.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    let pending = store.approvals.pending_approvals(now, 10).await.unwrap();
+    assert_eq!(
+        pending[0],
+        approval("soon", Duration::minutes(5)).clone_with_times(&pending[0]),
+        "every field read back"
+    );
+    assert_eq!(
+        ids(pending),
+        ["soon", "mid", "late"],
+        "not expired, not decided"
+    );
+    assert_eq!(
+        ids(store.approvals.pending_approvals(now, 2).await.unwrap()),
+        ["soon", "mid"]
+    );
+    assert!(
+        store
+            .approvals
+            .pending_approvals(now, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = now + Duration::minutes(20);
+    assert_eq!(
+        ids(store.approvals.pending_approvals(later, 10).await.unwrap()),
+        ["late"]
+    );
+}
+
 async fn sessions_round_trip_and_expire(store: Store) {
     let now = chatops::clock::now();
     let s = session("s1", now);
@@ -2476,6 +2528,7 @@ conformance!(
         audit_query_filters,
         approvals_decide_once_and_fail_closed,
         approvals_record_a_first_approver_once,
+        approvals_pending_are_listed_soonest_to_expire_first,
         events_are_processed_once_within_ttl,
         jobs_enqueue_once_per_key,
         jobs_claim_by_queue_and_run_at,
