@@ -178,6 +178,13 @@ impl ApprovalRepo for CountingApprovals {
     async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>> {
         self.inner.get_approval(id).await
     }
+    async fn pending_approvals(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Approval>> {
+        self.inner.pending_approvals(now, limit).await
+    }
     async fn decide_approval(
         &self,
         id: &str,
