@@ -101,14 +101,19 @@ async fn settled_job(bot: &TestApp, approval_id: &str) -> Job {
     let until = tokio::time::Instant::now() + WAIT;
     loop {
         let jobs = bot.store.jobs.list_jobs(Some(KIND), 100).await.unwrap();
+        // The gate stores the job just after posting the request: wait for it too.
         let job = jobs
             .into_iter()
-            .find(|j| j.payload["approval_id"] == approval_id)
-            .expect("an expiry job for every request posted");
-        if matches!(job.state, JobState::Done | JobState::Dead) {
-            return job;
+            .find(|j| j.payload["approval_id"] == approval_id);
+        if let Some(job) = &job
+            && matches!(job.state, JobState::Done | JobState::Dead)
+        {
+            return job.clone();
         }
-        assert!(tokio::time::Instant::now() < until, "{job:?}");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "an expiry job for every request posted, settled: {job:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -247,27 +247,30 @@ async fn approvals_by_click_hold_every_rule() {
         (format!("slack:{TEAM}/{GROUP_MEMBER}"), "operator".into())
     );
     let operator = format!("slack:{TEAM}/{OPERATOR}");
-    assert_eq!(
-        decisions(&bot).await,
-        [
-            (
-                operator.clone(),
-                "refused".into(),
-                Some("approval_not_found".into())
-            ),
-            (
-                operator.clone(),
-                "refused".into(),
-                Some("wrong_channel".into())
-            ),
-            (
-                format!("slack:{TEAM}/UVIEWER"),
-                "refused".into(),
-                Some("cancel_not_allowed".into())
-            ),
-            (operator, "approved".into(), None),
-        ]
-    );
+    // Clicks are acknowledged at once and decided in the background, so the
+    // first three may be recorded in any order.
+    let mut recorded = decisions(&bot).await;
+    recorded.sort();
+    let mut expected = vec![
+        (
+            operator.clone(),
+            "refused".into(),
+            Some("approval_not_found".into()),
+        ),
+        (
+            operator.clone(),
+            "refused".into(),
+            Some("wrong_channel".into()),
+        ),
+        (
+            format!("slack:{TEAM}/UVIEWER"),
+            "refused".into(),
+            Some("cancel_not_allowed".into()),
+        ),
+        (operator, "approved".into(), None),
+    ];
+    expected.sort();
+    assert_eq!(recorded, expected);
 }
 
 #[tokio::test]
