@@ -974,9 +974,24 @@ mod tests {
     fn line() -> impl Strategy<Value = String> {
         let key = prop_oneof![
             proptest::sample::select(vec![
-                "[slack]", "[llm]", "[discord]", "[platform]", "[limits]", "[[digests]]",
-                "bot_token", "signing_secret", "api_key", "mongodb_uri", "token", "model",
-                "base_url", "user_per_minute", "name", "cron", "channels", "api_token",
+                "[slack]",
+                "[llm]",
+                "[discord]",
+                "[platform]",
+                "[limits]",
+                "[[digests]]",
+                "bot_token",
+                "signing_secret",
+                "api_key",
+                "mongodb_uri",
+                "token",
+                "model",
+                "base_url",
+                "user_per_minute",
+                "name",
+                "cron",
+                "channels",
+                "api_token",
             ])
             .prop_map(String::from),
             nasty::text(),
@@ -988,7 +1003,13 @@ mod tests {
             any::<i64>().prop_map(|n| n.to_string()),
             Just(String::new()),
         ];
-        (key, value).prop_map(|(k, v)| if k.starts_with('[') { k } else { format!("{k} = {v}") })
+        (key, value).prop_map(|(k, v)| {
+            if k.starts_with('[') {
+                k
+            } else {
+                format!("{k} = {v}")
+            }
+        })
     }
 
     proptest! {
