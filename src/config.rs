@@ -970,7 +970,9 @@ mod tests {
     }
 
     /// One line of a config file: a known or untrusted key, and a quoted,
-    /// raw or numeric value (secret values carry [`MARK`]).
+    /// raw or numeric value (every value but those of the settings in `SHOWN`
+    /// carries [`MARK`]). Found by the long run: a digest's name and a bad
+    /// URL are quoted back, as they should be, so they carry no mark.
     fn line() -> impl Strategy<Value = String> {
         let key = prop_oneof![
             proptest::sample::select(vec![
@@ -1003,9 +1005,21 @@ mod tests {
             any::<i64>().prop_map(|n| n.to_string()),
             Just(String::new()),
         ];
+        // Values of settings that are not secrets (a URL, a digest's name)
+        // may be quoted back in an error; only secrets carry the mark.
+        const SHOWN: &[&str] = &[
+            "model",
+            "base_url",
+            "user_per_minute",
+            "name",
+            "cron",
+            "channels",
+        ];
         (key, value).prop_map(|(k, v)| {
             if k.starts_with('[') {
                 k
+            } else if SHOWN.contains(&k.as_str()) {
+                format!("{k} = {}", v.replace(MARK, "shown"))
             } else {
                 format!("{k} = {v}")
             }
