@@ -679,11 +679,9 @@ mod tests {
             if only_text {
                 let (shaped, _) = egress.shape(surface, &message);
                 let joined: String = parts.iter().map(Part::text).collect();
-                if kept(&shaped).is_empty() {
-                    prop_assert_eq!(joined, "…");
-                } else {
-                    prop_assert_eq!(kept(&joined), kept(&shaped));
-                }
+                // Nothing but whitespace and backticks may stand as typed, or as "…".
+                let empty = kept(&shaped).is_empty() && joined == "…";
+                prop_assert!(empty || kept(&joined) == kept(&shaped), "{:?} → {:?}", shaped, joined);
             }
             let one = egress.one(surface, &message, limit.min(100_000));
             prop_assert!(one.chars() <= limit.min(100_000));
