@@ -1383,9 +1383,9 @@ mod tests {
         assert!(crate::planner::check::valid_plan(&plan).is_ok(), "{plan:?}");
     }
 
-    /// Found by `prop_every_plan_is_a_valid_call_a_follow_up_or_help`: counts and windows too
-    /// long for a number are read as the longest (the tool then says what it accepts), and a
-    /// cash amount too big for a float as the biggest one, never as "not given".
+    /// Counts and windows too long for their type are read as the longest (the tool then says
+    /// what it accepts: "top 5000000000" used to be a `limit` its u32 schema refused), and a
+    /// cash amount too big for a float as the biggest one, never as "not given" (JSON null).
     #[test]
     fn numbers_too_long_for_their_type_are_read_as_the_biggest() {
         assert_eq!(limit("top 599999999999999999999"), Some(u32::MAX.into()));
