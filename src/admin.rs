@@ -36,17 +36,19 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
     if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let unit = text.chars().last().unwrap_or(' ');
+    let number = text.strip_suffix(unit).unwrap_or(text);
     let n: i64 = number.parse().map_err(|_| {
         format!("{text:?}: expected RFC 3339, YYYY-MM-DD, or an age such as 24h or 7d")
     })?;
     let age = match unit {
-        "m" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
+        'm' => chrono::Duration::try_minutes(n),
+        'h' => chrono::Duration::try_hours(n),
+        'd' => chrono::Duration::try_days(n),
         _ => return Err(format!("{text:?}: an age ends in m, h or d")),
     };
-    Ok(now - age)
+    age.and_then(|age| now.checked_sub_signed(age))
+        .ok_or_else(|| format!("{text:?}: an age too far from now"))
 }
 
 /// Records read per page while exporting.
@@ -226,5 +228,41 @@ mod tests {
         assert_eq!(at("7d").unwrap(), "2026-11-16T12:00:00+00:00");
         assert!(at("yesterday").unwrap_err().contains("RFC 3339"));
         assert!(at("5w").is_err());
+    }
+
+    /// Issue 17: `chatops audit --since "1한"` panicked (a split inside a
+    /// character); ages too far back for a date panicked or wrapped.
+    #[test]
+    fn any_text_is_a_time_or_says_why_not() {
+        let now = Utc::now();
+        assert!(
+            parse_time("1한", now)
+                .unwrap_err()
+                .contains("ends in m, h or d")
+        );
+        assert!(parse_time("한", now).is_err());
+        assert!(parse_time("", now).is_err());
+        assert!(parse_time("9223372036854775807d", now).is_err());
+        assert!(parse_time("-9223372036854775807m", now).is_err());
+        assert!(parse_time("106751991167d", now).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+
+        /// CLI time parsing (`--since`, `--until`) never panics on any text,
+        /// and an age it accepts lies before now.
+        #[test]
+        fn prop_cli_times_parse_or_say_why(
+            text in crate::text::nasty::text(),
+            n in proptest::num::i64::ANY,
+            unit in proptest::sample::select(vec!["m", "h", "d", "s", "한", ""]),
+        ) {
+            let now = Utc::now();
+            let _ = parse_time(&text, now);
+            if let Ok(t) = parse_time(&format!("{n}{unit}"), now) {
+                proptest::prop_assert!(n < 0 || t <= now);
+            }
+        }
     }
 }

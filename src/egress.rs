@@ -658,4 +658,155 @@ mod tests {
         let back: Outgoing = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
         assert_eq!(back, new);
     }
+
+    // ------------------------------------------------------ property tests
+
+    use crate::text::nasty;
+    use proptest::prelude::*;
+
+    /// Text as the splitter keeps it: no whitespace (cuts fall on it) and
+    /// no backticks (fences close and reopen across a cut).
+    fn kept(text: &str) -> String {
+        text.chars()
+            .filter(|c| !c.is_whitespace() && *c != '`')
+            .collect()
+    }
+
+    /// People the bot may mention, on each surface.
+    fn someone() -> impl Strategy<Value = Subject> {
+        proptest::sample::select(vec![
+            Subject::slack("T0123", "U0456ABC"),
+            Subject::slack("T0123", "W0789"),
+            Subject::discord("1122334455", "539082325061836999"),
+            Subject::console("운영자").unwrap(),
+        ])
+    }
+
+    /// A message: untrusted text with up to three mentions between.
+    fn message() -> impl Strategy<Value = Outgoing> {
+        let segment = prop_oneof![
+            6 => nasty::text().prop_map(Segment::Text),
+            1 => someone().prop_map(Segment::Mention),
+        ];
+        proptest::collection::vec(segment, 0..6).prop_map(|segments| {
+            let mut mentions = 0;
+            let segments = segments
+                .into_iter()
+                .filter(|s| {
+                    !matches!(s, Segment::Mention(_)) || {
+                        mentions += 1;
+                        mentions <= 3
+                    }
+                })
+                .collect();
+            Outgoing { segments }
+        })
+    }
+
+    fn surface() -> impl Strategy<Value = Platform> {
+        proptest::sample::select(vec![Platform::Slack, Platform::Discord, Platform::Console])
+    }
+
+    /// Configured secrets as they come (tokens, keys); never a piece of
+    /// the mask itself, which redaction writes.
+    fn secret() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9_./+=가-힣-]{8,32}".prop_filter("not a piece of the mask", |s| {
+            !MASK_TEXT.contains(s.as_str())
+        })
+    }
+    const MASK_TEXT: &str = crate::redact::MASK;
+
+    /// Platform ids the message means to mention on `surface`.
+    fn meant(surface: Platform, message: &Outgoing) -> Vec<String> {
+        message
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Mention(who) => platform_user_id(surface, who),
+                _ => None,
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(nasty::config())]
+
+        /// Every part within the limit it was cut for (Slack's section, Discord's
+        /// message, anything); the parts rejoin to the shaped text but for
+        /// whitespace at the cuts and the fences closed and reopened across them;
+        /// the terminal gets it whole, in one part.
+        #[test]
+        fn prop_parts_stay_within_the_limit_and_rejoin_to_the_text(
+            message in message(),
+            surface in surface(),
+            limit in prop_oneof![
+                Just(crate::adapters::slack::blocks::SECTION_CHARS),
+                Just(crate::adapters::discord::render::MESSAGE_CHARS),
+                100..4_000usize,
+            ],
+        ) {
+            let egress = egress(&[]);
+            let limit = if surface == Platform::Console { usize::MAX } else { limit };
+            let parts = egress.parts(surface, &message, limit);
+            prop_assert!(!parts.is_empty());
+            for part in &parts {
+                prop_assert!(part.chars() <= limit, "{} > {limit}", part.chars());
+            }
+            if surface == Platform::Console {
+                prop_assert_eq!(parts.len(), 1);
+            }
+            let only_text = message.segments.iter().all(|s| matches!(s, Segment::Text(_)));
+            if only_text {
+                let (shaped, _) = egress.shape(surface, &message);
+                let joined: String = parts.iter().map(Part::text).collect();
+                // Nothing but whitespace and backticks may stand as typed, or as "…".
+                let empty = kept(&shaped).is_empty() && joined == "…";
+                prop_assert!(empty || kept(&joined) == kept(&shaped), "{:?} → {:?}", shaped, joined);
+            }
+            let one = egress.one(surface, &message, limit.min(100_000));
+            prop_assert!(one.chars() <= limit.min(100_000));
+        }
+
+        /// Slack: no `<` or `>` but the bot's own mentions, every `&` an entity,
+        /// never cut inside one. Discord: no masked link, nobody pinged but who
+        /// the bot means. Nowhere a configured secret.
+        #[test]
+        fn prop_escaping_leaves_no_live_mention_or_link(
+            message in message(),
+            surface in surface(),
+            secret in secret(),
+            limit in 100..3_000usize,
+        ) {
+            let mut message = message;
+            message.segments.push(Segment::Text(format!("key {secret}!")));
+            let meant = meant(surface, &message);
+            let egress = egress(&[secret.as_str()]);
+            let mut parts = egress.parts(surface, &message, limit);
+            parts.push(egress.one(surface, &message, limit));
+            for part in &parts {
+                let text = part.text();
+                prop_assert!(!text.contains(secret.as_str()), "secret in {}", text);
+                prop_assert!(part.mentions().iter().all(|m| meant.contains(m)));
+                match surface {
+                    Platform::Slack => {
+                        let mut rest = text.to_string();
+                        for id in part.mentions() {
+                            rest = rest.replace(&format!("<@{id}>"), "");
+                        }
+                        prop_assert!(!rest.contains(['<', '>']), "live markup in {}", text);
+                        for (at, _) in rest.match_indices('&') {
+                            let entity = ["&amp;", "&lt;", "&gt;"]
+                                .iter()
+                                .any(|e| rest[at..].starts_with(e));
+                            prop_assert!(entity, "bare & in {}", text);
+                        }
+                    }
+                    Platform::Discord => {
+                        prop_assert!(!text.contains("]("), "masked link in {}", text);
+                    }
+                    Platform::Console => prop_assert!(part.mentions().is_empty()),
+                }
+            }
+        }
+    }
 }

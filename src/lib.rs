@@ -19,6 +19,7 @@
 //! - [`jobs`] — durable background work: backtest watches, the outbox,
 //!   scheduled digests, the worker that runs them.
 //! - [`prompts`], [`i18n`], [`redact`] — prompt files, bilingual texts, secret removal.
+//! - [`text`] — cutting untrusted text on character boundaries.
 
 pub mod adapters;
 pub mod admin;
@@ -47,6 +48,7 @@ pub mod secret;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod tools;
 pub mod turn;
 

@@ -314,4 +314,61 @@ mod tests {
             json!({"symbols": ["AAPL"], "api_key": "[redacted]", "nested": {"note": "token=[redacted]"}, "password": null})
         );
     }
+
+    // ------------------------------------------------------ property tests
+
+    use crate::text::nasty;
+    use proptest::prelude::*;
+
+    /// Configured secrets as they come (tokens, keys, passwords). Not `[`
+    /// or `]`, nor a piece of the mask: a secret that overlaps the mask's own
+    /// text (`cted]x`) could be completed by it, and none is that.
+    fn secret() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9_./+=:@가-힣-]{6,40}"
+            .prop_filter("not part of the mask", |s| !MASK.contains(s.as_str()))
+    }
+
+    /// Text with the secrets strewn through it.
+    fn text_with(secrets: &[String], pieces: &[String]) -> String {
+        let mut text = String::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            text.push_str(piece);
+            if !secrets.is_empty() {
+                text.push_str(&secrets[i % secrets.len()]);
+            }
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(nasty::config())]
+
+        /// Redacting twice changes nothing more, no configured secret is left
+        /// in text or JSON, and JSON values under secret keys are masked.
+        #[test]
+        fn prop_redaction_is_idempotent_and_leaves_no_configured_secret(
+            secrets in proptest::collection::vec(secret(), 0..4),
+            pieces in proptest::collection::vec(nasty::text(), 1..5),
+            key in prop_oneof![nasty::text(), proptest::sample::select(SECRET_KEYS.to_vec()).prop_map(String::from)],
+        ) {
+            let r = Redactor::new(secrets.clone());
+            let text = text_with(&secrets, &pieces);
+            let once = r.redact(&text).into_owned();
+            let twice = r.redact(&once).into_owned();
+            prop_assert_eq!(twice, once.clone());
+            for s in &secrets {
+                prop_assert!(!once.contains(s.as_str()), "{:?} left in {:?}", s, once);
+            }
+            let value = serde_json::json!({ key.clone(): text, "list": [pieces.concat()] });
+            let redacted = r.redact_json(&value);
+            prop_assert_eq!(r.redact_json(&redacted), redacted.clone());
+            let shown = redacted.to_string();
+            for s in &secrets {
+                prop_assert!(!shown.contains(s.as_str()), "{:?} left in {}", s, shown);
+            }
+            if is_secret_key(&key) {
+                prop_assert_eq!(&redacted[&key], &serde_json::json!(MASK));
+            }
+        }
+    }
 }

@@ -240,8 +240,7 @@ fn classify(e: OpenAIError) -> ModelError {
                 500..=599 => ModelErrorKind::Server,
                 _ => ModelErrorKind::BadRequest,
             };
-            let mut message = api.api_error.message.clone();
-            message.truncate(300);
+            let message = crate::text::prefix_bytes(&api.api_error.message, 300);
             (kind, format!("HTTP {status}: {message}"))
         }
         OpenAIError::Reqwest(r) if r.is_timeout() => (ModelErrorKind::Timeout, r.to_string()),
@@ -311,5 +310,33 @@ impl ChatModel for OpenAiModel {
             model: response.model.unwrap_or_else(|| req.model.to_string()),
             cut_off,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_openai::error::{ApiError, ApiErrorResponse};
+
+    /// Issue 17: an error text whose byte 300 falls inside a Korean
+    /// character panicked in `String::truncate(300)`.
+    #[test]
+    fn a_long_korean_server_error_is_cut_between_characters() {
+        let text = format!("a{}", "서버 오류가 발생했습니다 ".repeat(40));
+        assert!(!text.is_char_boundary(300));
+        let error = classify(OpenAIError::ApiError(ApiErrorResponse {
+            status_code: reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            api_error: ApiError {
+                message: text.clone(),
+                r#type: None,
+                param: None,
+                code: None,
+                misalignment: None,
+            },
+        }));
+        assert!(matches!(error.kind, ModelErrorKind::Server));
+        let told = error.message.strip_prefix("HTTP 500: ").unwrap();
+        assert!(told.len() <= 300 && told.len() > 296, "{}", told.len());
+        assert!(text.starts_with(told));
     }
 }

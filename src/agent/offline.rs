@@ -101,3 +101,47 @@ impl ChatModel for OfflinePlanner {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::check::valid_plan;
+    use crate::text::nasty;
+    use proptest::prelude::*;
+
+    fn session(texts: &[&str]) -> Vec<Message> {
+        texts.iter().map(|t| Message::User(t.to_string())).collect()
+    }
+
+    /// Issue 17: the message that crashed the planner stayed in the session,
+    /// so every later turn of that thread crashed too.
+    #[test]
+    fn a_session_holding_non_ascii_digits_keeps_answering() {
+        let first = OfflinePlanner::plan_for(&session(&["run RSI on 0𝟎٠111"]));
+        assert!(valid_plan(&first).is_ok(), "{first:?}");
+        let later = OfflinePlanner::plan_for(&session(&[
+            "run RSI on 0𝟎٠111",
+            "AAPL",
+            "what's the cache hit rate?",
+        ]));
+        assert!(
+            matches!(&later, Plan::Call { tool, .. } if *tool == "cache_status"),
+            "{later:?}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(nasty::config())]
+
+        /// A whole session of untrusted messages (follow-ups and refinements
+        /// chained) still plans a valid call, a follow-up or help.
+        #[test]
+        fn prop_a_session_of_any_messages_plans_validly(
+            texts in proptest::collection::vec(nasty::text(), 1..5)
+        ) {
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let plan = OfflinePlanner::plan_for(&session(&texts));
+            prop_assert!(valid_plan(&plan).is_ok(), "{:?}", valid_plan(&plan));
+        }
+    }
+}

@@ -260,7 +260,7 @@ static NAMED_STRATEGY_RE: LazyLock<Regex> =
 static TICKER_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?-u:\b)[A-Z]{1,5}(?:\.[A-Z]{1,2})?(?-u:\b)"));
 static KR_CODE_RE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?-u:\b)(?:0\d{5}(?:\.K[SQ])?|\d{6}\.K[SQ])(?-u:\b)"));
+    LazyLock::new(|| re(r"(?-u:\b)(?:0[0-9]{5}(?:\.K[SQ])?|[0-9]{6}\.K[SQ])(?-u:\b)"));
 /// English "on aapl, msft and tsla": lower-case tickers right after "on".
 static ON_LIST_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
@@ -271,24 +271,24 @@ static LOOSE_TICKER_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)(?-u:\b)[a-z]{1,5}(?:\.[a-z]{1,2})?(?-u:\b)"));
 /// Dates: 2024-01-31, 2024/1/31, 2024.01.31, 2024년 1월 31일.
 static DATE_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(\d{4})\s*(?:[-/.]|년)\s*(\d{1,2})\s*(?:[-/.]|월)\s*(\d{1,2})(?:\s*일)?")
+    re(r"([0-9]{4})\s*(?:[-/.]|년)\s*([0-9]{1,2})\s*(?:[-/.]|월)\s*([0-9]{1,2})(?:\s*일)?")
 });
-static YEAR_RE: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)(?:19|20)\d{2}(?-u:\b)"));
+static YEAR_RE: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)(?:19|20)[0-9]{2}(?-u:\b)"));
 static UNTIL_BEFORE_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)(?:until|till|to|through|thru|before|~)\s*$"));
 static SINCE_BEFORE_RE: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)(?:since|from)\s*$"));
 /// "last 6 months", "past 2 years", "최근 3년", "지난 6개월" → that long before today .. today.
 static LAST_N_PERIOD_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)(?:last|past|previous|최근|지난)\s*(\d+)\s*(years?|yrs?|년|months?|mos?|개월|달)")
+    re(r"(?i)(?:last|past|previous|최근|지난)\s*([0-9]+)\s*(years?|yrs?|년|months?|mos?|개월|달)")
 });
 /// Time windows with a number: the first pattern that matches wins. Units: h/시간, d/일, w/주.
 static HOURS_NUM_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
-        r"(?i)(?-u:\b)(?:last|past|previous|prev|within|in)\s+(?:the\s+)?(?:last\s+|past\s+)?(\d+)\s*(hours?|hrs?|h|days?|d|weeks?|wks?|w)(?-u:\b)",
-        r"(?i)(?-u:\b)(\d+)\s*(hours?|hrs?|h|days?|d|weeks?|w)\s+ago",
-        r"(?:최근|지난|과거)\s*(\d+)\s*(시간|일|주)",
-        r"(\d+)\s*(시간|일|주)\s*(?:간|동안|사이|이내|내|치)",
-        r"(?i)(?-u:\b)(\d+)\s*(hours?|hrs?|h|시간)(?:[^a-z]|$)",
+        r"(?i)(?-u:\b)(?:last|past|previous|prev|within|in)\s+(?:the\s+)?(?:last\s+|past\s+)?([0-9]+)\s*(hours?|hrs?|h|days?|d|weeks?|wks?|w)(?-u:\b)",
+        r"(?i)(?-u:\b)([0-9]+)\s*(hours?|hrs?|h|days?|d|weeks?|w)\s+ago",
+        r"(?:최근|지난|과거)\s*([0-9]+)\s*(시간|일|주)",
+        r"([0-9]+)\s*(시간|일|주)\s*(?:간|동안|사이|이내|내|치)",
+        r"(?i)(?-u:\b)([0-9]+)\s*(hours?|hrs?|h|시간)(?:[^a-z]|$)",
     ]
     .iter()
     .map(|p| re(p))
@@ -297,9 +297,9 @@ static HOURS_NUM_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 /// Result counts: "last 5 failures", "10 failed runs", "top 5", "limit 20", "5개", "3건".
 static LIMIT_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
-        r"(?i)(?-u:\b)(\d+)\s+(?:\w+\s+)?(?:failures?|failed|fails|errors?|backtests?|runs?|jobs?|ones|items?|results?|entries)(?-u:\b)",
-        r"(?i)(?-u:\b)(?:top|limit)\s*[:=]?\s*(\d+)",
-        r"(\d+)\s*(?:개|건)(월)?",
+        r"(?i)(?-u:\b)([0-9]+)\s+(?:\w+\s+)?(?:failures?|failed|fails|errors?|backtests?|runs?|jobs?|ones|items?|results?|entries)(?-u:\b)",
+        r"(?i)(?-u:\b)(?:top|limit)\s*[:=]?\s*([0-9]+)",
+        r"([0-9]+)\s*(?:개|건)(월)?",
     ]
     .iter()
     .map(|p| re(p))
@@ -308,11 +308,11 @@ static LIMIT_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 /// Where an initial-cash amount starts (group `a`); tried in order.
 static CASH_ANCHOR_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
-        r"(?i)(?:(?:initial|starting|start)[\s_]*(?:cash|capital|balance)|capital|cash|bankroll|초기\s*(?:자금|자본금|자본|현금)|시드\s*머니|시드|자본금|투자금|원금)\s*(?:of|=|:|is|은|는|을|를|이|가|으로|로)?\s*(?P<a>\$?\s*\d)",
-        r"(?P<a>\$\s*\d)",
-        r"(?i)(?P<a>\d[\d,]*(?:\.\d+)?)\s*(?:k|m|mm|thousand|million)?\s*(?:dollars?|usd|bucks|달러|불)",
-        r"(?P<a>\d[\d,]*(?:\.\d+)?)\s*(?:천|백)?\s*(?:억|만)",
-        r"(?P<a>\d[\d,]*)\s*원",
+        r"(?i)(?:(?:initial|starting|start)[\s_]*(?:cash|capital|balance)|capital|cash|bankroll|초기\s*(?:자금|자본금|자본|현금)|시드\s*머니|시드|자본금|투자금|원금)\s*(?:of|=|:|is|은|는|을|를|이|가|으로|로)?\s*(?P<a>\$?\s*[0-9])",
+        r"(?P<a>\$\s*[0-9])",
+        r"(?i)(?P<a>[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?:k|m|mm|thousand|million)?\s*(?:dollars?|usd|bucks|달러|불)",
+        r"(?P<a>[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?:천|백)?\s*(?:억|만)",
+        r"(?P<a>[0-9][0-9,]*)\s*원",
     ]
     .iter()
     .map(|p| re(p))
@@ -321,7 +321,7 @@ static CASH_ANCHOR_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 /// One number with its unit: Korean 천/백 and 억/만 (chained: "1억 5천만"), or k/m/b suffixes.
 static AMOUNT_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^\s*\$?\s*(\d[\d,]*(?:\.\d+)?)\s*(천|백)?\s*(억|만)?(?:\s*(thousand|million|billion|mm|bn|k|m|b)(?-u:\b))?",
+        r"(?i)^\s*\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*(천|백)?\s*(억|만)?(?:\s*(thousand|million|billion|mm|bn|k|m|b)(?-u:\b))?",
     )
 });
 
@@ -604,8 +604,9 @@ fn finish(tool: &'static str, args: Map<String, Value>) -> Plan {
     }
 }
 
-/// Whole numbers become JSON integers, others floats.
+/// Whole numbers become JSON integers, others floats; too big for a float is the biggest one.
 fn number(x: f64) -> Value {
+    let x = x.min(f64::MAX);
     if x.fract() == 0.0 && (0.0..9e15).contains(&x) {
         json!(x as u64)
     } else {
@@ -729,7 +730,7 @@ pub fn symbols(m: &str) -> Vec<String> {
     found.extend(
         KR_CODE_RE
             .find_iter(&text)
-            .map(|x| (x.start(), x.end(), x.as_str()[..6].to_string())),
+            .map(|x| (x.start(), x.end(), x.as_str().chars().take(6).collect())),
     );
     for (ticker, r) in SYMBOL_NAME_RES.iter() {
         found.extend(
@@ -804,7 +805,7 @@ fn loose_name(m: &str) -> Option<String> {
 pub fn since_hours(m: &str) -> Option<u64> {
     for r in HOURS_NUM_RES.iter() {
         if let Some(c) = r.captures(m) {
-            let n: u64 = c[1].parse().ok()?;
+            let n: u64 = c[1].parse().unwrap_or(u64::MAX); // only digits: too many
             let unit = c[2].to_lowercase();
             let mult = match unit.chars().next() {
                 Some('h' | '시') => 1,
@@ -827,7 +828,7 @@ pub fn limit(m: &str) -> Option<u64> {
         .iter()
         .flat_map(|r| r.captures_iter(m))
         .find(|c| c.get(2).is_none())
-        .and_then(|c| c[1].parse().ok())
+        .map(|c| c[1].parse().unwrap_or(u64::MAX).min(u32::MAX.into()))
 }
 
 /// Backtest period, `(start, end)`, first rule that applies:
@@ -866,13 +867,12 @@ pub fn period(m: &str, today: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate
         [first, .., last] => return (Some(first.2), Some(last.2)),
     }
     if let Some(c) = LAST_N_PERIOD_RE.captures(&text) {
-        let n: u32 = c[1].parse().unwrap_or(1);
-        let months = if c[2].starts_with(['y', 'Y', '년']) {
-            n * 12
-        } else {
-            n
-        };
-        return (today.checked_sub_months(Months::new(months)), Some(today));
+        let n: u32 = c[1].parse().unwrap_or(u32::MAX); // only digits: too many of them
+        let years = c[2].starts_with(['y', 'Y', '년']);
+        let months = if years { n.saturating_mul(12) } else { n };
+        let earliest = NaiveDate::from_ymd_opt(1, 1, 1);
+        let start = today.checked_sub_months(Months::new(months)).max(earliest);
+        return (start, Some(today));
     }
     let year_of = |y: i32| {
         (
@@ -1334,5 +1334,94 @@ mod tests {
     fn a_window_past_the_tools_limit_is_read_as_the_limit() {
         assert_eq!(since_hours("failures in the last 45 days"), Some(720));
         assert_eq!(since_hours("최근 3일"), Some(72));
+    }
+
+    const TOOLS: &[&str] = &[
+        CacheStatus::NAME,
+        RecentFailures::NAME,
+        AlphaVantageHealthTool::NAME,
+        TriggerBacktest::NAME,
+        BacktestStatusTool::NAME,
+        CompareStrategies::NAME,
+        DataQualitySummary::NAME,
+        SearchRunbooks::NAME,
+        UsageReport::NAME,
+    ];
+
+    /// Issue 17: `\d` matched any script's digits and the Korean code was then cut at byte 6.
+    #[test]
+    fn non_ascii_digits_are_not_numbers_and_never_crash() {
+        let plan = plan("run RSI on 0𝟎٠111", today());
+        assert!(crate::planner::check::valid_plan(&plan).is_ok(), "{plan:?}");
+        assert_eq!(symbols("run RSI on 0𝟎٠111"), Vec::<String>::new());
+        assert_eq!(symbols("삼성전자 005930 ０１２３４５"), vec!["005930"]);
+        assert_eq!(since_hours("최근 ３일"), None);
+        assert_eq!(limit("top ５"), None);
+    }
+
+    /// Issue 17: `n * 12` wrapped for "last 357913942 years" (to 8 months in a release build).
+    #[test]
+    fn a_period_longer_than_the_calendar_starts_at_its_first_day() {
+        let first = NaiveDate::from_ymd_opt(1, 1, 1);
+        assert_eq!(
+            period("last 357913942 years", today()),
+            (first, Some(today()))
+        );
+        assert_eq!(
+            period("최근 99999999999년", today()),
+            (first, Some(today()))
+        );
+        assert_eq!(
+            period("last 99999999999 months", today()),
+            (first, Some(today()))
+        );
+        assert_eq!(
+            period("last 2 years", today()),
+            (NaiveDate::from_ymd_opt(2024, 11, 22), Some(today()))
+        );
+        let plan = plan("run RSI on AAPL for the last 357913942 years", today());
+        assert!(crate::planner::check::valid_plan(&plan).is_ok(), "{plan:?}");
+    }
+
+    /// Counts and windows too long for their type are read as the longest (the tool then says
+    /// what it accepts: "top 5000000000" used to be a `limit` its u32 schema refused), and a
+    /// cash amount too big for a float as the biggest one, never as "not given" (JSON null).
+    #[test]
+    fn numbers_too_long_for_their_type_are_read_as_the_biggest() {
+        assert_eq!(limit("top 599999999999999999999"), Some(u32::MAX.into()));
+        assert_eq!(since_hours("last 99999999999999999999 hours"), Some(720));
+        let huge = format!("run RSI on AAPL with initial cash ${}", "9".repeat(400));
+        match plan(&huge, today()) {
+            Plan::Call { args, .. } => assert_eq!(args["initial_cash"], json!(f64::MAX)),
+            other => panic!("{other:?}"),
+        }
+        let plan = plan("last 5 failures top 599999999999999999999", today());
+        assert!(crate::planner::check::valid_plan(&plan).is_ok(), "{plan:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+
+        /// Whatever people type: a call of a known tool with arguments its schema accepts, a
+        /// follow-up of a known tool, or help — for a fresh message, an answer to each kind of
+        /// follow-up, and a refinement of each tool's last call.
+        #[test]
+        fn prop_every_plan_is_a_valid_call_a_follow_up_or_help(
+            m in crate::text::nasty::text(),
+            tool in proptest::sample::select(TOOLS),
+        ) {
+            use crate::planner::check::valid_plan;
+            let fresh = plan(&m, today());
+            proptest::prop_assert!(valid_plan(&fresh).is_ok(), "{:?}", valid_plan(&fresh));
+            let next = continue_plan(tool, &json!({}), &m, today());
+            proptest::prop_assert!(valid_plan(&next).is_ok(), "{:?}", valid_plan(&next));
+            let previous = match tool {
+                CompareStrategies::NAME => json!({"strategies": ["RSI"]}),
+                _ => json!({}),
+            };
+            if let Some(refined) = refine(tool, &previous, &m, today()) {
+                proptest::prop_assert!(valid_plan(&refined).is_ok(), "{:?}", valid_plan(&refined));
+            }
+        }
     }
 }

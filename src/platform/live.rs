@@ -33,6 +33,7 @@ use super::{
     PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest, TriggerResponse,
 };
 use crate::secret::Secret;
+use crate::text::prefix_chars;
 
 /// The MongoDB queries these indexes serve; see the module doc.
 pub const PLATFORM_INDEXES: &[(&str, &str)] = &[
@@ -478,7 +479,7 @@ fn rest_date(config: &Value, key: &str) -> NaiveDate {
             DateTime::parse_from_rfc3339(s)
                 .map(|t| t.date_naive())
                 .ok()
-                .or_else(|| NaiveDate::parse_from_str(&s[..s.len().min(10)], "%Y-%m-%d").ok())
+                .or_else(|| NaiveDate::parse_from_str(prefix_chars(s, 10), "%Y-%m-%d").ok())
         })
         .unwrap_or_default()
 }
@@ -671,5 +672,32 @@ impl QuantPlatform for LivePlatform {
             .await
             .map(|r| format!("API answers ({} caches reported)", r.caches.len()));
         vec![("platform mongodb", mongo), ("platform api", api)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 17: the platform's date strings were cut with `&s[..10]`,
+    /// which panics when byte 10 falls inside a character.
+    #[test]
+    fn platform_dates_are_read_without_cutting_a_character() {
+        let config = json!({
+            "start_date": "2024-01-3한",
+            "end_date": "2024-12-31T00:00:00Z",
+            "other": "2024-01-31 and more",
+            "bad": "🇰🇷🇰🇷🇰🇷",
+        });
+        assert_eq!(rest_date(&config, "start_date"), NaiveDate::default());
+        assert_eq!(
+            rest_date(&config, "end_date"),
+            NaiveDate::from_ymd_opt(2024, 12, 31).unwrap()
+        );
+        assert_eq!(
+            rest_date(&config, "other"),
+            NaiveDate::from_ymd_opt(2024, 1, 31).unwrap()
+        );
+        assert_eq!(rest_date(&config, "bad"), NaiveDate::default());
     }
 }

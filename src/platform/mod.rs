@@ -484,4 +484,50 @@ mod tests {
         c.misses_24h = 0;
         assert_eq!(c.hit_rate(), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+
+        /// Any reference against any strategy names: no panic; a match is one
+        /// of the strategies, by id, name, type word or a unique part of its
+        /// name; an ambiguous one lists two or more; each strategy's own id
+        /// and (unique) name find it.
+        #[test]
+        fn prop_strategy_references_resolve_to_a_listed_strategy(
+            reference in crate::text::nasty::text(),
+            names in proptest::collection::btree_set(crate::text::nasty::text(), 0..5),
+        ) {
+            use proptest::{prop_assert, prop_assert_eq};
+            let types = ["RSI_STRATEGY", "MOMENTUM", "BOLLINGER_BANDS", "SMA_CROSSOVER", "NEW"];
+            let all: Vec<Strategy> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| strategy(&format!("65a{i}"), n, types[i % types.len()], i % 3 != 2))
+                .collect();
+            match resolve_strategy(&all, &reference) {
+                Ok(s) => {
+                    let wanted = normalise(&reference);
+                    prop_assert!(all.iter().any(|a| a.id == s.id));
+                    prop_assert!(
+                        s.id.eq_ignore_ascii_case(reference.trim())
+                            || s.name.to_lowercase().contains(&wanted)
+                            || TYPE_WORDS.iter().any(|(ty, w)| *ty == s.strategy_type && w.contains(&wanted.as_str())),
+                        "{:?} for {:?}", s.name, reference
+                    );
+                }
+                Err(ResolveError::Ambiguous(names)) => prop_assert!(names.len() >= 2),
+                Err(ResolveError::NotFound) => {}
+            }
+            for s in &all {
+                prop_assert_eq!(&resolve_strategy(&all, &s.id).unwrap().id, &s.id);
+                let wanted = normalise(&s.name);
+                let exact = all.iter().filter(|a| a.name.to_lowercase() == wanted).count();
+                let is_id = all.iter().any(|a| a.id.eq_ignore_ascii_case(s.name.trim()));
+                if s.name.to_lowercase() == wanted && !wanted.is_empty() && exact == 1 && !is_id {
+                    prop_assert_eq!(&resolve_strategy(&all, &s.name).unwrap().id, &s.id);
+                }
+            }
+            let _ = crate::tools::resolve_strategy_ref(&all, &reference, crate::domain::Language::Ko);
+        }
+    }
 }

@@ -115,7 +115,10 @@ fn checked(args: &TriggerBacktestArgs, today: NaiveDate) -> Result<Checked<'_>, 
     };
     let start = match &args.start_date {
         Some(d) => parse_date("start_date", d)?,
-        None => end - chrono::Duration::days(365),
+        // The earliest date there is has no year before it.
+        None => end
+            .checked_sub_days(chrono::Days::new(365))
+            .ok_or_else(|| bad(format!("end_date {end} is too early")))?,
     };
     if end > today {
         return Err(bad(format!("end_date {end} is in the future")));

@@ -24,7 +24,7 @@ use std::path::Path;
 /// lower layers only; modules of one layer do not import each other.
 const LAYERS: &[&[&str]] = &[
     // Vocabulary and settings: import nothing of the crate above them.
-    &["canonical", "clock", "domain", "secret"],
+    &["canonical", "clock", "domain", "secret", "text"],
     &["config", "i18n", "prompts", "redact"],
     &["egress", "rbac", "store"],
     &["audit", "governance", "telemetry"],

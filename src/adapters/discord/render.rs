@@ -109,3 +109,76 @@ pub fn approval_decided(p: &ApprovalParts, outcome: &Part) -> Body {
         "components": [],
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::{Platform, Subject};
+    use crate::egress::{Egress, Outgoing};
+    use crate::redact::Redactor;
+    use crate::text::nasty;
+    use proptest::prelude::*;
+
+    fn no_one_but(body: &Body, users: &[String]) -> bool {
+        let allowed = &body.json()["allowed_mentions"];
+        allowed["parse"] == json!([])
+            && allowed["replied_user"] == json!(false)
+            && allowed["users"]
+                .as_array()
+                .is_some_and(|u| u.iter().all(|id| users.iter().any(|m| id == m)))
+    }
+
+    proptest! {
+        #![proptest_config(nasty::config())]
+
+        /// Whatever the answer: every Discord body within 2,000 characters,
+        /// `allowed_mentions` on each, pinging nobody but the person the bot
+        /// mentioned (never @everyone, @here or a role); an approval's
+        /// pieces, decided or not, within one message.
+        #[test]
+        fn prop_discord_bodies_stay_within_2000_and_ping_only_who_is_meant(
+            text in nasty::text(),
+            more in nasty::text(),
+            mention in any::<bool>(),
+        ) {
+            let egress = Egress::new(Arc::new(Redactor::new(vec![])));
+            let who = Subject::discord("1122334455", "539082325061836999");
+            let message = if mention {
+                Outgoing::text(text.clone()).mention(&who).then(more.clone())
+            } else {
+                Outgoing::text(text.clone())
+            };
+            let meant = vec!["539082325061836999".to_string()];
+            for part in egress.parts(Platform::Discord, &message, MESSAGE_CHARS) {
+                for body in [
+                    message_body(&part),
+                    reply(&part, "1"),
+                    with_nonce(&part, "n"),
+                    ephemeral(&part),
+                ] {
+                    let content = body.json()["content"].as_str().unwrap_or_default();
+                    prop_assert!(content.chars().count() <= 2000);
+                    prop_assert!(no_one_but(&body, &meant));
+                }
+                prop_assert!(no_one_but(&ephemeral(&part), &[]));
+            }
+            let one = |m: &Outgoing, limit| egress.one(Platform::Discord, m, limit);
+            let pieces = ApprovalParts {
+                header: one(&message, APPROVAL_HEADER_CHARS),
+                arguments: one(&Outgoing::text(more.clone()), APPROVAL_ARGUMENTS_CHARS),
+                context: one(&Outgoing::text(text.clone()), APPROVAL_LINE_CHARS),
+            };
+            let outcome = one(&message, APPROVAL_LINE_CHARS);
+            let decided = approval_decided(&pieces, &outcome);
+            let content = decided.json()["content"].as_str().unwrap_or_default();
+            prop_assert!(content.chars().count() <= 2000);
+            prop_assert!(no_one_but(&decided, &[]));
+        }
+    }
+
+    fn message_body(part: &Part) -> Body {
+        message(part)
+    }
+}

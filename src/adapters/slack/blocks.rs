@@ -151,4 +151,32 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+
+        /// Whatever the answer: Slack messages of at most 50 blocks, every
+        /// section and fallback text within 3,000 characters, no section
+        /// empty, and every part posted once, in order.
+        #[test]
+        fn prop_slack_messages_stay_within_slacks_limits(
+            texts in proptest::collection::vec(crate::text::nasty::text(), 1..4),
+        ) {
+            use proptest::prop_assert;
+            let parts = parts(&texts.join("\n"));
+            let rendered = messages(&parts);
+            let mut sections = Vec::new();
+            for m in rendered.iter().chain([note(&parts[0])].iter()) {
+                prop_assert!(!m.blocks.is_empty() && m.blocks.len() <= 50);
+                prop_assert!(m.text.chars().count() <= 3000);
+                for b in &m.blocks {
+                    let t = b["text"]["text"].as_str().unwrap_or_default();
+                    prop_assert!(!t.is_empty() && t.chars().count() <= 3000);
+                    sections.push(t.to_string());
+                }
+            }
+            let posted: Vec<&str> = parts.iter().map(Part::text).collect();
+            proptest::prop_assert_eq!(&sections[..posted.len()], &posted[..]);
+        }
+    }
 }

@@ -41,11 +41,23 @@ pub fn router(adapter: Arc<SlackAdapter>, signing_secret: &str) -> Router {
         })
 }
 
-/// The body as text when its signature is valid; 401 otherwise.
+/// Whether `timestamp` (Unix seconds, as the request says) is within
+/// Slack's 5-minute window of `now`. Checked before the verifier sees it:
+/// its own check subtracts without bounds.
+fn fresh(timestamp: &str, now: i64) -> bool {
+    let window = SlackEventSignatureVerifier::MAX_TIMESTAMP_AGE_SECONDS.unsigned_abs();
+    timestamp
+        .parse::<i64>()
+        .is_ok_and(|t| now.abs_diff(t) <= window)
+}
+
+/// The body as text when its timestamp is fresh and its signature valid;
+/// 401 otherwise (400 for a body that is not UTF-8).
 fn verified<'a>(
-    state: &HttpState,
+    verifier: &SlackEventSignatureVerifier,
     headers: &HeaderMap,
-    body: &'a Bytes,
+    body: &'a [u8],
+    now: i64,
 ) -> Result<&'a str, StatusCode> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(signature), Some(timestamp)) = (
@@ -55,8 +67,12 @@ fn verified<'a>(
         tracing::warn!("Slack request without signature headers refused");
         return Err(StatusCode::UNAUTHORIZED);
     };
+    if !fresh(timestamp, now) {
+        tracing::warn!("Slack request with a stale timestamp refused");
+        return Err(StatusCode::UNAUTHORIZED);
+    }
     let text = std::str::from_utf8(body).map_err(|_| StatusCode::BAD_REQUEST)?;
-    match state.verifier.verify(signature, text, timestamp) {
+    match verifier.verify(signature, text, timestamp) {
         Ok(()) => Ok(text),
         Err(e) => {
             tracing::warn!(error = %e, "Slack request with a bad or stale signature refused");
@@ -66,7 +82,12 @@ fn verified<'a>(
 }
 
 async fn events(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
-    let text = match verified(&state, &headers, &body) {
+    let text = match verified(
+        &state.verifier,
+        &headers,
+        &body,
+        chrono::Utc::now().timestamp(),
+    ) {
         Ok(text) => text,
         Err(refused) => return refused.into_response(),
     };
@@ -98,7 +119,12 @@ async fn events(State(state): State<HttpState>, headers: HeaderMap, body: Bytes)
 }
 
 async fn commands(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
-    let text = match verified(&state, &headers, &body) {
+    let text = match verified(
+        &state.verifier,
+        &headers,
+        &body,
+        chrono::Utc::now().timestamp(),
+    ) {
         Ok(text) => text,
         Err(refused) => return refused.into_response(),
     };
@@ -116,7 +142,12 @@ async fn interactivity(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let text = match verified(&state, &headers, &body) {
+    let text = match verified(
+        &state.verifier,
+        &headers,
+        &body,
+        chrono::Utc::now().timestamp(),
+    ) {
         Ok(text) => text,
         Err(refused) => return refused.into_response(),
     };
@@ -168,5 +199,90 @@ mod tests {
             verifier.verify(expected, body, "1531420618").is_err(),
             "stale timestamp refused"
         );
+    }
+
+    fn slack_sign(secret: &str, timestamp: &str, body: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+        format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    fn slack_headers(signature: &str, timestamp: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            (
+                SlackEventSignatureVerifier::SLACK_SIGNED_HASH_HEADER,
+                signature,
+            ),
+            (
+                SlackEventSignatureVerifier::SLACK_SIGNED_TIMESTAMP,
+                timestamp,
+            ),
+        ] {
+            if let Ok(value) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+                headers.insert(name, value);
+            }
+        }
+        headers
+    }
+
+    const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+    /// A signed request whose timestamp is at the ends of i64 reached
+    /// slack-morphism's unbounded `time - ts`: now refused as stale first.
+    #[test]
+    fn a_signed_timestamp_at_the_ends_of_i64_is_stale_not_a_crash() {
+        let verifier = SlackEventSignatureVerifier::new(&SlackSigningSecret::new(SECRET.into()));
+        let now = chrono::Utc::now().timestamp();
+        for timestamp in ["-9223372036854775808", "9223372036854775807", "1한"] {
+            let signature = slack_sign(SECRET, timestamp, "x=1");
+            let headers = slack_headers(&signature, timestamp);
+            assert_eq!(
+                verified(&verifier, &headers, b"x=1", now),
+                Err(StatusCode::UNAUTHORIZED)
+            );
+        }
+        let timestamp = now.to_string();
+        let signature = slack_sign(SECRET, &timestamp, "x=1");
+        let headers = slack_headers(&signature, &timestamp);
+        assert_eq!(verified(&verifier, &headers, b"x=1", now), Ok("x=1"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+
+        /// Whatever the headers and body: no panic, and the body passes
+        /// only with the genuine signature of a fresh timestamp.
+        #[test]
+        fn prop_only_a_genuine_fresh_slack_signature_passes(
+            body in crate::text::nasty::text(),
+            other_body in crate::text::nasty::text(),
+            junk in crate::text::nasty::text(),
+            skew in proptest::num::i64::ANY,
+            small_skew in -290i64..290,
+        ) {
+            use proptest::prop_assert_eq;
+            let verifier =
+                SlackEventSignatureVerifier::new(&SlackSigningSecret::new(SECRET.into()));
+            let now = chrono::Utc::now().timestamp();
+            let refused = Err(StatusCode::UNAUTHORIZED);
+            let junk_result = verified(&verifier, &slack_headers(&junk, &junk), body.as_bytes(), now);
+            prop_assert_eq!(junk_result, refused);
+            for t in [now.saturating_add(skew), now + small_skew] {
+                let timestamp = t.to_string();
+                let headers = slack_headers(&slack_sign(SECRET, &timestamp, &body), &timestamp);
+                let result = verified(&verifier, &headers, body.as_bytes(), now);
+                match now.abs_diff(t) {
+                    0..=290 => prop_assert_eq!(result, Ok(body.as_str())),
+                    291..=310 => {} // slack-morphism reads its own clock
+                    _ => prop_assert_eq!(result, refused),
+                }
+                if other_body != body {
+                    let other = verified(&verifier, &headers, other_body.as_bytes(), now);
+                    prop_assert_eq!(other, refused);
+                }
+            }
+        }
     }
 }
