@@ -126,15 +126,7 @@ impl ApprovalRepo for SqliteStore {
             let result = match current {
                 None => Err(DecideError::NotFound),
                 Some(a) if changed == 1 => Ok(a),
-                Some(a) if a.status == ApprovalStatus::Pending => {
-                    tx.execute(
-                        "UPDATE approvals SET status = 'expired' WHERE id = ?1 AND status = 'pending'",
-                        params![id],
-                    )?;
-                    Err(DecideError::Expired)
-                }
-                Some(a) if a.status == ApprovalStatus::Expired => Err(DecideError::Expired),
-                Some(a) => Err(DecideError::AlreadyDecided(a.status)),
+                Some(a) => Err(not_decidable(&tx, &id, a.status)?),
             };
             tx.commit()?;
             Ok(result)
@@ -170,19 +162,32 @@ impl ApprovalRepo for SqliteStore {
                 Some(a) if a.status == ApprovalStatus::Pending && a.expires_at > now => {
                     Ok(a.first_approver)
                 }
-                Some(a) if a.status == ApprovalStatus::Pending => {
-                    tx.execute(
-                        "UPDATE approvals SET status = 'expired' WHERE id = ?1 AND status = 'pending'",
-                        params![id],
-                    )?;
-                    Err(DecideError::Expired)
-                }
-                Some(a) if a.status == ApprovalStatus::Expired => Err(DecideError::Expired),
-                Some(a) => Err(DecideError::AlreadyDecided(a.status)),
+                Some(a) => Err(not_decidable(&tx, &id, a.status)?),
             };
             tx.commit()?;
             Ok(result)
         })
         .await
     }
+}
+
+/// Why an approval the conditional update did not change cannot be decided:
+/// a pending one is past its time (marked expired here, failing closed),
+/// else it is expired or decided already.
+fn not_decidable(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    status: ApprovalStatus,
+) -> rusqlite::Result<DecideError> {
+    Ok(match status {
+        ApprovalStatus::Pending => {
+            tx.execute(
+                "UPDATE approvals SET status = 'expired' WHERE id = ?1 AND status = 'pending'",
+                params![id],
+            )?;
+            DecideError::Expired
+        }
+        ApprovalStatus::Expired => DecideError::Expired,
+        decided => DecideError::AlreadyDecided(decided),
+    })
 }
