@@ -90,7 +90,7 @@ pub fn discord_targets_without_token(settings: &Settings) -> Vec<DiscordTargetWi
     }
     let on_discord = |channel: &str| {
         crate::domain::ChannelId::parse(channel)
-            .is_ok_and(|c| c.platform() == crate::domain::Platform::Discord)
+            .is_ok_and(|c| c.surface() == crate::domain::Surface::Discord)
     };
     let digests = settings.digests.iter().flat_map(|d| {
         d.channels
@@ -296,7 +296,7 @@ impl AppBuilder {
         if settings.discord.token.is_none() {
             // Discord over HTTP interactions only: no bot token to post a completion with.
             watches = watches.no_watches_on(
-                crate::domain::Platform::Discord,
+                crate::domain::Surface::Discord,
                 "Discord without DISCORD_TOKEN (HTTP-only mode) cannot post to a channel",
             );
         }

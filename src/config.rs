@@ -801,7 +801,7 @@ impl Settings {
             for channel in &d.channels {
                 let parsed = crate::domain::ChannelId::parse(channel)
                     .map_err(|e| invalid(&key("channels"), e))?;
-                if parsed.platform() == crate::domain::Platform::Console {
+                if parsed.surface() == crate::domain::Surface::Console {
                     return Err(invalid(
                         &key("channels"),
                         format!("{channel:?}: digests go to slack:… or discord:… channels"),

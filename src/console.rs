@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use crate::agent::model::Usage;
 use crate::agent::outcome::TurnOutcome;
 use crate::app::App;
-use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, ChatEvent, Language, RequestId, Subject, Surface};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
 use crate::jobs::outbox::{ChatSink, SendError, Sinks};
@@ -40,7 +40,7 @@ impl ConsoleIdentity {
             caller: Caller {
                 subject: Subject::console(user)?,
                 groups: vec![],
-                channel: ChannelId::new(Platform::Console, channel)?,
+                channel: ChannelId::new(Surface::Console, channel)?,
             },
         })
     }
@@ -48,7 +48,7 @@ impl ConsoleIdentity {
     pub fn event(&self, text: &str) -> ChatEvent {
         ChatEvent {
             request_id: RequestId::generate(),
-            platform: Platform::Console,
+            surface: Surface::Console,
             event_id: None,
             caller: self.caller.clone(),
             thread: None,
@@ -152,7 +152,7 @@ pub struct ConsoleSink {
 #[async_trait]
 impl ChatSink for ConsoleSink {
     fn split(&self, message: &Outgoing) -> Vec<Vec<Part>> {
-        vec![self.egress.parts(Platform::Console, message, usize::MAX)]
+        vec![self.egress.parts(Surface::Console, message, usize::MAX)]
     }
 
     async fn send(
@@ -176,12 +176,12 @@ impl ChatSink for ConsoleSink {
 /// the terminal (now or in an earlier chat) are reported when they end.
 pub async fn chat(app: &App, identity: ConsoleIdentity, banner: &str) -> anyhow::Result<()> {
     let sinks = Sinks::from([(
-        Platform::Console,
+        Surface::Console,
         Arc::new(ConsoleSink {
             egress: app.egress.clone(),
         }) as Arc<dyn ChatSink>,
     )]);
-    let worker = app.worker(vec![Platform::Console.as_str().into()], sinks);
+    let worker = app.worker(vec![Surface::Console.as_str().into()], sinks);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker.run(stopped, std::time::Duration::from_secs(5)));
     let result = converse(&app.pipeline, identity, banner).await;
@@ -345,8 +345,8 @@ impl Terminal {
 
 #[async_trait]
 impl ChatSurface for Terminal {
-    fn platform(&self) -> Platform {
-        Platform::Console
+    fn surface(&self) -> Surface {
+        Surface::Console
     }
 
     fn part_chars(&self) -> usize {
@@ -475,7 +475,7 @@ pub async fn decide(
     };
     let shown = app
         .egress
-        .parts(Platform::Console, &Outgoing::text(text), usize::MAX)
+        .parts(Surface::Console, &Outgoing::text(text), usize::MAX)
         .iter()
         .map(|p| p.text().to_string())
         .collect::<Vec<_>>()

@@ -1,35 +1,37 @@
 //! The bot's own vocabulary, shared by every layer: who asked ([`Subject`]),
 //! where ([`ChannelId`], thread), in which [`Language`], and the one
-//! [`ChatEvent`] every adapter turns its platform's events into.
+//! [`ChatEvent`] every adapter turns its chat surface's events into.
 //!
+//! "Surface" is the chat product a message came through (Slack, Discord, the
+//! terminal); "platform" always means the quant platform (`crate::platform`).
 //! Values are parsed once at the edge into these newtypes; nothing past the
-//! adapters sees a platform's raw ids.
+//! adapters sees a surface's raw ids.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Where a message came from.
+/// The chat surface a message came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Platform {
+pub enum Surface {
     Console,
     Slack,
     Discord,
 }
 
-impl Platform {
+impl Surface {
     pub fn as_str(self) -> &'static str {
         match self {
-            Platform::Console => "console",
-            Platform::Slack => "slack",
-            Platform::Discord => "discord",
+            Surface::Console => "console",
+            Surface::Slack => "slack",
+            Surface::Discord => "discord",
         }
     }
 }
 
-impl fmt::Display for Platform {
+impl fmt::Display for Surface {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -75,7 +77,7 @@ impl Subject {
     /// constructors above).
     pub fn parse(stored: &str) -> Result<Self, String> {
         let subject = Self(stored.to_string());
-        match subject.platform() {
+        match subject.surface() {
             Some(_) if !stored.ends_with(':') => Ok(subject),
             _ => Err(format!("{stored:?} is not a subject")),
         }
@@ -88,18 +90,18 @@ impl Subject {
     /// The Slack team or Discord guild (`dm` for Discord direct messages)
     /// of a chat subject; `None` for console and system subjects.
     pub fn workspace(&self) -> Option<&str> {
-        let (platform, rest) = self.0.split_once(':')?;
-        match platform {
+        let (surface, rest) = self.0.split_once(':')?;
+        match surface {
             "slack" | "discord" => rest.split_once('/').map(|(workspace, _)| workspace),
             _ => None,
         }
     }
 
-    pub fn platform(&self) -> Option<Platform> {
+    pub fn surface(&self) -> Option<Surface> {
         match self.0.split_once(':')?.0 {
-            "console" => Some(Platform::Console),
-            "slack" => Some(Platform::Slack),
-            "discord" => Some(Platform::Discord),
+            "console" => Some(Surface::Console),
+            "slack" => Some(Surface::Slack),
+            "discord" => Some(Surface::Discord),
             _ => None,
         }
     }
@@ -117,7 +119,7 @@ impl fmt::Display for Subject {
 pub struct ChannelId(String);
 
 impl ChannelId {
-    pub fn new(platform: Platform, id: &str) -> Result<Self, String> {
+    pub fn new(surface: Surface, id: &str) -> Result<Self, String> {
         let id = id.trim().trim_start_matches('#');
         if id.is_empty()
             || id.len() > 80
@@ -129,7 +131,7 @@ impl ChannelId {
                 "channel {id:?}: expected 1-80 letters, digits, '.', '_' or '-'"
             ));
         }
-        Ok(Self(format!("{}:{id}", platform.as_str())))
+        Ok(Self(format!("{}:{id}", surface.as_str())))
     }
 
     /// A channel id read back from the bot's own store.
@@ -138,9 +140,9 @@ impl ChannelId {
             .split_once(':')
             .ok_or_else(|| format!("{stored:?} is not a channel id"))?;
         let platform = match platform {
-            "console" => Platform::Console,
-            "slack" => Platform::Slack,
-            "discord" => Platform::Discord,
+            "console" => Surface::Console,
+            "slack" => Surface::Slack,
+            "discord" => Surface::Discord,
             other => return Err(format!("unknown platform {other:?}")),
         };
         Self::new(platform, id)
@@ -150,11 +152,11 @@ impl ChannelId {
         &self.0
     }
 
-    pub fn platform(&self) -> Platform {
+    pub fn surface(&self) -> Surface {
         match self.0.split_once(':').map(|(p, _)| p) {
-            Some("slack") => Platform::Slack,
-            Some("discord") => Platform::Discord,
-            _ => Platform::Console,
+            Some("slack") => Surface::Slack,
+            Some("discord") => Surface::Discord,
+            _ => Surface::Console,
         }
     }
 
@@ -283,8 +285,8 @@ pub struct Caller {
 #[derive(Debug, Clone)]
 pub struct ChatEvent {
     pub request_id: RequestId,
-    pub platform: Platform,
-    /// The platform's own id of this delivery, for deduplication.
+    pub surface: Surface,
+    /// The surface's own id of this delivery, for deduplication.
     pub event_id: Option<String>,
     pub caller: Caller,
     /// Thread (Slack thread_ts, Discord thread/reply chain); `None` for the channel itself.
@@ -296,7 +298,7 @@ impl ChatEvent {
     /// The session this message belongs to: one per (platform, channel, thread, user).
     pub fn session_key(&self) -> SessionKey {
         SessionKey {
-            platform: self.platform,
+            surface: self.surface,
             channel: self.caller.channel.clone(),
             thread: self.thread.clone(),
             subject: self.caller.subject.clone(),
@@ -307,7 +309,7 @@ impl ChatEvent {
 /// Identity of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionKey {
-    pub platform: Platform,
+    pub surface: Surface,
     pub channel: ChannelId,
     pub thread: Option<String>,
     pub subject: Subject,
@@ -318,7 +320,7 @@ impl SessionKey {
     pub fn session_id(&self) -> String {
         format!(
             "{}|{}|{}|{}",
-            self.platform,
+            self.surface,
             self.channel,
             self.thread.as_deref().unwrap_or("-"),
             self.subject
@@ -422,20 +424,20 @@ mod tests {
         assert!(Subject::console("").is_err());
         assert!(Subject::console("a b").is_err());
         assert_eq!(
-            ChannelId::new(Platform::Console, "#ops").unwrap().as_str(),
+            ChannelId::new(Surface::Console, "#ops").unwrap().as_str(),
             "console:ops"
         );
-        assert!(ChannelId::new(Platform::Console, "o/ps").is_err());
-        assert_eq!(Subject::slack("T1", "U2").platform(), Some(Platform::Slack));
+        assert!(ChannelId::new(Surface::Console, "o/ps").is_err());
+        assert_eq!(Subject::slack("T1", "U2").surface(), Some(Surface::Slack));
     }
 
     #[test]
     fn subjects_know_their_platform() {
-        assert_eq!(Subject::system("digest:am").platform(), None);
+        assert_eq!(Subject::system("digest:am").surface(), None);
         let channel = ChannelId::parse("discord:1234").unwrap();
         assert_eq!(
-            (channel.platform(), channel.local()),
-            (Platform::Discord, "1234")
+            (channel.surface(), channel.local()),
+            (Surface::Discord, "1234")
         );
     }
 }

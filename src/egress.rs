@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Platform, Subject};
+use crate::domain::{Subject, Surface};
 use crate::redact::Redactor;
 
 /// One piece of a message: text, or a person the bot means to mention.
@@ -159,7 +159,7 @@ impl Egress {
 
     /// `message` for `surface` in parts of at most `limit` characters each;
     /// at least one part (an empty message is "…").
-    pub fn parts(&self, surface: Platform, message: &Outgoing, limit: usize) -> Vec<Part> {
+    pub fn parts(&self, surface: Surface, message: &Outgoing, limit: usize) -> Vec<Part> {
         let (shaped, mentions) = self.shape(surface, message);
         let room = limit.saturating_sub(MENTION_CHARS * mentions.len()).max(16);
         let mut parts: Vec<Part> = split(&shaped, room)
@@ -175,7 +175,7 @@ impl Egress {
 
     /// `message` for `surface` as one part of at most `limit` characters:
     /// cut short, with a note of how many characters were left out, when longer.
-    pub fn one(&self, surface: Platform, message: &Outgoing, limit: usize) -> Part {
+    pub fn one(&self, surface: Surface, message: &Outgoing, limit: usize) -> Part {
         let (shaped, mentions) = self.shape(surface, message);
         let room = limit.saturating_sub(MENTION_CHARS * mentions.len()).max(16);
         let total = shaped.chars().count();
@@ -193,7 +193,7 @@ impl Egress {
 
     /// Redacted, formatted and escaped text with mention stand-ins, and the
     /// mentions they stand for.
-    fn shape(&self, surface: Platform, message: &Outgoing) -> (String, Vec<Subject>) {
+    fn shape(&self, surface: Surface, message: &Outgoing) -> (String, Vec<Subject>) {
         let mut text = String::new();
         let mut mentions = Vec::new();
         for segment in &message.segments {
@@ -215,11 +215,11 @@ impl Egress {
             }
         }
         let text = match surface {
-            Platform::Slack => escape_slack(&slack_bold(&fence_tables(&text))),
-            Platform::Discord => inert_discord_links(&fence_tables(&text)),
+            Surface::Slack => escape_slack(&slack_bold(&fence_tables(&text))),
+            Surface::Discord => inert_discord_links(&fence_tables(&text)),
             // A terminal shows tables aligned as they are, and no markdown
             // bold or italics.
-            Platform::Console => plain_italics(&text.replace("**", "")),
+            Surface::Console => plain_italics(&text.replace("**", "")),
         };
         (text, mentions)
     }
@@ -279,7 +279,7 @@ fn is_stand_in(c: char) -> bool {
 }
 
 /// A cut piece with its stand-ins turned into the surface's mentions.
-fn finish(surface: Platform, piece: &str, mentions: &[Subject]) -> Part {
+fn finish(surface: Surface, piece: &str, mentions: &[Subject]) -> Part {
     let mut text = String::with_capacity(piece.len());
     let mut ids = Vec::new();
     for c in piece.chars() {
@@ -291,7 +291,7 @@ fn finish(surface: Platform, piece: &str, mentions: &[Subject]) -> Part {
             continue;
         };
         match (surface, platform_user_id(surface, who)) {
-            (Platform::Slack | Platform::Discord, Some(id)) => {
+            (Surface::Slack | Surface::Discord, Some(id)) => {
                 text.push_str(&format!("<@{id}>"));
                 if !ids.contains(&id) {
                     ids.push(id);
@@ -300,7 +300,7 @@ fn finish(surface: Platform, piece: &str, mentions: &[Subject]) -> Part {
             _ => {
                 let name = display_name(who);
                 match surface {
-                    Platform::Slack => text.push_str(&escape_slack(&name)),
+                    Surface::Slack => text.push_str(&escape_slack(&name)),
                     _ => text.push_str(&name),
                 }
             }
@@ -314,8 +314,8 @@ fn finish(surface: Platform, piece: &str, mentions: &[Subject]) -> Part {
 
 /// `who`'s user id on `surface` when they are a user of it (ids are
 /// alphanumeric; anything else is not mentioned).
-fn platform_user_id(surface: Platform, who: &Subject) -> Option<String> {
-    if who.platform() != Some(surface) {
+fn platform_user_id(surface: Surface, who: &Subject) -> Option<String> {
+    if who.surface() != Some(surface) {
         return None;
     }
     let id = who.as_str().rsplit('/').next()?;
@@ -492,7 +492,7 @@ mod tests {
         let message = Outgoing::text("✅ ")
             .mention(&who)
             .then(format!(", done: {NASTY}"));
-        let parts = egress(&["hunter2-secret-value"]).parts(Platform::Slack, &message, 3000);
+        let parts = egress(&["hunter2-secret-value"]).parts(Surface::Slack, &message, 3000);
         assert_eq!(parts.len(), 1);
         let text = parts[0].text();
         assert!(text.starts_with("✅ <@U2>, done: "), "{text}");
@@ -508,7 +508,7 @@ mod tests {
     fn discord_mentions_only_who_the_bot_means_and_breaks_masked_links() {
         let who = Subject::discord("G1", "42");
         let message = Outgoing::text("hi ").mention(&who).then(NASTY);
-        let part = &egress(&[]).parts(Platform::Discord, &message, 2000)[0];
+        let part = &egress(&[]).parts(Surface::Discord, &message, 2000)[0];
         assert!(part.text().starts_with("hi <@42>"));
         assert_eq!(part.mentions(), ["42"]);
         assert!(!part.text().contains("](https://evil"), "{}", part.text());
@@ -518,7 +518,7 @@ mod tests {
     fn a_template_mentions_who_it_names() {
         let who = Subject::discord("G", "7");
         let message = Outgoing::mentioning("✅ {who} 님, done ({who})", &who);
-        let part = &egress(&[]).parts(Platform::Discord, &message, 100)[0];
+        let part = &egress(&[]).parts(Surface::Discord, &message, 100)[0];
         assert_eq!(part.text(), "✅ <@7> 님, done (<@7>)");
         assert_eq!(part.mentions(), ["7"]);
     }
@@ -526,7 +526,7 @@ mod tests {
     #[test]
     fn data_cannot_forge_a_mention_stand_in() {
         let forged = format!("{}x", char::from_u32(MENTION_BASE).unwrap());
-        let part = &egress(&[]).parts(Platform::Slack, &Outgoing::text(forged), 100)[0];
+        let part = &egress(&[]).parts(Surface::Slack, &Outgoing::text(forged), 100)[0];
         assert_eq!(part.text(), "x");
         assert!(part.mentions().is_empty());
     }
@@ -540,20 +540,16 @@ mod tests {
                 .to_string()
         };
         assert_eq!(
-            mention(Platform::Slack, &Subject::slack("T1", "U2")),
+            mention(Surface::Slack, &Subject::slack("T1", "U2")),
             "<@U2>"
         );
         assert_eq!(
-            mention(Platform::Discord, &Subject::discord("G1", "42")),
+            mention(Surface::Discord, &Subject::discord("G1", "42")),
             "<@42>"
         );
         let alice = Subject::console("alice").unwrap();
-        assert_eq!(mention(Platform::Console, &alice), "alice");
-        let bold = e.parts(
-            Platform::Console,
-            &Outgoing::text("role: **operator**"),
-            100,
-        );
+        assert_eq!(mention(Surface::Console, &alice), "alice");
+        let bold = e.parts(Surface::Console, &Outgoing::text("role: **operator**"), 100);
         assert_eq!(
             bold[0].text(),
             "role: operator",
@@ -565,7 +561,7 @@ mod tests {
     fn a_terminal_shows_italics_plain_but_keeps_snake_case() {
         let e = egress(&[]);
         let console = |t: &str| {
-            e.parts(Platform::Console, &Outgoing::text(t), 1000)[0]
+            e.parts(Surface::Console, &Outgoing::text(t), 1000)[0]
                 .text()
                 .to_string()
         };
@@ -587,15 +583,14 @@ mod tests {
             assert_eq!(console(kept), kept);
         }
         // Slack keeps its italics.
-        let slack = e.parts(Platform::Slack, &Outgoing::text("_note_"), 1000);
+        let slack = e.parts(Surface::Slack, &Outgoing::text("_note_"), 1000);
         assert_eq!(slack[0].text(), "_note_");
     }
 
     #[test]
     fn a_mention_of_someone_from_another_surface_is_a_name() {
         let who = Subject::console("alice").unwrap();
-        let part =
-            &egress(&[]).parts(Platform::Slack, &Outgoing::text("by ").mention(&who), 100)[0];
+        let part = &egress(&[]).parts(Surface::Slack, &Outgoing::text("by ").mention(&who), 100)[0];
         assert_eq!(part.text(), "by alice");
         assert!(part.mentions().is_empty());
     }
@@ -604,7 +599,7 @@ mod tests {
     fn parts_respect_the_limit_keep_lines_whole_and_balance_fences() {
         let line = "캐시 적중률 97.3 % — 정상입니다 <&>.";
         let text = format!("```\n{}\n```", vec![line; 500].join("\n"));
-        let parts = egress(&[]).parts(Platform::Slack, &Outgoing::text(text), 2000);
+        let parts = egress(&[]).parts(Surface::Slack, &Outgoing::text(text), 2000);
         assert!(parts.len() > 1);
         let escaped = "캐시 적중률 97.3 % — 정상입니다 &lt;&amp;&gt;.";
         let mut total = 0;
@@ -619,7 +614,7 @@ mod tests {
     #[test]
     fn an_enormous_line_is_cut_within_the_limit_and_never_inside_an_escape() {
         let text = "<>&".repeat(3000);
-        let parts = egress(&[]).parts(Platform::Slack, &Outgoing::text(text), 2900);
+        let parts = egress(&[]).parts(Surface::Slack, &Outgoing::text(text), 2900);
         assert!(parts.len() > 1);
         let mut joined = String::new();
         for p in &parts {
@@ -633,7 +628,7 @@ mod tests {
     #[test]
     fn one_part_is_cut_short_with_a_note() {
         let text = format!("```\n{}\n```", "x".repeat(5000));
-        let part = egress(&[]).one(Platform::Discord, &Outgoing::text(text), 1900);
+        let part = egress(&[]).one(Surface::Discord, &Outgoing::text(text), 1900);
         assert!(part.chars() <= 1900, "{}", part.chars());
         assert_eq!(part.text().matches("```").count() % 2, 0);
         assert!(part.text().contains("…(+"), "{}", part.text());
@@ -643,7 +638,7 @@ mod tests {
     fn tables_are_fenced_and_bold_is_slack_bold() {
         let text =
             "**Cache status**\ncache   hit rate\n------  --------\nduckdb  97.3 %\n(sandbox)";
-        let part = &egress(&[]).parts(Platform::Slack, &Outgoing::text(text), 3000)[0];
+        let part = &egress(&[]).parts(Surface::Slack, &Outgoing::text(text), 3000)[0];
         assert_eq!(
             part.text(),
             "*Cache status*\n```\ncache   hit rate\n------  --------\nduckdb  97.3 %\n```\n(sandbox)"
@@ -703,8 +698,8 @@ mod tests {
         })
     }
 
-    fn surface() -> impl Strategy<Value = Platform> {
-        proptest::sample::select(vec![Platform::Slack, Platform::Discord, Platform::Console])
+    fn surface() -> impl Strategy<Value = Surface> {
+        proptest::sample::select(vec![Surface::Slack, Surface::Discord, Surface::Console])
     }
 
     /// Configured secrets as they come (tokens, keys); never a piece of
@@ -717,7 +712,7 @@ mod tests {
     const MASK_TEXT: &str = crate::redact::MASK;
 
     /// Platform ids the message means to mention on `surface`.
-    fn meant(surface: Platform, message: &Outgoing) -> Vec<String> {
+    fn meant(surface: Surface, message: &Outgoing) -> Vec<String> {
         message
             .segments
             .iter()
@@ -746,13 +741,13 @@ mod tests {
             ],
         ) {
             let egress = egress(&[]);
-            let limit = if surface == Platform::Console { usize::MAX } else { limit };
+            let limit = if surface == Surface::Console { usize::MAX } else { limit };
             let parts = egress.parts(surface, &message, limit);
             prop_assert!(!parts.is_empty());
             for part in &parts {
                 prop_assert!(part.chars() <= limit, "{} > {limit}", part.chars());
             }
-            if surface == Platform::Console {
+            if surface == Surface::Console {
                 prop_assert_eq!(parts.len(), 1);
             }
             let only_text = message.segments.iter().all(|s| matches!(s, Segment::Text(_)));
@@ -788,7 +783,7 @@ mod tests {
                 prop_assert!(!text.contains(secret.as_str()), "secret in {}", text);
                 prop_assert!(part.mentions().iter().all(|m| meant.contains(m)));
                 match surface {
-                    Platform::Slack => {
+                    Surface::Slack => {
                         let mut rest = text.to_string();
                         for id in part.mentions() {
                             rest = rest.replace(&format!("<@{id}>"), "");
@@ -801,10 +796,10 @@ mod tests {
                             prop_assert!(entity, "bare & in {}", text);
                         }
                     }
-                    Platform::Discord => {
+                    Surface::Discord => {
                         prop_assert!(!text.contains("]("), "masked link in {}", text);
                     }
-                    Platform::Console => prop_assert!(part.mentions().is_empty()),
+                    Surface::Console => prop_assert!(part.mentions().is_empty()),
                 }
             }
         }

@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{Language, Platform};
+use crate::domain::{Language, Surface};
 
 const SYSTEM_PROMPT: (&str, &str) = ("prompts/system.md", include_str!("../prompts/system.md"));
 const DIGEST_SUMMARY_PROMPT: (&str, &str) = (
@@ -75,7 +75,7 @@ impl Prompts {
     }
 
     /// The system prompt for one turn.
-    pub fn system_prompt(&self, bot_name: &str, language: Language, platform: Platform) -> String {
+    pub fn system_prompt(&self, bot_name: &str, language: Language, surface: Surface) -> String {
         let language = match language {
             Language::En => "English",
             Language::Ko => "Korean (한국어), the language of the user's message",
@@ -86,7 +86,7 @@ impl Prompts {
                 "{{today}}",
                 &chrono::Utc::now().format("%Y-%m-%d").to_string(),
             )
-            .replace("{{platform}}", platform.as_str())
+            .replace("{{platform}}", surface.as_str())
             .replace("{{language}}", language)
     }
 }
@@ -130,7 +130,7 @@ mod tests {
         assert!(err.to_string().contains("prompts/x.md"));
         let p = Prompts::load().unwrap();
         assert!(
-            p.system_prompt("bot", Language::Ko, Platform::Slack)
+            p.system_prompt("bot", Language::Ko, Surface::Slack)
                 .contains("Korean")
         );
         assert!(p.digest_summary(Language::Ko).contains("Korean (한국어)"));

@@ -167,8 +167,8 @@ impl Rbac {
             .filter_map(|key| self.settings.bindings.get(key).copied())
             .max();
         bound.unwrap_or_else(
-            || match (caller.subject.platform(), self.settings.console_role) {
-                (Some(crate::domain::Platform::Console), Some(role)) => role,
+            || match (caller.subject.surface(), self.settings.console_role) {
+                (Some(crate::domain::Surface::Console), Some(role)) => role,
                 _ => self.settings.default_role,
             },
         )
@@ -239,7 +239,7 @@ impl Rbac {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ChannelId, Platform, Subject};
+    use crate::domain::{ChannelId, Subject, Surface};
 
     fn settings() -> RbacSettings {
         let toml = r##"
@@ -268,9 +268,9 @@ mod tests {
     fn caller(subject: Subject, groups: &[&str], channel: &str) -> Caller {
         let (platform, id) = channel.split_once(':').unwrap();
         let platform = match platform {
-            "slack" => Platform::Slack,
-            "discord" => Platform::Discord,
-            _ => Platform::Console,
+            "slack" => Surface::Slack,
+            "discord" => Surface::Discord,
+            _ => Surface::Console,
         };
         Caller {
             subject,

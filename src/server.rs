@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 
 use crate::app::App;
-use crate::domain::Platform;
+use crate::domain::Surface;
 use crate::jobs::approval_expiry::ApprovalExpiries;
 use crate::jobs::outbox::Sinks;
 
@@ -193,9 +193,9 @@ fn start_jobs(
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     for digest in &app.settings.digests {
         for channel in &digest.channels {
-            let platform = crate::domain::ChannelId::parse(channel).map(|c| c.platform());
+            let platform = crate::domain::ChannelId::parse(channel).map(|c| c.surface());
             // Discord without a token: told by `check_discord_http_only`.
-            if platform.is_ok_and(|p| !sinks.contains_key(&p) && p != Platform::Discord) {
+            if platform.is_ok_and(|p| !sinks.contains_key(&p) && p != Surface::Discord) {
                 tracing::warn!(digest = %digest.name, channel = %channel,
                     "digest channel on a platform that is not configured here; it waits for a replica that has it");
             }
@@ -255,7 +255,7 @@ pub async fn serve(
     if let Some(slack) = slack_adapter(&app)? {
         ops.slack = Some(slack.clone());
         sinks.insert(
-            Platform::Slack,
+            Surface::Slack,
             Arc::new(crate::adapters::slack::sink::SlackSink::new(
                 slack.web().clone(),
                 app.egress.clone(),
@@ -322,7 +322,7 @@ pub async fn serve(
         if d.token.is_some() {
             ops.discord_gateway = Some(discord.clone());
             sinks.insert(
-                Platform::Discord,
+                Surface::Discord,
                 Arc::new(crate::adapters::discord::sink::DiscordSink::new(
                     discord.http(),
                     app.egress.clone(),

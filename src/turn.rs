@@ -1,7 +1,7 @@
 //! One turn pipeline for every chat surface — Slack, Discord and the
 //! terminal: a verified, parsed event is checked against the workspace
 //! allowlist ([`Boundary`]; from anywhere else it is audited and ignored),
-//! deduplicated by its platform id (a redelivered event, slash command or
+//! deduplicated by its surface's id (a redelivered event, slash command or
 //! click is answered once), checked by the agent (rate and size, before the
 //! surface shows it is working), answered (built-in commands included,
 //! parsed in `agent::commands`), and its reply goes through the egress to
@@ -28,13 +28,13 @@ use crate::agent::Agent;
 use crate::agent::model::Usage;
 use crate::agent::outcome::{TurnOutcome, TurnStatus};
 use crate::audit::Auditor;
-use crate::domain::{Caller, ChatEvent, Language, Platform, RequestId};
+use crate::domain::{Caller, ChatEvent, Language, RequestId, Surface};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
 use crate::store::{AuditEvent, ProcessedEventRepo};
 use crate::tools::approval::{ApprovalGate, PendingDecision};
 
-/// How long a platform's event id is remembered (Slack and Discord retry
+/// How long a surface's event id is remembered (Slack and Discord retry
 /// within minutes).
 const DEDUPE_TTL_HOURS: i64 = 6;
 
@@ -43,7 +43,7 @@ const DEDUPE_TTL_HOURS: i64 = 6;
 #[async_trait]
 pub trait ChatSurface: Send + Sync {
     /// The platform whose markup rules and limits apply.
-    fn platform(&self) -> Platform;
+    fn surface(&self) -> Surface;
     /// The most characters one part of a reply may have.
     fn part_chars(&self) -> usize;
     /// Whether a quiet refusal ([`TurnStatus::RefusedAgain`]) may go
@@ -73,9 +73,9 @@ pub struct Boundary {
 impl Boundary {
     /// Whether `caller`'s workspace is served. Console callers always are.
     pub fn serves(&self, caller: &Caller) -> bool {
-        let allowed = match caller.subject.platform() {
-            Some(Platform::Slack) => &self.slack_teams,
-            Some(Platform::Discord) => &self.discord_guilds,
+        let allowed = match caller.subject.surface() {
+            Some(Surface::Slack) => &self.slack_teams,
+            Some(Surface::Discord) => &self.discord_guilds,
             _ => return true,
         };
         allowed.is_empty()
@@ -88,7 +88,7 @@ impl Boundary {
 
 /// An Approve or Cancel click, as the adapters parse it.
 pub struct Click<'a> {
-    /// The platform's id of this click (Slack `trigger_id`, Discord
+    /// The surface's id of this click (Slack `trigger_id`, Discord
     /// interaction id): a redelivered click is decided once.
     pub id: &'a str,
     pub approval_id: &'a str,
@@ -142,7 +142,7 @@ impl TurnPipeline {
             self.auditor.record_or_log(request_id, caller, event).await;
             return false;
         }
-        let source = caller.subject.platform().map_or("console", |p| p.as_str());
+        let source = caller.subject.surface().map_or("console", |p| p.as_str());
         match id {
             Some(id) => self.first_delivery(source, id).await,
             None => true,
@@ -286,7 +286,7 @@ impl TurnPipeline {
 
     async fn post(&self, surface: &dyn ChatSurface, outcome: &TurnOutcome) -> bool {
         let parts = self.egress.parts(
-            surface.platform(),
+            surface.surface(),
             &Outgoing::text(outcome.answer.as_str()),
             surface.part_chars(),
         );

@@ -153,15 +153,15 @@ pub const USER: &str = "U0BENCH";
 /// A message from [`TEAM`]/[`USER`] in a thread of its own (numbered `i`):
 /// a first question, no history.
 pub fn slack_event(i: usize, text: &str) -> chatops::domain::ChatEvent {
-    use chatops::domain::{Caller, ChannelId, ChatEvent, Platform, RequestId, Subject};
+    use chatops::domain::{Caller, ChannelId, ChatEvent, RequestId, Subject, Surface};
     ChatEvent {
         request_id: RequestId::generate(),
-        platform: Platform::Slack,
+        surface: Surface::Slack,
         event_id: None,
         caller: Caller {
             subject: Subject::slack(TEAM, USER),
             groups: vec![],
-            channel: ChannelId::new(Platform::Slack, "C0BENCH").unwrap(),
+            channel: ChannelId::new(Surface::Slack, "C0BENCH").unwrap(),
         },
         thread: Some(format!("1700000000.{i:06}")),
         text: text.to_string(),

@@ -1,5 +1,5 @@
-//! Chat adapters: each verifies and parses its platform's events, answers
-//! the platform at once, and hands the turn to the one pipeline
+//! Chat adapters: each verifies and parses its surface's events, answers
+//! the surface at once, and hands the turn to the one pipeline
 //! ([`crate::turn::TurnPipeline`]); the reply comes back as egress
 //! [`Part`](crate::egress::Part)s that the adapter renders and posts. The
 //! terminal adapter lives in `console.rs`.
@@ -57,7 +57,7 @@ pub fn approval_text(a: &Approval) -> ApprovalText {
     }
 }
 
-/// How a decision on an approval shows in chat, whatever the platform.
+/// How a decision on an approval shows in chat, whatever the surface.
 #[derive(Debug)]
 pub enum DecisionView {
     /// Only the person who clicked is told (the buttons stay for someone allowed).

@@ -149,7 +149,7 @@ impl Agent {
     /// by its length and hash only, and its outcome says why — or is
     /// [`TurnStatus::RefusedAgain`] when this window's refusal was already told.
     #[tracing::instrument(name = "admit", skip_all, fields(request_id = %event.request_id,
-        platform = %event.platform, subject = %event.caller.subject, channel = %event.caller.channel))]
+        platform = %event.surface, subject = %event.caller.subject, channel = %event.caller.channel))]
     pub async fn admit(&self, event: &ChatEvent) -> Result<Admitted, TurnOutcome> {
         let started = Instant::now();
         // A pasted secret goes no further than this line: the model, the
@@ -187,7 +187,7 @@ impl Agent {
 
     /// Answer an admitted message (see the module doc).
     #[tracing::instrument(name = "turn", skip_all, fields(request_id = %event.request_id,
-        platform = %event.platform, subject = %event.caller.subject, channel = %event.caller.channel))]
+        platform = %event.surface, subject = %event.caller.subject, channel = %event.caller.channel))]
     pub async fn answer(
         &self,
         event: &ChatEvent,
@@ -208,7 +208,7 @@ impl Agent {
         self.audit(
             event,
             AuditEvent::MessageIn {
-                platform: event.platform.to_string(),
+                platform: event.surface.to_string(),
                 language: language.code().into(),
                 text: text.clone(),
             },
@@ -305,7 +305,7 @@ impl Agent {
             user_id: event.caller.subject.to_string(),
             conversation_history: trim_history(turns, self.limits.history_token_budget),
             context: serde_json::json!({
-                "platform": event.platform,
+                "platform": event.surface,
                 "channel": event.caller.channel,
                 "thread": event.thread,
                 CONTEXT_MODEL: chosen,
@@ -537,7 +537,7 @@ impl Agent {
     ) -> anyhow::Result<(String, TurnStatus)> {
         let system = self
             .prompts
-            .system_prompt(&self.bot_name, language, event.platform);
+            .system_prompt(&self.bot_name, language, event.surface);
         let mut messages = vec![Message::System(system)];
         for turn in history {
             messages.push(Message::User(turn.user.clone()));
@@ -547,7 +547,7 @@ impl Agent {
         let tools = self.registry.offered(&event.caller);
         let ctx = ToolContext {
             request_id: event.request_id.clone(),
-            platform: event.platform,
+            surface: event.surface,
             caller: event.caller.clone(),
             thread: event.thread.clone(),
             language,

@@ -118,7 +118,7 @@ impl LimitSettings {
         if let Some(channel) = &self.alert_channel {
             let key = "limits.alert_channel (CHATOPS_ALERT_CHANNEL)";
             let parsed = crate::domain::ChannelId::parse(channel).map_err(|e| (key, e))?;
-            if parsed.platform() == crate::domain::Platform::Console {
+            if parsed.surface() == crate::domain::Surface::Console {
                 return Err((
                     key,
                     format!("{channel:?}: alerts go to slack:… or discord:… channels"),

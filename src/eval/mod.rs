@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::agent::Agent;
 use crate::config::Settings;
-use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, ChatEvent, Language, RequestId, Subject, Surface};
 use crate::tools::approval::DeferApproval;
 use score::{ExpectedOutcome, ExpectedTool};
 
@@ -106,20 +106,20 @@ pub fn parse_cases(text: &str, known_tools: &[&str]) -> Result<Vec<EvalCase>, St
 }
 
 /// The caller a case speaks as.
-fn identity(case: &EvalCase) -> Result<(Platform, Caller), String> {
+fn identity(case: &EvalCase) -> Result<(Surface, Caller), String> {
     let subject = match case.user.as_deref() {
         None => Subject::console("eval")?,
         Some(user) if user.contains(':') => Subject::parse(user)?,
         Some(name) => Subject::console(name)?,
     };
     let platform = subject
-        .platform()
+        .surface()
         .ok_or_else(|| format!("{subject} is not a person"))?;
     let channel = match case.channel.as_deref() {
         Some(channel) => ChannelId::parse(channel)?,
         None => ChannelId::new(platform, "eval")?,
     };
-    if channel.platform() != platform {
+    if channel.surface() != platform {
         return Err(format!("user {subject} cannot speak in channel {channel}"));
     }
     Ok((
@@ -177,10 +177,10 @@ pub struct CaseResult {
 
 /// Ask one case (its history first) and score the answer.
 pub async fn run_case(agent: &Agent, case: &EvalCase, run_id: &str) -> CaseResult {
-    let (platform, caller) = identity(case).expect("checked when the file was parsed");
+    let (surface, caller) = identity(case).expect("checked when the file was parsed");
     let event = |text: &str| ChatEvent {
         request_id: RequestId::generate(),
-        platform,
+        surface,
         event_id: None,
         caller: caller.clone(),
         thread: Some(format!("eval-{run_id}-{}", case.id)),
@@ -509,11 +509,11 @@ mod tests {
         assert_eq!(cases.len(), 2);
         assert!(cases[0].expect.tools[0].args.is_empty());
         let (platform, caller) = identity(&cases[0]).unwrap();
-        assert_eq!(platform, Platform::Console);
+        assert_eq!(platform, Surface::Console);
         assert_eq!(caller.subject.as_str(), "console:eval");
         assert_eq!(caller.channel.as_str(), "console:eval");
         let (platform, caller) = identity(&cases[1]).unwrap();
-        assert_eq!(platform, Platform::Slack);
+        assert_eq!(platform, Surface::Slack);
         assert_eq!(caller.channel.as_str(), "slack:C0OPS");
         assert_eq!(cases[1].expect.outcome, Some(ExpectedOutcome::None));
     }

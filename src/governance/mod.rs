@@ -363,7 +363,7 @@ impl Governance {
 mod tests {
     use super::*;
     use crate::config::ModelSettings;
-    use crate::domain::{ChannelId, Platform, Subject};
+    use crate::domain::{ChannelId, Subject, Surface};
     use crate::store::sqlite::SqliteStore;
     use crate::store::{DayTotals, LimitRepo, StoreError, StoreResult};
     use async_trait::async_trait;
@@ -380,7 +380,7 @@ mod tests {
         Caller {
             subject: Subject::slack("T1", user),
             groups: vec![],
-            channel: ChannelId::new(Platform::Slack, "C1").unwrap(),
+            channel: ChannelId::new(Surface::Slack, "C1").unwrap(),
         }
     }
 

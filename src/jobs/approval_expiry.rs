@@ -6,7 +6,7 @@
 //! store once (the store's own rule) and audited, unless it was approved or
 //! cancelled in time — and replaces the request with its text and "⌛
 //! Expired: nobody decided in time, nothing was run." instead of the
-//! buttons, through the platform's [`ChatSink`]. An edit that fails is
+//! buttons, through the surface's [`ChatSink`]. An edit that fails is
 //! retried with backoff like a delivery, then the job is dead with the
 //! reason.
 //!
@@ -75,7 +75,7 @@ impl ApprovalExpiries {
         };
         let job = NewJob {
             kind: KIND.into(),
-            queue: at.channel.platform().as_str().into(),
+            queue: at.channel.surface().as_str().into(),
             key: Some(format!("{KIND}:{}", approval.id)),
             payload: serde_json::to_value(&at).unwrap_or_default(),
             run_at: run_at(approval.expires_at),
@@ -120,9 +120,9 @@ impl Expirer {
             Ok(Expiry::Decided(_) | Expiry::NotFound) => return JobRelease::Done,
             Err(e) => return self.retry(job, format!("the store failed: {e}"), None),
         };
-        let platform = at.channel.platform();
-        let Some(sink) = self.sinks.get(&platform) else {
-            return self.dead(&at, format!("{platform} is not configured"));
+        let surface = at.channel.surface();
+        let Some(sink) = self.sinks.get(&surface) else {
+            return self.dead(&at, format!("{surface} is not configured"));
         };
         let line = Outgoing::text(i18n::approval_expired_unanswered(approval.language));
         match sink

@@ -20,7 +20,7 @@ use super::schedule::{Schedule, describe_tick};
 use crate::agent::metered::{self, CallFor, Meter};
 use crate::agent::model::{ChatModel, Message, ModelRequest};
 use crate::config::{DigestSection, DigestSettings};
-use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, Language, RequestId, Subject, Surface};
 use crate::egress::Outgoing;
 use crate::governance::Governance;
 use crate::governance::models::ModelUse;
@@ -191,10 +191,10 @@ impl Digester {
             .channels
             .iter()
             .find_map(|c| ChannelId::parse(c).ok())
-            .unwrap_or_else(|| ChannelId::new(Platform::Console, "digest").expect("valid"));
+            .unwrap_or_else(|| ChannelId::new(Surface::Console, "digest").expect("valid"));
         let ctx = ToolContext {
             request_id: RequestId::generate(),
-            platform: first_channel.platform(),
+            surface: first_channel.surface(),
             caller: Caller {
                 subject: Subject::system(&format!("digest:{}", def.name)),
                 groups: vec![],

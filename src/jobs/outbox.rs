@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use super::backoff;
 use crate::audit::Auditor;
-use crate::domain::{Caller, ChannelId, Platform, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, RequestId, Subject, Surface};
 use crate::egress::{Outgoing, Part};
 use crate::store::{Approval, AuditEvent, Job, JobRelease, JobRepo, NewJob, StoreResult};
 
@@ -92,7 +92,7 @@ pub trait ChatSink: Send + Sync {
 }
 
 /// The sinks of the platforms this process can post to.
-pub type Sinks = HashMap<Platform, Arc<dyn ChatSink>>;
+pub type Sinks = HashMap<Surface, Arc<dyn ChatSink>>;
 
 /// Stores messages to send; wakes the local worker.
 #[derive(Clone)]
@@ -112,7 +112,7 @@ impl Outbox {
     pub async fn enqueue(&self, key: &str, message: &OutboundMessage) -> StoreResult<bool> {
         let job = NewJob {
             kind: KIND.into(),
-            queue: message.channel.platform().as_str().into(),
+            queue: message.channel.surface().as_str().into(),
             key: Some(key.to_string()),
             payload: serde_json::to_value(message).unwrap_or_default(),
             run_at: crate::clock::now(),
@@ -147,7 +147,7 @@ impl Deliverer {
                 };
             }
         };
-        let platform = message.channel.platform();
+        let platform = message.channel.surface();
         let Some(sink) = self.sinks.get(&platform) else {
             // Claimed only from queues with a sink; a config change can still get here.
             return self

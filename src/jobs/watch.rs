@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use super::backoff;
 use super::outbox::{OutboundMessage, Outbox};
 use crate::config::JobSettings;
-use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, Language, RequestId, Subject, Surface};
 use crate::egress::Outgoing;
 use crate::i18n;
 use crate::platform::{Backtest, BacktestStatus, QuantPlatform};
@@ -60,7 +60,7 @@ pub struct WatchRecorder {
     wake: Arc<Notify>,
     /// Platforms nothing can be posted to outside an answer, and why: a
     /// watch there would never report, so none is recorded (nor promised).
-    unreachable: Vec<(Platform, String)>,
+    unreachable: Vec<(Surface, String)>,
 }
 
 impl WatchRecorder {
@@ -74,8 +74,8 @@ impl WatchRecorder {
     }
 
     /// Record no watch for backtests started on `platform` (`why` says what is missing).
-    pub fn no_watches_on(mut self, platform: Platform, why: impl Into<String>) -> Self {
-        self.unreachable.push((platform, why.into()));
+    pub fn no_watches_on(mut self, surface: Surface, why: impl Into<String>) -> Self {
+        self.unreachable.push((surface, why.into()));
         self
     }
 
@@ -84,7 +84,7 @@ impl WatchRecorder {
         let now = crate::clock::now();
         let job = NewJob {
             kind: KIND.into(),
-            queue: watch.channel.platform().as_str().into(),
+            queue: watch.channel.surface().as_str().into(),
             key: Some(format!("watch:{}", watch.backtest_id)),
             payload: serde_json::to_value(watch).unwrap_or_default(),
             run_at: now + poll_every(&self.settings),
@@ -113,7 +113,7 @@ pub struct Watcher {
 #[async_trait::async_trait]
 impl BacktestWatches for WatchRecorder {
     async fn record(&self, started: &StartedBacktest) -> Result<(), String> {
-        let platform = started.channel.platform();
+        let platform = started.channel.surface();
         if let Some((_, why)) = self.unreachable.iter().find(|(p, _)| *p == platform) {
             return Err(why.clone());
         }
@@ -270,7 +270,7 @@ impl Watcher {
         let head = i18n::watch_finished(lang, icon, status, took.as_deref());
         let ctx = ToolContext {
             request_id: RequestId::from_stored(&watch.request_id),
-            platform: watch.channel.platform(),
+            surface: watch.channel.surface(),
             caller: Caller {
                 subject: Subject::system(&format!("watch:{}", watch.backtest_id)),
                 groups: vec![],

@@ -1,4 +1,4 @@
-//! The quant platform the tools operate on, as one port ([`Platform`]) with
+//! The quant platform the tools operate on, as one port ([`QuantPlatform`]) with
 //! the platform's own data model (field names from `platform-contract.md`).
 //! Implementations: [`sandbox::SandboxPlatform`] (the built-in demo, embedded
 //! default) and [`live::LivePlatform`] (the platform's MongoDB and REST API).

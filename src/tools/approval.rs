@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use super::ToolContext;
 use super::call::{NotRun, ToolCallRequest, ToolCallResult, ToolOutcome};
 use crate::audit::Auditor;
-use crate::domain::{Caller, ChannelId, Language, Platform, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, Language, RequestId, Subject, Surface};
 use crate::i18n;
 use crate::redact::Redactor;
 use crate::store::{Approval, ApprovalRepo, ApprovalStatus, AuditEvent, DecideError, StoreResult};
@@ -448,7 +448,7 @@ impl Approvals {
             subject: Subject::system("approvals"),
             groups: vec![],
             channel: ChannelId::parse(&approval.channel)
-                .unwrap_or_else(|_| ChannelId::new(Platform::Console, "system").expect("a name")),
+                .unwrap_or_else(|_| ChannelId::new(Surface::Console, "system").expect("a name")),
         };
         let event = AuditEvent::ApprovalDecided {
             approval_id: approval.id.clone(),
@@ -563,7 +563,7 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
-    use crate::domain::{ChannelId, Platform};
+    use crate::domain::{ChannelId, Surface};
     use crate::store::{AuditQuery, AuditRecord, StoreResult};
 
     #[derive(Default)]
@@ -701,14 +701,14 @@ mod tests {
         Caller {
             subject: Subject::console(name).unwrap(),
             groups: vec![],
-            channel: ChannelId::new(Platform::Console, "ops").unwrap(),
+            channel: ChannelId::new(Surface::Console, "ops").unwrap(),
         }
     }
 
     fn context(requester: &str) -> ToolContext {
         ToolContext {
             request_id: RequestId::generate(),
-            platform: Platform::Console,
+            surface: Surface::Console,
             caller: person(requester),
             thread: None,
             language: Language::En,
@@ -765,7 +765,7 @@ mod tests {
 
     fn in_channel(name: &str, channel: &str) -> Caller {
         Caller {
-            channel: ChannelId::new(Platform::Console, channel).unwrap(),
+            channel: ChannelId::new(Surface::Console, channel).unwrap(),
             ..person(name)
         }
     }

@@ -23,7 +23,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::domain::{Caller, Language, Platform, RequestId, Role};
+use crate::domain::{Caller, Language, RequestId, Role, Surface};
 use crate::platform::{ResolveError, Strategy, resolve_strategy};
 
 /// The longest look-back (30 days) of the tools that take `since_hours`.
@@ -44,7 +44,7 @@ pub fn check_since_hours(hours: u32) -> Result<(), ToolError> {
 #[derive(Debug, Clone)]
 pub struct ToolContext {
     pub request_id: RequestId,
-    pub platform: Platform,
+    pub surface: Surface,
     pub caller: Caller,
     pub thread: Option<String>,
     pub language: Language,

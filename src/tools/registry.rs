@@ -28,7 +28,7 @@ use super::call::{
 };
 use super::{Tool, ToolContext, ToolError};
 use crate::audit::Auditor;
-use crate::domain::{Caller, ChannelId, Platform, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, RequestId, Subject, Surface};
 use crate::i18n;
 use crate::platform::PlatformKind;
 use crate::rbac::{Decision, Rbac, ToolPolicy};
@@ -396,7 +396,7 @@ impl ToolRegistry {
         };
         let ctx = ToolContext {
             request_id: request_id.clone(),
-            platform: subject.platform().unwrap_or(Platform::Console),
+            surface: subject.surface().unwrap_or(Surface::Console),
             caller: Caller {
                 subject,
                 groups: approval.requester_groups.clone(),

@@ -11,7 +11,7 @@ use chatops::agent::outcome::TurnStatus;
 use chatops::config::Settings;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::domain::Role;
-use chatops::domain::{Caller, ChannelId, ChatEvent, Platform, RequestId, Subject};
+use chatops::domain::{Caller, ChannelId, ChatEvent, RequestId, Subject, Surface};
 use chatops::store::{AuditEvent, AuditQuery};
 use chatops::tools::call::ToolOutcome;
 use common::app::TestApp;
@@ -304,12 +304,12 @@ async fn with_no_llm_the_offline_planner_answers_in_the_users_language() {
 fn slack_event(user: &str, channel: &str, text: &str) -> ChatEvent {
     ChatEvent {
         request_id: RequestId::generate(),
-        platform: Platform::Slack,
+        surface: Surface::Slack,
         event_id: Some("Ev1".into()),
         caller: Caller {
             subject: Subject::slack("T1", user),
             groups: vec![],
-            channel: ChannelId::new(Platform::Slack, channel).unwrap(),
+            channel: ChannelId::new(Surface::Slack, channel).unwrap(),
         },
         thread: Some("1700000000.000100".into()),
         text: text.into(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatops::config::{DigestSection, DigestSettings};
 use chatops::console::{self, ConsoleIdentity};
-use chatops::domain::{ChannelId, Language, Platform};
+use chatops::domain::{ChannelId, Language, Surface};
 use chatops::egress::{Egress, Outgoing, Part};
 use chatops::jobs::outbox::{ChatSink, OutboundMessage, SendError, Sinks};
 use chatops::jobs::scheduler::Scheduler;
@@ -287,7 +287,7 @@ impl Default for Recorded {
 #[async_trait]
 impl ChatSink for Recorded {
     fn split(&self, message: &Outgoing) -> Vec<Vec<Part>> {
-        vec![self.1.parts(Platform::Console, message, usize::MAX)]
+        vec![self.1.parts(Surface::Console, message, usize::MAX)]
     }
     async fn send(
         &self,
@@ -350,7 +350,7 @@ async fn a_watched_backtest_is_reported_stuck_once_then_finished() {
         .await;
 
     let sink = Arc::new(Recorded::default());
-    let sinks = Sinks::from([(Platform::Console, sink.clone() as Arc<dyn ChatSink>)]);
+    let sinks = Sinks::from([(Surface::Console, sink.clone() as Arc<dyn ChatSink>)]);
     let worker = app.worker(vec!["console".into()], sinks);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(worker.run(stopped, Duration::from_secs(1)));

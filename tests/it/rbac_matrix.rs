@@ -9,7 +9,7 @@
 use crate::common;
 
 use chatops::app::App;
-use chatops::domain::{Caller, ChannelId, ChatEvent, Platform, RequestId, Role, Subject};
+use chatops::domain::{Caller, ChannelId, ChatEvent, RequestId, Role, Subject, Surface};
 use chatops::egress::Part;
 use chatops::store::{Approval, ApprovalStatus};
 use chatops::tools::approval::{DeferApproval, PendingDecision, args_hash};
@@ -42,23 +42,23 @@ const ROLES: [&str; 5] = ["none", "viewer", "operator", "admin", "unbound"];
 const CHANNELS: [&str; 3] = ["read-only", "normal", "DM"];
 
 /// The channel id of `channel` on `platform`.
-fn channel_id(platform: Platform, channel: &str) -> ChannelId {
-    let id = match (platform, channel) {
-        (Platform::Slack, "read-only") => "CREADONLY",
-        (Platform::Slack, "normal") => "COPS",
-        (Platform::Slack, _) => "DPERSON",
+fn channel_id(surface: Surface, channel: &str) -> ChannelId {
+    let id = match (surface, channel) {
+        (Surface::Slack, "read-only") => "CREADONLY",
+        (Surface::Slack, "normal") => "COPS",
+        (Surface::Slack, _) => "DPERSON",
         (_, "read-only") => "100",
         (_, "normal") => "200",
         (_, _) => "300",
     };
-    ChannelId::new(platform, id).unwrap()
+    ChannelId::new(surface, id).unwrap()
 }
 
 /// The person with `role` (bound to it, or not bound at all) in `channel`.
-fn person(platform: Platform, role: &str, channel: &str) -> Caller {
+fn person(surface: Surface, role: &str, channel: &str) -> Caller {
     let user = format!("U{}", role.to_uppercase());
-    let subject = match platform {
-        Platform::Slack => Subject::slack("T1", &user),
+    let subject = match surface {
+        Surface::Slack => Subject::slack("T1", &user),
         // Discord direct messages have no guild: subjects say `dm`.
         _ if channel == "DM" => Subject::discord("dm", &user),
         _ => Subject::discord("G1", &user),
@@ -66,7 +66,7 @@ fn person(platform: Platform, role: &str, channel: &str) -> Caller {
     Caller {
         subject,
         groups: vec![],
-        channel: channel_id(platform, channel),
+        channel: channel_id(surface, channel),
     }
 }
 
@@ -76,7 +76,7 @@ async fn bot() -> TestApp {
     // Rate limits are not what this table is about.
     settings.limits.user_per_minute = 1000;
     settings.limits.channel_per_minute = 1000;
-    for platform in [Platform::Slack, Platform::Discord] {
+    for platform in [Surface::Slack, Surface::Discord] {
         for (role, bound) in [
             ("none", Role::NoAccess),
             ("viewer", Role::Viewer),
@@ -96,11 +96,11 @@ async fn bot() -> TestApp {
 }
 
 /// A surface that posts nowhere.
-struct Nowhere(Platform);
+struct Nowhere(Surface);
 
 #[async_trait::async_trait]
 impl ChatSurface for Nowhere {
-    fn platform(&self) -> Platform {
+    fn surface(&self) -> Surface {
         self.0
     }
     fn part_chars(&self) -> usize {
@@ -115,7 +115,7 @@ impl ChatSurface for Nowhere {
 async fn ask(app: &App, caller: &Caller, text: &str, tool: &str) -> String {
     let event = ChatEvent {
         request_id: RequestId::generate(),
-        platform: caller.channel.platform(),
+        surface: caller.channel.surface(),
         event_id: None,
         caller: caller.clone(),
         thread: None,
@@ -123,7 +123,7 @@ async fn ask(app: &App, caller: &Caller, text: &str, tool: &str) -> String {
     };
     let outcome = app
         .pipeline
-        .run(&event, &DeferApproval, &Nowhere(event.platform))
+        .run(&event, &DeferApproval, &Nowhere(event.surface))
         .await;
     if outcome.answer.contains("[rbac.bindings]") {
         return "no access".into();
@@ -147,8 +147,8 @@ async fn click(app: &App, clicker: &Caller, approve: bool) -> String {
     let approval = Approval {
         id: id.clone(),
         request_id: RequestId::generate().to_string(),
-        requester: match clicker.channel.platform() {
-            Platform::Slack => Subject::slack("T1", "UREQUESTER").to_string(),
+        requester: match clicker.channel.surface() {
+            Surface::Slack => Subject::slack("T1", "UREQUESTER").to_string(),
             _ => Subject::discord("G1", "UREQUESTER").to_string(),
         },
         requester_groups: vec![],
@@ -190,13 +190,13 @@ async fn click(app: &App, clicker: &Caller, approve: bool) -> String {
     }
 }
 
-async fn table(app: &App, platform: Platform) -> String {
+async fn table(app: &App, surface: Surface) -> String {
     let mut out = String::from(
         "| role | channel | read tool | trigger | approve click | cancel click | usage report |\n|---|---|---|---|---|---|---|\n",
     );
     for role in ROLES {
         for channel in CHANNELS {
-            let who = person(platform, role, channel);
+            let who = person(surface, role, channel);
             let cells = [
                 ask(app, &who, "what's the cache hit rate?", "cache_status").await,
                 ask(
@@ -225,9 +225,9 @@ async fn table(app: &App, platform: Platform) -> String {
 #[tokio::test]
 async fn rbac_matrix_is_the_same_on_slack_and_discord_and_matches_readme() {
     let bot = bot().await;
-    let slack = table(&bot.app, Platform::Slack).await;
+    let slack = table(&bot.app, Surface::Slack).await;
     println!("Slack:\n{slack}");
-    let discord = table(&bot.app, Platform::Discord).await;
+    let discord = table(&bot.app, Surface::Discord).await;
     println!("Discord:\n{discord}");
     assert_eq!(slack, EXPECTED, "Slack's RBAC matrix");
     assert_eq!(discord, EXPECTED, "Discord's RBAC matrix");

@@ -39,7 +39,7 @@ fn me() -> ConsoleIdentity {
 fn english_context() -> chatops::tools::ToolContext {
     chatops::tools::ToolContext {
         request_id: chatops::domain::RequestId::generate(),
-        platform: chatops::domain::Platform::Console,
+        surface: chatops::domain::Surface::Console,
         caller: me().caller,
         thread: None,
         language: chatops::domain::Language::En,

@@ -36,7 +36,7 @@ use tokio::sync::OnceCell;
 
 use crate::adapters::{DecisionView, approval_text, decision_view, result_message};
 use crate::agent::outcome::TurnOutcome;
-use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, ChatEvent, Language, RequestId, Subject, Surface};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
 use crate::jobs::approval_expiry::ApprovalExpiries;
@@ -209,7 +209,7 @@ impl DiscordAdapter {
         Some(Caller {
             subject: Subject::discord(guild.unwrap_or("dm"), user),
             groups: roles.iter().map(|r| format!("discord-role:{r}")).collect(),
-            channel: ChannelId::new(Platform::Discord, channel).ok()?,
+            channel: ChannelId::new(Surface::Discord, channel).ok()?,
         })
     }
 
@@ -252,7 +252,7 @@ impl DiscordAdapter {
             .to_string();
         let event = ChatEvent {
             request_id: RequestId::generate(),
-            platform: Platform::Discord,
+            surface: Surface::Discord,
             event_id: Some(message.id.clone()),
             caller,
             // The channel (a thread is a channel of its own) is the conversation.
@@ -296,7 +296,7 @@ impl DiscordAdapter {
                     json!({"type": 5})
                 } else {
                     let part = self.pipeline.egress().one(
-                        Platform::Discord,
+                        Surface::Discord,
                         &Outgoing::text(i18n::workspace_not_served(Language::En)),
                         MESSAGE_CHARS,
                     );
@@ -312,7 +312,7 @@ impl DiscordAdapter {
             _ => {
                 let lang = Language::En;
                 let part = self.pipeline.egress().one(
-                    Platform::Discord,
+                    Surface::Discord,
                     &Outgoing::text(i18n::interaction_unsupported(lang)),
                     MESSAGE_CHARS,
                 );
@@ -357,7 +357,7 @@ impl DiscordAdapter {
         };
         let event = ChatEvent {
             request_id: RequestId::generate(),
-            platform: Platform::Discord,
+            surface: Surface::Discord,
             event_id: Some(format!("interaction:{}", i.id)),
             caller,
             thread: None,
@@ -408,12 +408,12 @@ impl DiscordAdapter {
                 result,
             } => (approval, line, result),
             DecisionView::Private(text) => {
-                let part = egress.one(Platform::Discord, &text, MESSAGE_CHARS);
+                let part = egress.one(Surface::Discord, &text, MESSAGE_CHARS);
                 return self.follow_up(&i, render::ephemeral(&part)).await;
             }
             // The first of two approvals: everyone is told; the buttons stay.
             DecisionView::Progress(text) => {
-                let part = egress.one(Platform::Discord, &text, MESSAGE_CHARS);
+                let part = egress.one(Surface::Discord, &text, MESSAGE_CHARS);
                 return self.follow_up(&i, render::message(&part)).await;
             }
             DecisionView::Nothing => return,
@@ -421,7 +421,7 @@ impl DiscordAdapter {
         // The outcome replaces the buttons.
         let body = render::approval_decided(
             &approval_parts(egress, &approval),
-            &egress.one(Platform::Discord, &line, render::APPROVAL_LINE_CHARS),
+            &egress.one(Surface::Discord, &line, render::APPROVAL_LINE_CHARS),
         );
         retry("update approval message", || {
             self.http
@@ -429,7 +429,7 @@ impl DiscordAdapter {
         })
         .await;
         if let Some(result) = result {
-            for part in egress.parts(Platform::Discord, &result_message(&result), MESSAGE_CHARS) {
+            for part in egress.parts(Surface::Discord, &result_message(&result), MESSAGE_CHARS) {
                 let body = render::message(&part);
                 retry("approved action's result", || {
                     self.http
@@ -523,20 +523,16 @@ fn approval_parts(egress: &Egress, approval: &Approval) -> ApprovalParts {
     let text = approval_text(approval);
     ApprovalParts {
         header: egress.one(
-            Platform::Discord,
+            Surface::Discord,
             &text.header,
             render::APPROVAL_HEADER_CHARS,
         ),
         arguments: egress.one(
-            Platform::Discord,
+            Surface::Discord,
             &text.arguments,
             render::APPROVAL_ARGUMENTS_CHARS,
         ),
-        context: egress.one(
-            Platform::Discord,
-            &text.context,
-            render::APPROVAL_LINE_CHARS,
-        ),
+        context: egress.one(Surface::Discord, &text.context, render::APPROVAL_LINE_CHARS),
     }
 }
 
@@ -551,8 +547,8 @@ struct DiscordReply<'a> {
 
 #[async_trait]
 impl ChatSurface for DiscordReply<'_> {
-    fn platform(&self) -> Platform {
-        Platform::Discord
+    fn surface(&self) -> Surface {
+        Surface::Discord
     }
 
     fn part_chars(&self) -> usize {
@@ -612,8 +608,8 @@ struct DiscordInteractionReply<'a> {
 
 #[async_trait]
 impl ChatSurface for DiscordInteractionReply<'_> {
-    fn platform(&self) -> Platform {
-        Platform::Discord
+    fn surface(&self) -> Surface {
+        Surface::Discord
     }
 
     fn part_chars(&self) -> usize {
@@ -701,7 +697,7 @@ impl ApprovalGate for DiscordGate {
         };
         if let (Some(expiries), Ok(channel)) = (
             &self.expiries,
-            ChannelId::new(Platform::Discord, &self.channel.to_string()),
+            ChannelId::new(Surface::Discord, &self.channel.to_string()),
         ) && let Err(e) = expiries
             .schedule(approval, channel, &posted.id.to_string())
             .await
@@ -799,7 +795,7 @@ mod tests {
     fn answers_fit_discords_limit() {
         let egress = Egress::new(Arc::new(crate::redact::Redactor::new(vec![])));
         let text = vec!["캐시 적중률 97.3 % — 정상입니다."; 400].join("\n");
-        let parts = egress.parts(Platform::Discord, &Outgoing::text(text), MESSAGE_CHARS);
+        let parts = egress.parts(Surface::Discord, &Outgoing::text(text), MESSAGE_CHARS);
         assert!(parts.len() > 1);
         for part in parts {
             let body = render::message(&part);

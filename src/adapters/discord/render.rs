@@ -115,7 +115,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::domain::{Platform, Subject};
+    use crate::domain::{Subject, Surface};
     use crate::egress::{Egress, Outgoing};
     use crate::redact::Redactor;
     use crate::text::nasty;
@@ -151,7 +151,7 @@ mod tests {
                 Outgoing::text(text.clone())
             };
             let meant = vec!["539082325061836999".to_string()];
-            for part in egress.parts(Platform::Discord, &message, MESSAGE_CHARS) {
+            for part in egress.parts(Surface::Discord, &message, MESSAGE_CHARS) {
                 for body in [
                     message_body(&part),
                     reply(&part, "1"),
@@ -164,7 +164,7 @@ mod tests {
                 }
                 prop_assert!(no_one_but(&ephemeral(&part), &[]));
             }
-            let one = |m: &Outgoing, limit| egress.one(Platform::Discord, m, limit);
+            let one = |m: &Outgoing, limit| egress.one(Surface::Discord, m, limit);
             let pieces = ApprovalParts {
                 header: one(&message, APPROVAL_HEADER_CHARS),
                 arguments: one(&Outgoing::text(more.clone()), APPROVAL_ARGUMENTS_CHARS),

@@ -13,7 +13,7 @@ use serenity::http::{Http, HttpError};
 use serenity::model::id::{ChannelId as DiscordChannelId, MessageId};
 
 use super::render::{self, MESSAGE_CHARS};
-use crate::domain::Platform;
+use crate::domain::Surface;
 use crate::egress::{Egress, Outgoing, Part};
 use crate::jobs::outbox::{ChatSink, SendError};
 use crate::store::Approval;
@@ -34,7 +34,7 @@ impl ChatSink for DiscordSink {
     /// One message per part.
     fn split(&self, message: &Outgoing) -> Vec<Vec<Part>> {
         self.egress
-            .parts(Platform::Discord, message, MESSAGE_CHARS)
+            .parts(Surface::Discord, message, MESSAGE_CHARS)
             .into_iter()
             .map(|part| vec![part])
             .collect()
@@ -82,7 +82,7 @@ impl ChatSink for DiscordSink {
             &super::approval_parts(&self.egress, approval),
             &self
                 .egress
-                .one(Platform::Discord, line, render::APPROVAL_LINE_CHARS),
+                .one(Surface::Discord, line, render::APPROVAL_LINE_CHARS),
         );
         self.http
             .edit_message(

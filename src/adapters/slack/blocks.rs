@@ -109,13 +109,13 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::domain::Platform;
+    use crate::domain::Surface;
     use crate::egress::{Egress, Outgoing};
     use crate::redact::Redactor;
 
     fn parts(text: &str) -> Vec<Part> {
         Egress::new(Arc::new(Redactor::new(vec![]))).parts(
-            Platform::Slack,
+            Surface::Slack,
             &Outgoing::text(text),
             SECTION_CHARS,
         )

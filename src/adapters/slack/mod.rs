@@ -35,7 +35,7 @@ use tokio::sync::OnceCell;
 
 use crate::adapters::{DecisionView, approval_text, decision_view, result_message};
 use crate::agent::outcome::{TurnOutcome, TurnStatus};
-use crate::domain::{Caller, ChannelId, ChatEvent, Language, Platform, RequestId, Subject};
+use crate::domain::{Caller, ChannelId, ChatEvent, Language, RequestId, Subject, Surface};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
 use crate::jobs::approval_expiry::ApprovalExpiries;
@@ -297,7 +297,7 @@ impl SlackAdapter {
         Some(Caller {
             subject: Subject::slack(team, user),
             groups: self.groups_of(user).await,
-            channel: ChannelId::new(Platform::Slack, channel).ok()?,
+            channel: ChannelId::new(Surface::Slack, channel).ok()?,
         })
     }
 
@@ -330,7 +330,7 @@ impl SlackAdapter {
         };
         if !mention && !is_dm {
             let key = crate::domain::SessionKey {
-                platform: Platform::Slack,
+                surface: Surface::Slack,
                 channel: caller.channel.clone(),
                 thread: thread.clone(),
                 subject: caller.subject.clone(),
@@ -364,7 +364,7 @@ impl SlackAdapter {
         );
         let event = ChatEvent {
             request_id: RequestId::generate(),
-            platform: Platform::Slack,
+            surface: Surface::Slack,
             event_id: Some(callback.event_id.clone()),
             caller,
             thread: thread.clone(),
@@ -392,7 +392,7 @@ impl SlackAdapter {
         let text = command.text.trim().to_string();
         let lang = Language::detect(&text);
         crate::telemetry::event_received("slack", "command");
-        let served = ChannelId::new(Platform::Slack, &command.channel_id)
+        let served = ChannelId::new(Surface::Slack, &command.channel_id)
             .map(|channel| Caller {
                 subject: Subject::slack(&command.team_id, &command.user_id),
                 groups: vec![],
@@ -411,7 +411,7 @@ impl SlackAdapter {
         blocks::note(
             &self
                 .egress()
-                .one(Platform::Slack, &Outgoing::text(ack), ACK_CHARS),
+                .one(Surface::Slack, &Outgoing::text(ack), ACK_CHARS),
         )
     }
 
@@ -424,7 +424,7 @@ impl SlackAdapter {
         };
         let event = ChatEvent {
             request_id: RequestId::generate(),
-            platform: Platform::Slack,
+            surface: Surface::Slack,
             event_id: (!command.trigger_id.is_empty())
                 .then(|| format!("command:{}", command.trigger_id)),
             caller,
@@ -499,7 +499,7 @@ impl SlackAdapter {
 
         let decided = blocks::approval_decided(
             &approval_parts(egress, &approval),
-            &egress.one(Platform::Slack, &outcome, SECTION_CHARS),
+            &egress.one(Surface::Slack, &outcome, SECTION_CHARS),
         );
         if let Some(ts) = &message_ts
             && let Err(err) = self.web.update(channel, ts, &decided).await
@@ -508,7 +508,7 @@ impl SlackAdapter {
         }
         if let Some(result) = result {
             let thread = approval.thread.clone().or(message_ts);
-            let parts = egress.parts(Platform::Slack, &result_message(&result), SECTION_CHARS);
+            let parts = egress.parts(Surface::Slack, &result_message(&result), SECTION_CHARS);
             for message in blocks::messages(&parts) {
                 if let Err(err) = self.web.post(channel, thread.as_deref(), &message).await {
                     tracing::error!(error = %err, "the approved action's result could not be delivered");
@@ -522,7 +522,7 @@ impl SlackAdapter {
     /// A note about a click through its `response_url`: to the clicker
     /// only, or to the channel.
     async fn tell(&self, click: &BlockActions, text: &Outgoing, everyone: bool) {
-        let note = blocks::note(&self.egress().one(Platform::Slack, text, SECTION_CHARS));
+        let note = blocks::note(&self.egress().one(Surface::Slack, text, SECTION_CHARS));
         if let Some(url) = &click.response_url
             && let Err(err) = self.web.respond(url, everyone, &note).await
         {
@@ -575,7 +575,7 @@ impl ApprovalGate for SlackGate {
         };
         if let (Some(expiries), Ok(channel)) = (
             &self.expiries,
-            ChannelId::new(Platform::Slack, &self.channel),
+            ChannelId::new(Surface::Slack, &self.channel),
         ) && let Err(e) = expiries.schedule(approval, channel, &ts).await
         {
             tracing::error!(approval = %approval.id, error = %e,
@@ -589,9 +589,9 @@ impl ApprovalGate for SlackGate {
 fn approval_parts(egress: &Egress, approval: &Approval) -> ApprovalParts {
     let text = approval_text(approval);
     ApprovalParts {
-        header: egress.one(Platform::Slack, &text.header, SECTION_CHARS),
-        arguments: egress.one(Platform::Slack, &text.arguments, SECTION_CHARS),
-        context: egress.one(Platform::Slack, &text.context, SECTION_CHARS),
+        header: egress.one(Surface::Slack, &text.header, SECTION_CHARS),
+        arguments: egress.one(Surface::Slack, &text.arguments, SECTION_CHARS),
+        context: egress.one(Surface::Slack, &text.context, SECTION_CHARS),
     }
 }
 
@@ -607,8 +607,8 @@ struct SlackThread<'a> {
 
 #[async_trait]
 impl ChatSurface for SlackThread<'_> {
-    fn platform(&self) -> Platform {
-        Platform::Slack
+    fn surface(&self) -> Surface {
+        Surface::Slack
     }
 
     fn part_chars(&self) -> usize {
@@ -655,8 +655,8 @@ struct SlackResponse<'a> {
 
 #[async_trait]
 impl ChatSurface for SlackResponse<'_> {
-    fn platform(&self) -> Platform {
-        Platform::Slack
+    fn surface(&self) -> Surface {
+        Surface::Slack
     }
 
     fn part_chars(&self) -> usize {
@@ -710,7 +710,7 @@ mod tests {
             rbac.role_of(&Caller {
                 subject: Subject::slack("T1", "U1"),
                 groups,
-                channel: ChannelId::new(Platform::Slack, "C1").unwrap(),
+                channel: ChannelId::new(Surface::Slack, "C1").unwrap(),
             })
         };
 

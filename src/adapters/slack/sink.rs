@@ -12,7 +12,7 @@ use slack_morphism::errors::SlackClientError;
 
 use super::blocks;
 use super::web::SlackWeb;
-use crate::domain::Platform;
+use crate::domain::Surface;
 use crate::egress::{Egress, Outgoing, Part};
 use crate::jobs::outbox::{ChatSink, SendError};
 use crate::store::Approval;
@@ -43,7 +43,7 @@ impl ChatSink for SlackSink {
     fn split(&self, message: &Outgoing) -> Vec<Vec<Part>> {
         let parts = self
             .egress
-            .parts(Platform::Slack, message, blocks::SECTION_CHARS);
+            .parts(Surface::Slack, message, blocks::SECTION_CHARS);
         parts
             .chunks(blocks::SECTIONS_PER_MESSAGE)
             .map(<[Part]>::to_vec)
@@ -77,9 +77,7 @@ impl ChatSink for SlackSink {
     ) -> Result<(), SendError> {
         let settled = blocks::approval_decided(
             &super::approval_parts(&self.egress, approval),
-            &self
-                .egress
-                .one(Platform::Slack, line, blocks::SECTION_CHARS),
+            &self.egress.one(Surface::Slack, line, blocks::SECTION_CHARS),
         );
         self.web
             .update_once(channel, message, &settled)
