@@ -1,9 +1,36 @@
-//! Every sentence the bot itself says (not the model), in English and Korean.
+//! Every sentence the bot itself says (not the model), in English and Korean:
+//! the conversation's sentences here, refusals in [`refusals`], tool output in
+//! [`tool_text`], words inside formatted output in [`words`]. Nothing outside
+//! this module branches on the language (`tests/it/architecture.rs`).
 //! The language always follows the user's message ([`Language::detect`]).
 
 use crate::domain::Language;
 
-pub fn pick(lang: Language, en: String, ko: String) -> String {
+pub mod refusals;
+pub mod tool_text;
+pub mod words;
+
+/// A fixed text in both languages, said as [`Phrase::get`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phrase {
+    en: &'static str,
+    ko: &'static str,
+}
+
+impl Phrase {
+    pub const fn new(en: &'static str, ko: &'static str) -> Self {
+        Self { en, ko }
+    }
+
+    pub fn get(self, lang: Language) -> &'static str {
+        match lang {
+            Language::En => self.en,
+            Language::Ko => self.ko,
+        }
+    }
+}
+
+fn pick(lang: Language, en: String, ko: String) -> String {
     match lang {
         Language::En => en,
         Language::Ko => ko,

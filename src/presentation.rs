@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::Language;
+use crate::i18n::words::{self, TimeUnit};
 use crate::platform::{Backtest, BacktestResult, BacktestStatus, PlatformKind};
 
 /// "97.3 %", or the unknown marker.
@@ -22,10 +23,7 @@ pub fn signed_pct(value: f64) -> String {
 }
 
 pub fn unknown(lang: Language) -> &'static str {
-    match lang {
-        Language::En => "unknown",
-        Language::Ko => "알 수 없음",
-    }
+    words::UNKNOWN.get(lang)
 }
 
 /// Binary units: "700.0 MiB".
@@ -47,17 +45,14 @@ pub fn bytes(n: u64) -> String {
 /// "62 min ago" / "62분 전", coarsened to minutes, hours or days.
 pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>, lang: Language) -> String {
     let minutes = (now - at).num_minutes().max(0);
-    let (n, en, ko) = if minutes < 120 {
-        (minutes, "min", "분")
+    let (n, unit) = if minutes < 120 {
+        (minutes, TimeUnit::Minutes)
     } else if minutes < 48 * 60 {
-        (minutes / 60, "h", "시간")
+        (minutes / 60, TimeUnit::Hours)
     } else {
-        (minutes / (24 * 60), "d", "일")
+        (minutes / (24 * 60), TimeUnit::Days)
     };
-    match lang {
-        Language::En => format!("{n} {en} ago"),
-        Language::Ko => format!("{n}{ko} 전"),
-    }
+    words::ago(lang, n, unit)
 }
 
 /// "2026-11-22 07:00 UTC".
@@ -115,14 +110,9 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// Said under every answer built on sandbox data.
 pub fn source_note(kind: PlatformKind, lang: Language) -> Option<&'static str> {
-    match (kind, lang) {
-        (PlatformKind::Live, _) => None,
-        (PlatformKind::Sandbox, Language::En) => {
-            Some("(sandbox platform: demo data, not production)")
-        }
-        (PlatformKind::Sandbox, Language::Ko) => {
-            Some("(샌드박스 플랫폼: 데모 데이터이며 운영 데이터가 아닙니다)")
-        }
+    match kind {
+        PlatformKind::Live => None,
+        PlatformKind::Sandbox => Some(words::SANDBOX_NOTE.get(lang)),
     }
 }
 
@@ -134,31 +124,9 @@ pub fn with_source(text: String, kind: PlatformKind, lang: Language) -> String {
     }
 }
 
-/// Pick the English or Korean text.
-pub fn tr<'a>(lang: Language, en: &'a str, ko: &'a str) -> &'a str {
-    match lang {
-        Language::En => en,
-        Language::Ko => ko,
-    }
-}
-
 /// KPI column headers, matching [`kpi_cells`].
 pub fn kpi_headers(lang: Language) -> [&'static str; 8] {
-    match lang {
-        Language::En => [
-            "total", "annual", "sharpe", "sortino", "max DD", "vol", "win rate", "trades",
-        ],
-        Language::Ko => [
-            "총수익",
-            "연환산",
-            "샤프",
-            "소르티노",
-            "최대낙폭",
-            "변동성",
-            "승률",
-            "거래수",
-        ],
-    }
+    words::kpi_headers(lang)
 }
 
 /// The platform's KPIs as table cells (ratios as percentages).
@@ -177,14 +145,7 @@ pub fn kpi_cells(p: &crate::platform::Performance) -> Vec<String> {
 
 /// The status word in the caller's language.
 pub fn status_label(status: &BacktestStatus, lang: Language) -> &'static str {
-    let ko = match status {
-        BacktestStatus::Pending => "대기 중",
-        BacktestStatus::Running => "실행 중",
-        BacktestStatus::Completed => "완료",
-        BacktestStatus::Failed => "실패",
-        BacktestStatus::Cancelled => "취소됨",
-    };
-    tr(lang, status.as_str(), ko)
+    words::backtest_status(lang, status.as_str())
 }
 
 /// A backtest's status line, duration, error and KPIs (or why there are
@@ -198,7 +159,7 @@ pub fn backtest_details(
     let c = &backtest.config;
     let mut lines = vec![format!(
         "{} {}: {} · {} · {} · {} → {}",
-        tr(lang, "Backtest", "백테스트"),
+        words::BACKTEST.get(lang),
         backtest.id,
         status_label(&backtest.status, lang),
         strategy,
@@ -209,26 +170,19 @@ pub fn backtest_details(
     if let (Some(started), Some(done)) = (backtest.started_at, backtest.completed_at) {
         lines.push(format!(
             "{}: {} s",
-            tr(lang, "duration", "소요 시간"),
+            words::DURATION.get(lang),
             (done - started).num_seconds()
         ));
     }
     if let Some(error) = &backtest.error_message {
-        lines.push(format!("{}: {error}", tr(lang, "error", "오류")));
+        lines.push(format!("{}: {error}", words::ERROR.get(lang)));
     }
     match (&backtest.status, result) {
         (BacktestStatus::Completed, Some(r)) => {
             lines.push(table(&kpi_headers(lang), &[kpi_cells(&r.performance)]));
         }
         (BacktestStatus::Completed, None) => {
-            lines.push(
-                tr(
-                    lang,
-                    "Completed, but the platform has no result for it.",
-                    "완료되었지만 결과가 없습니다.",
-                )
-                .into(),
-            );
+            lines.push(words::COMPLETED_WITHOUT_RESULT.get(lang).into());
         }
         _ => {}
     }
@@ -239,14 +193,7 @@ pub fn backtest_details(
 pub fn human_duration(d: chrono::Duration, lang: Language) -> String {
     let secs = d.num_seconds().max(0);
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    match (lang, h, m) {
-        (Language::En, 0, 0) => format!("{s} s"),
-        (Language::En, 0, _) => format!("{m} min {s} s"),
-        (Language::En, _, _) => format!("{h} h {m} min"),
-        (Language::Ko, 0, 0) => format!("{s}초"),
-        (Language::Ko, 0, _) => format!("{m}분 {s}초"),
-        (Language::Ko, _, _) => format!("{h}시간 {m}분"),
-    }
+    words::duration(lang, h, m, s)
 }
 
 #[cfg(test)]

@@ -76,10 +76,7 @@ impl Prompts {
 
     /// The system prompt for one turn.
     pub fn system_prompt(&self, bot_name: &str, language: Language, surface: Surface) -> String {
-        let language = match language {
-            Language::En => "English",
-            Language::Ko => "Korean (한국어), the language of the user's message",
-        };
+        let language = crate::i18n::words::answer_language(language);
         self.system
             .replace("{{bot_name}}", bot_name)
             .replace(
@@ -111,10 +108,7 @@ fn checked(
 }
 
 fn language_name(language: Language) -> &'static str {
-    match language {
-        Language::En => "English",
-        Language::Ko => "Korean (한국어)",
-    }
+    crate::i18n::words::language_name(language)
 }
 
 #[cfg(test)]

@@ -79,32 +79,20 @@ impl DenyReason {
                 required,
                 have,
                 channel,
-            } => i18n::pick(
+            } => i18n::refusals::needs_role(
                 lang,
-                format!("You need the {required} role to {action} in {channel} (you have {have})."),
-                format!(
-                    "{channel}에서 {action}을(를) 하려면 {required} 역할이 필요합니다 (현재 {have})."
-                ),
+                &required.to_string(),
+                &action,
+                channel,
+                &have.to_string(),
             ),
-            DenyReason::ChannelForbidsMutating { channel } => i18n::pick(
-                lang,
-                format!(
-                    "Actions that change things are not allowed in {channel}; ask in an ops channel."
-                ),
-                format!(
-                    "{channel}에서는 변경 작업이 허용되지 않습니다. 운영 채널에서 요청해 주세요."
-                ),
-            ),
-            DenyReason::ChannelForbidsTool { channel } => i18n::pick(
-                lang,
-                format!("You can't {action} in {channel}."),
-                format!("{channel}에서는 {action}을(를) 할 수 없습니다."),
-            ),
-            DenyReason::UnknownTool => i18n::pick(
-                lang,
-                format!("There is no tool called {tool}."),
-                format!("{tool}(이)라는 도구는 없습니다."),
-            ),
+            DenyReason::ChannelForbidsMutating { channel } => {
+                i18n::refusals::channel_forbids_mutating(lang, channel)
+            }
+            DenyReason::ChannelForbidsTool { channel } => {
+                i18n::refusals::channel_forbids_tool(lang, &action, channel)
+            }
+            DenyReason::UnknownTool => i18n::refusals::unknown_tool(lang, tool),
         }
     }
 }

@@ -58,41 +58,15 @@ impl Refusal {
     /// Why a message was not run, and when to try again.
     pub fn explain(&self, lang: Language) -> String {
         match self {
-            Refusal::TooLong { chars, max } => i18n::pick(
-                lang,
-                format!(
-                    "Your message is {chars} characters long; I take at most {max}. Please shorten it."
-                ),
-                format!("메시지가 {chars}자입니다. 최대 {max}자까지 받을 수 있으니 줄여 주세요."),
-            ),
+            Refusal::TooLong { chars, max } => i18n::refusals::too_long(lang, *chars, *max),
             Refusal::RateLimited { scope, .. } => {
                 let secs = self.retry_after_secs().unwrap_or(1);
                 match scope {
-                    LimitScope::User => i18n::pick(
-                        lang,
-                        format!(
-                            "You're sending messages faster than I take them. Try again in {secs} s."
-                        ),
-                        format!(
-                            "메시지를 너무 빨리 보내고 있습니다. {secs}초 후에 다시 시도해 주세요."
-                        ),
-                    ),
-                    LimitScope::Channel => i18n::pick(
-                        lang,
-                        format!(
-                            "This channel is sending messages faster than I take them. Try again in {secs} s."
-                        ),
-                        format!(
-                            "이 채널의 요청이 너무 많습니다. {secs}초 후에 다시 시도해 주세요."
-                        ),
-                    ),
+                    LimitScope::User => i18n::refusals::person_rate_limited(lang, secs),
+                    LimitScope::Channel => i18n::refusals::channel_rate_limited(lang, secs),
                 }
             }
-            Refusal::Busy => i18n::pick(
-                lang,
-                "I'm answering too many questions at once right now. Try again in a minute.".into(),
-                "지금 처리 중인 질문이 너무 많습니다. 1분 후에 다시 시도해 주세요.".into(),
-            ),
+            Refusal::Busy => i18n::refusals::busy(lang),
             Refusal::NoAccess { subject } => i18n::no_access(lang, subject),
         }
     }

@@ -24,8 +24,9 @@ use crate::domain::{Caller, ChannelId, Language, RequestId, Subject, Surface};
 use crate::egress::Outgoing;
 use crate::governance::Governance;
 use crate::governance::models::ModelUse;
+use crate::i18n::{tool_text, words};
 use crate::platform::QuantPlatform;
-use crate::presentation::{self, tr};
+use crate::presentation;
 use crate::prompts::Prompts;
 use crate::store::{Job, JobRelease};
 use crate::tools::ToolContext;
@@ -212,14 +213,11 @@ impl Digester {
         for section in &def.sections {
             let (heading, body) = match section {
                 DigestSection::CacheStatus => (
-                    tr(lang, "Caches", "캐시").to_string(),
+                    tool_text::CACHES.get(lang).to_string(),
                     self.tool(&ctx, CacheStatus::NAME, json!({})).await,
                 ),
                 DigestSection::Failures => (
-                    match lang {
-                        Language::En => format!("Failed backtests since {since_text}"),
-                        Language::Ko => format!("{since_text} 이후 실패한 백테스트"),
-                    },
+                    tool_text::failures_since(lang, &since_text),
                     self.tool(
                         &ctx,
                         RecentFailures::NAME,
@@ -233,7 +231,7 @@ impl Digester {
                         .await,
                 ),
                 DigestSection::DataQuality => (
-                    tr(lang, "Data quality", "데이터 품질").to_string(),
+                    tool_text::DATA_QUALITY.get(lang).to_string(),
                     self.tool(
                         &ctx,
                         DataQualitySummary::NAME,
@@ -242,10 +240,7 @@ impl Digester {
                     .await,
                 ),
                 DigestSection::BacktestsCompleted => (
-                    match lang {
-                        Language::En => format!("Backtests completed since {since_text}"),
-                        Language::Ko => format!("{since_text} 이후 완료된 백테스트"),
-                    },
+                    tool_text::completed_since(lang, &since_text),
                     self.completed(run.since, lang).await,
                 ),
             };
@@ -255,30 +250,10 @@ impl Digester {
         if let Some(note) = note {
             blocks.push(note.to_string());
         }
-        let mut head = match lang {
-            Language::En => format!(
-                "📋 *Ops digest: {}* · {}",
-                def.name,
-                describe_tick(run.tick, tz)
-            ),
-            Language::Ko => format!(
-                "📋 *운영 다이제스트: {}* · {}",
-                def.name,
-                describe_tick(run.tick, tz)
-            ),
-        };
+        let mut head = tool_text::digest_heading(lang, &def.name, &describe_tick(run.tick, tz));
         if run.late {
             head.push('\n');
-            head.push_str(&match (lang, run.missed) {
-                (Language::En, 0) => "⏰ Late: the bot was down at the scheduled time.".to_string(),
-                (Language::En, n) => format!(
-                    "⏰ Late: the bot was down at the scheduled time; {n} earlier digest(s) were skipped, this one covers their period."
-                ),
-                (Language::Ko, 0) => "⏰ 지연됨: 예정 시각에 봇이 중단되어 있었습니다.".to_string(),
-                (Language::Ko, n) => format!(
-                    "⏰ 지연됨: 예정 시각에 봇이 중단되어 있었습니다. 이전 다이제스트 {n}건은 건너뛰고 이 다이제스트에 그 기간을 포함했습니다."
-                ),
-            });
+            head.push_str(&tool_text::digest_late(lang, run.missed));
         }
         let body = blocks.join("\n\n");
         if def.llm_summary
@@ -310,7 +285,7 @@ impl Digester {
             Err(e) => return format!("⚠ {e}"),
         };
         if list.is_empty() {
-            return tr(lang, "None.", "없음.").to_string();
+            return words::NONE.get(lang).to_string();
         }
         let names: std::collections::HashMap<String, String> = self
             .platform
@@ -342,17 +317,7 @@ impl Digester {
                 kpis.1,
             ]);
         }
-        let headers = match lang {
-            Language::En => [
-                "backtest",
-                "strategy",
-                "symbols",
-                "completed",
-                "total",
-                "sharpe",
-            ],
-            Language::Ko => ["백테스트", "전략", "종목", "완료", "총수익", "샤프"],
-        };
+        let headers = tool_text::completed_headers(lang);
         presentation::table(&headers, &rows)
     }
 }

@@ -22,8 +22,8 @@ use crate::config::JobSettings;
 use crate::domain::{Caller, ChannelId, Language, RequestId, Subject, Surface};
 use crate::egress::Outgoing;
 use crate::i18n;
+use crate::i18n::words;
 use crate::platform::{Backtest, BacktestStatus, QuantPlatform};
-use crate::presentation::tr;
 use crate::presentation::{human_duration, status_label};
 use crate::store::{Job, JobRelease, JobRepo, NewJob, StoreResult};
 use crate::tools::backtest_status::BacktestStatusTool;
@@ -293,7 +293,7 @@ impl Watcher {
             // The status is known; the details could not be read this time.
             format!(
                 "{} {}: {}\n{}",
-                tr(lang, "Backtest", "백테스트"),
+                words::BACKTEST.get(lang),
                 b.id,
                 status,
                 details.display

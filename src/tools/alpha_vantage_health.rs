@@ -11,8 +11,9 @@ use serde_json::json;
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
 use crate::domain::Language;
 use crate::domain::Role;
+use crate::i18n::tool_text::*;
 use crate::platform::{AlphaVantageStatus, QuantPlatform};
-use crate::presentation::{self, tr};
+use crate::presentation;
 
 /// `alpha_vantage_health` takes no arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -32,15 +33,15 @@ impl AlphaVantageHealthTool {
 fn verdict(status: AlphaVantageStatus, lang: Language) -> &'static str {
     use AlphaVantageStatus::*;
     match status {
-        Healthy => tr(lang, "✅ up", "✅ 정상"),
-        Slow => tr(lang, "🐢 slow", "🐢 느림"),
-        RateLimited => tr(lang, "⛔ rate-limited", "⛔ 호출 한도 초과"),
-        InvalidKey => tr(lang, "🔑 bad API key", "🔑 API 키 오류"),
-        UnknownSymbol => tr(lang, "❓ unknown symbol", "❓ 알 수 없는 종목"),
-        HttpError => tr(lang, "❌ HTTP error", "❌ HTTP 오류"),
-        Timeout => tr(lang, "⏱ not answering (timeout)", "⏱ 응답 없음 (타임아웃)"),
-        Unparseable => tr(lang, "❌ unreadable answer", "❌ 응답을 해석할 수 없음"),
-        NotConfigured => tr(lang, "➖ not configured", "➖ 설정되지 않음"),
+        Healthy => AV_UP.get(lang),
+        Slow => AV_SLOW.get(lang),
+        RateLimited => AV_RATE_LIMITED.get(lang),
+        InvalidKey => AV_BAD_KEY.get(lang),
+        UnknownSymbol => AV_UNKNOWN_SYMBOL.get(lang),
+        HttpError => AV_HTTP_ERROR.get(lang),
+        Timeout => AV_TIMEOUT.get(lang),
+        Unparseable => AV_UNPARSEABLE.get(lang),
+        NotConfigured => AV_NOT_CONFIGURED.get(lang),
     }
 }
 
@@ -67,22 +68,15 @@ impl TypedTool for AlphaVantageHealthTool {
         let mut display = format!(
             "Alpha Vantage: {}\n{}: {latency} · {}: {}\n{}",
             verdict(health.status, lang),
-            tr(lang, "latency", "지연"),
-            tr(lang, "checked", "확인 시각"),
+            LATENCY.get(lang),
+            CHECKED_AT.get(lang),
             presentation::time(health.checked_at),
             health.detail,
         );
         if health.status == AlphaVantageStatus::RateLimited
             || health.status == AlphaVantageStatus::InvalidKey
         {
-            display.push_str(&format!(
-                "\n{}",
-                tr(
-                    lang,
-                    "Runbook: runbooks/alpha-vantage-rate-limit.md",
-                    "런북: runbooks/alpha-vantage-rate-limit.md"
-                )
-            ));
+            display.push_str(&format!("\n{}", AV_RUNBOOK.get(lang)));
         }
         let data = json!({
             "status": health.status,

@@ -67,10 +67,7 @@ pub async fn describe_backtest(
     let Some(backtest) = platform.backtest(id).await? else {
         return Err(ToolError::failed(
             "not_found",
-            match lang {
-                Language::En => format!("no backtest with id {id}"),
-                Language::Ko => format!("ID가 {id}인 백테스트가 없습니다"),
-            },
+            crate::i18n::tool_text::no_such_backtest(lang, id),
         ));
     };
     let strategy = platform

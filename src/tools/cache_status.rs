@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
 use crate::domain::Role;
+use crate::i18n::tool_text;
 use crate::platform::QuantPlatform;
-use crate::presentation::{self, tr};
+use crate::presentation;
 
 /// Arguments of `cache_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -79,31 +80,10 @@ impl TypedTool for CacheStatus {
                 ]
             })
             .collect();
-        let headers = match lang {
-            crate::domain::Language::En => [
-                "cache",
-                "hit rate 24h",
-                "hits/requests",
-                "entries",
-                "size",
-                "last refresh",
-            ],
-            crate::domain::Language::Ko => [
-                "캐시",
-                "24시간 적중률",
-                "적중/요청",
-                "항목 수",
-                "크기",
-                "마지막 갱신",
-            ],
-        };
+        let headers = tool_text::cache_headers(lang);
         let display = format!(
             "{}\n{}",
-            tr(
-                lang,
-                "Cache status (last 24 h):",
-                "캐시 상태 (최근 24시간):"
-            ),
+            tool_text::CACHE_HEADING.get(lang),
             presentation::table(&headers, &rows)
         );
         let data = json!({

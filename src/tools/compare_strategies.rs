@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ToolContext, ToolError, ToolOutput, TypedTool, resolve_strategy_ref};
-use crate::domain::Language;
 use crate::domain::Role;
+use crate::i18n::tool_text;
 use crate::platform::QuantPlatform;
-use crate::presentation::{self, tr};
+use crate::presentation;
 
 /// Arguments of `compare_strategies`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -75,33 +75,21 @@ impl TypedTool for CompareStrategies {
                 .latest_completed_backtest(&strategy.id)
                 .await?
             else {
-                let error = match lang {
-                    Language::En => format!("{} has no completed backtest", strategy.name),
-                    Language::Ko => format!("{}: 완료된 백테스트가 없습니다", strategy.name),
-                };
+                let error = tool_text::no_completed_backtest(lang, &strategy.name);
                 problems.push(json!({"strategy": strategy.name, "step": "backtest", "error_kind": "no_completed_backtest", "error": error}));
                 continue;
             };
             let Some(result) = self.platform.backtest_result(&backtest.id).await? else {
-                let error = match lang {
-                    Language::En => format!(
-                        "{}'s latest completed backtest {} has no result",
-                        strategy.name, backtest.id
-                    ),
-                    Language::Ko => format!(
-                        "{}의 최근 완료 백테스트 {}에 결과가 없습니다",
-                        strategy.name, backtest.id
-                    ),
-                };
+                let error = tool_text::backtest_without_result(lang, &strategy.name, &backtest.id);
                 problems.push(json!({"strategy": strategy.name, "step": "result", "error_kind": "no_result", "error": error}));
                 continue;
             };
             compared.push((strategy.clone(), backtest, result));
         }
 
-        let mut headers = vec![tr(lang, "strategy", "전략")];
+        let mut headers = vec![tool_text::STRATEGY.get(lang)];
         headers.extend(presentation::kpi_headers(lang));
-        headers.push(tr(lang, "backtest", "백테스트 기간"));
+        headers.push(tool_text::BACKTEST_PERIOD.get(lang));
         let rows: Vec<Vec<String>> = compared
             .iter()
             .map(|(s, b, r)| {
@@ -118,23 +106,9 @@ impl TypedTool for CompareStrategies {
             .collect();
         let mut lines = Vec::new();
         if compared.is_empty() {
-            lines.push(
-                tr(
-                    lang,
-                    "Nothing to compare:",
-                    "비교할 수 있는 전략이 없습니다:",
-                )
-                .to_string(),
-            );
+            lines.push(tool_text::NOTHING_TO_COMPARE.get(lang).to_string());
         } else {
-            lines.push(
-                tr(
-                    lang,
-                    "Latest completed backtest of each strategy:",
-                    "전략별 최근 완료 백테스트:",
-                )
-                .to_string(),
-            );
+            lines.push(tool_text::LATEST_OF_EACH.get(lang).to_string());
             lines.push(presentation::table(&headers, &rows));
         }
         for p in &problems {

@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
-use crate::domain::Language;
 use crate::domain::Role;
+use crate::i18n::tool_text;
 use crate::platform::QuantPlatform;
-use crate::presentation::{self, tr};
+use crate::presentation;
 
 /// Severities, mildest first.
 const SEVERITIES: [&str; 4] = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
@@ -75,12 +75,7 @@ impl TypedTool for DataQualitySummary {
             *by_symbol.entry(e.symbol.clone()).or_default() += 1;
         }
         let display = if events.is_empty() {
-            match lang {
-                Language::En => format!("No open data-quality events in the last {hours} h."),
-                Language::Ko => {
-                    format!("최근 {hours}시간 동안 열린 데이터 품질 이벤트가 없습니다.")
-                }
-            }
+            tool_text::no_quality_events(lang, hours)
         } else {
             let severity_line: Vec<String> = SEVERITIES
                 .iter()
@@ -100,31 +95,16 @@ impl TypedTool for DataQualitySummary {
                     ]
                 })
                 .collect();
-            let headers = match lang {
-                Language::En => ["when", "severity", "symbol", "anomaly", "message"],
-                Language::Ko => ["시점", "심각도", "종목", "유형", "내용"],
-            };
+            let headers = tool_text::quality_headers(lang);
             format!(
                 "{} ({})\n{}",
-                match lang {
-                    Language::En => format!(
-                        "{} open data-quality event(s) in the last {hours} h",
-                        events.len()
-                    ),
-                    Language::Ko => format!(
-                        "최근 {hours}시간 열린 데이터 품질 이벤트 {}건",
-                        events.len()
-                    ),
-                },
+                tool_text::quality_events_heading(lang, events.len(), hours),
                 severity_line.join(", "),
                 presentation::table(&headers, &rows)
             )
         };
         let display = if events.len() > 10 {
-            format!(
-                "{display}\n{}",
-                tr(lang, "(10 newest shown)", "(최근 10건만 표시)")
-            )
+            format!("{display}\n{}", tool_text::TEN_NEWEST_SHOWN.get(lang))
         } else {
             display
         };

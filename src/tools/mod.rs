@@ -255,30 +255,12 @@ pub fn resolve_strategy_ref<'a>(
                 .collect();
             ToolError::failed(
                 "unknown_strategy",
-                match lang {
-                    Language::En => format!(
-                        "no strategy matches {reference:?}; known strategies: {}",
-                        known.join(", ")
-                    ),
-                    Language::Ko => format!(
-                        "{reference:?}에 해당하는 전략이 없습니다. 등록된 전략: {}",
-                        known.join(", ")
-                    ),
-                },
+                crate::i18n::tool_text::unknown_strategy(lang, reference, &known.join(", ")),
             )
         }
         ResolveError::Ambiguous(names) => ToolError::failed(
             "ambiguous_strategy",
-            match lang {
-                Language::En => format!(
-                    "{reference:?} matches several strategies: {}; say which one",
-                    names.join(", ")
-                ),
-                Language::Ko => format!(
-                    "{reference:?}에 해당하는 전략이 여러 개입니다: {}. 하나를 골라 주세요",
-                    names.join(", ")
-                ),
-            },
+            crate::i18n::tool_text::ambiguous_strategy(lang, reference, &names.join(", ")),
         ),
     })
 }

@@ -12,8 +12,9 @@ use serde_json::json;
 
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
 use crate::domain::Role;
+use crate::i18n::tool_text;
 use crate::platform::QuantPlatform;
-use crate::presentation::{self, tr};
+use crate::presentation;
 
 /// Arguments of `recent_failures`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -93,14 +94,7 @@ impl TypedTool for RecentFailures {
                 .or_default() += 1;
         }
         let display = if failures.is_empty() {
-            match lang {
-                crate::domain::Language::En => {
-                    format!("No failed backtests in the last {hours} h.")
-                }
-                crate::domain::Language::Ko => {
-                    format!("최근 {hours}시간 동안 실패한 백테스트가 없습니다.")
-                }
-            }
+            tool_text::no_failures(lang, hours)
         } else {
             let rows: Vec<Vec<String>> = failures
                 .iter()
@@ -115,28 +109,14 @@ impl TypedTool for RecentFailures {
                     ]
                 })
                 .collect();
-            let headers = match lang {
-                crate::domain::Language::En => ["when", "strategy", "symbols", "error"],
-                crate::domain::Language::Ko => ["시점", "전략", "종목", "오류"],
-            };
+            let headers = tool_text::failure_headers(lang);
             let summary: Vec<String> = by_kind.iter().map(|(k, n)| format!("{k}: {n}")).collect();
             format!(
                 "{} {}\n{}\n{}",
-                match lang {
-                    crate::domain::Language::En => format!(
-                        "{} failed backtest(s) in the last {hours} h",
-                        failures.len()
-                    ),
-                    crate::domain::Language::Ko =>
-                        format!("최근 {hours}시간 동안 실패한 백테스트 {}건", failures.len()),
-                },
+                tool_text::failures_heading(lang, failures.len(), hours),
                 format_args!("({})", summary.join(", ")),
                 presentation::table(&headers, &rows),
-                tr(
-                    lang,
-                    "Runbook: runbooks/backtest-failure-triage.md",
-                    "런북: runbooks/backtest-failure-triage.md"
-                ),
+                tool_text::FAILURE_RUNBOOK.get(lang),
             )
         };
         let data = json!({

@@ -17,7 +17,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
-use crate::domain::Language;
 use crate::domain::Role;
 
 /// Embedded runbooks: (file name, text). Add a line here with each new file
@@ -295,10 +294,7 @@ impl TypedTool for SearchRunbooks {
             })).collect::<Vec<_>>(),
         });
         let display = if hits.is_empty() {
-            match ctx.language {
-                Language::En => format!("No runbook matches \"{}\".", args.query),
-                Language::Ko => format!("\"{}\"에 맞는 런북이 없습니다.", args.query),
-            }
+            crate::i18n::tool_text::no_runbook_matches(ctx.language, &args.query)
         } else {
             hits.iter()
                 .map(|h| {

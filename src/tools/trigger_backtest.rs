@@ -15,8 +15,9 @@ use serde_json::json;
 use super::{ToolContext, ToolError, ToolOutput, TypedTool, resolve_strategy_ref};
 use crate::domain::Role;
 use crate::domain::{ChannelId, Language, Subject};
+use crate::i18n::tool_text;
 use crate::platform::{QuantPlatform, TriggerRequest};
-use crate::presentation::{self, tr};
+use crate::presentation;
 
 /// Arguments of `trigger_backtest`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -245,31 +246,21 @@ impl TypedTool for TriggerBacktest {
             || presentation::unknown(lang).to_string(),
             |s| format!("~{s} s"),
         );
-        let display = match lang {
-            Language::En => format!(
-                "🚀 Backtest {} started ({}): {} on {}, {start} → {end}, initial cash {initial_cash:.0}, commission {:.2} %. Estimated duration {eta}.",
-                response.backtest_id,
-                response.status,
-                strategy.name,
-                symbols.join(", "),
-                commission_rate * 100.0
-            ),
-            Language::Ko => format!(
-                "🚀 백테스트 {} 시작 ({}): {} / {}, {start} → {end}, 초기자금 {initial_cash:.0}, 수수료 {:.2} %. 예상 소요 {eta}.",
-                response.backtest_id,
-                presentation::status_label(&response.status, lang),
-                strategy.name,
-                symbols.join(", "),
-                commission_rate * 100.0
-            ),
-        };
-        let inactive = (!strategy.is_active).then(|| {
-            tr(
-                lang,
-                "Note: this strategy is marked inactive.",
-                "참고: 비활성화된 전략입니다.",
-            )
-        });
+        let display = tool_text::backtest_started(
+            lang,
+            &tool_text::StartedRun {
+                backtest_id: &response.backtest_id,
+                status: presentation::status_label(&response.status, lang),
+                strategy: &strategy.name,
+                symbols: &symbols.join(", "),
+                start: &start.to_string(),
+                end: &end.to_string(),
+                initial_cash,
+                commission_pct: commission_rate * 100.0,
+                eta: &eta,
+            },
+        );
+        let inactive = (!strategy.is_active).then(|| tool_text::STRATEGY_INACTIVE.get(lang));
         let display = match inactive {
             Some(note) => format!("{display}\n{note}"),
             None => display,
@@ -293,17 +284,9 @@ impl TypedTool for TriggerBacktest {
         let display = format!(
             "{display}\n{}",
             if watched {
-                tr(
-                    lang,
-                    "🔔 I'll post the result here when it finishes.",
-                    "🔔 끝나면 결과를 여기에 올리겠습니다.",
-                )
+                tool_text::WILL_POST_RESULT.get(lang)
             } else {
-                tr(
-                    lang,
-                    "I could not set up a completion notice; ask for its status later.",
-                    "완료 알림을 설정하지 못했습니다. 나중에 상태를 물어봐 주세요.",
-                )
+                tool_text::NO_COMPLETION_NOTICE.get(lang)
             }
         );
         let data = json!({

@@ -13,7 +13,8 @@ use serde_json::json;
 use super::{ToolContext, ToolError, ToolOutput, TypedTool};
 use crate::domain::Language;
 use crate::domain::Role;
-use crate::presentation::{self, tr};
+use crate::i18n::tool_text;
+use crate::presentation;
 use crate::store::{UsageRepo, UsageRow};
 
 /// Arguments of `usage_report`.
@@ -59,9 +60,9 @@ fn group_by(rows: &[UsageRow], key: impl Fn(&UsageRow) -> &str) -> Vec<(String, 
 fn table(first: &str, groups: &[(String, Totals)], lang: Language) -> String {
     let headers = [
         first,
-        tr(lang, "calls", "호출"),
-        tr(lang, "tokens", "토큰"),
-        tr(lang, "cost", "비용"),
+        tool_text::CALLS.get(lang),
+        tool_text::TOKENS.get(lang),
+        tool_text::COST.get(lang),
     ];
     let rows: Vec<Vec<String>> = groups
         .iter()
@@ -89,31 +90,15 @@ pub fn report(rows: &[UsageRow], days: u32, lang: Language) -> (String, serde_js
     let by_user = group_by(rows, |r| &r.subject);
     let by_channel = group_by(rows, |r| &r.channel);
     let by_model = group_by(rows, |r| &r.model);
-    let head = match lang {
-        Language::En => format!(
-            "LLM usage, last {days} day(s) (UTC): {} calls, {} tokens, {}",
-            total.calls,
-            total.tokens,
-            usd(total.cost)
-        ),
-        Language::Ko => format!(
-            "최근 {days}일 LLM 사용량 (UTC): 호출 {}회, 토큰 {}, 비용 {}",
-            total.calls,
-            total.tokens,
-            usd(total.cost)
-        ),
-    };
+    let head = tool_text::usage_heading(lang, days, total.calls, total.tokens, &usd(total.cost));
     let display = if rows.is_empty() {
-        format!(
-            "{head}\n{}",
-            tr(lang, "No LLM calls.", "LLM 호출이 없습니다.")
-        )
+        format!("{head}\n{}", tool_text::NO_LLM_CALLS.get(lang))
     } else {
         [
             head,
-            table(tr(lang, "user", "사용자"), &by_user, lang),
-            table(tr(lang, "channel", "채널"), &by_channel, lang),
-            table(tr(lang, "model", "모델"), &by_model, lang),
+            table(tool_text::USER.get(lang), &by_user, lang),
+            table(tool_text::CHANNEL.get(lang), &by_channel, lang),
+            table(tool_text::MODEL.get(lang), &by_model, lang),
         ]
         .join("\n\n")
     };
@@ -159,12 +144,7 @@ impl TypedTool for UsageReport {
             .await
             .map_err(|e| ToolError::Failed {
                 kind: "store_unavailable",
-                message: tr(
-                    ctx.language,
-                    "the usage counters are unavailable",
-                    "사용량 기록을 읽을 수 없습니다",
-                )
-                .into(),
+                message: tool_text::USAGE_UNAVAILABLE.get(ctx.language).into(),
                 detail: Some(e.to_string()),
             })?;
         let (display, data) = report(&rows, days, ctx.language);

@@ -25,8 +25,9 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     // Vocabulary and settings: import nothing of the crate above them.
     &["canonical", "clock", "domain", "secret", "text"],
-    &["config", "i18n", "prompts", "redact"],
-    &["egress", "rbac", "store"],
+    &["config", "i18n", "redact"],
+    // The model's prompts name languages in the catalogue's words.
+    &["egress", "prompts", "rbac", "store"],
     &["audit", "governance", "telemetry"],
     // The quant platform port and how its data reads for people.
     &["platform"],
@@ -76,6 +77,13 @@ const IMPURE: &[&str] = &[
     "now()",
     "clock::",
 ];
+
+/// Where the bot's sentences live: only these files branch on the language
+/// or define a [`chatops::i18n::Phrase`] (`domain.rs` defines `Language`).
+const SENTENCE_HOMES: &[&str] = &["src/i18n.rs", "src/i18n/", "src/domain.rs"];
+
+/// What only [`SENTENCE_HOMES`] may write (whitespace squeezed out).
+const SENTENCE_MARKS: &[&str] = &["Language::En=>", "Language::Ko=>", "Phrase::new("];
 
 const MAX_CODE_LINES: usize = 700;
 
@@ -511,6 +519,20 @@ fn violations(files: &[(String, String)], readme: Option<&str>) -> Vec<String> {
                 }
             }
         }
+        if !SENTENCE_HOMES
+            .iter()
+            .any(|home| file.path.starts_with(home))
+        {
+            let squeezed: String = file.code.split_whitespace().collect();
+            for mark in SENTENCE_MARKS {
+                if squeezed.contains(mark) {
+                    found.push(format!(
+                        "{}: writes `{mark}`; the bot's sentences live in src/i18n",
+                        file.path
+                    ));
+                }
+            }
+        }
         let lines = file.code.lines().filter(|l| !l.trim().is_empty()).count();
         let allowed = OVERSIZED
             .iter()
@@ -727,6 +749,39 @@ fn banned_crates_and_impure_cores_are_violations() {
         );
     }
     assert!(!found.iter().any(|v| v.starts_with("src/agent/llm.rs")));
+}
+
+#[test]
+fn a_sentence_outside_the_catalogue_is_a_violation() {
+    let files = tree(&[
+        (
+            "src/tools/cache_status.rs",
+            "fn f(l: Language) -> &'static str { match l { Language::En => \"hi\", Language::Ko => \"안녕\" } }",
+        ),
+        (
+            "src/jobs/digest.rs",
+            "const X: Phrase = Phrase :: new(\"a\", \"b\");",
+        ),
+        (
+            "src/i18n/words.rs",
+            "const X: Phrase = Phrase::new(\"a\", \"b\");",
+        ),
+    ]);
+    let found = violations(&files, None);
+    for expected in [
+        "src/tools/cache_status.rs: writes `Language::En=>`",
+        "src/tools/cache_status.rs: writes `Language::Ko=>`",
+        "src/jobs/digest.rs: writes `Phrase::new(`",
+    ] {
+        assert!(
+            found.iter().any(|v| v.starts_with(expected)),
+            "{expected}: {found:?}"
+        );
+    }
+    assert!(
+        !found.iter().any(|v| v.starts_with("src/i18n/")),
+        "{found:?}"
+    );
 }
 
 #[test]

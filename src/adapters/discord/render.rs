@@ -7,8 +7,8 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::Language;
 use crate::egress::Part;
+use crate::i18n::words;
 use crate::store::Approval;
 
 /// The most characters of one message the egress cuts to (Discord allows 2,000).
@@ -87,10 +87,10 @@ fn approval_content(p: &ApprovalParts) -> String {
 
 /// The request with Approve / Cancel buttons (nobody is pinged).
 pub fn approval(a: &Approval, p: &ApprovalParts) -> Body {
-    let (approve, cancel) = match a.language {
-        Language::En => ("Approve", "Cancel"),
-        Language::Ko => ("승인", "취소"),
-    };
+    let (approve, cancel) = (
+        words::APPROVE_BUTTON.get(a.language),
+        words::CANCEL_BUTTON.get(a.language),
+    );
     Body(json!({
         "content": approval_content(p),
         "allowed_mentions": no_pings(),

@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::Language;
 use crate::egress::Part;
+use crate::i18n::words;
 use crate::store::Approval;
 
 /// The most characters of one section's text the egress cuts to (Slack
@@ -73,10 +73,10 @@ fn approval_blocks(p: &ApprovalParts) -> Vec<Value> {
 
 /// The request with Approve / Cancel buttons.
 pub fn approval(a: &Approval, p: &ApprovalParts) -> Rendered {
-    let (approve, cancel) = match a.language {
-        Language::En => ("Approve", "Cancel"),
-        Language::Ko => ("승인", "취소"),
-    };
+    let (approve, cancel) = (
+        words::APPROVE_BUTTON.get(a.language),
+        words::CANCEL_BUTTON.get(a.language),
+    );
     let mut blocks = approval_blocks(p);
     blocks.push(json!({
         "type": "actions",

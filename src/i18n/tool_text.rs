@@ -1,0 +1,298 @@
+//! What the tools (and the background jobs that show tool output) say:
+//! headings, table headers, summaries and the tools' own errors.
+
+use super::{Phrase, pick};
+use crate::domain::Language;
+
+// ------------------------------------------------------------ alpha_vantage_health
+
+pub const AV_UP: Phrase = Phrase::new("✅ up", "✅ 정상");
+pub const AV_SLOW: Phrase = Phrase::new("🐢 slow", "🐢 느림");
+pub const AV_RATE_LIMITED: Phrase = Phrase::new("⛔ rate-limited", "⛔ 호출 한도 초과");
+pub const AV_BAD_KEY: Phrase = Phrase::new("🔑 bad API key", "🔑 API 키 오류");
+pub const AV_UNKNOWN_SYMBOL: Phrase = Phrase::new("❓ unknown symbol", "❓ 알 수 없는 종목");
+pub const AV_HTTP_ERROR: Phrase = Phrase::new("❌ HTTP error", "❌ HTTP 오류");
+pub const AV_TIMEOUT: Phrase = Phrase::new("⏱ not answering (timeout)", "⏱ 응답 없음 (타임아웃)");
+pub const AV_UNPARSEABLE: Phrase = Phrase::new("❌ unreadable answer", "❌ 응답을 해석할 수 없음");
+pub const AV_NOT_CONFIGURED: Phrase = Phrase::new("➖ not configured", "➖ 설정되지 않음");
+pub const LATENCY: Phrase = Phrase::new("latency", "지연");
+pub const CHECKED_AT: Phrase = Phrase::new("checked", "확인 시각");
+pub const AV_RUNBOOK: Phrase = Phrase::new(
+    "Runbook: runbooks/alpha-vantage-rate-limit.md",
+    "런북: runbooks/alpha-vantage-rate-limit.md",
+);
+
+// ------------------------------------------------------------ cache_status
+
+pub fn cache_headers(lang: Language) -> [&'static str; 6] {
+    match lang {
+        Language::En => [
+            "cache",
+            "hit rate 24h",
+            "hits/requests",
+            "entries",
+            "size",
+            "last refresh",
+        ],
+        Language::Ko => [
+            "캐시",
+            "24시간 적중률",
+            "적중/요청",
+            "항목 수",
+            "크기",
+            "마지막 갱신",
+        ],
+    }
+}
+pub const CACHE_HEADING: Phrase =
+    Phrase::new("Cache status (last 24 h):", "캐시 상태 (최근 24시간):");
+
+// ------------------------------------------------------------ compare_strategies
+
+pub fn no_completed_backtest(lang: Language, strategy: &str) -> String {
+    pick(
+        lang,
+        format!("{strategy} has no completed backtest"),
+        format!("{strategy}: 완료된 백테스트가 없습니다"),
+    )
+}
+
+pub fn backtest_without_result(lang: Language, strategy: &str, backtest_id: &str) -> String {
+    pick(
+        lang,
+        format!("{strategy}'s latest completed backtest {backtest_id} has no result"),
+        format!("{strategy}의 최근 완료 백테스트 {backtest_id}에 결과가 없습니다"),
+    )
+}
+
+pub const STRATEGY: Phrase = Phrase::new("strategy", "전략");
+pub const BACKTEST_PERIOD: Phrase = Phrase::new("backtest", "백테스트 기간");
+pub const NOTHING_TO_COMPARE: Phrase =
+    Phrase::new("Nothing to compare:", "비교할 수 있는 전략이 없습니다:");
+pub const LATEST_OF_EACH: Phrase = Phrase::new(
+    "Latest completed backtest of each strategy:",
+    "전략별 최근 완료 백테스트:",
+);
+
+// ------------------------------------------------------------ data_quality_summary
+
+pub fn no_quality_events(lang: Language, hours: u32) -> String {
+    pick(
+        lang,
+        format!("No open data-quality events in the last {hours} h."),
+        format!("최근 {hours}시간 동안 열린 데이터 품질 이벤트가 없습니다."),
+    )
+}
+
+pub fn quality_events_heading(lang: Language, count: usize, hours: u32) -> String {
+    pick(
+        lang,
+        format!("{count} open data-quality event(s) in the last {hours} h"),
+        format!("최근 {hours}시간 열린 데이터 품질 이벤트 {count}건"),
+    )
+}
+
+pub fn quality_headers(lang: Language) -> [&'static str; 5] {
+    match lang {
+        Language::En => ["when", "severity", "symbol", "anomaly", "message"],
+        Language::Ko => ["시점", "심각도", "종목", "유형", "내용"],
+    }
+}
+
+pub const TEN_NEWEST_SHOWN: Phrase = Phrase::new("(10 newest shown)", "(최근 10건만 표시)");
+
+// ------------------------------------------------------------ recent_failures
+
+pub fn no_failures(lang: Language, hours: u32) -> String {
+    pick(
+        lang,
+        format!("No failed backtests in the last {hours} h."),
+        format!("최근 {hours}시간 동안 실패한 백테스트가 없습니다."),
+    )
+}
+
+pub fn failures_heading(lang: Language, count: usize, hours: u32) -> String {
+    pick(
+        lang,
+        format!("{count} failed backtest(s) in the last {hours} h"),
+        format!("최근 {hours}시간 동안 실패한 백테스트 {count}건"),
+    )
+}
+
+pub fn failure_headers(lang: Language) -> [&'static str; 4] {
+    match lang {
+        Language::En => ["when", "strategy", "symbols", "error"],
+        Language::Ko => ["시점", "전략", "종목", "오류"],
+    }
+}
+
+pub const FAILURE_RUNBOOK: Phrase = Phrase::new(
+    "Runbook: runbooks/backtest-failure-triage.md",
+    "런북: runbooks/backtest-failure-triage.md",
+);
+
+// ------------------------------------------------------------ trigger_backtest
+
+/// What a started backtest is: its id, status word, strategy and config.
+pub struct StartedRun<'a> {
+    pub backtest_id: &'a str,
+    pub status: &'a str,
+    pub strategy: &'a str,
+    pub symbols: &'a str,
+    pub start: &'a str,
+    pub end: &'a str,
+    pub initial_cash: f64,
+    pub commission_pct: f64,
+    pub eta: &'a str,
+}
+
+pub fn backtest_started(lang: Language, r: &StartedRun) -> String {
+    let StartedRun {
+        backtest_id,
+        status,
+        strategy,
+        symbols,
+        start,
+        end,
+        initial_cash,
+        commission_pct,
+        eta,
+    } = r;
+    pick(
+        lang,
+        format!(
+            "🚀 Backtest {backtest_id} started ({status}): {strategy} on {symbols}, {start} → {end}, initial cash {initial_cash:.0}, commission {commission_pct:.2} %. Estimated duration {eta}."
+        ),
+        format!(
+            "🚀 백테스트 {backtest_id} 시작 ({status}): {strategy} / {symbols}, {start} → {end}, 초기자금 {initial_cash:.0}, 수수료 {commission_pct:.2} %. 예상 소요 {eta}."
+        ),
+    )
+}
+
+pub const STRATEGY_INACTIVE: Phrase = Phrase::new(
+    "Note: this strategy is marked inactive.",
+    "참고: 비활성화된 전략입니다.",
+);
+pub const WILL_POST_RESULT: Phrase = Phrase::new(
+    "🔔 I'll post the result here when it finishes.",
+    "🔔 끝나면 결과를 여기에 올리겠습니다.",
+);
+pub const NO_COMPLETION_NOTICE: Phrase = Phrase::new(
+    "I could not set up a completion notice; ask for its status later.",
+    "완료 알림을 설정하지 못했습니다. 나중에 상태를 물어봐 주세요.",
+);
+
+// ------------------------------------------------------------ usage_report
+
+pub fn usage_heading(lang: Language, days: u32, calls: u64, tokens: u64, cost: &str) -> String {
+    pick(
+        lang,
+        format!("LLM usage, last {days} day(s) (UTC): {calls} calls, {tokens} tokens, {cost}"),
+        format!("최근 {days}일 LLM 사용량 (UTC): 호출 {calls}회, 토큰 {tokens}, 비용 {cost}"),
+    )
+}
+
+pub const CALLS: Phrase = Phrase::new("calls", "호출");
+pub const TOKENS: Phrase = Phrase::new("tokens", "토큰");
+pub const COST: Phrase = Phrase::new("cost", "비용");
+pub const USER: Phrase = Phrase::new("user", "사용자");
+pub const CHANNEL: Phrase = Phrase::new("channel", "채널");
+pub const MODEL: Phrase = Phrase::new("model", "모델");
+pub const NO_LLM_CALLS: Phrase = Phrase::new("No LLM calls.", "LLM 호출이 없습니다.");
+pub const USAGE_UNAVAILABLE: Phrase = Phrase::new(
+    "the usage counters are unavailable",
+    "사용량 기록을 읽을 수 없습니다",
+);
+
+// ------------------------------------------------------------ strategy references
+
+pub fn unknown_strategy(lang: Language, reference: &str, known: &str) -> String {
+    pick(
+        lang,
+        format!("no strategy matches {reference:?}; known strategies: {known}"),
+        format!("{reference:?}에 해당하는 전략이 없습니다. 등록된 전략: {known}"),
+    )
+}
+
+pub fn ambiguous_strategy(lang: Language, reference: &str, names: &str) -> String {
+    pick(
+        lang,
+        format!("{reference:?} matches several strategies: {names}; say which one"),
+        format!("{reference:?}에 해당하는 전략이 여러 개입니다: {names}. 하나를 골라 주세요"),
+    )
+}
+
+// ------------------------------------------------------------ backtest_status, runbooks
+
+pub fn no_such_backtest(lang: Language, id: &str) -> String {
+    pick(
+        lang,
+        format!("no backtest with id {id}"),
+        format!("ID가 {id}인 백테스트가 없습니다"),
+    )
+}
+
+pub fn no_runbook_matches(lang: Language, query: &str) -> String {
+    pick(
+        lang,
+        format!("No runbook matches \"{query}\"."),
+        format!("\"{query}\"에 맞는 런북이 없습니다."),
+    )
+}
+
+// ------------------------------------------------------------ digests
+
+pub const CACHES: Phrase = Phrase::new("Caches", "캐시");
+pub const DATA_QUALITY: Phrase = Phrase::new("Data quality", "데이터 품질");
+
+pub fn failures_since(lang: Language, since: &str) -> String {
+    pick(
+        lang,
+        format!("Failed backtests since {since}"),
+        format!("{since} 이후 실패한 백테스트"),
+    )
+}
+
+pub fn completed_since(lang: Language, since: &str) -> String {
+    pick(
+        lang,
+        format!("Backtests completed since {since}"),
+        format!("{since} 이후 완료된 백테스트"),
+    )
+}
+
+pub fn digest_heading(lang: Language, name: &str, tick: &str) -> String {
+    pick(
+        lang,
+        format!("📋 *Ops digest: {name}* · {tick}"),
+        format!("📋 *운영 다이제스트: {name}* · {tick}"),
+    )
+}
+
+/// Said on a digest sent after its time; `missed` earlier ones were skipped.
+pub fn digest_late(lang: Language, missed: u32) -> String {
+    match (lang, missed) {
+        (Language::En, 0) => "⏰ Late: the bot was down at the scheduled time.".to_string(),
+        (Language::En, n) => format!(
+            "⏰ Late: the bot was down at the scheduled time; {n} earlier digest(s) were skipped, this one covers their period."
+        ),
+        (Language::Ko, 0) => "⏰ 지연됨: 예정 시각에 봇이 중단되어 있었습니다.".to_string(),
+        (Language::Ko, n) => format!(
+            "⏰ 지연됨: 예정 시각에 봇이 중단되어 있었습니다. 이전 다이제스트 {n}건은 건너뛰고 이 다이제스트에 그 기간을 포함했습니다."
+        ),
+    }
+}
+
+pub fn completed_headers(lang: Language) -> [&'static str; 6] {
+    match lang {
+        Language::En => [
+            "backtest",
+            "strategy",
+            "symbols",
+            "completed",
+            "total",
+            "sharpe",
+        ],
+        Language::Ko => ["백테스트", "전략", "종목", "완료", "총수익", "샤프"],
+    }
+}
