@@ -1,6 +1,6 @@
 //! `chatops serve`: the long-running process. Starts the HTTP server
-//! (`/healthz`, `/readyz`, `/metrics`, the Slack and Discord endpoints),
-//! every configured adapter, the job worker (queues of the configured chat
+//! (`/healthz`, `/readyz`, `/metrics`, plus each adapter's endpoints), every
+//! configured chat adapter (each starts itself: `adapters/*/launch.rs`), the job worker (queues of the configured chat
 //! platforms, plus digests) and the digest scheduler; then waits for Ctrl-C
 //! or SIGTERM and shuts down cleanly: stop accepting events, let the work of
 //! events already taken finish (at most `SHUTDOWN_GRACE`), hand back
@@ -14,9 +14,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 
+use crate::adapters::launch::{Readiness, Wiring};
 use crate::app::App;
 use crate::domain::Surface;
-use crate::jobs::approval_expiry::ApprovalExpiries;
 use crate::jobs::outbox::Sinks;
 
 /// How long a readiness or metrics read of the store may take.
@@ -26,9 +26,8 @@ const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 #[derive(Clone)]
 struct HttpState {
     app: Arc<App>,
-    slack: Option<Arc<crate::adapters::slack::SlackAdapter>>,
-    /// The Discord adapter, when it runs a gateway connection.
-    discord_gateway: Option<Arc<crate::adapters::discord::DiscordAdapter>>,
+    /// Each started adapter's readiness.
+    adapters: Vec<Arc<dyn Readiness>>,
 }
 
 /// The operational routes: liveness, readiness, metrics.
@@ -59,17 +58,10 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
             PROBE_TIMEOUT.as_secs()
         )),
     }
-    if let Some(slack) = &state.slack
-        && !tokio::time::timeout(PROBE_TIMEOUT, slack.connected())
-            .await
-            .unwrap_or(false)
-    {
-        not_ready.push("slack: the Web API did not accept the bot token (auth.test)".into());
-    }
-    if let Some(discord) = &state.discord_gateway
-        && !discord.gateway_ready()
-    {
-        not_ready.push("discord: the gateway is not connected (no READY yet)".into());
+    for adapter in &state.adapters {
+        if let Some(missing) = adapter.not_ready().await {
+            not_ready.push(missing);
+        }
     }
     if not_ready.is_empty() {
         (StatusCode::OK, "ready".into())
@@ -130,25 +122,6 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal received");
-}
-
-/// The Slack adapter, when a bot token is configured.
-pub fn slack_adapter(
-    app: &App,
-) -> anyhow::Result<Option<Arc<crate::adapters::slack::SlackAdapter>>> {
-    let s = &app.settings.slack;
-    let Some(token) = &s.bot_token else {
-        return Ok(None);
-    };
-    let web = crate::adapters::slack::web::SlackWeb::new(token.expose(), s.api_url.as_deref())?;
-    let adapter = crate::adapters::slack::SlackAdapter::new(
-        app.pipeline.clone(),
-        app.store.sessions.clone(),
-        web,
-        app.settings.agent.session_ttl_hours,
-    )
-    .with_approval_expiries(ApprovalExpiries::new(app.store.jobs.clone()));
-    Ok(Some(Arc::new(adapter)))
 }
 
 /// What Discord over HTTP interactions only (DISCORD_PUBLIC_KEY without
@@ -234,132 +207,29 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     });
-    let jobs_stopped = stopped.clone();
-    let when_stopped = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }
+    let wiring = Wiring {
+        pipeline: app.pipeline.clone(),
+        sessions: app.store.sessions.clone(),
+        jobs: app.store.jobs.clone(),
+        session_ttl_hours: s.agent.session_ttl_hours,
+        stopped: stopped.clone(),
     };
-
     let mut routes = Router::new();
     let mut adapters = Vec::new();
     // What `serve` serves, said once it is set up.
     let mut serving: Vec<&str> = Vec::new();
     let mut sinks = Sinks::new();
-    let mut ops = HttpState {
-        app: app.clone(),
-        slack: None,
-        discord_gateway: None,
-    };
-    if let Some(slack) = slack_adapter(&app)? {
-        ops.slack = Some(slack.clone());
-        sinks.insert(
-            Surface::Slack,
-            Arc::new(crate::adapters::slack::sink::SlackSink::new(
-                slack.web().clone(),
-                app.egress.clone(),
-            )),
-        );
-        if let Some(secret) = &s.slack.signing_secret {
-            routes = routes.merge(crate::adapters::slack::http::router(
-                slack.clone(),
-                secret.expose(),
-            ));
-            tracing::info!(
-                "Slack Events API on /slack/events, /slack/commands, /slack/interactivity"
-            );
-            serving.push("Slack (Events API)");
-        }
-        if let Some(app_token) = &s.slack.app_token {
-            serving.push("Slack (Socket Mode)");
-            let token = app_token.expose().to_string();
-            let stopped = when_stopped();
-            adapters.push(tokio::spawn(async move {
-                if let Err(e) = crate::adapters::slack::socket::run(slack, &token, stopped).await {
-                    tracing::error!(error = %format!("{e:#}"), "Slack Socket Mode stopped");
-                }
-            }));
-        }
-        if s.slack.allowed_teams.is_empty() {
-            tracing::warn!(
-                "slack.allowed_teams is empty: every workspace that installs the app is served"
-            );
-        }
-        if s.slack.signing_secret.is_none() && s.slack.app_token.is_none() {
-            tracing::warn!(
-                "SLACK_BOT_TOKEN is set without SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: Slack cannot reach the bot"
-            );
-        }
-    }
-    let d = &s.discord;
-    if d.token.is_some() || d.public_key.is_some() {
-        if d.allowed_guilds.is_empty() {
-            tracing::warn!(
-                "discord.allowed_guilds is empty: every server the bot joins, and every DM, is served"
-            );
-        }
-        let token = d
-            .token
-            .as_ref()
-            .map(|t| t.expose().to_string())
-            .unwrap_or_default();
-        let rest = || {
-            crate::adapters::discord::DiscordAdapter::rest(
-                &token,
-                d.application_id.as_deref(),
-                d.api_url.as_deref(),
-            )
-        };
-        let mut discord =
-            crate::adapters::discord::DiscordAdapter::new(app.pipeline.clone(), Arc::new(rest()?));
-        if d.token.is_some() {
-            // Editing an expired request takes the bot token; HTTP-only mode
-            // would need the interaction's, which is never stored.
-            discord = discord.with_approval_expiries(ApprovalExpiries::new(app.store.jobs.clone()));
-        }
-        let discord = Arc::new(discord);
-        if d.token.is_some() {
-            ops.discord_gateway = Some(discord.clone());
-            sinks.insert(
-                Surface::Discord,
-                Arc::new(crate::adapters::discord::sink::DiscordSink::new(
-                    discord.http(),
-                    app.egress.clone(),
-                )),
-            );
-        }
-        if let Some(key) = &d.public_key {
-            if d.application_id.is_none() {
-                anyhow::bail!(
-                    "discord.application_id (DISCORD_APPLICATION_ID) is required with DISCORD_PUBLIC_KEY"
-                );
-            }
-            routes = routes.merge(crate::adapters::discord::http::router(
-                discord.clone(),
-                key,
-            )?);
-            tracing::info!("Discord interactions on /discord/interactions");
-            serving.push("Discord (HTTP interactions)");
-        }
-        if d.token.is_some() {
-            let guild = match &d.guild_id {
-                Some(g) => Some(
-                    g.parse::<u64>()
-                        .map_err(|_| anyhow::anyhow!("discord.guild_id: expected a numeric id"))?,
-                ),
-                None => None,
-            };
-            serving.push("Discord (gateway)");
-            let (http, stopped) = (rest()?, when_stopped());
-            adapters.push(tokio::spawn(async move {
-                if let Err(e) =
-                    crate::adapters::discord::gateway::run(discord, http, guild, stopped).await
-                {
-                    tracing::error!(error = %format!("{e:#}"), "Discord gateway stopped");
-                }
-            }));
-        }
+    let mut readiness = Vec::new();
+    let launched = [
+        crate::adapters::slack::launch::launch(&s.slack, &wiring)?,
+        crate::adapters::discord::launch::launch(&s.discord, &wiring)?,
+    ];
+    for started in launched.into_iter().flatten() {
+        routes = routes.merge(started.routes);
+        adapters.extend(started.tasks);
+        serving.extend(started.serving);
+        sinks.extend(started.sink);
+        readiness.extend(started.readiness);
     }
     if serving.is_empty() {
         tracing::warn!(
@@ -370,10 +240,13 @@ pub async fn serve(
     } else {
         tracing::info!(adapters = %serving.join(", "), "chat adapters enabled");
     }
-    let background = start_jobs(&app, sinks, &jobs_stopped)?;
-    let routes = routes.merge(router(ops));
+    let background = start_jobs(&app, sinks, &stopped)?;
+    let routes = routes.merge(router(HttpState {
+        app: app.clone(),
+        adapters: readiness,
+    }));
     axum::serve(listener, routes)
-        .with_graceful_shutdown(when_stopped())
+        .with_graceful_shutdown(wiring.when_stopped())
         .await
         .context("HTTP server failed")?;
     // No new events from here on; let the work of those taken finish.

@@ -11,6 +11,7 @@
 //! `adapters/discord/*` imports serenity.
 
 pub mod discord;
+pub mod launch;
 pub mod slack;
 
 use crate::domain::{Language, Subject};

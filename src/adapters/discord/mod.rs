@@ -21,6 +21,7 @@
 
 pub mod gateway;
 pub mod http;
+pub mod launch;
 pub mod render;
 pub mod sink;
 

@@ -21,6 +21,7 @@
 
 pub mod blocks;
 pub mod http;
+pub mod launch;
 pub mod sink;
 pub mod socket;
 pub mod web;
