@@ -3,6 +3,8 @@
 //! model; the cases in `intent_cases.jsonl` pin its behaviour.
 
 pub mod intent;
+pub mod keywords;
+pub mod slots;
 
 #[cfg(test)]
 pub mod check {

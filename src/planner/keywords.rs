@@ -1,0 +1,233 @@
+//! The planner's vocabulary: which words mean which tool, strategy, symbol
+//! or period, as keyword tables, and how a keyword matches.
+//!
+//! Keyword syntax used by every table below:
+//! - an ASCII keyword matches whole words, case-insensitively; a space in it also matches `-`, `_`
+//!   or nothing (`"alpha vantage"` matches "alphavantage", "Alpha-Vantage"); a trailing `*` lets
+//!   the last word run on (`"fail*"` matches "failed", "failures");
+//! - a keyword with Hangul matches anywhere, ignoring spaces between its letters (`"알파 밴티지"`
+//!   matches "알파밴티지" and "알파 밴티지"), so trailing particles (이/가/은/는/을/를/랑/…) never
+//!   get in the way.
+
+use std::cmp::Reverse;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// "How do I fix …" questions → `search_runbooks`. Checked first, so "how do I fix the AV rate
+/// limit" is a runbook search, not a health check.
+#[rustfmt::skip]
+pub const RUNBOOK_KEYWORDS: &[&str] = &[
+    "runbook*", "run book*", "playbook*", "how do i fix", "how to fix", "how do we fix", "fix",
+    "how do i handle", "how to handle", "how do i resolve", "how to resolve", "what should i do",
+    "what do i do", "troubleshoot*", "런북", "플레이북", "대응 방법", "대응법", "대응 절차",
+    "해결 방법", "해결법", "조치 방법", "조치법", "어떻게 해결", "어떻게 고쳐", "어떻게 대응",
+    "고치는 법", "고치는 방법", "매뉴얼", "what to do", "what do we do", "면 어떻게 해",
+    "면 어떻게 하", "면 어떡해", "면 어떡하", "procedure*", "what now", "what next",
+    "next steps", "how do i", "how do we", "절차", "어떻게 해요", "어떡해요",
+];
+/// Data-quality sentinel events → `data_quality_summary`. Checked before market-data words, so
+/// "stale market data" is a data-quality question.
+#[rustfmt::skip]
+pub const DATA_QUALITY_KEYWORDS: &[&str] = &[
+    "data quality", "dq", "anomal*", "price spike*", "volume spike*", "stale data", "stale bar*",
+    "missing bar*", "missing data", "sentinel", "데이터 품질", "품질 이벤트", "이상치", "이상 징후",
+    "결측", "데이터 이상", "가격 급등", "가격 급락",
+];
+/// LLM tokens and cost → `usage_report`. Checked before market-data words ("quota").
+#[rustfmt::skip]
+pub const USAGE_KEYWORDS: &[&str] = &[
+    "usage", "token usage", "tokens", "llm cost*", "llm spend*", "how much did we spend",
+    "사용량", "토큰", "llm 비용", "비용", "요금",
+];
+/// Asking for acknowledged data-quality events too → `include_acknowledged`.
+pub const INCLUDE_ACK_KEYWORDS: &[&str] = &["ack*", "acknowledg*", "확인된", "확인 처리", "처리된"];
+/// Market-data API health → `alpha_vantage_health`.
+#[rustfmt::skip]
+pub const AV_KEYWORDS: &[&str] = &[
+    "alpha vantage", "av", "rate limit*", "throttl*", "market data", "quota*",
+    "api key", "알파 밴티지", "알파 벤티지", "레이트 리밋", "레이트 리미트", "속도 제한",
+    "호출 제한", "시세 api", "시세 데이터", "데이터 api", "api 키", "쿼터",
+];
+/// Cache hit rate → `cache_status`.
+#[rustfmt::skip]
+pub const CACHE_KEYWORDS: &[&str] = &[
+    "cache*", "caching", "hit rate", "hit ratio", "duckdb", "duck db", "mongodb", "mongo",
+    "캐시", "캐쉬", "적중률", "적중율", "히트율", "히트률", "덕디비", "몽고",
+];
+/// Words selecting the `cache` argument of `cache_status`.
+pub const DUCKDB_KEYWORDS: &[&str] = &["duckdb", "duck db", "duck", "덕디비", "덕db"];
+pub const MONGODB_KEYWORDS: &[&str] = &["mongodb", "mongo", "몽고"];
+/// Strategy comparison → `compare_strategies`.
+#[rustfmt::skip]
+pub const COMPARE_KEYWORDS: &[&str] = &[
+    "compare*", "comparison", "vs", "versus", "which is better", "which one is better",
+    "better than", "head to head", "비교", "대결", "뭐가 나아", "뭐가 더 나아", "어느 게 나아",
+    "어떤 게 나아", "뭐가 더 좋", "어느 쪽이",
+];
+/// Failed backtests → `recent_failures`.
+#[rustfmt::skip]
+pub const FAILURE_KEYWORDS: &[&str] = &[
+    "fail*", "error*", "broke*", "crash*", "went wrong", "wrong", "died", "실패", "에러",
+    "오류", "터졌", "터진", "깨졌", "깨진", "죽었", "죽은", "뻗", "문제 있었", "안 돌아",
+];
+/// Status words; together with a [`BACKTEST_NOUNS`] word (and no id) → follow-up for an id.
+#[rustfmt::skip]
+pub const STATUS_KEYWORDS: &[&str] = &[
+    "status", "progress", "done", "finish*", "complete*", "still running", "going", "상태",
+    "진행", "끝났", "다 됐", "완료", "어떻게 됐", "어떻게 되",
+];
+pub const BACKTEST_NOUNS: &[&str] = &["backtest*", "back test*", "job", "run", "백테스트", "작업"];
+/// Starting a backtest → `trigger_backtest`.
+#[rustfmt::skip]
+pub const TRIGGER_KEYWORDS: &[&str] = &[
+    "run", "re run", "launch*", "kick off", "trigger", "execute", "backtest",
+    "simulate", "돌려", "돌리", "굴려", "실행", "트리거", "백테스트", "테스트 해",
+];
+/// Strategy type words → the English keyword the tool resolves by name or type. Quoted names and
+/// 24-hex ids are taken verbatim; an ASCII word right before "strategy"/"전략" is taken as a name.
+#[rustfmt::skip]
+pub const STRATEGY_TYPES: &[(&str, &[&str])] = &[
+    (
+        "SMA crossover",
+        &[
+            "sma crossover", "sma cross", "sma", "moving average crossover", "moving average",
+            "ma crossover", "golden cross", "이동 평균", "이평선", "골든 크로스",
+        ],
+    ),
+    ("RSI", &["rsi", "상대 강도"]),
+    ("Bollinger", &["bollinger*", "볼린저"]),
+    ("Momentum", &["momentum", "모멘텀"]),
+    (
+        "Buy and hold",
+        &["buy and hold", "buy & hold", "buy n hold", "b&h", "바이 앤 홀드", "매수 후 보유"],
+    ),
+    ("MACD", &["macd"]),
+    ("Mean reversion", &["mean reversion", "평균 회귀"]),
+];
+/// Company names → tickers.
+#[rustfmt::skip]
+pub const SYMBOL_NAMES: &[(&str, &[&str])] = &[
+    ("AAPL", &["애플", "apple"]),
+    ("MSFT", &["마이크로소프트", "microsoft"]),
+    ("TSLA", &["테슬라", "tesla"]),
+    ("NVDA", &["엔비디아", "nvidia"]),
+    ("GOOGL", &["구글", "알파벳", "google", "alphabet"]),
+    ("AMZN", &["아마존", "amazon"]),
+    ("005930", &["삼성전자"]),
+    ("000660", &["sk 하이닉스", "하이닉스"]),
+];
+/// Upper-case words that are never tickers (English stop words, ops jargon; strategy words are
+/// excluded separately). Also filters the lenient lower-case tickers of a follow-up answer.
+#[rustfmt::skip]
+pub const TICKER_STOP_WORDS: &[&str] = &[
+    "I", "A", "AN", "AND", "OR", "ON", "OF", "IN", "AT", "TO", "FOR", "BY", "VS", "THE", "IS",
+    "IT", "ME", "MY", "WE", "US", "OK", "HI", "NO", "YES", "SO", "IF", "AS", "DO", "BE", "UP",
+    "ALL", "ANY", "API", "AV", "DB", "KEY", "YTD", "MTD", "ID", "ETA", "USD", "KRW", "KST",
+    "UTC", "AM", "PM", "PLS", "PLZ", "LLM", "AI", "FYI", "ASAP", "NEW", "RUN", "WHY", "HOW",
+    "WHAT", "WITH", "FROM", "THIS", "THAT", "LAST", "YEAR", "K", "M", "B", "MM", "BN", "N",
+    "SK", "USE", "TRY", "JUST", "BOTH", "THEM", "THOSE", "THESE", "ALSO", "PLUS", "THEN",
+    "SURE", "ONE", "ONES", "ONLY", "TEST", "NOW", "AGAIN", "WHICH", "EACH", "OUR", "YOUR",
+    "SAME", "OTHER", "TWO", "CASH", "DATA", "HELP", "THANK", "THX", "TX",
+];
+/// Named time windows → `since_hours` (first match wins). "last night"/"어젯밤"/"overnight" and
+/// "today" mean the past 24 h; "yesterday" 48 h (covers all of yesterday); "this week" 168 h;
+/// "last week" 336 h (covers all of last week); "this month" 720 h.
+#[rustfmt::skip]
+pub const HOURS_PHRASES: &[(u64, &[&str])] = &[
+    (24, &["last night", "overnight", "today", "past day", "last day", "어젯 밤", "어제 밤", "간밤", "밤사이", "밤새", "오늘"]),
+    (48, &["yesterday", "어제"]),
+    (168, &["this week", "past week", "whole week", "full week", "이번 주", "금주", "일주일"]),
+    (336, &["last week", "지난 주", "저번 주"]),
+    (720, &["this month", "past month", "이번 달", "한 달"]),
+];
+/// Periods relative to `today`: previous calendar year, the one before, and year-to-date.
+pub const LAST_YEAR_KEYWORDS: &[&str] = &[
+    "last year",
+    "previous year",
+    "prior year",
+    "작년",
+    "지난 해",
+    "전년",
+];
+pub const TWO_YEARS_AGO_KEYWORDS: &[&str] = &["year before last", "재작년"];
+pub const THIS_YEAR_KEYWORDS: &[&str] = &[
+    "ytd",
+    "year to date",
+    "this year",
+    "올해",
+    "금년",
+    "연초 이후",
+    "연초부터",
+];
+/// Words dropped from a runbook question to build its `query`.
+#[rustfmt::skip]
+pub const RUNBOOK_FILLER: &[&str] = &[
+    "how", "do", "does", "i", "we", "to", "the", "a", "an", "for", "about", "on", "please", "pls",
+    "is", "are", "there", "any", "what", "should", "me", "show", "find", "search", "get", "give",
+    "our", "can", "you", "알려 줘", "알려 주세요", "보여 줘", "찾아 줘", "있어", "있나요", "있나",
+    "뭐야", "좀", "관련", "에 대한",
+];
+
+pub(super) fn kw_pattern(kw: &str) -> String {
+    if kw.is_ascii() {
+        let (body, open) = kw.strip_suffix('*').map_or((kw, false), |b| (b, true));
+        let words: Vec<String> = body.split(' ').map(regex::escape).collect();
+        let end = if open { r"\w*" } else { r"(?-u:\b)" };
+        format!(r"(?-u:\b){}{end}", words.join(r"[\s\-_]*"))
+    } else {
+        let chars: Vec<String> = kw
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| regex::escape(c.encode_utf8(&mut [0; 4])))
+            .collect();
+        chars.join(r"\s*")
+    }
+}
+
+/// One case-insensitive alternation of a keyword table, longest keyword first.
+pub(super) fn kw_regex(kws: &[&str]) -> Regex {
+    let mut sorted = kws.to_vec();
+    sorted.sort_by_key(|k| Reverse(k.len()));
+    let alts: Vec<String> = sorted.iter().map(|k| kw_pattern(k)).collect();
+    Regex::new(&format!("(?i)(?:{})", alts.join("|"))).expect("keyword table compiles")
+}
+
+pub(super) fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("static regex compiles")
+}
+
+pub(super) fn table_res<T: Copy>(table: &[(T, &[&str])]) -> Vec<(T, Regex)> {
+    table.iter().map(|(k, kws)| (*k, kw_regex(kws))).collect()
+}
+
+macro_rules! kw_static {
+    ($($name:ident = $table:expr;)*) => {
+        $(pub(super) static $name: LazyLock<Regex> = LazyLock::new(|| kw_regex($table));)*
+    };
+}
+kw_static! {
+    RUNBOOK_RE = RUNBOOK_KEYWORDS;
+    DATA_QUALITY_RE = DATA_QUALITY_KEYWORDS;
+    INCLUDE_ACK_RE = INCLUDE_ACK_KEYWORDS;
+    USAGE_RE = USAGE_KEYWORDS;
+    AV_RE = AV_KEYWORDS;
+    CACHE_RE = CACHE_KEYWORDS;
+    DUCKDB_RE = DUCKDB_KEYWORDS;
+    MONGODB_RE = MONGODB_KEYWORDS;
+    COMPARE_RE = COMPARE_KEYWORDS;
+    FAILURE_RE = FAILURE_KEYWORDS;
+    STATUS_RE = STATUS_KEYWORDS;
+    BACKTEST_NOUN_RE = BACKTEST_NOUNS;
+    TRIGGER_RE = TRIGGER_KEYWORDS;
+    LAST_YEAR_RE = LAST_YEAR_KEYWORDS;
+    TWO_YEARS_AGO_RE = TWO_YEARS_AGO_KEYWORDS;
+    THIS_YEAR_RE = THIS_YEAR_KEYWORDS;
+    FILLER_RE = RUNBOOK_FILLER;
+}
+pub(super) static STRATEGY_RES: LazyLock<Vec<(&str, Regex)>> =
+    LazyLock::new(|| table_res(STRATEGY_TYPES));
+pub(super) static SYMBOL_NAME_RES: LazyLock<Vec<(&str, Regex)>> =
+    LazyLock::new(|| table_res(SYMBOL_NAMES));
+pub(super) static HOURS_RES: LazyLock<Vec<(u64, Regex)>> =
+    LazyLock::new(|| table_res(HOURS_PHRASES));
