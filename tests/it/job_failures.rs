@@ -114,7 +114,15 @@ async fn wait_job(
         }
         assert!(
             tokio::time::Instant::now() < until,
-            "no {kind} job as expected: {jobs:?}"
+            "no {kind} job as expected: {:?}",
+            jobs.iter()
+                .map(|j| (
+                    j.state,
+                    j.attempts,
+                    j.last_error.clone(),
+                    j.payload.get("parts_sent")
+                ))
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -170,9 +178,9 @@ async fn misbehaving_delivery_is_dead_after_its_attempts(
         j.state == JobState::Dead
     })
     .await;
-    assert_eq!(dead.attempts, 2, "{dead:?}");
     let last_error = dead.last_error.clone().unwrap_or_default();
-    assert!(last_error.contains(reason), "{dead:?}");
+    assert_eq!(dead.attempts, 2, "{last_error}");
+    assert!(last_error.contains(reason), "{last_error}");
     // The worker that found it used up audits it (just after the burial),
     // once, with the reason.
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -374,7 +382,7 @@ async fn a_message_in_three_parts_posts_each_once_when_part_two_gets_no_answer()
     three_parts_post_once(&app, &slack).await;
     assert_eq!(slack.calls("hung").len(), 1, "part two was held up once");
     let job = &app.store.jobs.list_jobs(Some("deliver"), 10).await.unwrap()[0];
-    assert_eq!(job.attempts, 2, "{job:?}");
+    assert_eq!(job.attempts, 2, "{:?}", job.last_error);
 }
 
 #[tokio::test]
@@ -397,7 +405,11 @@ async fn a_part_rate_limited_past_the_lease_releases_the_job_and_no_part_posts_t
         j.state == JobState::Pending && j.attempts == 1
     })
     .await;
-    assert_eq!(released.payload["parts_sent"], 1, "{released:?}");
+    assert_eq!(
+        released.payload["parts_sent"], 1,
+        "part one recorded as sent ({:?})",
+        released.last_error
+    );
     assert_eq!(released.lease_owner, None);
     assert_eq!(slack.calls("rate_limited").len(), 1);
     // The rest goes out on the retry; nothing twice.
