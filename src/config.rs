@@ -930,6 +930,22 @@ mod tests {
     }
 
     #[test]
+    fn max_attempts_is_also_read_under_its_old_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chatops.toml");
+        for key in ["max_attempts", "delivery_attempts"] {
+            std::fs::write(&path, format!("[jobs]\n{key} = 3\n")).unwrap();
+            let s = Settings::load(Some(&path), &env_of(&[])).unwrap();
+            assert_eq!(s.jobs.max_attempts, 3, "{key}");
+        }
+        std::fs::write(&path, "[jobs]\nmax_attempts = 0\n").unwrap();
+        let err = Settings::load(Some(&path), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jobs.max_attempts"), "{err}");
+    }
+
+    #[test]
     fn the_example_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("chatops.example.toml");
         let s = Settings::load(Some(&path), &env_of(&[])).unwrap();

@@ -12,8 +12,8 @@
 //! it and never posts it again. A part's send is bounded by what is left of
 //! the job's run ([`super::run_deadline`]): a part held up (a 429 waited out
 //! in the client, a surface that does not answer) releases the job for a
-//! retry instead of holding it past its lease, and a Retry-After longer than
-//! that is honoured as the retry's delay, never slept inside the lease.
+//! retry instead of holding it past its lease; a Retry-After the sink
+//! reports is the retry's least delay, never slept inside the lease.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -93,8 +93,6 @@ const OVERSIZED: &[(&str, usize)] = &[
     ("src/agent/mod.rs", 703),
     ("src/config.rs", 724),
     ("src/planner/intent.rs", 820),
-    ("src/store/mongo.rs", 916),
-    ("src/store/sqlite.rs", 817),
 ];
 
 // ---------------------------------------------------------------- reading
