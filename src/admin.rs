@@ -177,6 +177,9 @@ fn summary(r: &AuditRecord) -> String {
         AuditEvent::Delivery {
             purpose, outcome, ..
         } => format!("{purpose} {outcome}"),
+        AuditEvent::JobDead {
+            job_kind, attempts, ..
+        } => format!("{job_kind} dead after {attempts} attempts"),
         AuditEvent::Refused { reason, quiet, .. } => {
             format!("{reason}{}", if *quiet { " (quiet)" } else { "" })
         }

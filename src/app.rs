@@ -154,12 +154,12 @@ impl App {
             expiry: Expirer {
                 registry: self.registry.clone(),
                 sinks: sinks.clone(),
-                max_attempts: self.settings.jobs.delivery_attempts,
             },
             deliver: Deliverer {
                 sinks,
                 auditor: self.auditor.clone(),
-                max_attempts: self.settings.jobs.delivery_attempts,
+                jobs: self.store.jobs.clone(),
+                lease: self.settings.jobs.lease(),
             },
             watch: Watcher::new(
                 self.platform.clone(),
@@ -168,6 +168,7 @@ impl App {
                 self.settings.jobs.clone(),
             ),
             digest,
+            auditor: self.auditor.clone(),
         };
         Worker::new(
             self.store.jobs.clone(),

@@ -59,6 +59,12 @@ impl Auditor {
         }
     }
 
+    /// `text` as records keep it: secrets removed (for an error kept
+    /// outside the audit log too, such as a job's `last_error`).
+    pub fn redact_text(&self, text: &str) -> String {
+        self.redactor.redact(text).into_owned()
+    }
+
     fn redact(&self, event: AuditEvent) -> AuditEvent {
         let r = &self.redactor;
         match event {
@@ -117,6 +123,17 @@ impl Auditor {
                 outcome,
                 attempts,
                 reason: reason.map(|e| r.redact(&e).into_owned()),
+            },
+            AuditEvent::JobDead {
+                job_id,
+                job_kind,
+                attempts,
+                reason,
+            } => AuditEvent::JobDead {
+                job_id,
+                job_kind,
+                attempts,
+                reason: r.redact(&reason).into_owned(),
             },
             AuditEvent::ModelSelected { model, outcome } => AuditEvent::ModelSelected {
                 model: r.redact(&model).into_owned(),

@@ -345,8 +345,11 @@ pub struct JobSettings {
     pub stuck_after_mins: u64,
     /// A watch gives up (and says so) after this.
     pub watch_for_hours: u64,
-    /// Delivery attempts of an outbox message before it is marked dead.
-    pub delivery_attempts: u32,
+    /// Attempts of any job (an outbox message, a watch, a digest, an
+    /// approval's expiry) before it is dead: a try that failed, panicked,
+    /// timed out or ran past its lease counts. (Formerly `delivery_attempts`.)
+    #[serde(alias = "delivery_attempts")]
+    pub max_attempts: u32,
     /// Finished jobs are deleted after this.
     pub keep_finished_days: u64,
 }
@@ -360,7 +363,7 @@ impl Default for JobSettings {
             watch_poll_secs: 3,
             stuck_after_mins: 120,
             watch_for_hours: 72,
-            delivery_attempts: 8,
+            max_attempts: 8,
             keep_finished_days: 7,
         }
     }
@@ -772,7 +775,7 @@ impl Settings {
             ("jobs.watch_poll_secs", self.jobs.watch_poll_secs),
             ("jobs.stuck_after_mins", self.jobs.stuck_after_mins),
             ("jobs.watch_for_hours", self.jobs.watch_for_hours),
-            ("jobs.delivery_attempts", self.jobs.delivery_attempts as u64),
+            ("jobs.max_attempts", self.jobs.max_attempts as u64),
             ("jobs.keep_finished_days", self.jobs.keep_finished_days),
         ];
         for (key, value) in jobs {
@@ -924,6 +927,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("agent.max_steps"), "{err}");
+    }
+
+    #[test]
+    fn max_attempts_is_also_read_under_its_old_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chatops.toml");
+        for key in ["max_attempts", "delivery_attempts"] {
+            std::fs::write(&path, format!("[jobs]\n{key} = 3\n")).unwrap();
+            let s = Settings::load(Some(&path), &env_of(&[])).unwrap();
+            assert_eq!(s.jobs.max_attempts, 3, "{key}");
+        }
+        std::fs::write(&path, "[jobs]\nmax_attempts = 0\n").unwrap();
+        let err = Settings::load(Some(&path), &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jobs.max_attempts"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,15 @@ pub fn prefix_bytes(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// What a panic said (its `&str` or `String` payload), when it said something.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// `text` cut to at most `max` characters, with `…` in place of the rest
 /// when anything was cut (the result is then at most `max` characters too).
 pub fn shorten(text: &str, max: usize) -> String {

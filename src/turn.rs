@@ -32,6 +32,7 @@ use crate::domain::{Caller, ChatEvent, Language, RequestId, Surface};
 use crate::egress::{Egress, Outgoing, Part};
 use crate::i18n;
 use crate::store::{AuditEvent, ProcessedEventRepo};
+use crate::text::panic_message;
 use crate::tools::approval::{ApprovalGate, PendingDecision};
 
 /// How long a surface's event id is remembered (Slack and Discord retry
@@ -323,13 +324,4 @@ impl TurnPipeline {
             only_for_asker: true,
         }
     }
-}
-
-/// What a panic said, when it said something.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into())
 }

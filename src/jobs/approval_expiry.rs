@@ -7,8 +7,9 @@
 //! cancelled in time — and replaces the request with its text and "⌛
 //! Expired: nobody decided in time, nothing was run." instead of the
 //! buttons, through the surface's [`ChatSink`]. An edit that fails is
-//! retried with backoff like a delivery, then the job is dead with the
-//! reason.
+//! retried with backoff like a delivery, until the job's attempts
+//! (`jobs.max_attempts`, counted and capped by the store's claim) are used
+//! up and it is dead with the reason.
 //!
 //! Nothing but ids is stored: no interaction token, so where the only way
 //! to edit a message is an interaction's token (Discord's HTTP-only mode),
@@ -93,8 +94,6 @@ fn run_at(expires_at: DateTime<Utc>) -> DateTime<Utc> {
 pub struct Expirer {
     pub registry: Arc<ToolRegistry>,
     pub sinks: Sinks,
-    /// Tries of the edit before the job is dead (`jobs.delivery_attempts`).
-    pub max_attempts: u32,
 }
 
 impl Expirer {
@@ -136,12 +135,6 @@ impl Expirer {
     }
 
     fn retry(&self, job: &Job, reason: String, after: Option<Duration>) -> JobRelease {
-        if job.attempts >= self.max_attempts {
-            let error = format!("{reason} (gave up after {} attempts)", job.attempts);
-            tracing::error!(job = %job.id, error = %error,
-                "expired approval's message cannot be updated; its buttons stay until clicked");
-            return JobRelease::Dead { error };
-        }
         let wait = backoff(job.attempts).max(after.unwrap_or_default());
         tracing::warn!(job = %job.id, attempt = job.attempts, retry_in_ms = wait.as_millis() as u64,
             error = %reason, "expired approval's message not updated yet");

@@ -38,6 +38,18 @@ pub fn backoff(attempts: u32) -> Duration {
 
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// When a claimed job's run must end: 90 % into its lease (`lease_until`
+/// less a tenth of `lease`), so the worker settles it before anyone else may
+/// claim it. The worker stops the run there; a handler that waits on
+/// something (an outbox part's send) bounds the wait by it.
+pub fn run_deadline(
+    job: &crate::store::Job,
+    lease: chrono::Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    let until = job.lease_until.unwrap_or_else(crate::clock::now);
+    until - lease / 10
+}
+
 /// True once stop was signalled (or its sender is gone).
 pub fn stop_requested(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
     *stop.borrow() || stop.has_changed().is_err()

@@ -1,12 +1,19 @@
 //! The outbox: every chat message that is not the direct answer to a request
 //! (backtest notifications, digests) is stored first as a `deliver` job, then
 //! sent by a worker of the target platform's queue, retried with backoff
-//! (longer when the platform says Retry-After), and settled once: sent, or
-//! dead with the reason. Both ends are audited (`delivery`).
+//! (longer when the platform says Retry-After) until the job's attempts
+//! (`jobs.max_attempts`, capped by the store's claim) are used up, and
+//! settled once: sent, or dead with the reason. Both ends are audited
+//! (`delivery`; a message whose attempts ran out, `job_dead`).
 //!
-//! A message longer than one chat message goes out in parts; the job keeps
-//! how many parts were accepted, so a retry resumes after them instead of
-//! posting them again.
+//! A message longer than one chat message goes out in parts. Each part is
+//! recorded on the job as sent right after the chat surface accepted it, so a
+//! retry — after a failure, a timeout, a panic or a shutdown — resumes after
+//! it and never posts it again. A part's send is bounded by what is left of
+//! the job's run ([`super::run_deadline`]): a part held up (a 429 waited out
+//! in the client, a surface that does not answer) releases the job for a
+//! retry instead of holding it past its lease; a Retry-After the sink
+//! reports is the retry's least delay, never slept inside the lease.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -133,7 +140,10 @@ impl Outbox {
 pub struct Deliverer {
     pub sinks: Sinks,
     pub auditor: Auditor,
-    pub max_attempts: u32,
+    /// Where each part sent is recorded (on the job, under its lease).
+    pub jobs: Arc<dyn JobRepo>,
+    /// The jobs' lease (`jobs.lease_secs`): a part's send ends by the run's deadline.
+    pub lease: chrono::Duration,
 }
 
 impl Deliverer {
@@ -155,27 +165,49 @@ impl Deliverer {
                 .await;
         };
         let parts = sink.split(&message.message);
-        while message.parts_sent < parts.len() {
+        let deadline = super::run_deadline(job, self.lease);
+        while let Some(part) = parts.get(message.parts_sent) {
+            let left = (deadline - crate::clock::now())
+                .to_std()
+                .unwrap_or_default();
             let nonce = nonce(&job.id, message.parts_sent);
-            let sent = sink
-                .send(
-                    message.channel.local(),
-                    message.thread.as_deref(),
-                    &parts[message.parts_sent],
-                    &nonce,
-                )
-                .await;
+            let send = sink.send(
+                message.channel.local(),
+                message.thread.as_deref(),
+                part,
+                &nonce,
+            );
+            let sent = match tokio::time::timeout(left, send).await {
+                Ok(sent) => sent,
+                Err(_) => Err(SendError::Retry {
+                    reason: format!(
+                        "part {} of {} not accepted within the job's lease",
+                        message.parts_sent + 1,
+                        parts.len()
+                    ),
+                    after: None,
+                }),
+            };
             match sent {
-                Ok(()) => message.parts_sent += 1,
+                Ok(()) => {
+                    message.parts_sent += 1;
+                    if !self.record_sent(job, &message).await {
+                        // Another worker holds the job now and goes on from
+                        // what was recorded (this settle is refused).
+                        return JobRelease::Retry {
+                            run_at: crate::clock::now(),
+                            error: "lease lost while sending".into(),
+                            payload: serde_json::to_value(&message).unwrap_or_default(),
+                        };
+                    }
+                }
                 Err(SendError::Dead(reason)) => return self.dead(job, &message, reason).await,
                 Err(SendError::Retry { reason, after }) => {
-                    if job.attempts >= self.max_attempts {
-                        let reason = format!("{reason} (gave up after {} attempts)", job.attempts);
-                        return self.dead(job, &message, reason).await;
-                    }
+                    // A Retry-After past the run's deadline is the retry's delay.
                     let wait = backoff(job.attempts).max(after.unwrap_or_default());
                     tracing::warn!(job = %job.id, channel = %message.channel, attempt = job.attempts,
-                        retry_in_ms = wait.as_millis() as u64, error = %reason, "outbox message not delivered yet");
+                        parts_sent = message.parts_sent, retry_in_ms = wait.as_millis() as u64,
+                        error = %reason, "outbox message not delivered yet");
                     return JobRelease::Retry {
                         run_at: crate::clock::now()
                             + chrono::Duration::from_std(wait).unwrap_or_default(),
@@ -187,6 +219,33 @@ impl Deliverer {
         }
         self.audit(job, &message, "sent", None).await;
         JobRelease::Done
+    }
+
+    /// Record on the job that `message.parts_sent` parts are out, before the
+    /// next is sent. False when the job's lease is lost (stop sending). When
+    /// the store fails the delivery goes on: the settle writes it too.
+    async fn record_sent(&self, job: &Job, message: &OutboundMessage) -> bool {
+        let Some(worker) = job.lease_owner.as_deref() else {
+            return true;
+        };
+        let payload = serde_json::to_value(message).unwrap_or_default();
+        match self
+            .jobs
+            .save_job_progress(&job.id, worker, &payload, crate::clock::now())
+            .await
+        {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(job = %job.id, parts_sent = message.parts_sent,
+                    "outbox progress not recorded: the job's lease is lost; stopping");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(job = %job.id, parts_sent = message.parts_sent, error = %e,
+                    "outbox progress not recorded");
+                true
+            }
+        }
     }
 
     async fn dead(&self, job: &Job, message: &OutboundMessage, reason: String) -> JobRelease {

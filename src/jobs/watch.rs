@@ -5,7 +5,8 @@
 //! in — also when the bot was down at the time: the watch waits in the
 //! store. A backtest pending or running past `jobs.stuck_after_mins` is
 //! reported as stuck once, citing the runbook; a watch older than
-//! `jobs.watch_for_hours` gives up and says so.
+//! `jobs.watch_for_hours` gives up and says so — checked before the platform
+//! is read, so a platform that keeps failing cannot keep a watch alive.
 //!
 //! Each message's outbox key is derived from the watch, so a poll that runs
 //! twice (a lost lease) still posts once.
@@ -50,6 +51,13 @@ pub struct Watch {
     pub since: DateTime<Utc>,
     #[serde(default)]
     pub stuck_reported: bool,
+    /// Reads of the quant platform that failed in a row (the next look backs off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_reads: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Records watches: what `trigger_backtest` reports a started backtest to.
@@ -126,6 +134,7 @@ impl BacktestWatches for WatchRecorder {
             request_id: started.request_id.clone(),
             since: crate::clock::now(),
             stuck_reported: false,
+            failed_reads: 0,
         };
         WatchRecorder::record(self, &watch)
             .await
@@ -164,20 +173,31 @@ impl Watcher {
         };
         let now = crate::clock::now();
         let lang = watch.language;
+        // The give-up deadline comes first, whatever the platform says or
+        // fails to say.
+        let watch_for = chrono::Duration::hours(self.settings.watch_for_hours as i64);
+        if now - watch.since > watch_for {
+            let text = gave_up(&watch, self.settings.watch_for_hours);
+            return self.post_and_finish(job, &watch, "gave_up", text).await;
+        }
         let backtest = match self.platform.backtest(&watch.backtest_id).await {
             Ok(b) => b,
             Err(e) => {
-                // The platform being down is no reason to stop watching.
-                return JobRelease::Retry {
-                    run_at: now
-                        + self.poll_every().max(
-                            chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default(),
-                        ),
-                    error: e.to_string(),
-                    payload: job.payload.clone(),
+                // The platform being down is no reason to stop watching, nor
+                // a failed run of the watch: look again later (backing off),
+                // until the deadline above.
+                watch.failed_reads = watch.failed_reads.saturating_add(1);
+                tracing::warn!(job = %job.id, backtest = %watch.backtest_id,
+                    failed_reads = watch.failed_reads, error = %e, "watched backtest not readable");
+                let wait =
+                    chrono::Duration::from_std(backoff(watch.failed_reads)).unwrap_or_default();
+                return JobRelease::Snooze {
+                    run_at: now + self.poll_every().max(wait),
+                    payload: serde_json::to_value(&watch).unwrap_or_default(),
                 };
             }
         };
+        watch.failed_reads = 0;
         let b = match backtest {
             Some(b) => b,
             None => {
@@ -191,11 +211,6 @@ impl Watcher {
         if b.status.is_finished() {
             let text = self.finished(&watch, &b).await;
             return self.post_and_finish(job, &watch, "done", text).await;
-        }
-        let watch_for = chrono::Duration::hours(self.settings.watch_for_hours as i64);
-        if now - watch.since > watch_for {
-            let text = gave_up(&watch, self.settings.watch_for_hours);
-            return self.post_and_finish(job, &watch, "gave_up", text).await;
         }
         let stuck_for = now - b.started_at.unwrap_or(b.created_at);
         let limit = chrono::Duration::minutes(self.settings.stuck_after_mins as i64);

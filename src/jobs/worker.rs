@@ -2,16 +2,28 @@
 //! kind's handler within the lease, settles it (done, snoozed, retried with
 //! backoff, dead), purges finished jobs, and hands unfinished ones back at
 //! shutdown.
+//!
+//! A run that panics or runs out of its time is settled here as a failed
+//! attempt (the payload the job saved kept); the store's claim counts every
+//! attempt and buries a job that used up `jobs.max_attempts`, which the
+//! worker then audits (`job_dead`).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::{approval_expiry, backoff, digest, outbox, stop_requested, watch};
+use super::{approval_expiry, backoff, digest, outbox, run_deadline, stop_requested, watch};
+use crate::audit::Auditor;
 use crate::config::JobSettings;
-use crate::store::{Job, JobRelease, JobRepo};
+use crate::domain::{Caller, ChannelId, RequestId, Subject, Surface};
+use crate::store::{AuditEvent, Claim, Job, JobRelease, JobRepo};
+
+/// Longest panic message kept in a job's `last_error` (characters).
+const PANIC_MESSAGE_CHARS: usize = 300;
 
 /// How often a worker deletes finished jobs past their keep time.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
@@ -23,6 +35,8 @@ pub struct Handlers {
     pub expiry: approval_expiry::Expirer,
     /// Only `chatops serve` builds digests.
     pub digest: Option<digest::Digester>,
+    /// Records the jobs that used up their attempts.
+    pub auditor: Auditor,
 }
 
 impl Handlers {
@@ -83,12 +97,7 @@ impl Worker {
         let queues: Vec<&str> = self.queues.iter().map(String::as_str).collect();
         let idle = Duration::from_millis(self.settings.idle_poll_ms);
         let lease = self.settings.lease();
-        // A job runs for at most 90 % of its lease, so it is settled before
-        // anyone else may claim it.
-        let run_limit = lease
-            .to_std()
-            .unwrap_or(Duration::from_secs(60))
-            .mul_f64(0.9);
+        let max_attempts = self.settings.max_attempts;
         let mut running: JoinSet<()> = JoinSet::new();
         let mut last_purge: Option<std::time::Instant> = None;
         tracing::info!(worker = %self.id, queues = ?queues, "job worker started");
@@ -107,14 +116,16 @@ impl Worker {
             }
             let claimed = self
                 .jobs
-                .claim_job(&self.id, &queues, crate::clock::now(), lease)
+                .claim_job(&self.id, &queues, crate::clock::now(), lease, max_attempts)
                 .await;
             match claimed {
-                Ok(Some(job)) => {
+                Ok(Some(Claim::Run(job))) => {
                     let (jobs, handlers, worker) =
                         (self.jobs.clone(), self.handlers.clone(), self.id.clone());
-                    running.spawn(run_one(jobs, handlers, worker, job, run_limit));
+                    let settings = self.settings.clone();
+                    running.spawn(run_one(jobs, handlers, worker, job, settings));
                 }
+                Ok(Some(Claim::Dead(job))) => self.handlers.buried(&job).await,
                 Ok(None) => {
                     tokio::select! {
                         _ = tokio::time::sleep(idle) => {}
@@ -158,23 +169,80 @@ impl Worker {
     }
 }
 
-/// Run one claimed job within `limit` and settle it.
+impl Handlers {
+    /// Log and audit a job its claim found with its attempts used up.
+    async fn buried(&self, job: &Job) {
+        let reason = job.last_error.clone().unwrap_or_else(|| "failed".into());
+        tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, error = %reason,
+            "job dead: its attempts are used up; it will not run again");
+        let text = |key: &str| job.payload.get(key).and_then(|v| v.as_str());
+        let channel = text("channel")
+            .and_then(|c| ChannelId::parse(c).ok())
+            .or_else(|| ChannelId::new(Surface::Console, &job.queue).ok())
+            .or_else(|| ChannelId::new(Surface::Console, "jobs").ok());
+        let Some(channel) = channel else { return };
+        let request_id =
+            text("request_id").map_or_else(RequestId::generate, RequestId::from_stored);
+        let worker = Caller {
+            subject: Subject::system("jobs"),
+            groups: vec![],
+            channel,
+        };
+        let event = AuditEvent::JobDead {
+            job_id: job.id.clone(),
+            job_kind: job.kind.clone(),
+            attempts: job.attempts,
+            reason,
+        };
+        self.auditor
+            .record_or_log(&request_id, &worker, event)
+            .await;
+    }
+}
+
+/// Run one claimed job until its run deadline and settle it. A panic or a
+/// run out of time is a failed attempt; when it was the job's last, it is
+/// due at once, so the next claim buries it without waiting out a backoff.
 async fn run_one(
     jobs: Arc<dyn JobRepo>,
     handlers: Arc<Handlers>,
     worker: String,
     job: Job,
-    limit: Duration,
+    settings: JobSettings,
 ) {
-    let release = match tokio::time::timeout(limit, handlers.run(&job)).await {
-        Ok(release) => release,
-        Err(_) => JobRelease::Retry {
-            run_at: crate::clock::now()
-                + chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default(),
-            error: format!("timed out after {} s", limit.as_secs()),
-            payload: job.payload.clone(),
-        },
+    let deadline = run_deadline(&job, settings.lease());
+    let limit = (deadline - crate::clock::now())
+        .to_std()
+        .unwrap_or_default();
+    let run = AssertUnwindSafe(handlers.run(&job)).catch_unwind();
+    let failed = match tokio::time::timeout(limit, run).await {
+        Ok(Ok(release)) => Ok(release),
+        Ok(Err(panic)) => {
+            let message = crate::text::panic_message(&*panic);
+            let message = handlers.auditor.redact_text(&message);
+            Err(format!(
+                "panicked: {}",
+                crate::text::shorten(&message, PANIC_MESSAGE_CHARS)
+            ))
+        }
+        Err(_) => Err(format!(
+            "did not finish within its lease (stopped after {:.1} s)",
+            limit.as_secs_f64()
+        )),
     };
+    let release = match failed {
+        Ok(release) => release,
+        Err(error) => {
+            tracing::error!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %error,
+                "job run failed");
+            JobRelease::Failed {
+                run_at: crate::clock::now()
+                    + chrono::Duration::from_std(backoff(job.attempts)).unwrap_or_default(),
+                error,
+            }
+        }
+    };
+    let release = last_attempt_due_now(release, &job, settings.max_attempts);
     match jobs
         .release_job(&job.id, &worker, &release, crate::clock::now())
         .await
@@ -189,11 +257,30 @@ async fn run_one(
     }
 }
 
+/// A retry after the job's last attempt is due at once: the next claim
+/// buries it (and it is audited) instead of it waiting out a backoff first.
+fn last_attempt_due_now(release: JobRelease, job: &Job, max_attempts: u32) -> JobRelease {
+    if job.attempts < max_attempts {
+        return release;
+    }
+    let now = crate::clock::now();
+    match release {
+        JobRelease::Retry { error, payload, .. } => JobRelease::Retry {
+            run_at: now,
+            error,
+            payload,
+        },
+        JobRelease::Failed { error, .. } => JobRelease::Failed { run_at: now, error },
+        other => other,
+    }
+}
+
 fn release_name(release: &JobRelease) -> &'static str {
     match release {
         JobRelease::Done => "done",
         JobRelease::Snooze { .. } => "snoozed",
         JobRelease::Retry { .. } => "retry",
+        JobRelease::Failed { .. } => "failed",
         JobRelease::Dead { .. } => "dead",
     }
 }

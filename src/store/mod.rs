@@ -14,9 +14,11 @@
 pub mod backends;
 pub mod mongo;
 mod mongo_approvals;
+mod mongo_jobs;
 pub mod mongo_limits;
 pub mod sqlite;
 mod sqlite_approvals;
+mod sqlite_jobs;
 pub mod sqlite_limits;
 
 use async_trait::async_trait;
@@ -273,6 +275,17 @@ pub enum AuditEvent {
         /// answered, step_limit, timeout, failed.
         status: String,
     },
+    /// A job used up its attempts (each failed, panicked, timed out or ran
+    /// past its lease): dead, never run again. Recorded by the worker whose
+    /// claim found it so.
+    JobDead {
+        job_id: String,
+        /// deliver, watch_backtest, digest, approval_expiry…
+        job_kind: String,
+        attempts: u32,
+        /// How its last attempt ended.
+        reason: String,
+    },
     /// An outbox message left the bot for good: sent, or dead and why.
     Delivery {
         job_id: String,
@@ -295,6 +308,7 @@ impl AuditEvent {
             AuditEvent::ApprovalDecided { .. } => "approval_decided",
             AuditEvent::ReplyOut { .. } => "reply_out",
             AuditEvent::Delivery { .. } => "delivery",
+            AuditEvent::JobDead { .. } => "job_dead",
             AuditEvent::Refused { .. } => "refused",
             AuditEvent::Ignored { .. } => "ignored",
             AuditEvent::BudgetExceeded { .. } => "budget_exceeded",
@@ -738,9 +752,42 @@ pub enum JobRelease {
         error: String,
         payload: Value,
     },
+    /// The run failed without saying how to go on (it panicked, or ran out
+    /// of its time): run again at `run_at`. The stored payload is kept, with
+    /// any progress the job saved while it ran ([`JobRepo::save_job_progress`]).
+    Failed {
+        run_at: DateTime<Utc>,
+        error: String,
+    },
     /// Failed for good.
     Dead { error: String },
 }
+
+/// What a claim hands the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Run it: running under the worker's lease, this claim counted in `attempts`.
+    Run(Job),
+    /// Its attempts were used up (`max_attempts` claims, each failed, timed
+    /// out or ran past its lease): it is dead now, `last_error` says how its
+    /// last attempt ended. Nobody runs it; the worker audits it.
+    Dead(Job),
+}
+
+impl Claim {
+    /// The job to run, if this claim is one.
+    pub fn into_run(self) -> Option<Job> {
+        match self {
+            Claim::Run(job) => Some(job),
+            Claim::Dead(_) => None,
+        }
+    }
+}
+
+/// `last_error` of a job buried at claim while its lease had run out: its
+/// last attempt never settled (the worker hung past its lease, crashed or
+/// was killed).
+pub const RAN_PAST_ITS_LEASE: &str = "ran past its lease without settling";
 
 /// Durable background work, claimed with a lease. Jobs whose worker died are
 /// claimable again once the lease expires; a worker whose lease expired can no
@@ -753,14 +800,32 @@ pub trait JobRepo: Send + Sync {
     /// Atomically claim the job with the earliest `run_at` among those in
     /// `queues` that are pending with `run_at <= now`, or running with
     /// `lease_until < now`. It becomes running, owned by `worker` until
-    /// `now + lease`, with `attempts + 1`.
+    /// `now + lease`, with `attempts + 1`: every claim counts, so a run that
+    /// panics, hangs or dies before it settles is an attempt too.
+    ///
+    /// The cap is kept here, the one place every run passes through: a due
+    /// job already claimed `max_attempts` times is never handed out again.
+    /// Such jobs are buried first, one per call ([`Claim::Dead`]): dead, with
+    /// [`RAN_PAST_ITS_LEASE`] as `last_error` when its lease had run out, else
+    /// the error its last attempt settled with.
     async fn claim_job(
         &self,
         worker: &str,
         queues: &[&str],
         now: DateTime<Utc>,
         lease: chrono::Duration,
-    ) -> StoreResult<Option<Job>>;
+        max_attempts: u32,
+    ) -> StoreResult<Option<Claim>>;
+    /// Replace the payload of a job `worker` holds: progress saved while it
+    /// runs (an outbox part sent), kept whatever ends the run. False (and
+    /// nothing changes) when the job is not running under `worker`'s lease.
+    async fn save_job_progress(
+        &self,
+        id: &str,
+        worker: &str,
+        payload: &Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Settle a job `worker` claimed. False (and nothing changes) when the job
     /// is not running under `worker`'s lease any more.
     async fn release_job(

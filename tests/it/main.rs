@@ -18,6 +18,7 @@ mod cli;
 mod discord;
 mod eval;
 mod governance;
+mod job_failures;
 mod jobs;
 mod live_platform;
 mod odd_answers;

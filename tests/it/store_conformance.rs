@@ -6,9 +6,9 @@ use crate::common;
 
 use chatops::store::backends::Store;
 use chatops::store::{
-    Approval, ApprovalStatus, AuditEvent, AuditQuery, AuditRecord, ChainReport, ChatSession,
-    DayTotals, DecideError, Job, JobRelease, JobState, NewJob, StoreStats, Turn, UsageRow,
-    UsageScope, verify_audit_chain,
+    Approval, ApprovalStatus, AuditEvent, AuditQuery, AuditRecord, ChainReport, ChatSession, Claim,
+    DayTotals, DecideError, Job, JobRelease, JobState, NewJob, RAN_PAST_ITS_LEASE, StoreStats,
+    Turn, UsageRow, UsageScope, verify_audit_chain,
 };
 use chrono::{Duration, NaiveDate};
 use common::{Backend, ReopenableStore};
@@ -999,6 +999,18 @@ async fn enqueue(store: &Store, job: &NewJob, now: chrono::DateTime<chrono::Utc>
         .expect("a new key is stored")
 }
 
+/// The cap the job tests claim with (beyond what they reach, but for
+/// `jobs_used_up_attempts_are_dead_at_claim`).
+const MAX_ATTEMPTS: u32 = 8;
+
+/// A claim that must be a run.
+fn to_run(claim: Claim) -> Job {
+    match claim {
+        Claim::Run(job) => job,
+        Claim::Dead(job) => panic!("expected a run, the claim buried {job:?}"),
+    }
+}
+
 async fn job(store: &Store, id: &str) -> Job {
     store.jobs.get_job(id).await.unwrap().expect("job exists")
 }
@@ -1091,9 +1103,10 @@ async fn jobs_claim_by_queue_and_run_at(store: Store) {
         async move {
             store
                 .jobs
-                .claim_job(worker, queues, at, lease)
+                .claim_job(worker, queues, at, lease, MAX_ATTEMPTS)
                 .await
                 .unwrap()
+                .map(to_run)
         }
     };
     let first = claim("slack-1", &["slack"], now).await.expect("a due job");
@@ -1139,9 +1152,10 @@ async fn jobs_expired_lease_moves_to_another_worker(store: Store) {
     let id = enqueue(&store, &new_job(Some("watch:bt-1"), "slack", now), now).await;
     let claimed = store
         .jobs
-        .claim_job("w1", &["slack"], now, lease)
+        .claim_job("w1", &["slack"], now, lease, MAX_ATTEMPTS)
         .await
         .unwrap()
+        .map(to_run)
         .unwrap();
     assert_eq!(claimed.id, id);
     // While the lease runs (up to and including lease_until), nobody else gets it.
@@ -1149,18 +1163,20 @@ async fn jobs_expired_lease_moves_to_another_worker(store: Store) {
         assert_eq!(
             store
                 .jobs
-                .claim_job("w2", &["slack"], at, lease)
+                .claim_job("w2", &["slack"], at, lease, MAX_ATTEMPTS)
                 .await
-                .unwrap(),
+                .unwrap()
+                .map(to_run),
             None
         );
     }
     let expired = now + lease + Duration::milliseconds(1);
     let taken = store
         .jobs
-        .claim_job("w2", &["slack"], expired, lease)
+        .claim_job("w2", &["slack"], expired, lease, MAX_ATTEMPTS)
         .await
         .unwrap()
+        .map(to_run)
         .expect("an expired lease is claimable");
     assert_eq!(taken.id, id);
     assert_eq!(taken.attempts, 2);
@@ -1221,9 +1237,10 @@ async fn jobs_release_variants(store: Store) {
         async move {
             store
                 .jobs
-                .claim_job("w", &["digest"], at, lease)
+                .claim_job("w", &["digest"], at, lease, MAX_ATTEMPTS)
                 .await
                 .unwrap()
+                .map(to_run)
         }
     };
     let release = |id: String, r: JobRelease, at| {
@@ -1321,6 +1338,159 @@ async fn jobs_release_variants(store: Store) {
     );
 }
 
+async fn jobs_used_up_attempts_are_dead_at_claim(store: Store) {
+    let now = chatops::clock::now();
+    let lease = Duration::seconds(30);
+    let claim = |queue: &'static str, worker: &'static str, at| {
+        let store = store.clone();
+        async move {
+            store
+                .jobs
+                .claim_job(worker, &[queue], at, lease, 2)
+                .await
+                .unwrap()
+        }
+    };
+    let far = now + Duration::days(365);
+
+    // A run that panicked, twice: each settled as failed (the worker's part),
+    // each claim counted; the third claim buries it with its last reason.
+    let id = enqueue(&store, &new_job(Some("panics"), "slack", now), now).await;
+    for attempt in 1..=2 {
+        let run = to_run(claim("slack", "w", now).await.expect("due"));
+        assert_eq!(run.attempts, attempt);
+        let failed = JobRelease::Failed {
+            run_at: now,
+            error: format!("panicked: boom {attempt}"),
+        };
+        assert!(
+            store
+                .jobs
+                .release_job(&id, "w", &failed, now)
+                .await
+                .unwrap()
+        );
+        let settled = job(&store, &id).await;
+        assert_eq!(settled.state, JobState::Pending);
+        assert_eq!(
+            settled.payload["text"], "백테스트 완료",
+            "a failed run keeps the payload"
+        );
+    }
+    let Some(Claim::Dead(dead)) = claim("slack", "w", now).await else {
+        panic!("the third claim buries the job");
+    };
+    assert_eq!(dead.id, id);
+    assert_eq!(dead.state, JobState::Dead);
+    assert_eq!(dead.attempts, 2);
+    assert_eq!(dead.last_error.as_deref(), Some("panicked: boom 2"));
+    assert_eq!((dead.lease_owner.clone(), dead.lease_until), (None, None));
+    assert_eq!(job(&store, &id).await, dead, "the burial is stored");
+    assert_eq!(claim("slack", "w", far).await, None, "never claimed again");
+
+    // A run that never settles (hung past its lease, or its worker died):
+    // the claim after its lease counts it; once used up, it is buried.
+    let hung = enqueue(&store, &new_job(Some("hangs"), "discord", now), now).await;
+    let first = to_run(claim("discord", "w1", now).await.expect("due"));
+    assert_eq!(first.attempts, 1);
+    let after_first = now + lease + Duration::milliseconds(1);
+    let second = to_run(
+        claim("discord", "w2", after_first)
+            .await
+            .expect("lease ran out"),
+    );
+    assert_eq!((second.id.as_str(), second.attempts), (hung.as_str(), 2));
+    let after_second = after_first + lease + Duration::milliseconds(1);
+    let Some(Claim::Dead(dead)) = claim("discord", "w3", after_second).await else {
+        panic!("a job that ran past its lease on its last attempt is buried");
+    };
+    assert_eq!(dead.id, hung);
+    assert_eq!(dead.attempts, 2);
+    assert_eq!(dead.last_error.as_deref(), Some(RAN_PAST_ITS_LEASE));
+    assert_eq!(claim("discord", "w3", far).await, None);
+    // Its last worker can no longer settle it.
+    assert!(
+        !store
+            .jobs
+            .release_job(&hung, "w2", &JobRelease::Done, after_second)
+            .await
+            .unwrap()
+    );
+}
+
+async fn jobs_progress_saved_under_the_lease_outlives_the_run(store: Store) {
+    let now = chatops::clock::now();
+    let lease = Duration::seconds(30);
+    let mut part = new_job(Some("deliver:parts"), "slack", now);
+    part.payload = json!({"parts_sent": 0});
+    let id = enqueue(&store, &part, now).await;
+    let claim = |worker: &'static str, at| {
+        let store = store.clone();
+        async move {
+            store
+                .jobs
+                .claim_job(worker, &["slack"], at, lease, MAX_ATTEMPTS)
+                .await
+                .unwrap()
+                .map(to_run)
+                .expect("due")
+        }
+    };
+    let save = |worker: &'static str, parts: u32, at| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            store
+                .jobs
+                .save_job_progress(&id, worker, &json!({"parts_sent": parts}), at)
+                .await
+                .unwrap()
+        }
+    };
+    claim("w1", now).await;
+    // Only the lease holder saves progress.
+    assert!(!save("w2", 9, now).await);
+    assert_eq!(job(&store, &id).await.payload, json!({"parts_sent": 0}));
+    assert!(save("w1", 1, now).await);
+    let running = job(&store, &id).await;
+    assert_eq!(running.payload, json!({"parts_sent": 1}));
+    assert_eq!(
+        (running.state, running.lease_owner.as_deref()),
+        (JobState::Running, Some("w1"))
+    );
+    // A run that failed (timed out) keeps what it saved.
+    let failed = JobRelease::Failed {
+        run_at: now,
+        error: "did not finish within its lease (stopped after 4.0 s)".into(),
+    };
+    assert!(
+        store
+            .jobs
+            .release_job(&id, "w1", &failed, now)
+            .await
+            .unwrap()
+    );
+    let retried = job(&store, &id).await;
+    assert_eq!(retried.payload, json!({"parts_sent": 1}));
+    assert_eq!(
+        retried.last_error.as_deref(),
+        Some("did not finish within its lease (stopped after 4.0 s)")
+    );
+    assert_eq!((retried.state, retried.attempts), (JobState::Pending, 1));
+    // So does one handed back at shutdown.
+    claim("w1", now).await;
+    assert!(save("w1", 2, now).await);
+    assert_eq!(store.jobs.abandon_jobs("w1", now).await.unwrap(), 1);
+    let handed_back = job(&store, &id).await;
+    assert_eq!(handed_back.payload, json!({"parts_sent": 2}));
+    assert_eq!(
+        handed_back.attempts, 1,
+        "the handed-back claim is not counted"
+    );
+    // Nothing is saved on a job nobody holds.
+    assert!(!save("w1", 3, now).await);
+}
+
 async fn jobs_abandon_and_purge(store: Store) {
     let now = chatops::clock::now();
     let lease = Duration::seconds(60);
@@ -1333,9 +1503,10 @@ async fn jobs_abandon_and_purge(store: Store) {
     for worker in ["w1", "w1", "w2"] {
         let j = store
             .jobs
-            .claim_job(worker, &["console"], now, lease)
+            .claim_job(worker, &["console"], now, lease, MAX_ATTEMPTS)
             .await
             .unwrap()
+            .map(to_run)
             .unwrap();
         held.insert(j.id, worker);
     }
@@ -1356,9 +1527,10 @@ async fn jobs_abandon_and_purge(store: Store) {
     }
     let again = store
         .jobs
-        .claim_job("w3", &["console"], t1, lease)
+        .claim_job("w3", &["console"], t1, lease, MAX_ATTEMPTS)
         .await
         .unwrap()
+        .map(to_run)
         .unwrap();
     assert_eq!(held[&again.id], "w1");
     assert_eq!(again.attempts, 1);
@@ -1484,9 +1656,10 @@ async fn concurrent_claimers_never_share_a_job(reopenable: &ReopenableStore) {
             let mut claimed = Vec::new();
             while let Some(j) = store
                 .jobs
-                .claim_job(worker, &["slack"], now, Duration::seconds(60))
+                .claim_job(worker, &["slack"], now, Duration::seconds(60), MAX_ATTEMPTS)
                 .await
                 .unwrap()
+                .map(to_run)
             {
                 assert_eq!(j.lease_owner.as_deref(), Some(worker));
                 assert_eq!(j.attempts, 1, "claimed once only");
@@ -2236,9 +2409,16 @@ async fn claim_only(
 ) {
     let claimed = store
         .jobs
-        .claim_job("stats-worker", &[queue], now, Duration::seconds(60))
+        .claim_job(
+            "stats-worker",
+            &[queue],
+            now,
+            Duration::seconds(60),
+            MAX_ATTEMPTS,
+        )
         .await
         .unwrap()
+        .map(to_run)
         .expect("a due job");
     assert_eq!(claimed.id, expected);
     if let Some(release) = release {
@@ -2447,9 +2627,16 @@ async fn stats_count_what_metrics_show(store: Store) {
         assert!(
             store
                 .jobs
-                .claim_job("stats-worker", &["q-watch"], now, Duration::seconds(60))
+                .claim_job(
+                    "stats-worker",
+                    &["q-watch"],
+                    now,
+                    Duration::seconds(60),
+                    MAX_ATTEMPTS
+                )
                 .await
                 .unwrap()
+                .map(to_run)
                 .is_some()
         );
     }
@@ -2535,6 +2722,8 @@ conformance!(
         jobs_expired_lease_moves_to_another_worker,
         jobs_release_variants,
         jobs_abandon_and_purge,
+        jobs_used_up_attempts_are_dead_at_claim,
+        jobs_progress_saved_under_the_lease_outlives_the_run,
         schedule_cursor_compare_and_set,
         usage_counters_accumulate,
         limit_counters_and_day_totals,

@@ -2,7 +2,7 @@
 //! (chat.postMessage, chat.update, reactions, usergroups.list, auth.test,
 //! apps.connections.open) and response_url endpoints, recording every call
 //! and what it answered, with failures on demand (HTTP 500, 429 with
-//! Retry-After, a channel that is gone, a message that is gone, a token
+//! Retry-After, a post that never gets an answer, a channel that is gone, a message that is gone, a token
 //! auth.test refuses). Plus a client that sends signed requests to a bot's
 //! HTTP server.
 
@@ -44,6 +44,12 @@ pub struct FakeSlackState {
     pub fail_posts: AtomicUsize,
     /// chat.postMessage answers 429 (Retry-After: 1) this many more times.
     pub rate_limit_posts: AtomicUsize,
+    /// The next chat.postMessage whose body contains this text never gets
+    /// an answer (the client gives up first).
+    pub hang_post_containing: Mutex<Option<String>>,
+    /// The next chat.postMessage whose body contains this text answers 429
+    /// with this Retry-After (seconds).
+    pub rate_limit_post_containing: Mutex<Option<(String, u64)>>,
     /// chat.postMessage to this channel answers `channel_not_found`.
     pub gone_channel: Mutex<Option<String>>,
     /// chat.update answers HTTP 500 this many more times.
@@ -82,6 +88,26 @@ async fn web_api(
         })
     };
     if method == "chat.postMessage" {
+        let raw = body.to_string();
+        let hang = take_if_contained(&s.hang_post_containing, &raw, |n| n.as_str()).is_some();
+        if hang {
+            record("hung");
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return (StatusCode::INTERNAL_SERVER_ERROR, "too late").into_response();
+        }
+        if let Some((_, secs)) =
+            take_if_contained(&s.rate_limit_post_containing, &raw, |(n, _)| n.as_str())
+        {
+            record("rate_limited");
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert("retry-after", secs.to_string().parse().unwrap());
+            return r;
+        }
         if take_one(&s.fail_posts) {
             record("failed");
             return (StatusCode::INTERNAL_SERVER_ERROR, "upstream trouble").into_response();
@@ -140,6 +166,20 @@ async fn web_api(
         answer: answer.clone(),
     });
     axum::Json(answer).into_response()
+}
+
+/// Take the trigger out of `slot` when `raw` contains its needle.
+fn take_if_contained<T>(
+    slot: &Mutex<Option<T>>,
+    raw: &str,
+    needle: impl Fn(&T) -> &str,
+) -> Option<T> {
+    let mut slot = slot.lock().unwrap();
+    if slot.as_ref().is_some_and(|t| raw.contains(needle(t))) {
+        slot.take()
+    } else {
+        None
+    }
 }
 
 fn take_one(counter: &AtomicUsize) -> bool {
