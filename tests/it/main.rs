@@ -17,6 +17,7 @@ mod architecture;
 mod cli;
 mod discord;
 mod eval;
+mod every_turn;
 mod governance;
 mod job_failures;
 mod jobs;

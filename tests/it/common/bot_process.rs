@@ -49,6 +49,11 @@ impl BotProcess {
         self.child.id()
     }
 
+    /// Whether the process is still running (it has not exited or died).
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
