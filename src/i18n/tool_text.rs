@@ -103,19 +103,58 @@ pub const TEN_NEWEST_SHOWN: Phrase = Phrase::new("(10 newest shown)", "(최근 1
 
 // ------------------------------------------------------------ recent_failures
 
-pub fn no_failures(lang: Language, hours: u32) -> String {
+/// The filters a `recent_failures` call applied, each named in its answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailureFilters<'a> {
+    pub strategy: Option<&'a str>,
+    pub symbol: Option<&'a str>,
+    pub error_kind: Option<&'a str>,
+}
+
+impl FailureFilters<'_> {
+    /// " of RSI on AAPL (timeout)" / " (RSI · AAPL · timeout)".
+    fn said(&self, lang: Language) -> String {
+        let parts: Vec<&str> = [self.strategy, self.symbol, self.error_kind]
+            .into_iter()
+            .flatten()
+            .collect();
+        if parts.is_empty() {
+            return String::new();
+        }
+        match lang {
+            Language::En => format!(" matching {}", parts.join(" · ")),
+            Language::Ko => format!(" ({})", parts.join(" · ")),
+        }
+    }
+}
+
+pub fn no_failures(lang: Language, hours: u32, filters: &FailureFilters) -> String {
+    let said = filters.said(lang);
     pick(
         lang,
-        format!("No failed backtests in the last {hours} h."),
-        format!("최근 {hours}시간 동안 실패한 백테스트가 없습니다."),
+        format!("No failed backtests{said} in the last {hours} h."),
+        format!("최근 {hours}시간 동안 실패한 백테스트{said}가 없습니다."),
     )
 }
 
-pub fn failures_heading(lang: Language, count: usize, hours: u32) -> String {
+/// "6 failed backtest(s) in the last 24 h, 5 shown".
+pub fn failures_heading(
+    lang: Language,
+    count: usize,
+    shown: usize,
+    hours: u32,
+    filters: &FailureFilters,
+) -> String {
+    let said = filters.said(lang);
+    let (shown_en, shown_ko) = if shown < count {
+        (format!(", {shown} shown"), format!(", {shown}건 표시"))
+    } else {
+        (String::new(), String::new())
+    };
     pick(
         lang,
-        format!("{count} failed backtest(s) in the last {hours} h"),
-        format!("최근 {hours}시간 동안 실패한 백테스트 {count}건"),
+        format!("{count} failed backtest(s){said} in the last {hours} h{shown_en}"),
+        format!("최근 {hours}시간 동안 실패한 백테스트{said} {count}건{shown_ko}"),
     )
 }
 

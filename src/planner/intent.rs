@@ -229,6 +229,12 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
             if let Some(n) = limit(m) {
                 a.insert("limit".into(), json!(n));
             }
+            if let Some(strategy) = strategies(m).into_iter().next() {
+                a.insert("strategy".into(), json!(strategy));
+            }
+            if let Some(symbol) = symbols(m).into_iter().next() {
+                a.insert("symbol".into(), json!(symbol));
+            }
         }
         BacktestStatusTool::NAME => {
             if let Some(id) = HEX_ID_RE.find(m) {

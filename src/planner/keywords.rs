@@ -14,6 +14,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::tools::symbols::COMPANY_NAMES;
+
 /// "How do I fix …" questions → `search_runbooks`. Checked first, so "how do I fix the AV rate
 /// limit" is a runbook search, not a health check.
 #[rustfmt::skip]
@@ -105,18 +107,7 @@ pub const STRATEGY_TYPES: &[(&str, &[&str])] = &[
     ("MACD", &["macd"]),
     ("Mean reversion", &["mean reversion", "평균 회귀"]),
 ];
-/// Company names → tickers.
-#[rustfmt::skip]
-pub const SYMBOL_NAMES: &[(&str, &[&str])] = &[
-    ("AAPL", &["애플", "apple"]),
-    ("MSFT", &["마이크로소프트", "microsoft"]),
-    ("TSLA", &["테슬라", "tesla"]),
-    ("NVDA", &["엔비디아", "nvidia"]),
-    ("GOOGL", &["구글", "알파벳", "google", "alphabet"]),
-    ("AMZN", &["아마존", "amazon"]),
-    ("005930", &["삼성전자"]),
-    ("000660", &["sk 하이닉스", "하이닉스"]),
-];
+
 /// Upper-case words that are never tickers (English stop words, ops jargon; strategy words are
 /// excluded separately). Also filters the lenient lower-case tickers of a follow-up answer.
 #[rustfmt::skip]
@@ -228,6 +219,6 @@ kw_static! {
 pub(super) static STRATEGY_RES: LazyLock<Vec<(&str, Regex)>> =
     LazyLock::new(|| table_res(STRATEGY_TYPES));
 pub(super) static SYMBOL_NAME_RES: LazyLock<Vec<(&str, Regex)>> =
-    LazyLock::new(|| table_res(SYMBOL_NAMES));
+    LazyLock::new(|| table_res(COMPANY_NAMES));
 pub(super) static HOURS_RES: LazyLock<Vec<(u64, Regex)>> =
     LazyLock::new(|| table_res(HOURS_PHRASES));

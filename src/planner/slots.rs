@@ -192,7 +192,7 @@ pub fn strategies(m: &str) -> Vec<String> {
 
 /// Tickers in mention order: upper-case 1–5 letter words (BRK.B) that are not stop words or
 /// strategy words, lower-case ones in an English "on aapl and msft" list, 6-digit Korean codes
-/// (005930), and company names from [`SYMBOL_NAMES`].
+/// (005930), and company names from [`crate::tools::symbols::COMPANY_NAMES`].
 /// Text inside quotes (a strategy name) is ignored.
 pub fn symbols(m: &str) -> Vec<String> {
     let text = blank(m, quoted_spans(m).into_iter().map(|(a, b, _)| (a, b)));

@@ -15,6 +15,7 @@ pub mod data_quality_summary;
 pub mod recent_failures;
 pub mod registry;
 pub mod runbooks;
+pub mod symbols;
 pub mod trigger_backtest;
 pub mod usage_report;
 

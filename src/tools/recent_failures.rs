@@ -26,6 +26,42 @@ pub struct RecentFailuresArgs {
     /// At most this many failures (1-50, default 10).
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Only this strategy's failures (name, type word or id).
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// Only backtests on this symbol (ticker or company name).
+    #[serde(default)]
+    pub symbol: Option<String>,
+    /// Only this kind of error.
+    #[serde(default)]
+    pub error_kind: Option<ErrorKind>,
+}
+
+/// How many failures in the window are read before filtering; counts and
+/// "N shown" are over all of them.
+const SCANNED: usize = 500;
+
+/// What went wrong, grouped: the kinds [`error_kind`] tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    AlphaVantageRateLimit,
+    InvalidParameter,
+    SymbolNotFound,
+    Timeout,
+    Other,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::AlphaVantageRateLimit => "alpha_vantage_rate_limit",
+            ErrorKind::InvalidParameter => "invalid_parameter",
+            ErrorKind::SymbolNotFound => "symbol_not_found",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Other => "other",
+        }
+    }
 }
 
 pub struct RecentFailures {
@@ -40,17 +76,21 @@ impl RecentFailures {
 
 /// The error kind of a platform error message, for grouping.
 pub fn error_kind(message: &str) -> &'static str {
+    kind_of(message).as_str()
+}
+
+fn kind_of(message: &str) -> ErrorKind {
     let m = message.to_lowercase();
     if m.contains("rate limit") {
-        "alpha_vantage_rate_limit"
+        ErrorKind::AlphaVantageRateLimit
     } else if m.contains("invalid strategy parameter") {
-        "invalid_parameter"
+        ErrorKind::InvalidParameter
     } else if m.contains("symbol not found") {
-        "symbol_not_found"
+        ErrorKind::SymbolNotFound
     } else if m.contains("timeout") || m.contains("timed out") {
-        "timeout"
+        ErrorKind::Timeout
     } else {
-        "other"
+        ErrorKind::Other
     }
 }
 
@@ -59,7 +99,8 @@ impl TypedTool for RecentFailures {
     type Args = RecentFailuresArgs;
     const NAME: &'static str = "recent_failures";
     const DESCRIPTION: &'static str = "Failed backtests in the last N hours, newest first, with strategy name \
-        and error message, and a count per error kind. Use it for 'why did backtests fail?'.";
+        and error message, and a count per error kind; optionally one strategy, symbol or error kind. \
+        Use it for 'why did backtests fail?'.";
     const REQUIRED_ROLE: Role = Role::Viewer;
     const MUTATING: bool = false;
 
@@ -79,8 +120,36 @@ impl TypedTool for RecentFailures {
         }
         let now = Utc::now();
         let since = now - chrono::Duration::hours(hours as i64);
-        let failures = self.platform.recent_failures(since, limit as usize).await?;
         let strategies = self.platform.strategies().await?;
+        let strategy = match &args.strategy {
+            Some(reference) => Some(super::resolve_strategy_ref(&strategies, reference, lang)?),
+            None => None,
+        };
+        let symbol = match &args.symbol {
+            Some(raw) => Some(super::symbols::ticker(raw).map_err(ToolError::InvalidArguments)?),
+            None => None,
+        };
+        let matching: Vec<_> = self
+            .platform
+            .recent_failures(since, SCANNED)
+            .await?
+            .into_iter()
+            .filter(|f| strategy.is_none_or(|s| s.id == f.strategy_id))
+            .filter(|f| {
+                symbol
+                    .as_ref()
+                    .is_none_or(|t| f.config.symbols.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            })
+            .filter(|f| {
+                args.error_kind
+                    .is_none_or(|k| kind_of(f.error_message.as_deref().unwrap_or_default()) == k)
+            })
+            .collect();
+        let filters = tool_text::FailureFilters {
+            strategy: strategy.map(|s| s.name.as_str()),
+            symbol: symbol.as_deref(),
+            error_kind: args.error_kind.map(ErrorKind::as_str),
+        };
         let name_of = |id: &str| {
             strategies
                 .iter()
@@ -88,13 +157,14 @@ impl TypedTool for RecentFailures {
                 .map_or_else(|| id.to_string(), |s| s.name.clone())
         };
         let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
-        for f in &failures {
+        for f in &matching {
             *by_kind
                 .entry(error_kind(f.error_message.as_deref().unwrap_or_default()))
                 .or_default() += 1;
         }
+        let failures = &matching[..matching.len().min(limit as usize)];
         let display = if failures.is_empty() {
-            tool_text::no_failures(lang, hours)
+            tool_text::no_failures(lang, hours, &filters)
         } else {
             let rows: Vec<Vec<String>> = failures
                 .iter()
@@ -113,7 +183,7 @@ impl TypedTool for RecentFailures {
             let summary: Vec<String> = by_kind.iter().map(|(k, n)| format!("{k}: {n}")).collect();
             format!(
                 "{} {}\n{}\n{}",
-                tool_text::failures_heading(lang, failures.len(), hours),
+                tool_text::failures_heading(lang, matching.len(), failures.len(), hours, &filters),
                 format_args!("({})", summary.join(", ")),
                 presentation::table(&headers, &rows),
                 tool_text::FAILURE_RUNBOOK.get(lang),
@@ -121,7 +191,11 @@ impl TypedTool for RecentFailures {
         };
         let data = json!({
             "since_hours": hours,
-            "count": failures.len(),
+            "strategy": filters.strategy,
+            "symbol": filters.symbol,
+            "error_kind": filters.error_kind,
+            "count": matching.len(),
+            "shown": failures.len(),
             "by_error_kind": by_kind,
             "failures": failures.iter().map(|f| json!({
                 "backtest_id": f.id,

@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::symbols::shown;
 use super::{ToolContext, ToolError, ToolOutput, TypedTool, resolve_strategy_ref};
 use crate::domain::Role;
 use crate::domain::{ChannelId, Language, Subject};
@@ -79,13 +80,8 @@ fn bad(message: impl Into<String>) -> ToolError {
 
 /// At most this many symbols in one backtest.
 pub const MAX_SYMBOLS: usize = 10;
-/// A ticker's longest form (`005930.KS`, `EURUSD=X`, `BRK-B`, `^GSPC` fit).
-pub const MAX_SYMBOL_CHARS: usize = 12;
 /// A strategy reference's longest form (a name, a type word or an id).
 pub const MAX_STRATEGY_CHARS: usize = 200;
-/// What a ticker looks like, as the model and the person are told.
-const TICKER_RULE: &str = "a ticker is 1 to 12 characters of A-Z, 0-9, '.', '^', '=' or '-' \
-    (e.g. AAPL, BRK.B, 005930.KS): give tickers, not company names";
 
 /// Arguments that passed every rule, normalised: what a run uses and what
 /// [`TypedTool::check`] checks before an approval is asked for.
@@ -158,21 +154,8 @@ fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ToolError> {
     })
 }
 
-/// A value as an error message quotes it: whole when short, else its first
-/// characters and its length (a 480-character "symbol" is not repeated back).
-fn shown(value: &str) -> String {
-    const KEEP: usize = 16;
-    let chars = value.chars().count();
-    if chars <= KEEP + 4 {
-        format!("{value:?}")
-    } else {
-        let head: String = value.chars().take(KEEP).collect();
-        format!("{head:?}… ({chars} characters)")
-    }
-}
-
 /// Upper-cased, checked, de-duplicated tickers: 1 to [`MAX_SYMBOLS`], each
-/// 1 to [`MAX_SYMBOL_CHARS`] of A-Z, 0-9, `.`, `^`, `=`, `-` (at least one
+/// 1 to [`super::symbols::MAX_SYMBOL_CHARS`] of A-Z, 0-9, `.`, `^`, `=`, `-` (at least one
 /// letter or digit).
 fn symbols(raw: &[String]) -> Result<Vec<String>, ToolError> {
     if raw.is_empty() || raw.len() > MAX_SYMBOLS {
@@ -183,18 +166,7 @@ fn symbols(raw: &[String]) -> Result<Vec<String>, ToolError> {
     }
     let mut out: Vec<String> = Vec::new();
     for (i, s) in raw.iter().enumerate() {
-        let s = s.trim().to_uppercase();
-        let ticker = s.is_ascii()
-            && (1..=MAX_SYMBOL_CHARS).contains(&s.len())
-            && s.chars().any(|c| c.is_ascii_alphanumeric())
-            && s.chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || ".^=-".contains(c));
-        if !ticker {
-            return Err(bad(format!(
-                "symbols[{i}] {} is not a ticker symbol: {TICKER_RULE}",
-                shown(&s)
-            )));
-        }
+        let s = super::symbols::ticker(s).map_err(|e| bad(format!("symbols[{i}] {e}")))?;
         if !out.contains(&s) {
             out.push(s);
         }
@@ -362,8 +334,11 @@ mod tests {
         let eleven: Vec<String> = (0..11).map(|i| format!("S{i}")).collect();
         assert!(refused(json!({"strategy": "RSI", "symbols": eleven})).contains("1 to 10"));
         assert!(refused(json!({"strategy": "RSI", "symbols": []})).contains("1 to 10"));
+        // A known company name is its ticker (tools/symbols.rs); another is not.
+        t.validate(&json!({"strategy": "RSI", "symbols": ["애플", "삼성전자"]}))
+            .unwrap();
         for not_a_ticker in [
-            "애플",
+            "애플 주식회사",
             "",
             "  ",
             "AAPL MSFT",
@@ -374,7 +349,7 @@ mod tests {
         ] {
             let e = refused(json!({"strategy": "RSI", "symbols": ["MSFT", not_a_ticker]}));
             assert!(
-                e.contains("symbols[1]") && e.contains("tickers, not company names"),
+                e.contains("symbols[1]") && e.contains("not a ticker symbol"),
                 "{e}"
             );
         }

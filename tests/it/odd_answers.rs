@@ -300,7 +300,7 @@ async fn a_company_name_for_a_ticker_is_refused_with_a_reason_the_person_reads()
         Scripted::tool_calls(&[(
             "t1",
             "trigger_backtest",
-            r#"{"strategy": "RSI", "symbols": ["애플"]}"#,
+            r#"{"strategy": "RSI", "symbols": ["애플 주식회사"]}"#,
         )]),
         Scripted::answer("Which ticker?"),
     ])
@@ -311,7 +311,7 @@ async fn a_company_name_for_a_ticker_is_refused_with_a_reason_the_person_reads()
     assert_eq!(call.outcome, ToolOutcome::Error);
     assert!(
         call.display.contains("not a ticker symbol")
-            && call.display.contains("tickers, not company names"),
+            && call.display.contains("or a known company name"),
         "{}",
         call.display
     );

@@ -133,6 +133,115 @@ async fn recent_failures_newest_first_with_strategy_and_error() {
     assert!(ko.answer.contains("실패한 백테스트"), "{}", ko.answer);
 }
 
+/// Issue 18 item 4: filters by strategy, symbol (ticker or company name)
+/// and error kind, named in the answer; "N failures, M shown" when the
+/// limit cuts; kinds counted over every match, not only those shown.
+#[tokio::test]
+async fn recent_failures_filter_say_how_many_are_shown_and_count_every_match() {
+    let bot = bot().await;
+    let registry = bot.app.agent.registry();
+    let run = |args: Value| {
+        let call = chatops::tools::call::ToolCallRequest {
+            call_id: "c".into(),
+            name: "recent_failures".into(),
+            arguments: args.to_string(),
+        };
+        async move {
+            registry
+                .invoke(&english_context(), &call, &PreApprove)
+                .await
+        }
+    };
+    let all = run(json!({"since_hours": 720, "limit": 50})).await;
+    let all_data = all.data.clone().unwrap();
+    let every: Vec<Value> = all_data["failures"].as_array().unwrap().clone();
+    assert!(
+        every.len() >= 3,
+        "the sandbox has failures: {}",
+        all.display
+    );
+
+    let cut = run(json!({"since_hours": 720, "limit": 2})).await;
+    let data = cut.data.clone().unwrap();
+    assert_eq!(data["count"], every.len());
+    assert_eq!(data["shown"], 2);
+    let counted: u64 = data["by_error_kind"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted,
+        every.len() as u64,
+        "kinds counted over every match"
+    );
+    assert!(
+        cut.display.contains(&format!(
+            "{} failed backtest(s) in the last 720 h, 2 shown",
+            every.len()
+        )),
+        "{}",
+        cut.display
+    );
+
+    let strategy = every[0]["strategy"].as_str().unwrap().to_string();
+    let of_strategy = every
+        .iter()
+        .filter(|f| f["strategy"] == strategy.as_str())
+        .count();
+    let by_strategy = run(json!({"since_hours": 720, "limit": 50, "strategy": strategy})).await;
+    let data = by_strategy.data.clone().unwrap();
+    assert_eq!(data["count"], of_strategy, "{}", by_strategy.display);
+    assert!(
+        data["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["strategy"] == strategy.as_str())
+    );
+    assert!(
+        by_strategy.display.contains(&strategy),
+        "{}",
+        by_strategy.display
+    );
+
+    let on_apple = every
+        .iter()
+        .filter(|f| f["symbols"].as_array().unwrap().iter().any(|s| s == "AAPL"))
+        .count();
+    let by_name = run(json!({"since_hours": 720, "limit": 50, "symbol": "애플"})).await;
+    assert_eq!(by_name.outcome, ToolOutcome::Ok, "{}", by_name.display);
+    let data = by_name.data.clone().unwrap();
+    assert_eq!(data["symbol"], "AAPL");
+    assert_eq!(data["count"], on_apple);
+    assert!(
+        by_name.display.contains("AAPL"),
+        "the filter is named: {}",
+        by_name.display
+    );
+
+    let timeouts = every
+        .iter()
+        .filter(|f| f["error_kind"] == "timeout")
+        .count();
+    let by_kind = run(json!({"since_hours": 720, "error_kind": "timeout"})).await;
+    assert_eq!(by_kind.data.clone().unwrap()["count"], timeouts);
+
+    let bad = run(json!({"symbol": "Apple Incorporated Holdings"})).await;
+    assert_eq!(bad.outcome, ToolOutcome::Error);
+    assert!(
+        bad.display.contains("not a ticker symbol"),
+        "{}",
+        bad.display
+    );
+
+    let ko = ask(&bot.app, "지난 30일 RSI 실패한 백테스트").await;
+    let (tool, _, data) = only_call(&ko);
+    assert_eq!(tool, "recent_failures");
+    assert_eq!(data["strategy"], "RSI mean reversion", "{}", ko.answer);
+}
+
 #[tokio::test]
 async fn alpha_vantage_health_says_it_is_simulated_in_the_sandbox() {
     let bot = bot().await;
