@@ -76,19 +76,59 @@ pub const LATEST_OF_EACH: Phrase = Phrase::new(
 
 // ------------------------------------------------------------ data_quality_summary
 
-pub fn no_quality_events(lang: Language, hours: u32) -> String {
+/// The filters a `data_quality_summary` call applied, each named in its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct QualityFilters<'a> {
+    pub symbols: &'a [String],
+    pub min_severity: Option<&'a str>,
+}
+
+impl QualityFilters<'_> {
+    /// " for AAPL, TSLA (HIGH or worse)" / " (AAPL, TSLA · HIGH 이상)".
+    fn said(&self, lang: Language) -> String {
+        let symbols = self.symbols.join(", ");
+        match (lang, symbols.is_empty(), self.min_severity) {
+            (_, true, None) => String::new(),
+            (Language::En, false, None) => format!(" for {symbols}"),
+            (Language::En, true, Some(min)) => format!(" ({min} or worse)"),
+            (Language::En, false, Some(min)) => format!(" for {symbols} ({min} or worse)"),
+            (Language::Ko, false, None) => format!(" ({symbols})"),
+            (Language::Ko, true, Some(min)) => format!(" ({min} 이상)"),
+            (Language::Ko, false, Some(min)) => format!(" ({symbols} · {min} 이상)"),
+        }
+    }
+}
+
+pub fn no_quality_events(lang: Language, hours: u32, filters: &QualityFilters) -> String {
+    let said = filters.said(lang);
     pick(
         lang,
-        format!("No open data-quality events in the last {hours} h."),
-        format!("최근 {hours}시간 동안 열린 데이터 품질 이벤트가 없습니다."),
+        format!("No open data-quality events{said} in the last {hours} h."),
+        format!("최근 {hours}시간 동안 열린 데이터 품질 이벤트{said}가 없습니다."),
     )
 }
 
-pub fn quality_events_heading(lang: Language, count: usize, hours: u32) -> String {
+pub fn quality_events_heading(
+    lang: Language,
+    count: usize,
+    hours: u32,
+    filters: &QualityFilters,
+) -> String {
+    let said = filters.said(lang);
     pick(
         lang,
-        format!("{count} open data-quality event(s) in the last {hours} h"),
-        format!("최근 {hours}시간 열린 데이터 품질 이벤트 {count}건"),
+        format!("{count} open data-quality event(s){said} in the last {hours} h"),
+        format!("최근 {hours}시간 열린 데이터 품질 이벤트{said} {count}건"),
+    )
+}
+
+/// Symbols asked for that had no events.
+pub fn no_events_for(lang: Language, symbols: &[&str]) -> String {
+    let symbols = symbols.join(", ");
+    pick(
+        lang,
+        format!("No events for {symbols}."),
+        format!("{symbols}: 이벤트 없음."),
     )
 }
 

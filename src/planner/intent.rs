@@ -216,6 +216,13 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
             if INCLUDE_ACK_RE.is_match(m) {
                 a.insert("include_acknowledged".into(), json!(true));
             }
+            let tickers = symbols(m);
+            if !tickers.is_empty() {
+                a.insert("symbols".into(), json!(tickers));
+            }
+            if let Some(severity) = min_severity(m) {
+                a.insert("min_severity".into(), json!(severity));
+            }
         }
         UsageReport::NAME => {
             if let Some(h) = since_hours(m) {

@@ -108,6 +108,12 @@ pub const STRATEGY_TYPES: &[(&str, &[&str])] = &[
     ("Mean reversion", &["mean reversion", "평균 회귀"]),
 ];
 
+/// Severity words → the lowest severity a data-quality question asks for.
+#[rustfmt::skip]
+pub const SEVERITY_WORDS: &[(&str, &[&str])] = &[
+    ("critical", &["critical", "crit", "치명", "심각"]),
+    ("high", &["high severity", "high or worse", "severe", "serious", "높은 심각도", "심각도 높은"]),
+];
 /// Upper-case words that are never tickers (English stop words, ops jargon; strategy words are
 /// excluded separately). Also filters the lenient lower-case tickers of a follow-up answer.
 #[rustfmt::skip]
@@ -220,5 +226,7 @@ pub(super) static STRATEGY_RES: LazyLock<Vec<(&str, Regex)>> =
     LazyLock::new(|| table_res(STRATEGY_TYPES));
 pub(super) static SYMBOL_NAME_RES: LazyLock<Vec<(&str, Regex)>> =
     LazyLock::new(|| table_res(COMPANY_NAMES));
+pub(super) static SEVERITY_RES: LazyLock<Vec<(&str, Regex)>> =
+    LazyLock::new(|| table_res(SEVERITY_WORDS));
 pub(super) static HOURS_RES: LazyLock<Vec<(u64, Regex)>> =
     LazyLock::new(|| table_res(HOURS_PHRASES));

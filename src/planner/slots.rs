@@ -460,3 +460,11 @@ pub fn runbook_query(m: &str) -> String {
         q.to_string()
     }
 }
+
+/// The lowest severity a data-quality question asks for ("critical ones only").
+pub fn min_severity(m: &str) -> Option<&'static str> {
+    SEVERITY_RES
+        .iter()
+        .find(|(_, r)| r.is_match(m))
+        .map(|(severity, _)| *severity)
+}

@@ -30,7 +30,40 @@ pub struct DataQualitySummaryArgs {
     /// Include events already acknowledged (default false: open events only).
     #[serde(default)]
     pub include_acknowledged: Option<bool>,
+    /// Only these symbols (tickers or company names, at most 10).
+    #[serde(default)]
+    pub symbols: Option<Vec<String>>,
+    /// Only events this severe or worse.
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
 }
+
+/// A data-quality event's severity, mildest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// The platform's severity word (any case); `None` for one it does not use.
+    fn of(word: &str) -> Option<Self> {
+        SEVERITIES
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(word))
+            .map(|i| [Self::Low, Self::Medium, Self::High, Self::Critical][i])
+    }
+
+    fn as_str(self) -> &'static str {
+        SEVERITIES[self as usize]
+    }
+}
+
+/// At most this many symbols in one filter.
+const MAX_SYMBOLS: usize = 10;
 
 pub struct DataQualitySummary {
     platform: Arc<dyn QuantPlatform>,
@@ -60,6 +93,20 @@ impl TypedTool for DataQualitySummary {
         let hours = args.since_hours.unwrap_or(24);
         super::check_since_hours(hours)?;
         let include_acknowledged = args.include_acknowledged.unwrap_or(false);
+        let symbols = match &args.symbols {
+            Some(raw) if raw.len() > MAX_SYMBOLS => {
+                return Err(ToolError::InvalidArguments(format!(
+                    "symbols: at most {MAX_SYMBOLS}, got {}",
+                    raw.len()
+                )));
+            }
+            Some(raw) => raw
+                .iter()
+                .map(|s| super::symbols::ticker(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ToolError::InvalidArguments)?,
+            None => Vec::new(),
+        };
         let now = Utc::now();
         let events: Vec<_> = self
             .platform
@@ -67,6 +114,23 @@ impl TypedTool for DataQualitySummary {
             .await?
             .into_iter()
             .filter(|e| include_acknowledged || !e.acknowledged)
+            .filter(|e| {
+                symbols.is_empty() || symbols.iter().any(|t| t.eq_ignore_ascii_case(&e.symbol))
+            })
+            .filter(|e| {
+                args.min_severity
+                    .is_none_or(|min| Severity::of(&e.severity).is_some_and(|s| s >= min))
+            })
+            .collect();
+        let filters = tool_text::QualityFilters {
+            symbols: &symbols,
+            min_severity: args.min_severity.map(Severity::as_str),
+        };
+        // Symbols asked for that had nothing: said, not dropped.
+        let quiet: Vec<&str> = symbols
+            .iter()
+            .filter(|t| !events.iter().any(|e| e.symbol.eq_ignore_ascii_case(t)))
+            .map(String::as_str)
             .collect();
         let mut by_severity: BTreeMap<String, usize> = BTreeMap::new();
         let mut by_symbol: BTreeMap<String, usize> = BTreeMap::new();
@@ -75,7 +139,7 @@ impl TypedTool for DataQualitySummary {
             *by_symbol.entry(e.symbol.clone()).or_default() += 1;
         }
         let display = if events.is_empty() {
-            tool_text::no_quality_events(lang, hours)
+            tool_text::no_quality_events(lang, hours, &filters)
         } else {
             let severity_line: Vec<String> = SEVERITIES
                 .iter()
@@ -98,7 +162,7 @@ impl TypedTool for DataQualitySummary {
             let headers = tool_text::quality_headers(lang);
             format!(
                 "{} ({})\n{}",
-                tool_text::quality_events_heading(lang, events.len(), hours),
+                tool_text::quality_events_heading(lang, events.len(), hours, &filters),
                 severity_line.join(", "),
                 presentation::table(&headers, &rows)
             )
@@ -108,9 +172,17 @@ impl TypedTool for DataQualitySummary {
         } else {
             display
         };
+        let display = if quiet.is_empty() || events.is_empty() {
+            display
+        } else {
+            format!("{display}\n{}", tool_text::no_events_for(lang, &quiet))
+        };
         let data = json!({
             "since_hours": hours,
             "include_acknowledged": include_acknowledged,
+            "symbols": symbols,
+            "min_severity": filters.min_severity,
+            "symbols_without_events": quiet,
             "count": events.len(),
             "by_severity": by_severity,
             "by_symbol": by_symbol,

@@ -242,6 +242,65 @@ async fn recent_failures_filter_say_how_many_are_shown_and_count_every_match() {
     assert_eq!(data["strategy"], "RSI mean reversion", "{}", ko.answer);
 }
 
+/// Issue 18 items 1 and 5: data quality filtered by symbols (tickers and
+/// company names) and minimum severity; a symbol asked for that has no
+/// events is said, not silently dropped ("AAPL this week" listed TSLA, NVDA
+/// and 005930 before).
+#[tokio::test]
+async fn data_quality_filters_by_symbol_and_severity_and_names_a_symbol_without_events() {
+    let bot = bot().await;
+    let out = ask(
+        &bot.app,
+        "show me data quality problems for AAPL and TSLA this week",
+    )
+    .await;
+    let (tool, outcome, data) = only_call(&out);
+    assert_eq!((tool, outcome), ("data_quality_summary", ToolOutcome::Ok));
+    assert_eq!(data["symbols"], json!(["AAPL", "TSLA"]), "{}", out.answer);
+    assert_eq!(data["since_hours"], 168);
+    let events = data["events"].as_array().unwrap();
+    assert!(
+        !events.is_empty() && events.iter().all(|e| e["symbol"] == "TSLA"),
+        "{events:?}"
+    );
+    assert_eq!(data["symbols_without_events"], json!(["AAPL"]));
+    assert!(out.answer.contains("for AAPL, TSLA"), "{}", out.answer);
+    assert!(out.answer.contains("No events for AAPL."), "{}", out.answer);
+
+    let ko = ask(&bot.app, "테슬라 엔비디아 데이터 품질 이상치 치명적인 것만").await;
+    let (_, _, data) = only_call(&ko);
+    assert_eq!(data["symbols"], json!(["TSLA", "NVDA"]), "{}", ko.answer);
+    assert_eq!(data["min_severity"], "CRITICAL");
+    assert!(
+        data["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["severity"] == "CRITICAL")
+    );
+
+    let all = ask(&bot.app, "data quality events in the last 24 hours").await;
+    let (_, _, everything) = only_call(&all);
+    let high = ask(
+        &bot.app,
+        "data quality events in the last 24 hours, high severity or worse",
+    )
+    .await;
+    let (_, _, data) = only_call(&high);
+    assert_eq!(data["min_severity"], "HIGH");
+    let expected = everything["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["severity"] == "HIGH" || e["severity"] == "CRITICAL")
+        .count();
+    assert_eq!(data["count"], expected, "{}", high.answer);
+    assert!(
+        expected < everything["count"].as_u64().unwrap() as usize,
+        "the filter removes some"
+    );
+}
+
 #[tokio::test]
 async fn alpha_vantage_health_says_it_is_simulated_in_the_sandbox() {
     let bot = bot().await;
