@@ -10,6 +10,9 @@ use chrono::Utc;
 use super::model::{ChatModel, Message, ModelError, ModelReply, ModelRequest, Usage};
 use crate::i18n;
 use crate::planner::intent::{self, Plan};
+use crate::planner::slots;
+use crate::tools::TypedTool;
+use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::call::ToolCallRequest;
 
 /// Model id reported for offline answers.
@@ -23,6 +26,46 @@ impl OfflinePlanner {
     /// question, or refining the last question answered, from earlier user
     /// messages of the session.
     fn plan_for(messages: &[Message]) -> Plan {
+        let last = Self::plan_newest(messages);
+        // "백테스트 상태 알려줘" right after triggering one: the backtest this
+        // conversation last triggered or mentioned, not a question for its id.
+        match last {
+            Plan::FollowUp { tool, missing, .. }
+                if tool == BacktestStatusTool::NAME && missing == ["backtest_id"] =>
+            {
+                match Self::last_backtest_mentioned(messages) {
+                    Some(id) => Plan::Call {
+                        tool,
+                        args: serde_json::json!({ "backtest_id": id }),
+                    },
+                    None => Plan::FollowUp {
+                        tool,
+                        partial: serde_json::json!({}),
+                        missing,
+                    },
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The newest backtest id in the conversation before its newest message:
+    /// a trigger's answer, a status answer, or one someone typed.
+    fn last_backtest_mentioned(messages: &[Message]) -> Option<String> {
+        let newest = messages
+            .iter()
+            .rposition(|m| matches!(m, Message::User(_)))?;
+        messages[..newest].iter().rev().find_map(|m| match m {
+            Message::User(text) | Message::EarlierAnswer(text) => slots::last_backtest_id(text),
+            Message::Tool { content, .. } => slots::last_backtest_id(content),
+            Message::Assistant { content, .. } => {
+                content.as_deref().and_then(slots::last_backtest_id)
+            }
+            Message::System(_) => None,
+        })
+    }
+
+    fn plan_newest(messages: &[Message]) -> Plan {
         let today = Utc::now().date_naive();
         let mut pending: Option<(&'static str, serde_json::Value)> = None;
         let mut answered: Option<(&'static str, serde_json::Value)> = None;

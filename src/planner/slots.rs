@@ -468,3 +468,11 @@ pub fn min_severity(m: &str) -> Option<&'static str> {
         .find(|(_, r)| r.is_match(m))
         .map(|(severity, _)| *severity)
 }
+
+/// The last backtest id (24 hex digits) in a text, lower-cased.
+pub fn last_backtest_id(text: &str) -> Option<String> {
+    HEX_ID_RE
+        .find_iter(text)
+        .last()
+        .map(|id| id.as_str().to_ascii_lowercase())
+}

@@ -366,6 +366,38 @@ async fn a_backtest_is_triggered_runs_and_reports_kpis_deterministically() {
     assert_eq!(performances[0], performances[1], "same request, same KPIs");
 }
 
+/// Issue 18 item 3: "백테스트 상태 알려줘" right after triggering one answers
+/// about that backtest instead of asking for a 24-character id; with no
+/// backtest in the conversation it still asks.
+#[tokio::test]
+async fn backtest_status_without_an_id_is_the_one_this_conversation_just_ran() {
+    let bot = bot().await;
+    let fresh = ask(&bot.app, "백테스트 상태 알려줘").await;
+    assert!(fresh.tool_calls.is_empty(), "asks which: {}", fresh.answer);
+    assert!(
+        fresh.answer.contains("backtest_id") || fresh.answer.contains("ID"),
+        "{}",
+        fresh.answer
+    );
+
+    let started = ask(
+        &bot.app,
+        "run the SMA crossover strategy on AAPL and MSFT for 2024",
+    )
+    .await;
+    let (_, _, data) = only_call(&started);
+    let id = data["backtest_id"].as_str().unwrap().to_string();
+    let status = ask(&bot.app, "백테스트 상태 알려줘").await;
+    let (tool, outcome, data) = only_call(&status);
+    assert_eq!(
+        (tool, outcome),
+        ("backtest_status", ToolOutcome::Ok),
+        "{}",
+        status.answer
+    );
+    assert_eq!(data["backtest_id"], id.as_str(), "{}", status.answer);
+}
+
 #[tokio::test]
 async fn trigger_errors_are_clear() {
     let bot = bot().await;
