@@ -23,6 +23,7 @@ pub mod blocks;
 pub mod http;
 pub mod sink;
 pub mod socket;
+pub mod throttle;
 pub mod web;
 
 use std::collections::HashMap;

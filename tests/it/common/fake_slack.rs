@@ -1,15 +1,15 @@
 //! A fake Slack at the process edge, in Slack's wire formats: the Web API
 //! (chat.postMessage, chat.update, reactions, usergroups.list, auth.test,
 //! apps.connections.open) and response_url endpoints, recording every call
-//! and what it answered, with failures on demand (HTTP 500, 429 with
-//! Retry-After, a channel that is gone, a message that is gone, a token
-//! auth.test refuses). Plus a client that sends signed requests to a bot's
-//! HTTP server.
+//! (when it came, what it answered), with failures on demand (HTTP 500, 429
+//! with Retry-After — the next posts or one channel's —, a channel that is
+//! gone, a message that is gone, a token auth.test refuses). Plus a client
+//! that sends signed requests to a bot's HTTP server.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -34,6 +34,8 @@ pub struct Call {
     pub body: Value,
     /// What the fake answered (`Null` for a failure it was told to make).
     pub answer: Value,
+    /// When the call arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -44,6 +46,8 @@ pub struct FakeSlackState {
     pub fail_posts: AtomicUsize,
     /// chat.postMessage answers 429 (Retry-After: 1) this many more times.
     pub rate_limit_posts: AtomicUsize,
+    /// chat.postMessage to this channel answers 429 once, with this Retry-After (s).
+    pub rate_limit_channel: Mutex<Option<(String, u64)>>,
     /// chat.postMessage to this channel answers `channel_not_found`.
     pub gone_channel: Mutex<Option<String>>,
     /// chat.update answers HTTP 500 this many more times.
@@ -79,6 +83,7 @@ async fn web_api(
             method: method.into(),
             body: body.clone(),
             answer: Value::Null,
+            at: Instant::now(),
         })
     };
     if method == "chat.postMessage" {
@@ -88,13 +93,21 @@ async fn web_api(
         }
         if take_one(&s.rate_limit_posts) {
             record("rate_limited");
-            let mut r = (
-                StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(json!({"ok": false, "error": "ratelimited"})),
-            )
-                .into_response();
-            r.headers_mut().insert("retry-after", "1".parse().unwrap());
-            return r;
+            return rate_limited(1);
+        }
+        let limited = {
+            let mut channel = s.rate_limit_channel.lock().unwrap();
+            match channel.take() {
+                Some((c, secs)) if body["channel"].as_str() == Some(c.as_str()) => Some(secs),
+                other => {
+                    *channel = other;
+                    None
+                }
+            }
+        };
+        if let Some(secs) = limited {
+            record("rate_limited");
+            return rate_limited(secs);
         }
         if s.gone_channel.lock().unwrap().as_deref() == body["channel"].as_str() {
             record("channel_not_found");
@@ -138,8 +151,20 @@ async fn web_api(
         method: method.clone(),
         body: body.clone(),
         answer: answer.clone(),
+        at: Instant::now(),
     });
     axum::Json(answer).into_response()
+}
+
+/// HTTP 429 with `Retry-After: secs`, as Slack sends it.
+fn rate_limited(secs: u64) -> Response {
+    let mut r = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(json!({"ok": false, "error": "ratelimited"})),
+    )
+        .into_response();
+    r.headers_mut().insert("retry-after", secs.into());
+    r
 }
 
 fn take_one(counter: &AtomicUsize) -> bool {
@@ -157,6 +182,7 @@ async fn respond(
         method: format!("respond/{id}"),
         body: serde_json::from_str(&body).unwrap(),
         answer: Value::Null,
+        at: Instant::now(),
     });
     "ok".into_response()
 }
