@@ -96,8 +96,14 @@ async fn main() {
                 continue;
             }
             let key = (
-                call.body["channel"].as_str().unwrap_or_default().to_string(),
-                call.body["thread_ts"].as_str().unwrap_or_default().to_string(),
+                call.body["channel"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                call.body["thread_ts"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             );
             if let Some(&i) = threads.get(&key) {
                 at[i] = Some(at[i].map_or(call.at, |t: Instant| t.min(call.at)));

@@ -154,7 +154,10 @@ impl SlackThrottle {
             .into_iter()
             .filter_map(|m| {
                 let n = NonZeroU32::new(m.per_minute()?)?;
-                Some((m, RateLimiter::direct_with_clock(Quota::per_minute(n), clock)))
+                Some((
+                    m,
+                    RateLimiter::direct_with_clock(Quota::per_minute(n), clock),
+                ))
             })
             .collect();
         Self {
@@ -185,9 +188,7 @@ impl SlackThrottle {
     /// Slack answered 429: pause what it limited for `retry_after` (1 s when
     /// Slack did not say, at most [`MAX_PAUSE`]).
     pub fn rate_limited(&self, method: SlackMethod, channel: &str, retry_after: Option<Duration>) {
-        let pause = retry_after
-            .unwrap_or(Duration::from_secs(1))
-            .min(MAX_PAUSE);
+        let pause = retry_after.unwrap_or(Duration::from_secs(1)).min(MAX_PAUSE);
         let now = Instant::now();
         let until = now + pause;
         let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
@@ -221,9 +222,7 @@ impl SlackThrottle {
         };
         refused.map(|not_until| {
             // At least a millisecond, so a waiter never spins.
-            not_until
-                .wait_time_from(now)
-                .max(Duration::from_millis(1))
+            not_until.wait_time_from(now).max(Duration::from_millis(1))
         })
     }
 
@@ -326,7 +325,10 @@ mod tests {
         for _ in 0..50 {
             assert!(throttle.try_now(SlackMethod::ReactionsAdd, "C1"));
         }
-        assert!(!throttle.try_now(SlackMethod::ReactionsAdd, "C2"), "per method, not per channel");
+        assert!(
+            !throttle.try_now(SlackMethod::ReactionsAdd, "C2"),
+            "per method, not per channel"
+        );
         // Spent reactions hold up neither posts nor chat.update.
         assert!(throttle.try_now(SlackMethod::PostMessage, "C1"));
         assert!(throttle.try_now(SlackMethod::Update, "C1"));
@@ -351,6 +353,10 @@ mod tests {
         // Once their buckets are full again, the next sweep drops them.
         tokio::time::sleep(Duration::from_secs(CHANNEL_BURST as u64 + 1)).await;
         throttle.wait(SlackMethod::PostMessage, "CLAST").await;
-        assert!(throttle.channels_held() <= 1, "{}", throttle.channels_held());
+        assert!(
+            throttle.channels_held() <= 1,
+            "{}",
+            throttle.channels_held()
+        );
     }
 }
