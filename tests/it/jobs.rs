@@ -228,7 +228,8 @@ async fn the_outbox_delivers_once_through_a_failure_and_a_rate_limit() {
     let jobs = app.store.jobs.list_jobs(Some("deliver"), 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].state, JobState::Done);
-    assert_eq!(deliveries(&app).await, [("sent".to_string(), 2, None)]);
+    // The 500, the 429 (handed back to the outbox, which waits Retry-After), then sent.
+    assert_eq!(deliveries(&app).await, [("sent".to_string(), 3, None)]);
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ mod promises;
 mod rbac_matrix;
 mod replicas;
 mod slack;
+mod slack_throttle;
 mod store_conformance;
 mod tools;
 mod trust;

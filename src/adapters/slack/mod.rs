@@ -24,6 +24,7 @@ pub mod http;
 pub mod launch;
 pub mod sink;
 pub mod socket;
+pub mod throttle;
 pub mod web;
 
 use std::collections::HashMap;

@@ -1,9 +1,12 @@
-//! Outbound Slack: the Web API through slack-morphism's client (rate control
-//! per Slack's tiers and the 1-message-per-second-per-channel limit of
-//! chat.postMessage; 429 answers retried after their Retry-After) and
-//! `response_url` posts for slash commands. Transient failures are retried
-//! with backoff; a message that still cannot be delivered is logged as an
-//! error with its channel, never dropped silently.
+//! Outbound Slack: the Web API through slack-morphism's client, and
+//! `response_url` posts for slash commands. Every Web API call waits for
+//! [`SlackThrottle`] first (chat.postMessage per channel, other methods per
+//! their tier) and reports a 429 to it, so its Retry-After holds for the next
+//! call too; slack-morphism's own rate control is off (it paces
+//! chat.postMessage for the whole process, not per channel). Transient
+//! failures and 429s are retried; a message that still cannot be delivered
+//! is logged as an error with its channel, never dropped silently. The
+//! `*_once` calls are the outbox's: no retries here, a 429 goes back to it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +18,25 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use super::blocks::Rendered;
+use super::throttle::{SlackMethod, SlackThrottle};
 
 pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 
-/// Attempts for an outbound call that fails for a reason other than a 429
-/// (slack-morphism retries those itself, after Retry-After).
+/// Attempts for an outbound call that fails for a reason other than a 429.
 const ATTEMPTS: u32 = 3;
+/// Retries of a call Slack answered 429 (each after its Retry-After).
+const RATE_LIMITED_RETRIES: u32 = 3;
+/// The error of a call skipped because its limit was spent.
+const SKIPPED: &str = "skipped: rate limit spent";
+
+/// What a call does when its rate limit is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenSpent {
+    /// Wait its turn (messages).
+    Wait,
+    /// Not go at all (reactions: decoration, not worth holding an answer up).
+    Skip,
+}
 
 /// The bot's identity in the workspace (`auth.test`).
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +58,7 @@ pub struct SlackWeb {
     client: Arc<SlackClient<Connector>>,
     token: SlackApiToken,
     http: reqwest::Client,
+    throttle: Arc<SlackThrottle>,
 }
 
 impl SlackWeb {
@@ -54,11 +71,8 @@ impl SlackWeb {
             .https_or_http()
             .enable_http1()
             .build();
-        let mut connector = SlackClientHyperConnector::with_connector(https).with_rate_control(
-            SlackApiRateControlConfig::new()
-                .with_max_retries(3)
-                .with_max_delay_timeout(Duration::from_secs(60)),
-        );
+        // No slack-morphism rate control: SlackThrottle paces and retries.
+        let mut connector = SlackClientHyperConnector::with_connector(https);
         if let Some(url) = api_url {
             connector = connector.with_slack_api_url(url.trim_end_matches('/'));
         }
@@ -68,6 +82,7 @@ impl SlackWeb {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()?,
+            throttle: Arc::new(SlackThrottle::new()),
         })
     }
 
@@ -76,18 +91,68 @@ impl SlackWeb {
         self.client.clone()
     }
 
-    /// Retry `call` on failures other than rate limits (handled inside the client).
-    async fn retry<T, F, Fut>(&self, method: &'static str, call: F) -> Result<T, SlackWebError>
+    /// `call` once the throttle lets it go (for chat.postMessage: in
+    /// `channel`); a 429 pauses it there for its Retry-After.
+    async fn once<T, Fut>(&self, method: SlackMethod, channel: &str, call: Fut) -> ClientResult<T>
+    where
+        Fut: std::future::Future<Output = ClientResult<T>>,
+    {
+        self.throttle.wait(method, channel).await;
+        let result = call.await;
+        if let Err(SlackClientError::RateLimitError(e)) = &result {
+            self.throttle.rate_limited(method, channel, e.retry_after);
+        }
+        result
+    }
+
+    /// `call` when the throttle lets it go — for chat.postMessage in
+    /// `channel` — retried after a 429 (its Retry-After, up to
+    /// [`RATE_LIMITED_RETRIES`] times) and on transient failures (backoff,
+    /// [`ATTEMPTS`] in all). What a spent limit means is `when_spent`'s.
+    async fn retry<T, F, Fut>(
+        &self,
+        method: SlackMethod,
+        channel: &str,
+        when_spent: WhenSpent,
+        call: F,
+    ) -> Result<T, SlackWebError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = ClientResult<T>>,
     {
+        let name = method.name();
         let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
+        let mut limited = 0;
+        let mut attempt = 0;
+        while attempt < ATTEMPTS {
+            match when_spent {
+                WhenSpent::Wait => self.throttle.wait(method, channel).await,
+                WhenSpent::Skip if self.throttle.try_now(method, channel) => {}
+                WhenSpent::Skip => {
+                    tracing::debug!(method = name, channel, "Slack rate limit spent; skipped");
+                    return Err(SlackWebError {
+                        method: name,
+                        message: SKIPPED.into(),
+                    });
+                }
+            }
             let error = match call().await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
+            if let SlackClientError::RateLimitError(e) = &error {
+                self.throttle.rate_limited(method, channel, e.retry_after);
+                limited += 1;
+                if limited > RATE_LIMITED_RETRIES {
+                    return Err(SlackWebError {
+                        method: name,
+                        message: format!("rate limited (HTTP 429) {limited} times"),
+                    });
+                }
+                tracing::warn!(method = name, channel, retry_after = ?e.retry_after,
+                    "Slack rate limit (HTTP 429); retrying after Retry-After");
+                continue; // the throttle waits out Retry-After
+            }
             // Only transport failures and 5xx are worth another try; Slack's
             // own "no" (channel_not_found…) and unreadable answers are not.
             let transient = match &error {
@@ -100,21 +165,25 @@ impl SlackWeb {
                 other => other.to_string(),
             };
             if !transient {
-                return Err(SlackWebError { method, message });
+                return Err(SlackWebError {
+                    method: name,
+                    message,
+                });
             }
-            tracing::warn!(method, attempt, error = %message, "Slack call failed; retrying");
+            tracing::warn!(method = name, attempt, error = %message, "Slack call failed; retrying");
             last = message;
             tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
+            attempt += 1;
         }
         Err(SlackWebError {
-            method,
+            method: name,
             message: last,
         })
     }
 
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackWebError> {
         let r = self
-            .retry("auth.test", || async {
+            .retry(SlackMethod::AuthTest, "", WhenSpent::Wait, || async {
                 self.client.open_session(&self.token).auth_test().await
             })
             .await?;
@@ -147,18 +216,23 @@ impl SlackWeb {
         let request = SlackApiChatPostMessageRequest::new(channel.into(), Self::content(rendered))
             .opt_thread_ts(thread_ts.map(|t| t.into()));
         let r = self
-            .retry("chat.postMessage", || async {
-                self.client
-                    .open_session(&self.token)
-                    .chat_post_message(&request)
-                    .await
-            })
+            .retry(
+                SlackMethod::PostMessage,
+                channel,
+                WhenSpent::Wait,
+                || async {
+                    self.client
+                        .open_session(&self.token)
+                        .chat_post_message(&request)
+                        .await
+                },
+            )
             .await?;
         Ok(r.ts.to_string())
     }
 
-    /// chat.postMessage without this client's own retries (slack-morphism
-    /// still waits out a 429's Retry-After): the outbox decides about retries.
+    /// chat.postMessage, throttled, without retries (a 429 comes back at
+    /// once, with its Retry-After): the outbox decides about retries.
     pub async fn post_once(
         &self,
         channel: &str,
@@ -167,10 +241,13 @@ impl SlackWeb {
     ) -> ClientResult<String> {
         let request = SlackApiChatPostMessageRequest::new(channel.into(), Self::content(rendered))
             .opt_thread_ts(thread_ts.map(|t| t.into()));
+        let session = self.client.open_session(&self.token);
         let r = self
-            .client
-            .open_session(&self.token)
-            .chat_post_message(&request)
+            .once(
+                SlackMethod::PostMessage,
+                channel,
+                session.chat_post_message(&request),
+            )
             .await?;
         Ok(r.ts.to_string())
     }
@@ -184,7 +261,7 @@ impl SlackWeb {
     ) -> Result<(), SlackWebError> {
         let request =
             SlackApiChatUpdateRequest::new(channel.into(), Self::content(rendered), ts.into());
-        self.retry("chat.update", || async {
+        self.retry(SlackMethod::Update, channel, WhenSpent::Wait, || async {
             self.client
                 .open_session(&self.token)
                 .chat_update(&request)
@@ -194,8 +271,8 @@ impl SlackWeb {
         .map(|_| ())
     }
 
-    /// chat.update without this client's own retries (slack-morphism still
-    /// waits out a 429's Retry-After): the job decides about retries.
+    /// chat.update, throttled, without retries (a 429 comes back at once):
+    /// the job decides about retries.
     pub async fn update_once(
         &self,
         channel: &str,
@@ -204,23 +281,28 @@ impl SlackWeb {
     ) -> ClientResult<()> {
         let request =
             SlackApiChatUpdateRequest::new(channel.into(), Self::content(rendered), ts.into());
-        self.client
-            .open_session(&self.token)
-            .chat_update(&request)
+        let session = self.client.open_session(&self.token);
+        self.once(SlackMethod::Update, channel, session.chat_update(&request))
             .await
             .map(|_| ())
     }
 
-    /// reactions.add; "already_reacted" counts as done.
+    /// reactions.add; "already_reacted" counts as done; skipped when the
+    /// method's limit is spent.
     pub async fn react(&self, channel: &str, ts: &str, name: &str) -> Result<(), SlackWebError> {
         let request = SlackApiReactionsAddRequest::new(channel.into(), name.into(), ts.into());
         match self
-            .retry("reactions.add", || async {
-                self.client
-                    .open_session(&self.token)
-                    .reactions_add(&request)
-                    .await
-            })
+            .retry(
+                SlackMethod::ReactionsAdd,
+                channel,
+                WhenSpent::Skip,
+                || async {
+                    self.client
+                        .open_session(&self.token)
+                        .reactions_add(&request)
+                        .await
+                },
+            )
             .await
         {
             Err(e) if e.message == "already_reacted" => Ok(()),
@@ -228,18 +310,24 @@ impl SlackWeb {
         }
     }
 
-    /// reactions.remove; "no_reaction" counts as done.
+    /// reactions.remove; "no_reaction" counts as done; skipped when the
+    /// method's limit is spent.
     pub async fn unreact(&self, channel: &str, ts: &str, name: &str) -> Result<(), SlackWebError> {
         let request = SlackApiReactionsRemoveRequest::new(name.into())
             .with_channel(channel.into())
             .with_timestamp(ts.into());
         match self
-            .retry("reactions.remove", || async {
-                self.client
-                    .open_session(&self.token)
-                    .reactions_remove(&request)
-                    .await
-            })
+            .retry(
+                SlackMethod::ReactionsRemove,
+                channel,
+                WhenSpent::Skip,
+                || async {
+                    self.client
+                        .open_session(&self.token)
+                        .reactions_remove(&request)
+                        .await
+                },
+            )
             .await
         {
             Err(e) if e.message == "no_reaction" => Ok(()),
@@ -252,7 +340,7 @@ impl SlackWeb {
     pub async fn user_groups(&self) -> Result<Vec<(String, Vec<String>)>, SlackWebError> {
         let request = SlackApiUserGroupsListRequest::new().with_include_users(true);
         let r = self
-            .retry("usergroups.list", || async {
+            .retry(SlackMethod::UserGroupsList, "", WhenSpent::Wait, || async {
                 self.client
                     .open_session(&self.token)
                     .usergroups_list(&request)

@@ -1,7 +1,7 @@
 //! A fake Slack at the process edge, in Slack's wire formats: the Web API
 //! (chat.postMessage, chat.update, reactions, usergroups.list, auth.test,
 //! apps.connections.open) and response_url endpoints, recording every call
-//! and what it answered, with failures on demand (HTTP 500, 429 with
+//! (when it came, what it answered), with failures on demand (HTTP 500, 429 with
 //! Retry-After, a post that never gets an answer, a channel that is gone, a message that is gone, a token
 //! auth.test refuses). Plus a client that sends signed requests to a bot's
 //! HTTP server.
@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -34,6 +34,8 @@ pub struct Call {
     pub body: Value,
     /// What the fake answered (`Null` for a failure it was told to make).
     pub answer: Value,
+    /// When the call arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -85,6 +87,7 @@ async fn web_api(
             method: method.into(),
             body: body.clone(),
             answer: Value::Null,
+            at: Instant::now(),
         })
     };
     if method == "chat.postMessage" {
@@ -99,14 +102,7 @@ async fn web_api(
             take_if_contained(&s.rate_limit_post_containing, &raw, |(n, _)| n.as_str())
         {
             record("rate_limited");
-            let mut r = (
-                StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(json!({"ok": false, "error": "ratelimited"})),
-            )
-                .into_response();
-            r.headers_mut()
-                .insert("retry-after", secs.to_string().parse().unwrap());
-            return r;
+            return rate_limited(secs);
         }
         if take_one(&s.fail_posts) {
             record("failed");
@@ -114,13 +110,7 @@ async fn web_api(
         }
         if take_one(&s.rate_limit_posts) {
             record("rate_limited");
-            let mut r = (
-                StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(json!({"ok": false, "error": "ratelimited"})),
-            )
-                .into_response();
-            r.headers_mut().insert("retry-after", "1".parse().unwrap());
-            return r;
+            return rate_limited(1);
         }
         if s.gone_channel.lock().unwrap().as_deref() == body["channel"].as_str() {
             record("channel_not_found");
@@ -164,6 +154,7 @@ async fn web_api(
         method: method.clone(),
         body: body.clone(),
         answer: answer.clone(),
+        at: Instant::now(),
     });
     axum::Json(answer).into_response()
 }
@@ -182,6 +173,17 @@ fn take_if_contained<T>(
     }
 }
 
+/// HTTP 429 with `Retry-After: secs`, as Slack sends it.
+fn rate_limited(secs: u64) -> Response {
+    let mut r = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(json!({"ok": false, "error": "ratelimited"})),
+    )
+        .into_response();
+    r.headers_mut().insert("retry-after", secs.into());
+    r
+}
+
 fn take_one(counter: &AtomicUsize) -> bool {
     counter
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -197,6 +199,7 @@ async fn respond(
         method: format!("respond/{id}"),
         body: serde_json::from_str(&body).unwrap(),
         answer: Value::Null,
+        at: Instant::now(),
     });
     "ok".into_response()
 }
