@@ -13,7 +13,7 @@
 //! it: one place, whatever the caller).
 //!
 //! Order: the head is written only after `append` returned, i.e. after the
-//! record was committed, so a crash
+//! record was committed (and made durable: see `durability.rs`), so a crash
 //! between the two leaves an older head — which the chain still holds — and
 //! never a head ahead of the store. Within a process the head only moves
 //! forward (appends that finish out of order do not move it back), and a

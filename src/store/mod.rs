@@ -13,6 +13,7 @@
 
 pub mod audit_head;
 pub mod backends;
+mod durability;
 pub mod mongo;
 mod mongo_approvals;
 pub mod mongo_limits;

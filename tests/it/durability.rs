@@ -11,8 +11,10 @@ use std::process::Output;
 use chatops::config::StoreSettings;
 use chatops::store::audit_head::AuditHead;
 use chatops::store::backends::Store;
+use chatops::store::mongo::MongoStore;
 use chatops::store::{AuditEvent, AuditRecord};
 use common::chatops_in as chatops;
+use mongodb::options::Acknowledgment;
 
 /// `chatops ask` as a terminal user on embedded defaults: a few audit
 /// records in `dir/data/chatops.db`, the head beside it.
@@ -237,4 +239,22 @@ async fn replicas_on_one_mongodb_each_keep_a_head_that_witnesses_the_chain() {
             && report.contains("ends at seq 5"),
         "{report}"
     );
+}
+
+/// Item 19: the writes that carry decisions wait for the journal of a
+/// majority on MongoDB; SQLite's side is a unit test in
+/// `src/store/durability.rs`.
+#[tokio::test]
+async fn mongodb_decisions_and_processed_events_are_written_with_majority_and_journal() {
+    chatops::install_crypto_provider();
+    let store = MongoStore::connect(&common::mongo_uri(), &common::fresh_db_name())
+        .await
+        .unwrap();
+    for collection in ["approvals", "processed_events", "audit_log"] {
+        let concern = store
+            .write_concern_of(collection)
+            .unwrap_or_else(|| panic!("{collection} has no write concern"));
+        assert_eq!(concern.w, Some(Acknowledgment::Majority), "{collection}");
+        assert_eq!(concern.journal, Some(true), "{collection}");
+    }
 }
