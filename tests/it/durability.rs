@@ -75,8 +75,7 @@ fn cutting_the_newest_audit_records_is_caught_by_the_head_file() {
     let report = text(&whole.stdout);
     assert!(whole.status.success(), "{report}");
     assert!(
-        report.contains(&format!("holds the head in"))
-            && report.contains(&format!("(seq {})", head.seq)),
+        report.contains("holds the head in") && report.contains(&format!("(seq {})", head.seq)),
         "{report}"
     );
 
