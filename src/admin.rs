@@ -1,11 +1,15 @@
 //! Operator commands over the bot's own records, for whoever runs the bot
 //! (they can read its store anyway): `chatops usage` (LLM tokens and cost),
 //! `chatops audit` (query, or export as JSON lines) and `chatops audit
-//! verify` (walk the hash chain, name the first broken link).
+//! verify` (walk the hash chain, name the first broken link, and check that
+//! the chain still holds the head recorded outside the store).
+
+use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::Language;
+use crate::store::audit_head::{AuditHead, HeadFinding, check_head};
 use crate::store::backends::Store;
 use crate::store::{AuditEvent, AuditQuery, AuditRecord, ChainReport};
 
@@ -193,19 +197,86 @@ fn summary(r: &AuditRecord) -> String {
     }
 }
 
-/// `chatops audit verify`: the report and whether the chain is intact.
-pub async fn verify(store: &Store) -> anyhow::Result<(String, bool)> {
+/// The head `chatops audit verify` checks the chain against.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeadFile {
+    /// `--head FILE`: it must exist.
+    Given(PathBuf),
+    /// `store.audit_head` (or its default): used when it exists.
+    Configured(PathBuf),
+    /// No head file is configured (MongoDB without `store.audit_head`).
+    None,
+}
+
+/// `chatops audit verify`: walk the chain, then check that it still holds
+/// the head recorded outside the store, if there is one. The report and
+/// whether the chain is intact; a head file that cannot be read is an
+/// error.
+pub async fn verify(store: &Store, head_file: &HeadFile) -> anyhow::Result<(String, bool)> {
+    let (head, without) = match head_file {
+        HeadFile::Given(path) => match AuditHead::read(path).map_err(anyhow::Error::msg)? {
+            Some(head) => (Some((path, head)), String::new()),
+            None => anyhow::bail!("audit head file {} does not exist", path.display()),
+        },
+        HeadFile::Configured(path) => match AuditHead::read(path).map_err(anyhow::Error::msg)? {
+            Some(head) => (Some((path, head)), String::new()),
+            None => (None, format!("no head file at {} yet", path.display())),
+        },
+        HeadFile::None => (None, "no head file configured (store.audit_head)".into()),
+    };
     let report: ChainReport =
         crate::store::verify_audit_chain(store.audit.as_ref(), VERIFY_PAGE).await?;
-    Ok(match &report.first_broken {
-        None => (
-            format!("audit chain intact: {} record(s) verified", report.records),
-            true,
-        ),
-        Some(broken) => (
+    if let Some(broken) = &report.first_broken {
+        return Ok((
             format!(
                 "audit chain BROKEN at seq {} (record {}): {}",
                 broken.seq, broken.id, broken.reason
+            ),
+            false,
+        ));
+    }
+    let Some((path, head)) = head else {
+        return Ok((
+            format!(
+                "audit chain intact: {} record(s) verified (checked without a head: {without}; \
+                 a cut of the newest records would not show)",
+                report.records
+            ),
+            true,
+        ));
+    };
+    let finding = check_head(store.audit.as_ref(), &head, report.last_seq).await?;
+    Ok(match finding {
+        HeadFinding::Holds => (
+            format!(
+                "audit chain intact: {} record(s) verified, up to seq {}; it holds the head in {} (seq {})",
+                report.records,
+                report.last_seq,
+                path.display(),
+                head.seq
+            ),
+            true,
+        ),
+        HeadFinding::Truncated {
+            head_seq,
+            store_end,
+        } => (
+            format!(
+                "audit chain TRUNCATED: the head file {} says seq {head_seq}, but the store ends \
+                 at seq {store_end} (the newest {} record(s) are gone)",
+                path.display(),
+                head_seq.saturating_sub(store_end)
+            ),
+            false,
+        ),
+        HeadFinding::Differs {
+            head_seq,
+            store_end,
+        } => (
+            format!(
+                "audit chain BROKEN at seq {head_seq}: its hash is not the one in the head file {} \
+                 (the chain was rewritten up to there; the store ends at seq {store_end})",
+                path.display()
             ),
             false,
         ),

@@ -145,8 +145,14 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditAction {
-    /// Walk the hash chain from the first record; name the first broken link (exit 1).
-    Verify,
+    /// Walk the hash chain from the first record; name the first broken link,
+    /// or a chain cut short of the head recorded outside the store (exit 1).
+    Verify {
+        /// The audit head file to check against (default: `store.audit_head`,
+        /// beside the SQLite file unless set, when it exists).
+        #[arg(long, value_name = "FILE")]
+        head: Option<std::path::PathBuf>,
+    },
 }
 
 impl AuditArgs {
@@ -326,8 +332,13 @@ async fn run_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => {
             let store = crate::store::backends::Store::open(&settings.store).await?;
             match args.action {
-                Some(AuditAction::Verify) => {
-                    let (report, intact) = crate::admin::verify(&store).await?;
+                Some(AuditAction::Verify { head }) => {
+                    let head = match (head, settings.store.audit_head_path()) {
+                        (Some(given), _) => crate::admin::HeadFile::Given(given),
+                        (None, Some(configured)) => crate::admin::HeadFile::Configured(configured),
+                        (None, None) => crate::admin::HeadFile::None,
+                    };
+                    let (report, intact) = crate::admin::verify(&store, &head).await?;
                     println!("{report}");
                     Ok(if intact {
                         ExitCode::SUCCESS

@@ -17,8 +17,10 @@ use crate::domain::Role;
 use crate::secret::Secret;
 
 mod limits;
+mod store;
 mod surfaces;
 pub use limits::LimitSettings;
+pub use store::StoreSettings;
 pub use surfaces::{ApprovalSettings, DiscordSettings, HttpSettings, SlackSettings};
 
 /// A startup configuration error. The message names the key (TOML path or
@@ -186,28 +188,6 @@ impl AgentSettings {
     }
     pub fn tool_timeout(&self) -> Duration {
         Duration::from_secs(self.tool_timeout_secs)
-    }
-}
-
-/// The bot's own store. MongoDB when `mongodb_uri` is set, SQLite otherwise.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreSettings {
-    /// Env: MONGODB_URI.
-    pub mongodb_uri: Option<Secret>,
-    /// Env: CHATOPS_MONGODB_DB.
-    pub mongodb_db: String,
-    /// Env: CHATOPS_SQLITE_PATH.
-    pub sqlite_path: PathBuf,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        Self {
-            mongodb_uri: None,
-            mongodb_db: "chatops".into(),
-            sqlite_path: PathBuf::from("data/chatops.db"),
-        }
     }
 }
 

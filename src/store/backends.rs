@@ -1,9 +1,11 @@
 //! Which backend the bot keeps its state in: [`Store`], the repositories of
 //! one backend, opened from `[store]` — MongoDB when `mongodb_uri` is set,
-//! SQLite otherwise.
+//! SQLite otherwise — with its audit log witnessed by the head file when one
+//! is configured.
 
 use std::sync::Arc;
 
+use super::audit_head::WitnessedAudit;
 use super::mongo::MongoStore;
 use super::sqlite::SqliteStore;
 use super::{
@@ -51,16 +53,22 @@ impl Store {
         }
     }
 
-    /// MongoDB when `mongodb_uri` is set, SQLite otherwise.
+    /// MongoDB when `mongodb_uri` is set, SQLite otherwise; with an audit
+    /// head file ([`StoreSettings::audit_head_path`]), every audit append
+    /// moves it ([`WitnessedAudit`]).
     pub async fn open(settings: &StoreSettings) -> anyhow::Result<Self> {
-        match &settings.mongodb_uri {
+        let mut store = match &settings.mongodb_uri {
             Some(uri) => {
                 let backend = MongoStore::connect(uri.expose(), &settings.mongodb_db).await?;
                 backend.ensure_limit_indexes().await?;
-                Ok(Self::from_backend(Arc::new(backend)))
+                Self::from_backend(Arc::new(backend))
             }
-            None => Ok(Self::sqlite(SqliteStore::open(&settings.sqlite_path)?)),
+            None => Self::sqlite(SqliteStore::open(&settings.sqlite_path)?),
+        };
+        if let Some(head) = settings.audit_head_path() {
+            store.audit = Arc::new(WitnessedAudit::new(store.audit, head));
         }
+        Ok(store)
     }
 
     pub fn sqlite(backend: SqliteStore) -> Self {

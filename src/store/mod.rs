@@ -11,7 +11,9 @@
 //! and each record carries the hash of the one before it, so an edit made
 //! behind the bot's back shows ([`verify_audit_chain`]).
 
+pub mod audit_head;
 pub mod backends;
+mod durability;
 pub mod mongo;
 mod mongo_approvals;
 mod mongo_jobs;
@@ -360,6 +362,9 @@ pub trait AuditRepo: Send + Sync {
 pub struct ChainReport {
     /// Records checked.
     pub records: u64,
+    /// The seq of the last record that links up (0: none); with an intact
+    /// chain, where the store ends.
+    pub last_seq: u64,
     /// The first record that does not link up, if any.
     pub first_broken: Option<BrokenLink>,
 }
@@ -383,8 +388,8 @@ pub struct BrokenLink {
 /// version: no `hash`) cannot be checked; the first of them is reported as
 /// the first broken link, with the reason "written before the hash chain
 /// existed". Nothing is checked past the first break. Deleting the newest
-/// records (cutting the tail) leaves a valid shorter chain: compare `records`
-/// and the last hash with a copy kept elsewhere to catch that.
+/// records (cutting the tail) leaves a valid shorter chain: the head kept
+/// outside the store (`audit_head.rs`) catches that.
 pub async fn verify_audit_chain(repo: &dyn AuditRepo, page: usize) -> StoreResult<ChainReport> {
     /// Why `record` does not follow `last` (seq and hash of the previous record;
     /// `None` for the first), if it does not.
@@ -446,6 +451,7 @@ pub async fn verify_audit_chain(repo: &dyn AuditRepo, page: usize) -> StoreResul
             }) => {
                 return Ok(ChainReport {
                     records: records + 1,
+                    last_seq: last.map_or(0, |(seq, _)| seq),
                     first_broken: Some(BrokenLink {
                         seq,
                         id,
@@ -463,6 +469,7 @@ pub async fn verify_audit_chain(repo: &dyn AuditRepo, page: usize) -> StoreResul
             if let Some(reason) = broken_link(last.as_ref(), &record) {
                 return Ok(ChainReport {
                     records,
+                    last_seq: last.map_or(0, |(seq, _)| seq),
                     first_broken: Some(BrokenLink {
                         seq: record.seq,
                         id: record.id,
@@ -475,6 +482,7 @@ pub async fn verify_audit_chain(repo: &dyn AuditRepo, page: usize) -> StoreResul
     }
     Ok(ChainReport {
         records,
+        last_seq: last.map_or(0, |(seq, _)| seq),
         first_broken: None,
     })
 }

@@ -49,6 +49,9 @@
 //! Approvals and sessions keep BSON dates (whole-document writes), so their
 //! counts compare dates, to the second on nx-27017.
 //!
+//! Every write carries `{w: "majority", j: true}` (the database handle's
+//! write concern, set in `durability.rs`).
+//!
 //! No multi-document transactions: every write is a single-document,
 //! idempotent or conditional operation (`abandon_jobs` and `purge_jobs` are
 //! many of those: each document changes atomically on its own condition).
@@ -167,7 +170,7 @@ impl MongoStore {
         options.app_name = Some("chatops".into());
         let client = Client::with_options(options).map_err(StoreError::mongo)?;
         let store = Self {
-            db: client.database(db_name),
+            db: super::durability::durable_database(&client, db_name),
         };
         store.ping().await?;
         store.ensure_indexes().await?;
@@ -176,6 +179,12 @@ impl MongoStore {
 
     pub(super) fn coll(&self, name: &str) -> Collection<Document> {
         self.db.collection(name)
+    }
+
+    /// The write concern the store's writes to `collection` carry (what the
+    /// driver sends), e.g. for `approvals` and `processed_events`.
+    pub fn write_concern_of(&self, collection: &str) -> Option<mongodb::options::WriteConcern> {
+        self.coll(collection).write_concern().cloned()
     }
 
     async fn ensure_indexes(&self) -> StoreResult<()> {

@@ -2,10 +2,12 @@
 //! no MongoDB is configured. One connection, owned by a thread of its own
 //! that runs the store's calls one at a time from a queue (WAL journal); the
 //! async runtime never waits on disk, and a burst of calls waits in the queue
-//! instead of each holding a blocking-pool thread. WAL checkpoints (the only
-//! writes that wait for the disk: they fsync) run once a second on a thread
-//! and a connection of their own, not inside whichever commit crossed
-//! SQLite's 1,000-page mark while every other call waited behind it.
+//! instead of each holding a blocking-pool thread. WAL checkpoints run once a
+//! second on a thread and a connection of their own, not inside whichever
+//! commit crossed SQLite's 1,000-page mark while every other call waited
+//! behind it. Every commit is durable before it is acknowledged
+//! (`synchronous = FULL`: the WAL is synced at each commit; see
+//! `durability.rs`).
 //!
 //! Times are stored as RFC 3339 UTC strings with a fixed width, so text order
 //! is time order.
@@ -52,7 +54,7 @@ use super::{
 
 const SCHEMA: &str = r#"
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
+PRAGMA synchronous = FULL;
 CREATE TABLE IF NOT EXISTS chat_sessions (
     session_id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,

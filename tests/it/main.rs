@@ -16,6 +16,7 @@ mod approval_expiry;
 mod architecture;
 mod cli;
 mod discord;
+mod durability;
 mod eval;
 mod every_turn;
 mod governance;

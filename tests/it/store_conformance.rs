@@ -240,6 +240,7 @@ async fn verify(store: &Store) -> ChainReport {
 fn intact(records: u64) -> ChainReport {
     ChainReport {
         records,
+        last_seq: records,
         first_broken: None,
     }
 }
