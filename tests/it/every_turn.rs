@@ -50,8 +50,11 @@ const SLACK_AT_ONCE: usize = 8;
 /// `chatops ask` processes at once.
 const ASKS_AT_ONCE: usize = 4;
 /// How long one message may wait for its answer. Generous: Slack posts are
-/// paced (per process today, per channel soon), and the machine is shared.
+/// paced per channel, and the machine is shared.
 const PER_MESSAGE: Duration = Duration::from_secs(120);
+/// Posts there and nothing more for this long: the turn is over (when its
+/// reaction was skipped).
+const SETTLED: Duration = Duration::from_millis(1500);
 /// How long a whole run of `count` messages may take: 15 min for 300.
 /// Generous too: at about a second a message while Slack posts are paced
 /// per process, 300 take 5 min.
@@ -674,11 +677,22 @@ async fn one_slack_turn(
         return Err(format!("the event was answered HTTP {status}"));
     }
     let until = tokio::time::Instant::now() + PER_MESSAGE;
+    // The turn ends with its ✅/⚠ reaction, or, when Slack's tier for
+    // reactions is spent (the bot then skips them: adapters/slack/throttle.rs),
+    // with its posts there and nothing more for a while.
+    let (mut seen, mut quiet_since) = (before, tokio::time::Instant::now());
     let reaction = loop {
         if let Some(reaction) = finished(slack, &at) {
-            break reaction;
+            break Some(reaction);
         }
-        if tokio::time::Instant::now() > until {
+        let now = tokio::time::Instant::now();
+        let posted = posts_for(slack, &at).len();
+        if posted != seen {
+            (seen, quiet_since) = (posted, now);
+        } else if posted > before && now - quiet_since > SETTLED {
+            break None;
+        }
+        if now > until {
             return Err(format!(
                 "no answer within {PER_MESSAGE:?} (posts there: {:?})",
                 posts_for(slack, &at)
@@ -688,7 +702,7 @@ async fn one_slack_turn(
     };
     let posts = posts_for(slack, &at).split_off(before);
     if posts.is_empty() {
-        return Err(format!("{reaction} but nothing posted"));
+        return Err(format!("{reaction:?} but nothing posted"));
     }
     if let Some(problem) = posts.iter().find_map(post_problem) {
         return Err(problem);
@@ -696,9 +710,11 @@ async fn one_slack_turn(
     let said: Vec<&str> = posts.iter().filter_map(|p| p["text"].as_str()).collect();
     let reply = classify(&said.join("\n")).map_err(|e| format!("{e}: {said:?}"))?;
     fits_kind(message, reply).map_err(|e| format!("{e}: {said:?}"))?;
-    match (reply, reaction.as_str()) {
-        (Reply::Answer, "white_check_mark") | (Reply::Refusal(_), "warning") => Ok(reply),
-        _ => Err(format!("{reply:?} ended with :{reaction}:: {said:?}")),
+    match (reply, reaction.as_deref()) {
+        (_, None)
+        | (Reply::Answer, Some("white_check_mark"))
+        | (Reply::Refusal(_), Some("warning")) => Ok(reply),
+        (_, Some(reaction)) => Err(format!("{reply:?} ended with :{reaction}:: {said:?}")),
     }
 }
 
