@@ -91,7 +91,7 @@ const MAX_CODE_LINES: usize = 700;
 
 /// Files still over [`MAX_CODE_LINES`], with their size when this list was
 /// made: they may shrink, never grow, and leave the list when they fit.
-const OVERSIZED: &[(&str, usize)] = &[("src/agent/mod.rs", 703), ("src/config.rs", 724)];
+const OVERSIZED: &[(&str, usize)] = &[];
 
 // ---------------------------------------------------------------- reading
 
