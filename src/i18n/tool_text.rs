@@ -375,3 +375,25 @@ pub fn completed_headers(lang: Language) -> [&'static str; 6] {
         Language::Ko => ["백테스트", "전략", "종목", "완료", "총수익", "샤프"],
     }
 }
+
+// ------------------------------------------------------------ compare_strategies' verdict
+
+pub const KPI_SHARPE: Phrase = Phrase::new("Sharpe", "샤프");
+pub const KPI_TOTAL_RETURN: Phrase = Phrase::new("total return", "총수익");
+pub const KPI_DRAWDOWN: Phrase = Phrase::new("drawdown", "최대낙폭");
+pub const KPI_VOLATILITY: Phrase = Phrase::new("volatility", "변동성");
+
+/// "RSI did better on Sharpe 1.42 vs 0.87 and drawdown −9.0 % vs −15.0 %."
+pub fn verdict(lang: Language, winner: &str, wins: &[String]) -> String {
+    pick(
+        lang,
+        format!("Verdict: {winner} did better on {}.", wins.join(" and ")),
+        format!("결론: {winner}이(가) 더 나았습니다 ({}).", wins.join(", ")),
+    )
+}
+
+/// Said when no strategy wins on any judged KPI (all equal).
+pub const NO_WINNER: Phrase = Phrase::new(
+    "Verdict: no strategy did better on Sharpe, total return or drawdown.",
+    "결론: 샤프, 총수익, 최대낙폭 모두 우열이 없습니다.",
+);

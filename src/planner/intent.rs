@@ -256,6 +256,9 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
             if !s.is_empty() {
                 a.insert("strategies".into(), json!(s));
             }
+            if let Some(focus) = compare_focus(m) {
+                a.insert("focus".into(), json!(focus));
+            }
         }
         SearchRunbooks::NAME => {
             a.insert("query".into(), json!(runbook_query(m)));

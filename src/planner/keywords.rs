@@ -65,7 +65,15 @@ pub const MONGODB_KEYWORDS: &[&str] = &["mongodb", "mongo", "몽고"];
 pub const COMPARE_KEYWORDS: &[&str] = &[
     "compare*", "comparison", "vs", "versus", "which is better", "which one is better",
     "better than", "head to head", "비교", "대결", "뭐가 나아", "뭐가 더 나아", "어느 게 나아",
-    "어떤 게 나아", "뭐가 더 좋", "어느 쪽이",
+    "어떤 게 나아", "뭐가 더 좋", "어느 쪽이", "which did better", "which performed better",
+    "did better", "outperform*", "더 안정적", "더 위험", "더 수익",
+];
+/// What a comparative question means by "better" → `compare_strategies`' focus.
+#[rustfmt::skip]
+pub const COMPARE_FOCUS: &[(&str, &[&str])] = &[
+    ("stability", &["stable", "stabler", "steadier", "안정"]),
+    ("risk", &["risky", "riskier", "less risk", "위험"]),
+    ("return", &["profitable", "more money", "higher return*", "수익성", "더 수익", "돈을 더"]),
 ];
 /// Failed backtests → `recent_failures`.
 #[rustfmt::skip]
@@ -228,5 +236,7 @@ pub(super) static SYMBOL_NAME_RES: LazyLock<Vec<(&str, Regex)>> =
     LazyLock::new(|| table_res(COMPANY_NAMES));
 pub(super) static SEVERITY_RES: LazyLock<Vec<(&str, Regex)>> =
     LazyLock::new(|| table_res(SEVERITY_WORDS));
+pub(super) static FOCUS_RES: LazyLock<Vec<(&str, Regex)>> =
+    LazyLock::new(|| table_res(COMPARE_FOCUS));
 pub(super) static HOURS_RES: LazyLock<Vec<(u64, Regex)>> =
     LazyLock::new(|| table_res(HOURS_PHRASES));

@@ -476,3 +476,11 @@ pub fn last_backtest_id(text: &str) -> Option<String> {
         .last()
         .map(|id| id.as_str().to_ascii_lowercase())
 }
+
+/// What a comparative question means by "better": return, risk or stability.
+pub fn compare_focus(m: &str) -> Option<&'static str> {
+    FOCUS_RES
+        .iter()
+        .find(|(_, r)| r.is_match(m))
+        .map(|(focus, _)| *focus)
+}

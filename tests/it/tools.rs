@@ -398,6 +398,59 @@ async fn backtest_status_without_an_id_is_the_one_this_conversation_just_ran() {
     assert_eq!(data["backtest_id"], id.as_str(), "{}", status.answer);
 }
 
+/// Issue 18 item 2: a comparative question without a compare word is a
+/// comparison, and its answer ends in one verdict line; "more stable" judges
+/// volatility and drawdown.
+#[tokio::test]
+async fn which_did_better_compares_and_says_who_won_on_what() {
+    let bot = bot().await;
+    let out = ask(&bot.app, "which did better, RSI or bollinger?").await;
+    let (tool, outcome, data) = only_call(&out);
+    assert_eq!(
+        (tool, outcome),
+        ("compare_strategies", ToolOutcome::Ok),
+        "{}",
+        out.answer
+    );
+    let verdict = data["verdict"].as_str().unwrap().to_string();
+    assert!(verdict.starts_with("Verdict: "), "{verdict}");
+    assert!(out.answer.contains(&verdict), "{}", out.answer);
+    let winner = data["winners"]["sharpe_ratio"].as_str().unwrap();
+    assert!(
+        data["compared"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["strategy"] == winner)
+    );
+
+    let ko = ask(&bot.app, "RSI랑 볼린저 중에 어떤 게 더 안정적이야?").await;
+    let (tool, _, data) = only_call(&ko);
+    assert_eq!(tool, "compare_strategies", "{}", ko.answer);
+    let compared = data["compared"].as_array().unwrap();
+    let steadiest = compared
+        .iter()
+        .min_by(|a, b| {
+            let v = |c: &Value| c["performance"]["volatility"].as_f64().unwrap();
+            v(a).total_cmp(&v(b))
+        })
+        .unwrap();
+    assert_eq!(
+        data["winners"]["volatility"], steadiest["strategy"],
+        "{}",
+        ko.answer
+    );
+    assert!(
+        data["verdict"]
+            .as_str()
+            .unwrap()
+            .contains(steadiest["strategy"].as_str().unwrap()),
+        "{}",
+        ko.answer
+    );
+    assert!(ko.answer.contains("결론"), "{}", ko.answer);
+}
+
 #[tokio::test]
 async fn trigger_errors_are_clear() {
     let bot = bot().await;
