@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::model::{ChatModel, Message, ModelError, ModelReply, ModelRequest, Usage};
 use crate::i18n;
 use crate::planner::intent::{self, Plan};
-use crate::planner::slots;
+use crate::planner::{slots, spelling};
 use crate::tools::TypedTool;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::call::ToolCallRequest;
@@ -71,9 +71,10 @@ impl OfflinePlanner {
         let mut answered: Option<(&'static str, serde_json::Value)> = None;
         let mut last = Plan::Help;
         for text in messages.iter().filter_map(|m| match m {
-            Message::User(text) => Some(text.as_str()),
+            Message::User(text) => Some(spelling::corrected(text)),
             _ => None,
         }) {
+            let text = text.as_str();
             last = match &pending {
                 Some((tool, partial)) => intent::continue_plan(tool, partial, text, today),
                 None => match intent::plan(text, today) {

@@ -5,6 +5,7 @@
 pub mod intent;
 pub mod keywords;
 pub mod slots;
+pub mod spelling;
 
 #[cfg(test)]
 pub mod check {

@@ -56,6 +56,7 @@ const PURE_CORES: &[&str] = &[
     "src/planner/intent.rs",
     "src/planner/keywords.rs",
     "src/planner/slots.rs",
+    "src/planner/spelling.rs",
     "src/platform/sandbox/engine.rs",
     "src/jobs/schedule.rs",
     "src/presentation.rs",

@@ -451,6 +451,34 @@ async fn which_did_better_compares_and_says_who_won_on_what() {
     assert!(ko.answer.contains("결론"), "{}", ko.answer);
 }
 
+/// Issue 18 item 10: typos in tool words and names are read by edit
+/// distance ("cahce status" got the help list).
+#[tokio::test]
+async fn typos_in_tool_words_and_strategy_names_are_understood() {
+    let bot = bot().await;
+    let out = ask(&bot.app, "cahce status?").await;
+    let (tool, outcome, _) = only_call(&out);
+    assert_eq!(
+        (tool, outcome),
+        ("cache_status", ToolOutcome::Ok),
+        "{}",
+        out.answer
+    );
+    let out = ask(&bot.app, "compare rsi vs bolinger").await;
+    let (tool, _, data) = only_call(&out);
+    assert_eq!(tool, "compare_strategies", "{}", out.answer);
+    let names: Vec<&str> = data["compared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["strategy"].as_str())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.to_lowercase().contains("bollinger")),
+        "{names:?}"
+    );
+}
+
 #[tokio::test]
 async fn trigger_errors_are_clear() {
     let bot = bot().await;

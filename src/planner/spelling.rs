@@ -1,0 +1,181 @@
+//! Typos in tool words and names ("cahce", "bolinger", "백태스트"), fixed
+//! before the planner reads a message: a word close to exactly one word of
+//! the planner's vocabulary (by edit distance, transpositions counting one)
+//! becomes that word. Pure.
+
+use std::sync::LazyLock;
+
+use super::keywords::*;
+use crate::tools::symbols::COMPANY_NAMES;
+
+/// The tables whose words people misspell: tool words, sources, strategies, companies.
+fn tables() -> Vec<&'static [&'static str]> {
+    let mut out: Vec<&'static [&'static str]> = vec![
+        CACHE_KEYWORDS,
+        AV_KEYWORDS,
+        FAILURE_KEYWORDS,
+        DATA_QUALITY_KEYWORDS,
+        COMPARE_KEYWORDS,
+        STATUS_KEYWORDS,
+        BACKTEST_NOUNS,
+        TRIGGER_KEYWORDS,
+        RUNBOOK_KEYWORDS,
+        DUCKDB_KEYWORDS,
+        MONGODB_KEYWORDS,
+    ];
+    out.extend(STRATEGY_TYPES.iter().map(|(_, kws)| *kws));
+    out.extend(COMPANY_NAMES.iter().map(|(_, kws)| *kws));
+    out
+}
+
+/// Single ASCII words (lower case, a trailing `*` dropped) of 4+ letters.
+static ASCII_WORDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut words: Vec<&str> = tables()
+        .into_iter()
+        .flatten()
+        .map(|k| k.trim_end_matches('*'))
+        .filter(|k| k.is_ascii() && !k.contains(' ') && k.len() >= 4)
+        .filter(|k| k.chars().all(|c| c.is_ascii_lowercase()))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+});
+
+/// Hangul keywords of 4+ syllables, spaces removed.
+static HANGUL_WORDS: LazyLock<Vec<Vec<char>>> = LazyLock::new(|| {
+    let mut words: Vec<Vec<char>> = tables()
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            k.chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<Vec<char>>()
+        })
+        .filter(|k| k.len() >= 4 && k.iter().all(|c| is_hangul(*c)))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+});
+
+fn is_hangul(c: char) -> bool {
+    ('\u{AC00}'..='\u{D7A3}').contains(&c)
+}
+
+/// How far a typo may be from its word: 1 edit up to 7 letters, 2 beyond.
+fn allowed(len: usize) -> usize {
+    if len >= 8 { 2 } else { 1 }
+}
+
+/// The vocabulary word a typed ASCII word means, when exactly one is near.
+fn ascii_fix(word: &str) -> Option<&'static str> {
+    let lower = word.to_ascii_lowercase();
+    if lower.len() < 5 || !lower.chars().all(|c| c.is_ascii_lowercase()) {
+        return None;
+    }
+    if ASCII_WORDS.iter().any(|w| *w == lower) {
+        return None;
+    }
+    let near: Vec<&'static str> = ASCII_WORDS
+        .iter()
+        .copied()
+        .filter(|w| w.len().abs_diff(lower.len()) <= 2)
+        .filter(|w| strsim::osa_distance(w, &lower) <= allowed(lower.len().min(w.len())))
+        .collect();
+    match near.as_slice() {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
+/// `message` with its typos of vocabulary words fixed (unchanged when there
+/// are none).
+pub fn corrected(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        match ascii_fix(word) {
+            Some(fixed) => out.push_str(fixed),
+            None => out.push_str(word),
+        }
+        word.clear();
+    };
+    for c in message.chars() {
+        if c.is_ascii_alphabetic() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    hangul_fixed(&out)
+}
+
+/// Hangul runs one syllable away from a 4+-syllable keyword (and not a
+/// keyword themselves) become it ("백태스트" → "백테스트").
+fn hangul_fixed(text: &str) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for kw in HANGUL_WORDS.iter() {
+        let n = kw.len();
+        let mut i = 0;
+        while i + n <= chars.len() {
+            let window = &chars[i..i + n];
+            let differs = window.iter().zip(kw).filter(|(a, b)| a != b).count();
+            let known = HANGUL_WORDS.iter().any(|k| k.as_slice() == window);
+            if differs == 1 && !known && window.iter().all(|c| is_hangul(*c)) {
+                chars.splice(i..i + n, kw.iter().copied());
+                i += n;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn typos_of_tool_words_and_names_are_fixed() {
+        assert_eq!(corrected("cahce status"), "cache status");
+        assert_eq!(
+            corrected("compare RSI and bolinger"),
+            "compare RSI and bollinger"
+        );
+        assert_eq!(corrected("백태스트 상태"), "백테스트 상태");
+        assert_eq!(
+            corrected("알파벤티지 상태"),
+            "알파벤티지 상태",
+            "a keyword already"
+        );
+        assert_eq!(corrected("Backtsts that failed"), "backtest that failed");
+    }
+
+    #[test]
+    fn real_words_and_tickers_are_left_alone() {
+        for text in [
+            "initial cash 50000",
+            "run RSI on AAPL and MSFT",
+            "삼성전자 백테스트",
+            "what's the hit rate on the mongodb cache",
+            "status of 65f1c0de2a4b5c6d7e8f9012",
+        ] {
+            assert_eq!(corrected(text), text);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+        /// Any text: no panic, and fixing twice changes nothing more.
+        #[test]
+        fn prop_correcting_is_stable(text in crate::text::nasty::text()) {
+            let once = corrected(&text);
+            prop_assert_eq!(corrected(&once), once.clone());
+        }
+    }
+}
