@@ -1,6 +1,6 @@
 //! The real quant platform behind the [`QuantPlatform`] port: reads from the
 //! platform's MongoDB (`strategies`, `backtests`, `backtest_results`,
-//! `data_quality_events` — reads only, the bot never writes there), and the
+//! `data_quality_events`, `ml_models` — reads only, the bot never writes there), and the
 //! platform's REST API with its bearer token for triggering a backtest,
 //! reading its status and the cache statistics.
 //!
@@ -29,8 +29,9 @@ use serde_json::{Value, json};
 use super::alpha_vantage::AlphaVantageClient;
 use super::{
     AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestConfig, BacktestResult,
-    BacktestStatus, CacheReport, DataQualityEvent, Performance, PlatformError, PlatformErrorKind,
-    PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest, TriggerResponse,
+    BacktestStatus, CacheReport, DataQualityEvent, MlModel, ModelDrift, Performance, PlatformError,
+    PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest,
+    TriggerResponse,
 };
 use crate::secret::Secret;
 use crate::text::prefix_chars;
@@ -434,6 +435,50 @@ fn event_from(d: &Document) -> DataQualityEvent {
     }
 }
 
+/// An `ml_models` document, read tolerantly: unknown kinds, statuses and
+/// metric keys are kept; a non-numeric metric value, a drift without a status
+/// or a missing date is left out, never a reason to fail the whole read.
+fn model_from(d: &Document) -> MlModel {
+    let version = match d.get("version") {
+        Some(Bson::String(s)) => s.clone(),
+        Some(Bson::Int32(n)) => format!("v{n}"),
+        Some(Bson::Int64(n)) => format!("v{n}"),
+        _ => String::new(),
+    };
+    let metrics = d
+        .get_document("metrics")
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| f64_of(m, k).map(|v| (k.clone(), v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let drift = d.get_document("drift").ok().and_then(|x| {
+        Some(ModelDrift {
+            psi: f64_of(x, "psi"),
+            status: str_of(x, "status")?,
+            checked_at: time_of(x, "checked_at"),
+        })
+    });
+    let training_window = d
+        .get_document("training_window")
+        .ok()
+        .and_then(|w| Some((time_of(w, "start")?, time_of(w, "end")?)));
+    MlModel {
+        id: id_of(d.get("_id")),
+        name: str_of(d, "name").unwrap_or_default(),
+        version,
+        kind: str_of(d, "kind").unwrap_or_default(),
+        status: str_of(d, "status").unwrap_or_default(),
+        metrics,
+        drift,
+        trained_at: time_of(d, "trained_at"),
+        evaluated_at: time_of(d, "evaluated_at"),
+        training_window,
+        updated_at: time_of(d, "updated_at"),
+    }
+}
+
 /// Filter matching a reference stored either as hex string or as ObjectId.
 fn id_filter(field: &str, id: &str) -> Document {
     match ObjectId::parse_str(id) {
@@ -569,6 +614,15 @@ impl QuantPlatform for LivePlatform {
             .await?
             .iter()
             .map(event_from)
+            .collect())
+    }
+
+    async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
+        Ok(self
+            .find("ml_models", doc! {}, doc! {"name": 1}, 1000)
+            .await?
+            .iter()
+            .map(model_from)
             .collect())
     }
 

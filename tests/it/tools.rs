@@ -13,8 +13,8 @@ use chatops::app::App;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::platform::{
     AlphaVantageHealth, Backtest, BacktestResult, CacheReport, CacheStats, DataQualityEvent,
-    PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy,
-    TriggerRequest, TriggerResponse,
+    MlModel, PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform,
+    Strategy, TriggerRequest, TriggerResponse,
 };
 use chatops::store::AuditEvent;
 use chatops::tools::call::ToolOutcome;
@@ -649,6 +649,9 @@ impl QuantPlatform for DeadPlatform {
         dead()
     }
     async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth> {
+        dead()
+    }
+    async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
         dead()
     }
     async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)> {
