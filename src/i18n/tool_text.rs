@@ -227,6 +227,8 @@ pub fn drift_cell(lang: Language, status: &str, psi: Option<f64>) -> String {
     }
 }
 
+pub const DRIFT_NOT_CHECKED: Phrase = Phrase::new("not checked", "미확인");
+
 /// "⚠ regime_detector v3: drift (PSI 0.31)".
 pub fn model_drift_flag(lang: Language, name: &str, version: &str, psi: Option<f64>) -> String {
     format!("⚠ {name} {version}: {}", drift_cell(lang, "drift", psi))

@@ -731,6 +731,8 @@ impl QuantPlatform for LivePlatform {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     /// Issue 17: the platform's date strings were cut with `&s[..10]`,
@@ -753,5 +755,58 @@ mod tests {
             NaiveDate::from_ymd_opt(2024, 1, 31).unwrap()
         );
         assert_eq!(rest_date(&config, "bad"), NaiveDate::default());
+    }
+
+    /// Untrusted `ml_models` documents: any metric keys, numbers kept whatever their BSON type,
+    /// anything else dropped; a drift without a status, a version number or odd dates never fail.
+    #[test]
+    fn ml_model_documents_are_read_tolerantly() {
+        let m = model_from(&doc! {
+            "_id": ObjectId::new(), "name": "sentiment", "version": 7, "kind": "news_sentiment",
+            "status": "canary",
+            "metrics": {"auc": 0.81, "n": 1200, "big": 5_i64, "note": "good", "nested": {"x": 1}},
+            "drift": {"psi": "high"},
+            "trained_at": "not a date",
+            "training_window": {"start": mongodb::bson::DateTime::now()},
+        });
+        assert_eq!(
+            (m.version.as_str(), m.kind.as_str(), m.status.as_str()),
+            ("v7", "news_sentiment", "canary")
+        );
+        assert_eq!(m.metrics.keys().collect::<Vec<_>>(), ["auc", "big", "n"]);
+        assert_eq!(m.drift, None);
+        assert_eq!((m.trained_at, m.training_window), (None, None));
+        let empty = model_from(&doc! {"metrics": "none", "drift": 3});
+        assert!(empty.name.is_empty() && empty.metrics.is_empty() && empty.drift.is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+
+        /// Any metric keys and values: numeric ones are kept as numbers, others dropped, no panic.
+        #[test]
+        fn prop_any_metric_keys_and_values_parse(
+            entries in proptest::collection::vec(
+                (crate::text::nasty::text(), proptest::prop_oneof![
+                    proptest::num::f64::ANY.prop_map(Bson::Double),
+                    proptest::num::i32::ANY.prop_map(Bson::Int32),
+                    proptest::num::i64::ANY.prop_map(Bson::Int64),
+                    crate::text::nasty::text().prop_map(Bson::String),
+                    proptest::bool::ANY.prop_map(Bson::Boolean),
+                ]),
+                0..8,
+            ),
+        ) {
+            let mut metrics = Document::new();
+            for (k, v) in &entries {
+                metrics.insert(k.clone(), v.clone());
+            }
+            let m = model_from(&doc! {"name": "m", "metrics": metrics.clone()});
+            let numeric = metrics
+                .iter()
+                .filter(|(_, v)| matches!(v, Bson::Double(_) | Bson::Int32(_) | Bson::Int64(_)))
+                .count();
+            proptest::prop_assert_eq!(m.metrics.len(), numeric);
+        }
     }
 }

@@ -233,9 +233,10 @@ pub fn render(
             m.version.clone(),
             tool_text::model_status_word(lang, &m.status),
             key_metrics(&m.metrics),
-            m.drift
-                .as_ref()
-                .map_or_else(unknown, |d| tool_text::drift_cell(lang, &d.status, d.psi)),
+            m.drift.as_ref().map_or_else(
+                || tool_text::DRIFT_NOT_CHECKED.get(lang).to_string(),
+                |d| tool_text::drift_cell(lang, &d.status, d.psi),
+            ),
             when(m.trained_at),
             when(m.evaluated_at),
         ]);
@@ -326,5 +327,188 @@ impl TypedTool for ModelMetrics {
             data,
             display: presentation::with_source(display, self.platform.kind(), lang),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+    use crate::platform::ModelDrift;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap()
+    }
+
+    fn model(name: &str, version: &str, status: &str, trained_days_ago: i64) -> MlModel {
+        MlModel {
+            id: format!("{name}-{version}"),
+            name: name.into(),
+            version: version.into(),
+            kind: "regime_detection".into(),
+            status: status.into(),
+            metrics: BTreeMap::from([("accuracy".into(), 0.71), ("macro_f1".into(), 0.66)]),
+            drift: None,
+            trained_at: Some(now() - Duration::days(trained_days_ago)),
+            evaluated_at: Some(now() - Duration::days(1)),
+            training_window: None,
+            updated_at: None,
+        }
+    }
+
+    fn picked(models: &[MlModel]) -> Vec<(String, String)> {
+        current_versions(models)
+            .into_iter()
+            .map(|(m, _)| (m.name.clone(), m.version.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_newest_active_version_wins_then_shadow_then_retired() {
+        let models = vec![
+            model("regime", "v4", "shadow", 2),
+            model("regime", "v3", "active", 30),
+            model("regime", "v2", "active", 90),
+            model("regime", "v1", "retired", 200),
+            model("vol", "v2", "shadow", 5),
+            model("vol", "v1", "retired", 50),
+            model("old", "v1", "retired", 400),
+            model("old", "v2", "retired", 300),
+            model("odd", "v1", "retired", 3),
+            model("odd", "v2", "candidate", 9),
+        ];
+        assert_eq!(
+            picked(&models),
+            [
+                ("odd".into(), "v2".into()),
+                ("old".into(), "v2".into()),
+                ("regime".into(), "v3".into()),
+                ("vol".into(), "v2".into()),
+            ]
+        );
+        let regime = current_versions(&models)
+            .into_iter()
+            .find(|(m, _)| m.name == "regime")
+            .unwrap();
+        assert_eq!(regime.1.len(), 3, "the other versions are kept");
+    }
+
+    #[test]
+    fn without_dates_the_highest_version_number_wins() {
+        let mut a = model("m", "v9", "ACTIVE", 0);
+        let mut b = model("m", "v10", "active", 0);
+        a.trained_at = None;
+        b.trained_at = None;
+        assert_eq!(picked(&[a, b]), [("m".into(), "v10".into())]);
+    }
+
+    #[test]
+    fn drift_and_a_stale_evaluation_are_flagged_on_the_clock_given() {
+        let mut m = model("regime", "v3", "active", 30);
+        assert_eq!(flags(&m, now()), []);
+        m.drift = Some(ModelDrift {
+            psi: Some(0.31),
+            status: "Drift".into(),
+            checked_at: None,
+        });
+        m.evaluated_at = Some(now() - Duration::days(20));
+        assert_eq!(
+            flags(&m, now()),
+            [
+                ModelFlag::Drift { psi: Some(0.31) },
+                ModelFlag::StaleEvaluation { days: 20 }
+            ]
+        );
+        // Exactly 14 days is not yet stale; a warning is not drift.
+        m.evaluated_at = Some(now() - Duration::days(14));
+        m.drift.as_mut().unwrap().status = "warning".into();
+        assert_eq!(flags(&m, now()), []);
+        m.evaluated_at = None;
+        assert_eq!(flags(&m, now()), [ModelFlag::NeverEvaluated]);
+    }
+
+    #[test]
+    fn the_answer_names_each_flag_in_both_languages_and_ratios_as_percentages() {
+        let mut m = model("regime_detector", "v3", "active", 30);
+        m.drift = Some(ModelDrift {
+            psi: Some(0.31),
+            status: "drift".into(),
+            checked_at: None,
+        });
+        let mut f = model("forecast", "v2", "active", 40);
+        f.kind = "portfolio_forecast".into();
+        f.metrics = BTreeMap::from([("rmse".into(), 0.0185), ("mape".into(), 0.042)]);
+        f.evaluated_at = Some(now() - Duration::days(20));
+        let models = vec![m, f];
+        let (data, en) = render(&models, None, now(), Language::En);
+        assert!(
+            en.contains("⚠ regime_detector v3: drift (PSI 0.31)"),
+            "{en}"
+        );
+        assert!(
+            en.contains("⚠ forecast v2: evaluation is 20 days old"),
+            "{en}"
+        );
+        assert!(en.contains("accuracy 71.0 %"), "{en}");
+        assert!(en.contains("mape 4.2 %, rmse 0.0185"), "{en}");
+        assert_eq!(data["flagged"], 2);
+        assert_eq!(data["models"][1]["flags"][0]["flag"], "drift");
+        let (_, ko) = render(&models, None, now(), Language::Ko);
+        assert!(
+            ko.contains("⚠ regime_detector v3: 드리프트 (PSI 0.31)"),
+            "{ko}"
+        );
+        assert!(
+            ko.contains("⚠ forecast v2: 마지막 평가가 20일 전입니다"),
+            "{ko}"
+        );
+        let (data, one) = render(&models, Some("PORTFOLIO"), now(), Language::En);
+        assert_eq!(data["count"], 1, "the filter also matches the kind");
+        assert!(!one.contains("regime_detector"), "{one}");
+        let (data, none) = render(&models, Some("sentiment"), now(), Language::En);
+        assert_eq!(data["count"], 0);
+        assert!(
+            none.contains("Known models: forecast, regime_detector"),
+            "{none}"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+
+        /// Any metric keys and values (NaN and infinities included): at most three shown, each a
+        /// key the model has, and the answer renders in both languages without panicking.
+        #[test]
+        fn prop_any_metrics_render(
+            metrics in proptest::collection::btree_map(
+                crate::text::nasty::text(),
+                proptest::prop_oneof![
+                    proptest::num::f64::ANY,
+                    proptest::strategy::Just(f64::NAN),
+                    proptest::strategy::Just(f64::INFINITY),
+                ],
+                0..8,
+            ),
+            drift in proptest::option::of(crate::text::nasty::text()),
+            days in -1000i64..1000,
+        ) {
+            let cell = key_metrics(&metrics);
+            proptest::prop_assert!(
+                (metrics.is_empty() && cell == "-")
+                    || metrics.keys().any(|k| cell.starts_with(k.as_str())),
+                "{cell:?}"
+            );
+            let mut m = model("m", "v1", "active", days);
+            m.metrics = metrics;
+            m.evaluated_at = Some(now() - Duration::days(days));
+            m.drift = drift.map(|status| ModelDrift { psi: Some(f64::NAN), status, checked_at: None });
+            for lang in [Language::En, Language::Ko] {
+                let (data, display) = render(std::slice::from_ref(&m), None, now(), lang);
+                proptest::prop_assert_eq!(&data["count"], &json!(1));
+                proptest::prop_assert!(display.contains("m "));
+                proptest::prop_assert!(serde_json::to_string(&data).is_ok());
+            }
+        }
     }
 }
