@@ -13,7 +13,8 @@
 //! `backtests {status: 1, created_at: -1}` (recent failures),
 //! `backtests {strategy_id: 1, status: 1, created_at: -1}` (latest completed),
 //! `backtests {status: 1, completed_at: -1}` (completed since, for digests),
-//! `backtest_results {backtest_id: 1}`, `data_quality_events {detected_at: -1}`.
+//! `backtest_results {backtest_id: 1}`, `data_quality_events {detected_at: -1}`,
+//! `ml_models {name: 1}`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub const PLATFORM_INDEXES: &[(&str, &str)] = &[
     ("backtests", "{status: 1, completed_at: -1}"),
     ("backtest_results", "{backtest_id: 1}"),
     ("data_quality_events", "{detected_at: -1}"),
+    ("ml_models", "{name: 1}"),
 ];
 
 /// Where the real platform is.
