@@ -144,6 +144,9 @@ impl QuantPlatform for Timed {
     async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth> {
         self.0.alpha_vantage_health().instrument(span()).await
     }
+    async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
+        self.0.ml_models().instrument(span()).await
+    }
     async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)> {
         self.0.probe().await
     }

@@ -38,6 +38,7 @@ use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::cache_status::CacheStatus;
 use crate::tools::compare_strategies::CompareStrategies;
 use crate::tools::data_quality_summary::DataQualitySummary;
+use crate::tools::model_metrics::ModelMetrics;
 use crate::tools::recent_failures::RecentFailures;
 use crate::tools::registry::RegistryLimits;
 use crate::tools::registry::ToolRegistry;
@@ -312,6 +313,7 @@ impl AppBuilder {
         registry.register(Arc::new(BacktestStatusTool::new(platform.clone())));
         registry.register(Arc::new(CompareStrategies::new(platform.clone())));
         registry.register(Arc::new(DataQualitySummary::new(platform.clone())));
+        registry.register(Arc::new(ModelMetrics::new(platform.clone())));
         registry.register(Arc::new(crate::tools::usage_report::UsageReport::new(
             store.usage.clone(),
         )));

@@ -141,6 +141,126 @@ pub fn quality_headers(lang: Language) -> [&'static str; 5] {
 
 pub const TEN_NEWEST_SHOWN: Phrase = Phrase::new("(10 newest shown)", "(최근 10건만 표시)");
 
+// ------------------------------------------------------------ model_metrics
+
+pub fn model_headers(lang: Language) -> [&'static str; 7] {
+    match lang {
+        Language::En => [
+            "model",
+            "version",
+            "status",
+            "key metrics",
+            "drift",
+            "trained",
+            "evaluated",
+        ],
+        Language::Ko => [
+            "모델",
+            "버전",
+            "상태",
+            "주요 지표",
+            "드리프트",
+            "학습",
+            "평가",
+        ],
+    }
+}
+
+/// "3 ML model(s), the version that serves each (active, else shadow)" (with the filter named).
+pub fn models_heading(lang: Language, count: usize, filter: Option<&str>) -> String {
+    let (en, ko) = match filter {
+        Some(f) => (format!(" matching \"{f}\""), format!(" (\"{f}\")")),
+        None => (String::new(), String::new()),
+    };
+    pick(
+        lang,
+        format!("{count} ML model(s){en}, the version that serves each (active, else shadow):"),
+        format!("ML 모델{ko} {count}개, 모델별 운영 버전 (active, 없으면 shadow):"),
+    )
+}
+
+/// No model at all, or none matching the filter (then the known names).
+pub fn no_models(lang: Language, filter: Option<&str>, known: &[&str]) -> String {
+    let known = known.join(", ");
+    match filter {
+        None => pick(
+            lang,
+            "The platform has no ML models.".into(),
+            "플랫폼에 ML 모델이 없습니다.".into(),
+        ),
+        Some(f) if known.is_empty() => pick(
+            lang,
+            format!("No ML model matches \"{f}\"; the platform has none."),
+            format!("\"{f}\"에 해당하는 ML 모델이 없습니다. 플랫폼에 모델이 없습니다."),
+        ),
+        Some(f) => pick(
+            lang,
+            format!("No ML model matches \"{f}\". Known models: {known}."),
+            format!("\"{f}\"에 해당하는 ML 모델이 없습니다. 있는 모델: {known}."),
+        ),
+    }
+}
+
+/// A model's status in the caller's language (a newer platform word as is).
+pub fn model_status_word(lang: Language, status: &str) -> String {
+    let ko = match status.to_ascii_lowercase().as_str() {
+        "active" => "운영",
+        "shadow" => "섀도",
+        "retired" => "폐기",
+        _ => return status.to_string(),
+    };
+    pick(lang, status.to_ascii_lowercase(), ko.to_string())
+}
+
+/// A drift check in the caller's language: "drift (PSI 0.31)" / "드리프트 (PSI 0.31)".
+pub fn drift_cell(lang: Language, status: &str, psi: Option<f64>) -> String {
+    let ko = match status.to_ascii_lowercase().as_str() {
+        "ok" => "정상".to_string(),
+        "warning" => "주의".to_string(),
+        "drift" => "드리프트".to_string(),
+        _ => status.to_string(),
+    };
+    let word = pick(lang, status.to_string(), ko);
+    match psi {
+        Some(p) => format!("{word} (PSI {p:.2})"),
+        None => word,
+    }
+}
+
+pub const DRIFT_NOT_CHECKED: Phrase = Phrase::new("not checked", "미확인");
+
+/// "⚠ regime_detector v3: drift (PSI 0.31)".
+pub fn model_drift_flag(lang: Language, name: &str, version: &str, psi: Option<f64>) -> String {
+    format!("⚠ {name} {version}: {}", drift_cell(lang, "drift", psi))
+}
+
+/// "⚠ portfolio_forecast v2: evaluation is 20 days old".
+pub fn model_stale_flag(lang: Language, name: &str, version: &str, days: i64) -> String {
+    pick(
+        lang,
+        format!("⚠ {name} {version}: evaluation is {days} days old"),
+        format!("⚠ {name} {version}: 마지막 평가가 {days}일 전입니다"),
+    )
+}
+
+/// "⚠ volatility_forecast v1: never evaluated".
+pub fn model_never_evaluated(lang: Language, name: &str, version: &str) -> String {
+    pick(
+        lang,
+        format!("⚠ {name} {version}: never evaluated"),
+        format!("⚠ {name} {version}: 평가 기록이 없습니다"),
+    )
+}
+
+/// Said when no model the answer shows is flagged.
+pub fn models_all_fine(lang: Language, stale_days: i64) -> String {
+    pick(
+        lang,
+        format!("No drift, and every evaluation is under {stale_days} days old."),
+        format!("드리프트 없음, 모든 평가가 {stale_days}일 이내입니다."),
+    )
+}
+
 // ------------------------------------------------------------ recent_failures
 
 /// The filters a `recent_failures` call applied, each named in its answer.

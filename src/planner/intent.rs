@@ -17,6 +17,7 @@ use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::cache_status::CacheStatus;
 use crate::tools::compare_strategies::CompareStrategies;
 use crate::tools::data_quality_summary::DataQualitySummary;
+use crate::tools::model_metrics::ModelMetrics;
 use crate::tools::recent_failures::RecentFailures;
 use crate::tools::runbooks::SearchRunbooks;
 use crate::tools::trigger_backtest::TriggerBacktest;
@@ -151,7 +152,9 @@ pub fn refine(
 /// 1. runbook words ("how do I fix", "런북", "대응 방법") → `search_runbooks`;
 /// 2. a 24-hex id → `compare_strategies` with compare words, `trigger_backtest` with a run verb
 ///    and tickers, else `backtest_status`;
-/// 3. Alpha Vantage / rate limit / market data words → `alpha_vantage_health`;
+/// 3. data-quality words → `data_quality_summary`, then LLM usage words → `usage_report`, then
+///    ML model / drift words ("모델", "drift", "regime model") → `model_metrics`, then Alpha
+///    Vantage / rate limit / market data words → `alpha_vantage_health`;
 /// 4. cache / hit rate / DuckDB / MongoDB words → `cache_status`;
 /// 5. compare words ("vs", "비교") → `compare_strategies`;
 /// 6. failure words ("fail*", "실패", "에러") → `recent_failures`;
@@ -173,9 +176,10 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
         }
         return Some(BacktestStatusTool::NAME);
     }
-    let rules: [(&Regex, &'static str); 6] = [
+    let rules: [(&Regex, &'static str); 7] = [
         (&*DATA_QUALITY_RE, DataQualitySummary::NAME),
         (&*USAGE_RE, UsageReport::NAME),
+        (&*MODEL_RE, ModelMetrics::NAME),
         (&*AV_RE, AlphaVantageHealthTool::NAME),
         (&*CACHE_RE, CacheStatus::NAME),
         (&*COMPARE_RE, CompareStrategies::NAME),
@@ -222,6 +226,11 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
             }
             if let Some(severity) = min_severity(m) {
                 a.insert("min_severity".into(), json!(severity));
+            }
+        }
+        ModelMetrics::NAME => {
+            if let Some(name) = model_name(m) {
+                a.insert("name".into(), json!(name));
             }
         }
         UsageReport::NAME => {
@@ -693,6 +702,7 @@ mod tests {
         DataQualitySummary::NAME,
         SearchRunbooks::NAME,
         UsageReport::NAME,
+        ModelMetrics::NAME,
     ];
 
     /// Issue 17: `\d` matched any script's digits and the Korean code was then cut at byte 6.

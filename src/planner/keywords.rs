@@ -44,6 +44,22 @@ pub const USAGE_KEYWORDS: &[&str] = &[
 ];
 /// Asking for acknowledged data-quality events too → `include_acknowledged`.
 pub const INCLUDE_ACK_KEYWORDS: &[&str] = &["ack*", "acknowledg*", "확인된", "확인 처리", "처리된"];
+/// The platform's ML models, their metrics and drift → `model_metrics`. Checked after usage
+/// words, so "모델별 토큰 사용량" (LLM models) stays a usage question.
+#[rustfmt::skip]
+pub const MODEL_KEYWORDS: &[&str] = &[
+    "ml model*", "model metric*", "model perf*", "model accuracy", "model drift*", "model health",
+    "model status", "regime model*", "regime detect*", "forecast model*", "forecaster*", "drift*",
+    "psi", "모델", "드리프트", "레짐", "국면 탐지", "예측 모델",
+];
+/// Words naming a model → the `name` filter of `model_metrics` (first match wins).
+#[rustfmt::skip]
+pub const MODEL_NAME_WORDS: &[(&str, &[&str])] = &[
+    ("regime", &["regime*", "레짐", "국면"]),
+    ("portfolio", &["portfolio*", "포트폴리오"]),
+    ("volatility", &["volatility", "변동성"]),
+    ("forecast", &["forecast*", "예측"]),
+];
 /// Market-data API health → `alpha_vantage_health`.
 #[rustfmt::skip]
 pub const AV_KEYWORDS: &[&str] = &[
@@ -216,6 +232,7 @@ kw_static! {
     DATA_QUALITY_RE = DATA_QUALITY_KEYWORDS;
     INCLUDE_ACK_RE = INCLUDE_ACK_KEYWORDS;
     USAGE_RE = USAGE_KEYWORDS;
+    MODEL_RE = MODEL_KEYWORDS;
     AV_RE = AV_KEYWORDS;
     CACHE_RE = CACHE_KEYWORDS;
     DUCKDB_RE = DUCKDB_KEYWORDS;
@@ -236,6 +253,8 @@ pub(super) static SYMBOL_NAME_RES: LazyLock<Vec<(&str, Regex)>> =
     LazyLock::new(|| table_res(COMPANY_NAMES));
 pub(super) static SEVERITY_RES: LazyLock<Vec<(&str, Regex)>> =
     LazyLock::new(|| table_res(SEVERITY_WORDS));
+pub(super) static MODEL_NAME_RES: LazyLock<Vec<(&str, Regex)>> =
+    LazyLock::new(|| table_res(MODEL_NAME_WORDS));
 pub(super) static FOCUS_RES: LazyLock<Vec<(&str, Regex)>> =
     LazyLock::new(|| table_res(COMPARE_FOCUS));
 pub(super) static HOURS_RES: LazyLock<Vec<(u64, Regex)>> =

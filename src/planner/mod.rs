@@ -22,6 +22,7 @@ pub mod check {
     use crate::tools::cache_status::CacheStatus;
     use crate::tools::compare_strategies::CompareStrategies;
     use crate::tools::data_quality_summary::DataQualitySummary;
+    use crate::tools::model_metrics::ModelMetrics;
     use crate::tools::recent_failures::RecentFailures;
     use crate::tools::runbooks::SearchRunbooks;
     use crate::tools::trigger_backtest::TriggerBacktest;
@@ -45,6 +46,7 @@ pub mod check {
             DataQualitySummary::NAME => parses::<DataQualitySummary>(args),
             SearchRunbooks::NAME => parses::<SearchRunbooks>(args),
             UsageReport::NAME => parses::<UsageReport>(args),
+            ModelMetrics::NAME => parses::<ModelMetrics>(args),
             other => Err(format!("unknown tool {other:?}")),
         }
     }

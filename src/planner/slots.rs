@@ -469,6 +469,14 @@ pub fn min_severity(m: &str) -> Option<&'static str> {
         .map(|(severity, _)| *severity)
 }
 
+/// The model a `model_metrics` question names ("regime", "forecast"…), if any.
+pub fn model_name(m: &str) -> Option<&'static str> {
+    MODEL_NAME_RES
+        .iter()
+        .find(|(_, r)| r.is_match(m))
+        .map(|(name, _)| *name)
+}
+
 /// The last backtest id (24 hex digits) in a text, lower-cased.
 pub fn last_backtest_id(text: &str) -> Option<String> {
     HEX_ID_RE

@@ -1,6 +1,6 @@
 //! The real quant platform behind the [`QuantPlatform`] port: reads from the
 //! platform's MongoDB (`strategies`, `backtests`, `backtest_results`,
-//! `data_quality_events` — reads only, the bot never writes there), and the
+//! `data_quality_events`, `ml_models` — reads only, the bot never writes there), and the
 //! platform's REST API with its bearer token for triggering a backtest,
 //! reading its status and the cache statistics.
 //!
@@ -13,7 +13,8 @@
 //! `backtests {status: 1, created_at: -1}` (recent failures),
 //! `backtests {strategy_id: 1, status: 1, created_at: -1}` (latest completed),
 //! `backtests {status: 1, completed_at: -1}` (completed since, for digests),
-//! `backtest_results {backtest_id: 1}`, `data_quality_events {detected_at: -1}`.
+//! `backtest_results {backtest_id: 1}`, `data_quality_events {detected_at: -1}`,
+//! `ml_models {name: 1}`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +30,9 @@ use serde_json::{Value, json};
 use super::alpha_vantage::AlphaVantageClient;
 use super::{
     AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestConfig, BacktestResult,
-    BacktestStatus, CacheReport, DataQualityEvent, Performance, PlatformError, PlatformErrorKind,
-    PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest, TriggerResponse,
+    BacktestStatus, CacheReport, DataQualityEvent, MlModel, ModelDrift, Performance, PlatformError,
+    PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest,
+    TriggerResponse,
 };
 use crate::secret::Secret;
 use crate::text::prefix_chars;
@@ -42,6 +44,7 @@ pub const PLATFORM_INDEXES: &[(&str, &str)] = &[
     ("backtests", "{status: 1, completed_at: -1}"),
     ("backtest_results", "{backtest_id: 1}"),
     ("data_quality_events", "{detected_at: -1}"),
+    ("ml_models", "{name: 1}"),
 ];
 
 /// Where the real platform is.
@@ -434,6 +437,50 @@ fn event_from(d: &Document) -> DataQualityEvent {
     }
 }
 
+/// An `ml_models` document, read tolerantly: unknown kinds, statuses and
+/// metric keys are kept; a non-numeric metric value, a drift without a status
+/// or a missing date is left out, never a reason to fail the whole read.
+fn model_from(d: &Document) -> MlModel {
+    let version = match d.get("version") {
+        Some(Bson::String(s)) => s.clone(),
+        Some(Bson::Int32(n)) => format!("v{n}"),
+        Some(Bson::Int64(n)) => format!("v{n}"),
+        _ => String::new(),
+    };
+    let metrics = d
+        .get_document("metrics")
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| f64_of(m, k).map(|v| (k.clone(), v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let drift = d.get_document("drift").ok().and_then(|x| {
+        Some(ModelDrift {
+            psi: f64_of(x, "psi"),
+            status: str_of(x, "status")?,
+            checked_at: time_of(x, "checked_at"),
+        })
+    });
+    let training_window = d
+        .get_document("training_window")
+        .ok()
+        .and_then(|w| Some((time_of(w, "start")?, time_of(w, "end")?)));
+    MlModel {
+        id: id_of(d.get("_id")),
+        name: str_of(d, "name").unwrap_or_default(),
+        version,
+        kind: str_of(d, "kind").unwrap_or_default(),
+        status: str_of(d, "status").unwrap_or_default(),
+        metrics,
+        drift,
+        trained_at: time_of(d, "trained_at"),
+        evaluated_at: time_of(d, "evaluated_at"),
+        training_window,
+        updated_at: time_of(d, "updated_at"),
+    }
+}
+
 /// Filter matching a reference stored either as hex string or as ObjectId.
 fn id_filter(field: &str, id: &str) -> Document {
     match ObjectId::parse_str(id) {
@@ -572,6 +619,15 @@ impl QuantPlatform for LivePlatform {
             .collect())
     }
 
+    async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
+        Ok(self
+            .find("ml_models", doc! {}, doc! {"name": 1}, 1000)
+            .await?
+            .iter()
+            .map(model_from)
+            .collect())
+    }
+
     async fn trigger_backtest(&self, request: &TriggerRequest) -> PlatformResult<TriggerResponse> {
         let body = json!({
             "strategy_config": {
@@ -677,6 +733,8 @@ impl QuantPlatform for LivePlatform {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     /// Issue 17: the platform's date strings were cut with `&s[..10]`,
@@ -699,5 +757,58 @@ mod tests {
             NaiveDate::from_ymd_opt(2024, 1, 31).unwrap()
         );
         assert_eq!(rest_date(&config, "bad"), NaiveDate::default());
+    }
+
+    /// Untrusted `ml_models` documents: any metric keys, numbers kept whatever their BSON type,
+    /// anything else dropped; a drift without a status, a version number or odd dates never fail.
+    #[test]
+    fn ml_model_documents_are_read_tolerantly() {
+        let m = model_from(&doc! {
+            "_id": ObjectId::new(), "name": "sentiment", "version": 7, "kind": "news_sentiment",
+            "status": "canary",
+            "metrics": {"auc": 0.81, "n": 1200, "big": 5_i64, "note": "good", "nested": {"x": 1}},
+            "drift": {"psi": "high"},
+            "trained_at": "not a date",
+            "training_window": {"start": mongodb::bson::DateTime::now()},
+        });
+        assert_eq!(
+            (m.version.as_str(), m.kind.as_str(), m.status.as_str()),
+            ("v7", "news_sentiment", "canary")
+        );
+        assert_eq!(m.metrics.keys().collect::<Vec<_>>(), ["auc", "big", "n"]);
+        assert_eq!(m.drift, None);
+        assert_eq!((m.trained_at, m.training_window), (None, None));
+        let empty = model_from(&doc! {"metrics": "none", "drift": 3});
+        assert!(empty.name.is_empty() && empty.metrics.is_empty() && empty.drift.is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+
+        /// Any metric keys and values: numeric ones are kept as numbers, others dropped, no panic.
+        #[test]
+        fn prop_any_metric_keys_and_values_parse(
+            entries in proptest::collection::vec(
+                (crate::text::nasty::text(), proptest::prop_oneof![
+                    proptest::num::f64::ANY.prop_map(Bson::Double),
+                    proptest::num::i32::ANY.prop_map(Bson::Int32),
+                    proptest::num::i64::ANY.prop_map(Bson::Int64),
+                    crate::text::nasty::text().prop_map(Bson::String),
+                    proptest::bool::ANY.prop_map(Bson::Boolean),
+                ]),
+                0..8,
+            ),
+        ) {
+            let mut metrics = Document::new();
+            for (k, v) in &entries {
+                metrics.insert(k.clone(), v.clone());
+            }
+            let m = model_from(&doc! {"name": "m", "metrics": metrics.clone()});
+            let numeric = metrics
+                .iter()
+                .filter(|(_, v)| matches!(v, Bson::Double(_) | Bson::Int32(_) | Bson::Int64(_)))
+                .count();
+            proptest::prop_assert_eq!(m.metrics.len(), numeric);
+        }
     }
 }

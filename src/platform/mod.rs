@@ -13,6 +13,7 @@ pub mod alpha_vantage;
 pub mod live;
 pub mod sandbox;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -182,6 +183,38 @@ pub struct DataQualityEvent {
     pub acknowledged: bool,
 }
 
+/// `ml_models` document: one version of one of the platform's ML models
+/// (regime detection, forecasts…). Kinds, statuses and metric keys are the
+/// platform's words, kept as read: new ones may appear.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MlModel {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    /// regime_detection, portfolio_forecast, or a newer kind.
+    pub kind: String,
+    /// active, shadow, retired (or a newer status).
+    pub status: String,
+    /// Metric name → value; ratios are fractions (0.71 = 71 %).
+    pub metrics: BTreeMap<String, f64>,
+    pub drift: Option<ModelDrift>,
+    pub trained_at: Option<DateTime<Utc>>,
+    pub evaluated_at: Option<DateTime<Utc>>,
+    /// (start, end) of the training data.
+    pub training_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// `ml_models.drift`: the latest drift check of a model's inputs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelDrift {
+    /// Population stability index.
+    pub psi: Option<f64>,
+    /// ok, warning, drift (or a newer word).
+    pub status: String,
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
 /// What `trigger_backtest` asks the platform to run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TriggerRequest {
@@ -323,6 +356,8 @@ pub trait QuantPlatform: Send + Sync {
     /// `None` when no backtest has this id.
     async fn backtest(&self, id: &str) -> PlatformResult<Option<Backtest>>;
     async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth>;
+    /// Every `ml_models` document, every version and status.
+    async fn ml_models(&self) -> PlatformResult<Vec<MlModel>>;
     /// Cheap liveness checks of each dependency behind the port, for `chatops check`:
     /// (dependency, what was found or why it failed).
     async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)>;

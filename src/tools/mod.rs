@@ -12,6 +12,7 @@ pub mod cache_status;
 pub mod call;
 pub mod compare_strategies;
 pub mod data_quality_summary;
+pub mod model_metrics;
 pub mod recent_failures;
 pub mod registry;
 pub mod runbooks;

@@ -97,6 +97,71 @@ fn only(outcome: &TurnOutcome, tool: &str) -> Value {
     call.data.clone().unwrap()
 }
 
+/// `ml_models` in the contract's shape: per name the newest active version (else shadow, a
+/// retired one only when nothing else is left), unknown kinds and a missing drift check read,
+/// a non-numeric metric left out, drift and a stale evaluation flagged, in both languages.
+#[tokio::test]
+async fn ml_models_are_read_from_the_platforms_mongodb() {
+    let w = world().await;
+    let out = ask(&w, "ML model metrics").await;
+    let data = only(&out, "model_metrics");
+    assert_eq!(data["source"], "live");
+    let models = data["models"].as_array().unwrap();
+    let picked: Vec<(&str, &str, &str)> = models
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["version"].as_str().unwrap(),
+                m["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        picked,
+        [
+            ("legacy_arima", "v1", "retired"),
+            ("news_sentiment", "v1", "shadow"),
+            ("portfolio_forecast", "v2", "active"),
+            ("regime_detector", "v3", "active"),
+        ]
+    );
+    assert_eq!(models[1]["kind"], "sentiment_scoring");
+    assert_eq!(
+        models[1]["metrics"],
+        json!({"auc": 0.81, "n_samples": 12000.0})
+    );
+    assert_eq!(models[2]["drift"], Value::Null);
+    assert_eq!(models[3]["drift"]["psi"], 0.31);
+    assert_eq!(models[3]["other_versions"].as_array().unwrap().len(), 2);
+    assert_eq!(models[3]["flags"], json!([{"flag": "drift", "psi": 0.31}]));
+    assert_eq!(
+        models[2]["flags"],
+        json!([{"flag": "stale_evaluation", "days": 20}])
+    );
+    assert!(
+        out.answer
+            .contains("⚠ regime_detector v3: drift (PSI 0.31)")
+            && out
+                .answer
+                .contains("⚠ portfolio_forecast v2: evaluation is 20 days old")
+            && out.answer.contains("mape 4.2 %"),
+        "{}",
+        out.answer
+    );
+    assert!(!out.answer.contains("sandbox"), "{}", out.answer);
+
+    let ko = ask(&w, "레짐 모델 드리프트 있어?").await;
+    let data = only(&ko, "model_metrics");
+    assert_eq!(data["count"], 1);
+    assert!(
+        ko.answer
+            .contains("⚠ regime_detector v3: 드리프트 (PSI 0.31)"),
+        "{}",
+        ko.answer
+    );
+}
+
 #[tokio::test]
 async fn every_tool_answers_from_the_real_systems() {
     let w = world().await;

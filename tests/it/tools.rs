@@ -13,8 +13,8 @@ use chatops::app::App;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::platform::{
     AlphaVantageHealth, Backtest, BacktestResult, CacheReport, CacheStats, DataQualityEvent,
-    PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy,
-    TriggerRequest, TriggerResponse,
+    MlModel, PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform,
+    Strategy, TriggerRequest, TriggerResponse,
 };
 use chatops::store::AuditEvent;
 use chatops::tools::call::ToolOutcome;
@@ -240,6 +240,67 @@ async fn recent_failures_filter_say_how_many_are_shown_and_count_every_match() {
     let (tool, _, data) = only_call(&ko);
     assert_eq!(tool, "recent_failures");
     assert_eq!(data["strategy"], "RSI mean reversion", "{}", ko.answer);
+}
+
+/// Issue 18 item 6: the platform's ML models through the offline planner on the sandbox: the
+/// version that serves each (active v3 over a newer shadow v4), the drifting model and the
+/// stale evaluation flagged, a name filter, both languages.
+#[tokio::test]
+async fn model_metrics_flags_drift_and_a_stale_evaluation_in_both_languages() {
+    let bot = bot().await;
+    let out = ask(&bot.app, "ML model metrics").await;
+    let (tool, outcome, data) = only_call(&out);
+    assert_eq!(
+        (tool, outcome),
+        ("model_metrics", ToolOutcome::Ok),
+        "{}",
+        out.answer
+    );
+    let names: Vec<&str> = data["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "portfolio_forecast",
+            "regime_detector",
+            "volatility_forecast"
+        ]
+    );
+    assert_eq!(data["models"][1]["version"], "v3");
+    assert_eq!(data["models"][2]["status"], "shadow");
+    assert_eq!(data["flagged"], 2);
+    for line in [
+        "⚠ regime_detector v3: drift (PSI 0.31)",
+        "⚠ portfolio_forecast v2: evaluation is 20 days old",
+        "accuracy 71.0 %",
+        "sandbox",
+    ] {
+        assert!(out.answer.contains(line), "{line}: {}", out.answer);
+    }
+
+    let ko = ask(&bot.app, "레짐 모델 드리프트 있어?").await;
+    let (tool, _, data) = only_call(&ko);
+    assert_eq!(tool, "model_metrics");
+    assert_eq!(data["name"], "regime");
+    assert_eq!(data["count"], 1);
+    assert!(
+        ko.answer
+            .contains("⚠ regime_detector v3: 드리프트 (PSI 0.31)")
+            && ko.answer.contains("주요 지표"),
+        "{}",
+        ko.answer
+    );
+    let ko = ask(&bot.app, "모델 성능 어때?").await;
+    assert!(
+        ko.answer
+            .contains("⚠ portfolio_forecast v2: 마지막 평가가 20일 전입니다"),
+        "{}",
+        ko.answer
+    );
 }
 
 /// Issue 18 items 1 and 5: data quality filtered by symbols (tickers and
@@ -677,6 +738,9 @@ impl QuantPlatform for DeadPlatform {
         dead()
     }
     async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth> {
+        dead()
+    }
+    async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
         dead()
     }
     async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)> {

@@ -2,12 +2,13 @@
 //! configured, so a newcomer can try every tool. It holds realistic demo
 //! data (strategies of each type, a few weeks of backtests with completed,
 //! failed, running and pending ones, the platform's real failure kinds,
-//! cache statistics, data-quality events) and really runs backtests with
+//! cache statistics, data-quality events, ML models) and really runs backtests with
 //! [`engine`] on deterministic synthetic prices: a triggered backtest moves
 //! pending → running → completed (or failed) in the background over a few
 //! seconds. Every answer built on it says it is the sandbox.
 
 pub mod engine;
+mod models;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,8 +21,9 @@ use serde_json::Value;
 use super::alpha_vantage::AlphaVantageClient;
 use super::{
     AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestConfig, BacktestResult,
-    BacktestStatus, CacheReport, CacheStats, DataQualityEvent, PlatformError, PlatformErrorKind,
-    PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest, TriggerResponse,
+    BacktestStatus, CacheReport, CacheStats, DataQualityEvent, MlModel, PlatformError,
+    PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest,
+    TriggerResponse,
 };
 
 /// Tickers the sandbox has "market data" for; others fail like the real
@@ -168,6 +170,7 @@ struct State {
     results: HashMap<String, BacktestResult>,
     caches: Vec<CacheStats>,
     events: Vec<DataQualityEvent>,
+    models: Vec<MlModel>,
     next_id: u64,
 }
 
@@ -357,6 +360,7 @@ impl SandboxPlatform {
                 0.99,
             ),
         ];
+        state.models = models::demo_models(now);
         Self {
             state: Arc::new(Mutex::new(state)),
             step,
@@ -541,6 +545,10 @@ impl QuantPlatform for SandboxPlatform {
         events.sort_by_key(|e| std::cmp::Reverse(e.detected_at));
         events.truncate(limit);
         Ok(events)
+    }
+
+    async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
+        Ok(self.lock().models.clone())
     }
 
     async fn trigger_backtest(&self, request: &TriggerRequest) -> PlatformResult<TriggerResponse> {

@@ -256,6 +256,53 @@ pub async fn seed(db_name: &str) -> Ids {
         ])
         .await
         .unwrap();
+    // ml_models: several versions of one name, a retired-only model, a kind the bot does not
+    // know, a model without a drift check, a metric that is not a number.
+    let model = |name: &str,
+                 version: &str,
+                 kind: &str,
+                 status: &str,
+                 trained: i64,
+                 evaluated: i64| {
+        doc! {"_id": ObjectId::new(), "name": name, "version": version, "kind": kind,
+        "status": status, "trained_at": hours_ago(trained), "evaluated_at": hours_ago(evaluated),
+        "updated_at": hours_ago(evaluated)}
+    };
+    let with = |mut d: Document, extra: Document| {
+        d.extend(extra);
+        d
+    };
+    db.collection::<Document>("ml_models")
+        .insert_many(vec![
+            with(
+                model("regime_detector", "v2", "regime_detection", "retired", 3000, 2500),
+                doc! {"metrics": {"accuracy": 0.64}, "drift": {"psi": 0.02, "status": "ok", "checked_at": hours_ago(2500)}},
+            ),
+            with(
+                model("regime_detector", "v3", "regime_detection", "active", 1000, 48),
+                doc! {"metrics": {"accuracy": 0.71, "macro_f1": 0.66},
+                "drift": {"psi": 0.31, "status": "drift", "checked_at": hours_ago(6)},
+                "training_window": {"start": hours_ago(20000), "end": hours_ago(1000)}},
+            ),
+            with(
+                model("regime_detector", "v4", "regime_detection", "shadow", 100, 24),
+                doc! {"metrics": {"accuracy": 0.74, "macro_f1": 0.69}, "drift": {"psi": 0.04, "status": "ok", "checked_at": hours_ago(6)}},
+            ),
+            with(
+                model("portfolio_forecast", "v2", "portfolio_forecast", "active", 900, 480),
+                doc! {"metrics": {"mape": 0.042, "rmse": 0.0185, "hit_rate": 0.58}},
+            ),
+            with(
+                model("news_sentiment", "v1", "sentiment_scoring", "shadow", 200, 30),
+                doc! {"metrics": {"auc": 0.81, "calibration": "good", "n_samples": 12000}},
+            ),
+            with(
+                model("legacy_arima", "v1", "price_forecast", "retired", 9000, 8000),
+                doc! {"metrics": {"rmse": 0.03}},
+            ),
+        ])
+        .await
+        .unwrap();
     Ids {
         rsi,
         failed_backtest: failed1,
