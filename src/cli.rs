@@ -456,15 +456,14 @@ async fn eval(
     } else {
         println!("\n{}", totals.render());
     }
-    if let Some(min) = min_accuracy
-        && totals.cases.rate() < min
-    {
-        eprintln!(
-            "eval: {:.1}% of cases passed, below --min-accuracy {:.1}%",
-            totals.cases.rate() * 100.0,
-            min * 100.0
-        );
-        return Ok(ExitCode::FAILURE);
+    if let Some(min) = min_accuracy {
+        let failures = totals.gate_failures(min);
+        for failure in &failures {
+            eprintln!("eval: {failure}");
+        }
+        if !failures.is_empty() {
+            return Ok(ExitCode::FAILURE);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -24,6 +24,7 @@ use crate::agent::Agent;
 use crate::config::Settings;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, RequestId, Subject, Surface};
 use crate::tools::approval::DeferApproval;
+use crate::tools::call::ToolOutcome;
 use score::{ExpectedOutcome, ExpectedTool};
 
 /// One case of an eval set (one line of the file).
@@ -166,6 +167,9 @@ pub struct CaseResult {
     pub contains_ok: Option<bool>,
     /// `None` when no tool returned data in the turn.
     pub grounded: Option<bool>,
+    /// A read question (no mutating tool expected) made no mutating call and
+    /// raised no approval request. `None` when a mutating tool is expected.
+    pub read_only: Option<bool>,
     pub problems: Vec<String>,
     pub called: Vec<CalledTool>,
     pub answer: String,
@@ -192,13 +196,15 @@ pub async fn run_case(agent: &Agent, case: &EvalCase, run_id: &str) -> CaseResul
     let started = Instant::now();
     let outcome = agent.handle(&event(&case.question), &DeferApproval).await;
     let latency = started.elapsed();
-    score_case(case, &outcome, latency)
+    let registry = agent.registry();
+    score_case(case, &outcome, latency, &|tool| registry.is_mutating(tool))
 }
 
 fn score_case(
     case: &EvalCase,
     outcome: &crate::agent::outcome::TurnOutcome,
     latency: Duration,
+    is_mutating: &dyn Fn(&str) -> bool,
 ) -> CaseResult {
     let expect = &case.expect;
     let calls = &outcome.tool_calls;
@@ -297,9 +303,23 @@ fn score_case(
         }
         ungrounded.is_empty()
     });
+    let read_only = (!expect.tools.iter().any(|t| is_mutating(&t.name))).then(|| {
+        let mutating: Vec<&str> = calls
+            .iter()
+            .filter(|c| is_mutating(&c.name) || c.outcome == ToolOutcome::NeedsApproval)
+            .map(|c| c.name.as_str())
+            .collect();
+        if !mutating.is_empty() {
+            problems.push(format!(
+                "a read question made a mutating call: {}",
+                mutating.join(", ")
+            ));
+        }
+        mutating.is_empty()
+    });
     let passed = tools_ok
         && language_ok
-        && [args_ok, outcome_ok, contains_ok, grounded]
+        && [args_ok, outcome_ok, contains_ok, grounded, read_only]
             .iter()
             .all(|check| check.unwrap_or(true));
     CaseResult {
@@ -312,6 +332,7 @@ fn score_case(
         language_ok,
         contains_ok,
         grounded,
+        read_only,
         problems,
         called,
         answer: outcome.answer.clone(),
@@ -373,6 +394,8 @@ pub struct Totals {
     pub language: Tally,
     pub answer_contains: Tally,
     pub grounding: Tally,
+    /// Read questions that made no mutating call and raised no approval.
+    pub read_only: Tally,
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
     pub prompt_tokens: u64,
@@ -406,6 +429,7 @@ impl Totals {
             language: Tally::count(results, |r| Some(r.language_ok)),
             answer_contains: Tally::count(results, |r| r.contains_ok),
             grounding: Tally::count(results, |r| r.grounded),
+            read_only: Tally::count(results, |r| r.read_only),
             latency_p50_ms: percentile(0.50),
             latency_p95_ms: percentile(0.95),
             prompt_tokens: results.iter().map(|r| r.prompt_tokens as u64).sum(),
@@ -414,6 +438,33 @@ impl Totals {
             english: Tally::count(results, |r| (r.lang == Language::En).then_some(r.passed)),
             korean: Tally::count(results, |r| (r.lang == Language::Ko).then_some(r.passed)),
         }
+    }
+
+    /// Why this run misses the gate `min` (a pass rate): overall and per
+    /// language below it, or any read question that made a mutating call
+    /// (never tolerated). Empty when it passes.
+    pub fn gate_failures(&self, min: f64) -> Vec<String> {
+        let mut out = Vec::new();
+        for (what, tally) in [
+            ("cases", self.cases),
+            ("English cases", self.english),
+            ("Korean cases", self.korean),
+        ] {
+            if tally.rate() < min {
+                out.push(format!(
+                    "{:.1}% of {what} passed, below --min-accuracy {:.1}%",
+                    tally.rate() * 100.0,
+                    min * 100.0
+                ));
+            }
+        }
+        if self.read_only.passed < self.read_only.judged {
+            out.push(format!(
+                "{} read question(s) made a mutating call or raised an approval",
+                self.read_only.judged - self.read_only.passed
+            ));
+        }
+        out
     }
 
     /// The summary printed after the cases.
@@ -428,6 +479,7 @@ impl Totals {
         let _ = writeln!(out, "language         {}", self.language);
         let _ = writeln!(out, "answer contains  {}", self.answer_contains);
         let _ = writeln!(out, "grounding        {}", self.grounding);
+        let _ = writeln!(out, "read-only reads  {}", self.read_only);
         let _ = writeln!(
             out,
             "latency          p50 {:.1} ms, p95 {:.1} ms",

@@ -24,6 +24,7 @@ use crate::tools::trigger_backtest::TriggerBacktest;
 use crate::tools::usage_report::UsageReport;
 
 use super::keywords::*;
+use super::names::*;
 use super::slots::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -261,7 +262,7 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
             }
         }
         CompareStrategies::NAME => {
-            let s = strategies(m);
+            let s = strategy_names(m, true);
             if !s.is_empty() {
                 a.insert("strategies".into(), json!(s));
             }
@@ -273,11 +274,13 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
             a.insert("query".into(), json!(runbook_query(m)));
         }
         TriggerBacktest::NAME => {
-            // Several strategies named → the first one is run.
-            if let Some(s) = strategies(m).into_iter().next() {
+            // Several strategies named → the first one is run. A ticker inside its
+            // name ("Buy and hold SPY 전략") is not a symbol to run it on.
+            let named = strategy_spans(m, false);
+            if let Some((_, _, s)) = named.first() {
                 a.insert("strategy".into(), json!(s));
             }
-            let syms = symbols(m);
+            let syms = symbols(&blank(m, named.iter().map(|(s, e, _)| (*s, *e))));
             if !syms.is_empty() {
                 a.insert("symbols".into(), json!(syms));
             }

@@ -82,7 +82,9 @@ pub const COMPARE_KEYWORDS: &[&str] = &[
     "compare*", "comparison", "vs", "versus", "which is better", "which one is better",
     "better than", "head to head", "비교", "대결", "뭐가 나아", "뭐가 더 나아", "어느 게 나아",
     "어떤 게 나아", "뭐가 더 좋", "어느 쪽이", "which did better", "which performed better",
-    "did better", "outperform*", "더 안정적", "더 위험", "더 수익",
+    "did better", "outperform*", "더 안정적", "더 위험", "더 수익", "stack up", "stacks up",
+    "against", "side by side", "beat", "beats", "뭐가 더 나", "중에 뭐가", "중 뭐가", "중에 어느",
+    "어느 게 더", "어떤 게 더", "어느 쪽", "누가 더", "더 나았", "더 잘 나",
 ];
 /// What a comparative question means by "better" → `compare_strategies`' focus.
 #[rustfmt::skip]

@@ -4,6 +4,7 @@
 
 pub mod intent;
 pub mod keywords;
+pub mod names;
 pub mod slots;
 pub mod spelling;
 

@@ -154,42 +154,6 @@ pub(super) fn is_strategy_word(w: &str) -> bool {
     STRATEGY_RES.iter().any(|(_, r)| r.is_match(w))
 }
 
-/// Strategies in mention order: quoted names and 24-hex ids verbatim, [`STRATEGY_TYPES`] words
-/// normalised, and an ASCII word before "strategy"/"전략" that is not a stop or intent word.
-pub fn strategies(m: &str) -> Vec<String> {
-    let mut found = quoted_spans(m);
-    found.extend(
-        HEX_ID_RE
-            .find_iter(m)
-            .map(|x| (x.start(), x.end(), x.as_str().to_ascii_lowercase())),
-    );
-    for (canon, r) in STRATEGY_RES.iter() {
-        found.extend(
-            r.find_iter(m)
-                .map(|x| (x.start(), x.end(), canon.to_string())),
-        );
-    }
-    let intent_word = |w: &str| {
-        [
-            &*TRIGGER_RE,
-            &*COMPARE_RE,
-            &*FAILURE_RE,
-            &*CACHE_RE,
-            &*AV_RE,
-        ]
-        .iter()
-        .any(|r| r.is_match(w))
-    };
-    for c in NAMED_STRATEGY_RE.captures_iter(m) {
-        let w = &c[1];
-        if !is_stop_word(w) && !intent_word(w) {
-            let x = c.get(1).expect("group 1");
-            found.push((x.start(), x.end(), w.to_string()));
-        }
-    }
-    ordered_unique(found)
-}
-
 /// Tickers in mention order: upper-case 1–5 letter words (BRK.B) that are not stop words or
 /// strategy words, lower-case ones in an English "on aapl and msft" list, 6-digit Korean codes
 /// (005930), and company names from [`crate::tools::symbols::COMPANY_NAMES`].

@@ -84,11 +84,49 @@ fn min_accuracy_fails_the_run_below_the_pass_rate() {
         "{}",
         text(&below.stderr)
     );
-    let at = run_offline(dir.path(), &["--min-accuracy", "0.75"]);
+    // 3 of 4 overall, but English 2 of 3: the gate holds per language too.
+    let english = run_offline(dir.path(), &["--min-accuracy", "0.75"]);
+    assert_eq!(english.status.code(), Some(1), "{}", text(&english.stderr));
+    assert!(
+        text(&english.stderr).contains("66.7% of English cases passed, below --min-accuracy 75.0%"),
+        "{}",
+        text(&english.stderr)
+    );
+    let at = run_offline(dir.path(), &["--min-accuracy", "0.66"]);
     assert_eq!(at.status.code(), Some(0), "{}", text(&at.stderr));
     let nonsense = run_offline(dir.path(), &["--min-accuracy", "80"]);
     assert_eq!(nonsense.status.code(), Some(2));
     assert!(text(&nonsense.stderr).contains("between 0 and 1"));
+}
+
+/// Issue 18: a read question that ends in a mutating call fails its case
+/// and fails the gate at any pass rate.
+#[test]
+fn a_read_question_that_triggers_fails_the_gate_at_any_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cases.jsonl"),
+        r#"{"id":"read-1","question":"run RSI on AAPL","lang":"en","expect":{"tools":[{"name":"compare_strategies"}]}}
+{"id":"cache-1","question":"what's the duckdb cache hit rate?","lang":"en","expect":{"tools":[{"name":"cache_status"}]}}
+"#,
+    )
+    .unwrap();
+    let out = chatops(dir.path())
+        .args(["eval", "cases.jsonl", "--min-accuracy", "0"])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("a read question made a mutating call: trigger_backtest"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("read-only reads  1/2 (50.0%)"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains("1 read question(s) made a mutating call"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
