@@ -293,6 +293,9 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
             if let Some((cash, _)) = initial_cash(m) {
                 a.insert("initial_cash".into(), number(cash));
             }
+            if let Some(rate) = commission_rate(m) {
+                a.insert("commission_rate".into(), json!(rate));
+            }
         }
         _ => {}
     }

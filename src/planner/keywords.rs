@@ -151,7 +151,10 @@ pub const TICKER_STOP_WORDS: &[&str] = &[
     "WHAT", "WITH", "FROM", "THIS", "THAT", "LAST", "YEAR", "K", "M", "B", "MM", "BN", "N",
     "SK", "USE", "TRY", "JUST", "BOTH", "THEM", "THOSE", "THESE", "ALSO", "PLUS", "THEN",
     "SURE", "ONE", "ONES", "ONLY", "TEST", "NOW", "AGAIN", "WHICH", "EACH", "OUR", "YOUR",
-    "SAME", "OTHER", "TWO", "CASH", "DATA", "HELP", "THANK", "THX", "TX",
+    "SAME", "OTHER", "TWO", "CASH", "DATA", "HELP", "THANK", "THX", "TX", "JAN", "FEB", "MAR",
+    "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "SEPT", "OCT", "NOV", "DEC", "MARCH", "APRIL",
+    "JUNE", "JULY", "TODAY", "WEEK", "MONTH", "DAY", "DAYS", "NIGHT", "NITE", "GO", "BP", "BPS",
+    "FEE", "FEES", "ZERO", "PAST", "HOUR", "HOURS", "NOT", "BUT", "TOO", "MAX", "MIN", "TOP",
 ];
 /// Named time windows → `since_hours` (first match wins). "last night"/"어젯밤"/"overnight" and
 /// "today" mean the past 24 h; "yesterday" 48 h (covers all of yesterday); "this week" 168 h;

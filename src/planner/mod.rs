@@ -2,6 +2,7 @@
 //! tool call, a follow-up question, or help. `agent/offline.rs` wraps it as a
 //! model; the cases in `intent_cases.jsonl` pin its behaviour.
 
+pub mod calendar;
 pub mod intent;
 pub mod keywords;
 pub mod names;

@@ -9,6 +9,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use regex::Regex;
 use serde_json::{Value, json};
 
+use super::calendar::{Grain, pieces};
 use super::keywords::*;
 use crate::tools::MAX_SINCE_HOURS;
 
@@ -34,10 +35,6 @@ pub(super) static ON_LIST_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 pub(super) static LOOSE_TICKER_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)(?-u:\b)[a-z]{1,5}(?:\.[a-z]{1,2})?(?-u:\b)"));
-/// Dates: 2024-01-31, 2024/1/31, 2024.01.31, 2024년 1월 31일.
-pub(super) static DATE_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"([0-9]{4})\s*(?:[-/.]|년)\s*([0-9]{1,2})\s*(?:[-/.]|월)\s*([0-9]{1,2})(?:\s*일)?")
-});
 pub(super) static YEAR_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?-u:\b)(?:19|20)[0-9]{2}(?-u:\b)"));
 pub(super) static UNTIL_BEFORE_RE: LazyLock<Regex> =
@@ -77,6 +74,8 @@ pub(super) static CASH_ANCHOR_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
         r"(?i)(?:(?:initial|starting|start)[\s_]*(?:cash|capital|balance)|capital|cash|bankroll|초기\s*(?:자금|자본금|자본|현금)|시드\s*머니|시드|자본금|투자금|원금)\s*(?:of|=|:|is|은|는|을|를|이|가|으로|로)?\s*(?P<a>\$?\s*[0-9])",
         r"(?P<a>\$\s*[0-9])",
+        r"(?i)(?P<a>[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?:k|m|mm|thousand|million)?\s+(?:(?:initial|starting|start)\s+)?(?:cash|capital|bankroll)(?-u:\b)",
+        r"(?i)(?-u:\b)with\s+(?P<a>[0-9][0-9,]*(?:\.[0-9]+)?\s*(?:k|m|mm|thousand|million)(?-u:\b))",
         r"(?i)(?P<a>[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?:k|m|mm|thousand|million)?\s*(?:dollars?|usd|bucks|달러|불)",
         r"(?P<a>[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?:천|백)?\s*(?:억|만)",
         r"(?P<a>[0-9][0-9,]*)\s*원",
@@ -297,27 +296,22 @@ pub fn period(m: &str, today: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate
         Some((_, span)) => blank(m, [span]),
         None => m.to_string(),
     };
-    let dates: Vec<(usize, usize, NaiveDate)> = DATE_RE
-        .captures_iter(&text)
-        .filter_map(|c| {
-            let n = |i: usize| c[i].parse::<u32>().ok();
-            let d = NaiveDate::from_ymd_opt(n(1)? as i32, n(2)?, n(3)?)?;
-            let whole = c.get(0)?;
-            Some((whole.start(), whole.end(), d))
-        })
-        .collect();
-    match dates.as_slice() {
-        [] => {}
-        [(s, e, d)] => {
-            let is_end = UNTIL_BEFORE_RE.is_match(&text[..*s])
-                || text[*e..].trim_start().starts_with("까지");
-            return if is_end {
-                (None, Some(*d))
-            } else {
-                (Some(*d), None)
-            };
-        }
-        [first, .., last] => return (Some(first.2), Some(last.2)),
+    let written = pieces(&text);
+    if let [piece] = written.as_slice() {
+        let before = &text[..piece.start];
+        let after = text[piece.end..].trim_start();
+        let is_end = UNTIL_BEFORE_RE.is_match(before) || after.starts_with("까지");
+        let is_start = SINCE_BEFORE_RE.is_match(before)
+            || after.starts_with("부터")
+            || after.starts_with("이후");
+        return match (piece.grain, is_end, is_start) {
+            (_, true, _) => (None, Some(piece.last)),
+            (Grain::Day, false, _) | (Grain::Longer, false, true) => (Some(piece.first), None),
+            (Grain::Longer, false, false) => (Some(piece.first), Some(piece.last)),
+        };
+    }
+    if let [first, .., last] = written.as_slice() {
+        return (Some(first.first), Some(last.last));
     }
     if let Some(c) = LAST_N_PERIOD_RE.captures(&text) {
         let n: u32 = c[1].parse().unwrap_or(u32::MAX); // only digits: too many of them
@@ -368,11 +362,79 @@ pub fn period(m: &str, today: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate
 /// "… dollars/USD/달러", "…억/만", "…원". Units: k = 1e3, m/million = 1e6, b/bn = 1e9,
 /// 만 = 1e4, 억 = 1e8, 천 = 1e3, 백 = 1e2, chained Korean style ("1억 5천만" = 150,000,000).
 pub fn initial_cash(m: &str) -> Option<(f64, (usize, usize))> {
-    let start = CASH_ANCHOR_RES
+    let Some(start) = CASH_ANCHOR_RES
         .iter()
-        .find_map(|r| r.captures(m)?.name("a").map(|a| a.start()))?;
+        .find_map(|r| r.captures(m)?.name("a").map(|a| a.start()))
+    else {
+        return word_amount(m);
+    };
     let (value, len) = parse_amount(&m[start..])?;
     Some((value, (start, start + len)))
+}
+
+/// "one million", "half a million", "two hundred thousand"-style amounts
+/// spelled in words (small numbers only).
+static WORD_AMOUNT_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)(?-u:\b)(a|one|two|three|four|five|ten|half\s+a)\s+(thousand|million)(?-u:\b)")
+});
+
+/// `initial_cash` spelled in words ("with one million").
+fn word_amount(m: &str) -> Option<(f64, (usize, usize))> {
+    let c = WORD_AMOUNT_RE.captures(m)?;
+    let n = match c[1].to_ascii_lowercase().as_str() {
+        "two" => 2.0,
+        "three" => 3.0,
+        "four" => 4.0,
+        "five" => 5.0,
+        "ten" => 10.0,
+        "a" | "one" => 1.0,
+        _ => 0.5,
+    };
+    let unit = if c[2].eq_ignore_ascii_case("million") {
+        1e6
+    } else {
+        1e3
+    };
+    let whole = c.get(0)?;
+    Some((n * unit, (whole.start(), whole.end())))
+}
+
+/// Commission written as basis points ("5bp", "10 bps", "2 basis points").
+static COMMISSION_BP_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)([0-9]+(?:\.[0-9]+)?)\s*(?:bps?|basis\s+points?)(?-u:\b)"));
+/// Commission as a percentage or fraction next to a fee word ("commission 0.2%",
+/// "0.05% fees", "수수료 0.1%로", "commission rate 0.001").
+static COMMISSION_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)(?:commission|fees?|수수료)(?:\s*rate)?\s*(?:of|=|:|is|은|는|을|를|이|가|to)?\s*(?P<a>[0-9]+(?:\.[0-9]+)?)\s*(?P<p>%|퍼센트|프로)?|(?P<b>[0-9]+(?:\.[0-9]+)?)\s*(?P<q>%|퍼센트|프로)\s*(?:commission|fees?|수수료)",
+    )
+});
+/// No commission at all: "zero commission", "no fees", "commission-free", "수수료 없이".
+static NO_COMMISSION_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)(?-u:\b)(?:zero|no)\s+(?:commissions?|fees?)(?-u:\b)|(?-u:\b)(?:commission|fee)[\s\-]*free(?-u:\b)|수수료\s*(?:없이|없는|없음|0\s*(?:%|으로|로)?(?:\s|$))|무수수료",
+    )
+});
+
+/// `commission_rate` as a fraction: basis points (5bp = 0.0005), a
+/// percentage next to a fee word (0.1 % = 0.001), a plain fraction after a
+/// fee word ("commission 0.001"), or zero ("no fees", "수수료 없이").
+pub fn commission_rate(m: &str) -> Option<f64> {
+    if NO_COMMISSION_RE.is_match(m) {
+        return Some(0.0);
+    }
+    if let Some(c) = COMMISSION_BP_RE.captures(m) {
+        return c[1].parse::<f64>().ok().map(|bp| bp / 10_000.0);
+    }
+    let c = COMMISSION_RE.captures(m)?;
+    let (value, percent) = match (c.name("a"), c.name("b")) {
+        (Some(a), _) => (a.as_str(), c.name("p").is_some()),
+        (_, Some(b)) => (b.as_str(), true),
+        _ => return None,
+    };
+    let value: f64 = value.parse().ok()?;
+    let rate = if percent { value / 100.0 } else { value };
+    (0.0..1.0).contains(&rate).then_some(rate)
 }
 
 /// Parses the amount at the start of `s`; returns the value and the bytes consumed.
