@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::model::{ChatModel, Message, ModelError, ModelReply, ModelRequest, Usage};
 use crate::i18n;
 use crate::planner::intent::{self, Plan};
-use crate::planner::{slots, spelling};
+use crate::planner::{several, slots, spelling};
 use crate::tools::TypedTool;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::call::ToolCallRequest;
@@ -77,18 +77,22 @@ impl OfflinePlanner {
             let text = text.as_str();
             last = match &pending {
                 Some((tool, partial)) => intent::continue_plan(tool, partial, text, today),
-                None => match intent::plan(text, today) {
-                    Plan::Help => answered
-                        .as_ref()
-                        .and_then(|(tool, args)| intent::refine(tool, args, text, today))
-                        .unwrap_or(Plan::Help),
-                    plan => plan,
+                None => match several::plan_several(text, today) {
+                    Some(calls) => Plan::Several(calls),
+                    None => match intent::plan(text, today) {
+                        Plan::Help => answered
+                            .as_ref()
+                            .and_then(|(tool, args)| intent::refine(tool, args, text, today))
+                            .unwrap_or(Plan::Help),
+                        plan => plan,
+                    },
                 },
             };
             pending = None;
             match &last {
                 Plan::FollowUp { tool, partial, .. } => pending = Some((*tool, partial.clone())),
                 Plan::Call { tool, args } => answered = Some((*tool, args.clone())),
+                Plan::Several(calls) => answered = calls.last().cloned(),
                 Plan::Help => {}
             }
         }
@@ -134,6 +138,18 @@ impl ChatModel for OfflinePlanner {
                     name: tool.into(),
                     arguments: args.to_string(),
                 }],
+            ),
+            Plan::Several(calls) => reply(
+                String::new(),
+                calls
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (tool, args))| ToolCallRequest {
+                        call_id: format!("offline_{}", i + 1),
+                        name: tool.into(),
+                        arguments: args.to_string(),
+                    })
+                    .collect(),
             ),
             Plan::FollowUp { tool, missing, .. } => {
                 reply(i18n::follow_up(req.language, tool, &missing), vec![])

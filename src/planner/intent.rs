@@ -40,6 +40,9 @@ pub enum Plan {
     },
     /// Nothing ops-related recognised.
     Help,
+    /// Several questions in one message, each a whole call of its own tool
+    /// (see [`super::several`]; [`plan`] itself never returns this).
+    Several(Vec<(&'static str, Value)>),
 }
 
 /// Plans one message: [`detect_intent`] picks the tool, the tool's extractors fill its arguments,
@@ -188,6 +191,11 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
     ];
     if let Some((_, tool)) = rules.iter().find(|(r, _)| r.is_match(m)) {
         return Some(*tool);
+    }
+    // Two strategies and a comparative word, or no run verb: a comparison, never a run.
+    let named = strategy_names(m, true).len();
+    if named >= 2 && (COMPARATIVE_RE.is_match(m) || !TRIGGER_RE.is_match(m)) {
+        return Some(CompareStrategies::NAME);
     }
     if STATUS_RE.is_match(m) && BACKTEST_NOUN_RE.is_match(m) {
         return Some(BacktestStatusTool::NAME);
@@ -396,7 +404,7 @@ mod tests {
                     partial,
                     missing,
                 } => (Some(*tool), partial.clone(), Some(missing.clone())),
-                Plan::Help => (None, json!({}), None),
+                Plan::Help | Plan::Several(_) => (None, json!({}), None),
             };
             let mut problems = Vec::new();
             if tool != want_tool {

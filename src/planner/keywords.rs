@@ -86,18 +86,30 @@ pub const COMPARE_KEYWORDS: &[&str] = &[
     "against", "side by side", "beat", "beats", "뭐가 더 나", "중에 뭐가", "중 뭐가", "중에 어느",
     "어느 게 더", "어떤 게 더", "어느 쪽", "누가 더", "더 나았", "더 잘 나",
 ];
+/// Comparative words: with two strategies named, the question compares them ("is momentum
+/// riskier than buy and hold?", "볼린저가 RSI보다 덜 위험해?", "who's winning?").
+#[rustfmt::skip]
+pub const COMPARATIVE_KEYWORDS: &[&str] = &[
+    "than", "more", "less", "which", "who", "whose", "winning", "trust", "better", "worse",
+    "보다", "더", "덜", "중에", "둘 중", "쪽", "누가", "어느", "어떤", "이겨", "이길", "이긴",
+    "붙여", "맞붙", "나아", "나음", "나은",
+];
 /// What a comparative question means by "better" → `compare_strategies`' focus.
 #[rustfmt::skip]
 pub const COMPARE_FOCUS: &[(&str, &[&str])] = &[
     ("stability", &["stable", "stabler", "steadier", "안정"]),
     ("risk", &["risky", "riskier", "less risk", "위험"]),
-    ("return", &["profitable", "more money", "higher return*", "수익성", "더 수익", "돈을 더"]),
+    ("return", &[
+        "profitable", "more money", "higher return*", "수익성", "더 수익", "돈을 더", "수익 더",
+        "더 많이 번", "더 벌",
+    ]),
 ];
 /// Failed backtests → `recent_failures`.
 #[rustfmt::skip]
 pub const FAILURE_KEYWORDS: &[&str] = &[
     "fail*", "error*", "broke*", "crash*", "went wrong", "wrong", "died", "실패", "에러",
     "오류", "터졌", "터진", "깨졌", "깨진", "죽었", "죽은", "뻗", "문제 있었", "안 돌아",
+    "blew up", "blow up", "go through", "went through", "죽냐", "죽어", "죽네", "죽는",
 ];
 /// Status words; together with a [`BACKTEST_NOUNS`] word (and no id) → follow-up for an id.
 #[rustfmt::skip]
@@ -243,6 +255,7 @@ kw_static! {
     DUCKDB_RE = DUCKDB_KEYWORDS;
     MONGODB_RE = MONGODB_KEYWORDS;
     COMPARE_RE = COMPARE_KEYWORDS;
+    COMPARATIVE_RE = COMPARATIVE_KEYWORDS;
     FAILURE_RE = FAILURE_KEYWORDS;
     STATUS_RE = STATUS_KEYWORDS;
     BACKTEST_NOUN_RE = BACKTEST_NOUNS;

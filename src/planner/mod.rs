@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod intent;
 pub mod keywords;
 pub mod names;
+pub mod several;
 pub mod slots;
 pub mod spelling;
 
@@ -70,6 +71,9 @@ pub mod check {
                 Ok(())
             }
             Plan::Help => Ok(()),
+            Plan::Several(calls) => calls
+                .iter()
+                .try_for_each(|(tool, args)| valid_args(tool, args)),
         }
     }
 }

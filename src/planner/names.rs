@@ -31,6 +31,12 @@ static NEXT_TOKEN_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// "strategy"/"전략" right after a name.
 static STRATEGY_WORD_AFTER_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)^\s*(?:strateg(?:y|ies)(?-u:\b)|전략)"));
+/// A name between a run verb and "on" ("backtest Sector rotation on XLK"): one to four words.
+static RUN_NAME_ON_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)(?-u:\b)(?:backtest|run|rerun|re-run|launch|kick\s+off|trigger|simulate)\s+(?:the\s+)?(?P<n>[a-z][\w\-/]*(?:\s+[a-z0-9][\w\-/]*){0,3}?)\s+on\s",
+    )
+});
 /// What separates the names of a comparison list.
 static LIST_SEPARATOR_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
@@ -128,6 +134,17 @@ pub fn strategy_spans(m: &str, compare: bool) -> Vec<(usize, usize, String)> {
         if !is_stop_word(w) && !intent_word(w) {
             let x = c.get(1).expect("group 1");
             found.push((x.start(), x.end(), w.to_string()));
+        }
+    }
+    for c in RUN_NAME_ON_RE.captures_iter(m) {
+        let x = c.name("n").expect("group n");
+        let words: Vec<&str> = x.as_str().split_whitespace().collect();
+        if !words.iter().any(|w| {
+            is_stop_word(w)
+                || intent_word(w)
+                || LIST_FILLER.contains(&w.to_ascii_lowercase().as_str())
+        }) {
+            found.push((x.start(), x.end(), x.as_str().to_string()));
         }
     }
     if compare {
