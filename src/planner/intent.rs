@@ -25,6 +25,7 @@ use crate::tools::usage_report::UsageReport;
 
 use super::keywords::*;
 use super::names::*;
+use super::negation::without_negated;
 use super::slots::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +49,7 @@ pub enum Plan {
 /// Plans one message: [`detect_intent`] picks the tool, the tool's extractors fill its arguments,
 /// and a missing required argument turns the call into a [`Plan::FollowUp`].
 pub fn plan(message: &str, today: NaiveDate) -> Plan {
+    let message = &without_negated(message);
     match detect_intent(message, today) {
         Some(tool) => finish(tool, tool_args(tool, message, today)),
         None => Plan::Help,
@@ -62,6 +64,7 @@ pub fn plan(message: &str, today: NaiveDate) -> Plan {
 /// than fresh messages: lower-case tickers ("aapl, msft") when only symbols are missing, and any
 /// short name ("my_strat_v2") when only a strategy is missing.
 pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: NaiveDate) -> Plan {
+    let message = &without_negated(message);
     if detect_intent(message, today).is_some_and(|t| t != tool) {
         return plan(message, today);
     }
@@ -130,6 +133,7 @@ pub fn refine(
     message: &str,
     today: NaiveDate,
 ) -> Option<Plan> {
+    let message = &without_negated(message);
     let new = tool_args(tool, message, today);
     if new.is_empty() || tool == SearchRunbooks::NAME {
         return None;

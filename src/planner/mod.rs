@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod intent;
 pub mod keywords;
 pub mod names;
+pub mod negation;
 pub mod several;
 pub mod slots;
 pub mod spelling;

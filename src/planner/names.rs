@@ -43,6 +43,9 @@ static LIST_SEPARATOR_RE: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)\s*(?:,|;|&|\bvs\.?|\bversus\b|\bagainst\b|\band\b|\bor\b|\bwith\b|—|–|\s-\s|/\s|랑|하고|대비|\s대\s)\s*",
     )
 });
+/// Separators that make a list of names on their own ("x vs y", "x against y").
+static STRONG_SEPARATOR_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)\bvs\.?|\bversus\b|\bagainst\b|대비|\s대\s"));
 /// Words that are not part of a listed name ("compare", "side by side", "the").
 #[rustfmt::skip]
 const LIST_FILLER: &[&str] = &[
@@ -54,7 +57,8 @@ const LIST_FILLER: &[&str] = &[
     "month", "months", "week", "weeks", "year", "years", "day", "days", "today", "yesterday",
     "quarter", "ytd", "night", "overnight", "hour", "hours", "this", "past", "previous", "ago",
     "since", "in", "on", "over", "during", "more", "most", "less", "stable", "risky",
-    "profitable", "one", "ones", "two", "three", "both", "all",
+    "profitable", "one", "ones", "two", "three", "both", "all", "numbers", "it", "that",
+    "same", "again", "lately", "recently", "right",
 ];
 
 /// A name token "continues" a name when it is a name word, a number pair, a
@@ -186,20 +190,20 @@ pub fn strategy_names(m: &str, compare: bool) -> Vec<String> {
 /// ASCII words.
 fn listed_names(m: &str, known: &[(usize, usize, String)]) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
-    let mut start = 0;
-    let mut pieces: Vec<(usize, usize)> = LIST_SEPARATOR_RE
-        .find_iter(m)
-        .map(|sep| {
-            let piece = (start, sep.start());
-            start = sep.end();
-            piece
-        })
-        .collect();
+    // (piece start, piece end, separator before is strong, separator after is strong)
+    let mut pieces: Vec<(usize, usize, bool, bool)> = Vec::new();
+    let (mut start, mut strong_before) = (0, false);
+    for sep in LIST_SEPARATOR_RE.find_iter(m) {
+        let strong = STRONG_SEPARATOR_RE.is_match(sep.as_str());
+        pieces.push((start, sep.start(), strong_before, strong));
+        start = sep.end();
+        strong_before = strong;
+    }
     if pieces.is_empty() {
         return out; // not a list
     }
-    pieces.push((start, m.len()));
-    for (a, b) in pieces {
+    pieces.push((start, m.len(), strong_before, false));
+    for (a, b, strong_before, strong_after) in pieces {
         if known.iter().any(|(s, e, _)| *s < b && a < *e) {
             continue;
         }
@@ -218,9 +222,16 @@ fn listed_names(m: &str, known: &[(usize, usize, String)]) -> Vec<(usize, usize,
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/'))
         }) && words
             .iter()
-            .any(|w| w.chars().any(|c| c.is_ascii_alphabetic()));
+            .any(|w| w.chars().any(|c| c.is_ascii_lowercase()));
+        // Beside "vs"/"against", or with a word strategy names use ("rotation").
+        let listed = strong_before
+            || strong_after
+            || words
+                .iter()
+                .any(|w| NAME_WORDS.contains(&w.to_ascii_lowercase().as_str()));
         if (1..=4).contains(&words.len())
             && name_like
+            && listed
             && !words.iter().all(|w| is_stop_word(w))
             && !words
                 .iter()
