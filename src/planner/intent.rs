@@ -115,6 +115,9 @@ pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: 
             if !list.is_empty() {
                 args.insert("strategies".into(), json!(list));
             }
+            if let Some(focus) = new.get("focus") {
+                args.insert("focus".into(), focus.clone());
+            }
         }
         BacktestStatusTool::NAME => args.extend(new),
         _ => return plan(message, today),
@@ -133,15 +136,25 @@ pub fn refine(
     message: &str,
     today: NaiveDate,
 ) -> Option<Plan> {
+    let original = message;
     let message = &without_negated(message);
     let new = tool_args(tool, message, today);
+    if tool == BacktestStatusTool::NAME && new.is_empty() && STATUS_RE.is_match(message) {
+        // "and now? done yet?", "지금은 끝났어?": the same backtest again.
+        return Some(finish(
+            tool,
+            previous.as_object().cloned().unwrap_or_default(),
+        ));
+    }
     if new.is_empty() || tool == SearchRunbooks::NAME {
         return None;
     }
     let mut args = previous.as_object().cloned().unwrap_or_default();
+    // "MSFT too", "MSFT도 추가", "add bollinger": lists grow instead of being replaced.
+    let adds = tool == CompareStrategies::NAME || ADDITIVE_RE.is_match(message);
     for (key, value) in new {
         match (args.get_mut(&key), &value) {
-            (Some(Value::Array(list)), Value::Array(more)) if tool == CompareStrategies::NAME => {
+            (Some(Value::Array(list)), Value::Array(more)) if adds => {
                 for item in more {
                     if !list.contains(item) {
                         list.push(item.clone());
@@ -152,6 +165,20 @@ pub fn refine(
                 args.insert(key, value);
             }
         }
+    }
+    // "drop momentum, add bollinger": named strategies leave the comparison.
+    if tool == CompareStrategies::NAME
+        && let Some(Value::Array(list)) = args.get_mut("strategies")
+    {
+        let dropped = dropped_names(original);
+        list.retain(|s| {
+            s.as_str().is_none_or(|s| {
+                !dropped.iter().any(|d| {
+                    let (s, d) = (s.to_lowercase(), d.to_lowercase());
+                    s == d || s.starts_with(&format!("{d} ")) || d.starts_with(&format!("{s} "))
+                })
+            })
+        });
     }
     Some(finish(tool, args))
 }
@@ -183,6 +210,9 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
             return Some(TriggerBacktest::NAME);
         }
         return Some(BacktestStatusTool::NAME);
+    }
+    if AV_RE.is_match(m) && FAILURE_RE.is_match(m) && DIED_RE.is_match(m) {
+        return Some(RecentFailures::NAME);
     }
     let rules: [(&Regex, &'static str); 7] = [
         (&*DATA_QUALITY_RE, DataQualitySummary::NAME),
@@ -258,7 +288,15 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
             if let Some(n) = limit(m) {
                 a.insert("limit".into(), json!(n));
             }
-            if let Some(strategy) = strategies(m).into_iter().next() {
+            let kind = error_kind(m);
+            if let Some(kind) = kind {
+                a.insert("error_kind".into(), json!(kind));
+            }
+            // A quoted error ("'symbol not found' failures") is the kind, not a strategy.
+            if let Some(strategy) = strategies(m)
+                .into_iter()
+                .find(|s| kind.is_none() || error_kind(s).is_none())
+            {
                 a.insert("strategy".into(), json!(strategy));
             }
             if let Some(symbol) = symbols(m).into_iter().next() {

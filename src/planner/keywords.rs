@@ -26,7 +26,8 @@ pub const RUNBOOK_KEYWORDS: &[&str] = &[
     "해결 방법", "해결법", "조치 방법", "조치법", "어떻게 해결", "어떻게 고쳐", "어떻게 대응",
     "고치는 법", "고치는 방법", "매뉴얼", "what to do", "what do we do", "면 어떻게 해",
     "면 어떻게 하", "면 어떡해", "면 어떡하", "procedure*", "what now", "what next",
-    "next steps", "how do i", "how do we", "절차", "어떻게 해요", "어떡해요",
+    "next steps", "how do i", "how do we", "절차", "어떻게 해요", "어떡해요", "triage",
+    "어떻게 처리", "처리 방법", "처리법",
 ];
 /// Data-quality sentinel events → `data_quality_summary`. Checked before market-data words, so
 /// "stale market data" is a data-quality question.
@@ -34,7 +35,8 @@ pub const RUNBOOK_KEYWORDS: &[&str] = &[
 pub const DATA_QUALITY_KEYWORDS: &[&str] = &[
     "data quality", "dq", "anomal*", "price spike*", "volume spike*", "stale data", "stale bar*",
     "missing bar*", "missing data", "sentinel", "데이터 품질", "품질 이벤트", "이상치", "이상 징후",
-    "결측", "데이터 이상", "가격 급등", "가격 급락",
+    "결측", "데이터 이상", "가격 급등", "가격 급락", "센티넬", "데이타 품질", "severity", "심각도",
+    "critical event*", "critical 이벤트", "이벤트",
 ];
 /// LLM tokens and cost → `usage_report`. Checked before market-data words ("quota").
 #[rustfmt::skip]
@@ -111,13 +113,34 @@ pub const FAILURE_KEYWORDS: &[&str] = &[
     "오류", "터졌", "터진", "깨졌", "깨진", "죽었", "죽은", "뻗", "문제 있었", "안 돌아",
     "blew up", "blow up", "go through", "went through", "죽냐", "죽어", "죽네", "죽는",
 ];
+/// Backtests that died: with failure words and Alpha Vantage words, the question is about the
+/// failures a rate limit caused ("how many bts died from AV rate limits"), not the API's health.
+#[rustfmt::skip]
+pub const DIED_KEYWORDS: &[&str] = &[
+    "died", "dead", "bts", "backtests", "failed backtest*", "죽은", "죽었", "실패한 백테", "백테",
+];
+/// A refinement that adds to a list instead of replacing it ("MSFT too", "MSFT도 추가").
+pub const ADDITIVE_KEYWORDS: &[&str] = &[
+    "too",
+    "also",
+    "add",
+    "as well",
+    "plus",
+    "추가",
+    "도 같이",
+    "까지",
+];
 /// Status words; together with a [`BACKTEST_NOUNS`] word (and no id) → follow-up for an id.
 #[rustfmt::skip]
 pub const STATUS_KEYWORDS: &[&str] = &[
     "status", "progress", "done", "finish*", "complete*", "still running", "going", "상태",
     "진행", "끝났", "다 됐", "완료", "어떻게 됐", "어떻게 되",
 ];
-pub const BACKTEST_NOUNS: &[&str] = &["backtest*", "back test*", "job", "run", "백테스트", "작업"];
+#[rustfmt::skip]
+pub const BACKTEST_NOUNS: &[&str] = &[
+    "backtest*", "back test*", "job", "run", "백테스트", "작업", "one i just ran", "just ran",
+    "방금 돌린", "돌린 거", "돌린 것", "돌린 백테",
+];
 /// Starting a backtest → `trigger_backtest`.
 #[rustfmt::skip]
 pub const TRIGGER_KEYWORDS: &[&str] = &[
@@ -149,8 +172,12 @@ pub const STRATEGY_TYPES: &[(&str, &[&str])] = &[
 /// Severity words → the lowest severity a data-quality question asks for.
 #[rustfmt::skip]
 pub const SEVERITY_WORDS: &[(&str, &[&str])] = &[
-    ("critical", &["critical", "crit", "치명", "심각"]),
-    ("high", &["high severity", "high or worse", "severe", "serious", "높은 심각도", "심각도 높은"]),
+    ("critical", &["critical", "crit", "치명", "심각한", "심각 이벤트"]),
+    ("high", &[
+        "high severity", "high or worse", "high or above", "high and above", "at least high",
+        "high+", "severe", "serious", "높은 심각도", "심각도 높은", "high 이상", "심각도 high",
+        "심각도 높",
+    ]),
 ];
 /// Upper-case words that are never tickers (English stop words, ops jargon; strategy words are
 /// excluded separately). Also filters the lenient lower-case tickers of a follow-up answer.
@@ -173,7 +200,8 @@ pub const TICKER_STOP_WORDS: &[&str] = &[
 /// "last week" 336 h (covers all of last week); "this month" 720 h.
 #[rustfmt::skip]
 pub const HOURS_PHRASES: &[(u64, &[&str])] = &[
-    (24, &["last night", "overnight", "today", "past day", "last day", "어젯 밤", "어제 밤", "간밤", "밤사이", "밤새", "오늘"]),
+    (1, &["past hour", "last hour", "the hour"]),
+    (24, &["last night", "last nite", "overnight", "today", "past day", "last day", "어젯 밤", "어제 밤", "간밤", "밤사이", "밤새", "오늘"]),
     (48, &["yesterday", "어제"]),
     (168, &["this week", "past week", "whole week", "full week", "이번 주", "금주", "일주일"]),
     (336, &["last week", "지난 주", "저번 주"]),
@@ -258,6 +286,8 @@ kw_static! {
     COMPARATIVE_RE = COMPARATIVE_KEYWORDS;
     FAILURE_RE = FAILURE_KEYWORDS;
     STATUS_RE = STATUS_KEYWORDS;
+    DIED_RE = DIED_KEYWORDS;
+    ADDITIVE_RE = ADDITIVE_KEYWORDS;
     BACKTEST_NOUN_RE = BACKTEST_NOUNS;
     TRIGGER_RE = TRIGGER_KEYWORDS;
     LAST_YEAR_RE = LAST_YEAR_KEYWORDS;

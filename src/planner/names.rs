@@ -176,6 +176,23 @@ pub fn strategies(m: &str) -> Vec<String> {
     strategy_names(m, false)
 }
 
+/// "drop momentum", "remove RSI", "without bollinger", "모멘텀 빼고": strategies to
+/// take out of a comparison.
+static DROP_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)(?-u:\b)(?:drop|remove|minus|without|except|exclude|no\s+more)\s+(?P<en>[^,.;!?]+?)(?:\s*(?:$|[,.;!?]|\band\b|\badd\b))|(?P<ko>[^\s,]+)\s*(?:빼고|제외|말고)",
+    )
+});
+
+/// The strategies a message takes out of a comparison.
+pub fn dropped_names(m: &str) -> Vec<String> {
+    DROP_RE
+        .captures_iter(m)
+        .filter_map(|c| c.name("en").or(c.name("ko")))
+        .flat_map(|x| strategy_names(x.as_str(), true))
+        .collect()
+}
+
 /// The names of [`strategy_spans`], in mention order.
 pub fn strategy_names(m: &str, compare: bool) -> Vec<String> {
     strategy_spans(m, compare)

@@ -34,30 +34,53 @@ const WINDOWED: &[&str] = &[RecentFailures::NAME, DataQualitySummary::NAME];
 /// The calls of a message that asks several questions, in the order asked;
 /// `None` unless at least two different read-only tools are each fully asked for.
 pub fn plan_several(message: &str, today: NaiveDate) -> Option<Vec<(&'static str, Value)>> {
-    let mut clauses = Vec::new();
+    let mut clauses: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     for brk in CLAUSE_BREAK_RE.find_iter(message) {
-        clauses.push(&message[start..brk.start()]);
+        clauses.push((start, brk.start()));
         start = brk.end();
     }
-    clauses.push(&message[start..]);
+    clauses.push((start, message.len()));
     if clauses.len() < 2 {
         return None;
     }
     let window = since_hours(message);
-    let mut calls: Vec<(&'static str, Value)> = Vec::new();
-    for clause in clauses.iter().filter(|c| !c.trim().is_empty()) {
-        let (tool, mut args) = if RUNBOOK_RE.is_match(clause) {
+    // (clause start, tool, arguments)
+    let mut calls: Vec<(usize, &'static str, Value)> = Vec::new();
+    let mut previous_start: Option<usize> = None;
+    for (a, b) in clauses {
+        let clause = &message[a..b];
+        if clause.trim().is_empty() {
+            continue;
+        }
+        let planned = if RUNBOOK_RE.is_match(clause) {
             // "…확인하고 런북도 줘": the runbook is about the rest of the message.
-            let query = runbook_query(message);
-            (SearchRunbooks::NAME, json!({ "query": query }))
+            Some((
+                a,
+                SearchRunbooks::NAME,
+                json!({ "query": runbook_query(message) }),
+            ))
         } else {
             match plan(clause, today) {
-                Plan::Call { tool, args } => (tool, args),
-                Plan::Help => continue,
-                // A clause that needs more than it says: not two whole questions.
-                Plan::FollowUp { .. } | Plan::Several(_) => return None,
+                Plan::Call { tool, args } => Some((a, tool, args)),
+                Plan::Help => None,
+                // "RSI랑 SMA crossover 비교도": cut at the wrong conjunction; read it with
+                // the clause before, which it then replaces.
+                Plan::FollowUp { .. } | Plan::Several(_) => {
+                    let from = previous_start?;
+                    match plan(&message[from..b], today) {
+                        Plan::Call { tool, args } => {
+                            calls.retain(|(s, _, _)| *s != from);
+                            Some((from, tool, args))
+                        }
+                        _ => return None,
+                    }
+                }
             }
+        };
+        previous_start = Some(a);
+        let Some((at, tool, mut args)) = planned else {
+            continue;
         };
         if tool == TriggerBacktest::NAME {
             return None; // a run is never a side question
@@ -68,10 +91,11 @@ pub fn plan_several(message: &str, today: NaiveDate) -> Option<Vec<(&'static str
         {
             map.insert("since_hours".into(), json!(hours));
         }
-        if !calls.iter().any(|(t, _)| *t == tool) {
-            calls.push((tool, args));
+        if !calls.iter().any(|(_, t, _)| *t == tool) {
+            calls.push((at, tool, args));
         }
     }
+    let calls: Vec<(&'static str, Value)> = calls.into_iter().map(|(_, t, a)| (t, a)).collect();
     (calls.len() >= 2).then_some(calls)
 }
 

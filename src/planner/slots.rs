@@ -64,6 +64,8 @@ pub(super) static LIMIT_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"(?i)(?-u:\b)([0-9]+)\s+(?:\w+\s+)?(?:failures?|failed|fails|errors?|backtests?|runs?|jobs?|ones|items?|results?|entries)(?-u:\b)",
         r"(?i)(?-u:\b)(?:top|limit)\s*[:=]?\s*([0-9]+)",
         r"([0-9]+)\s*(?:개|건)(월)?",
+        r"(?i)(?-u:\b)(?:max|at\s+most|just\s+the|only\s+the|newest|latest)\s*([0-9]+)(?-u:\b)",
+        r"(?i)(?-u:\b)([0-9]+)\s+(?:newest|latest|most\s+recent)(?-u:\b)",
     ]
     .iter()
     .map(|p| re(p))
@@ -485,6 +487,24 @@ pub fn runbook_query(m: &str) -> String {
     } else {
         q.to_string()
     }
+}
+
+/// Error kinds of failed backtests, by the words people use for them.
+#[rustfmt::skip]
+const ERROR_KIND_WORDS: &[(&str, &[&str])] = &[
+    ("alpha_vantage_rate_limit", &["rate limit*", "ratelimit*", "throttl*", "레이트 리밋", "레이트리밋", "속도 제한", "호출 제한"]),
+    ("symbol_not_found", &["symbol not found", "unknown symbol*", "bad symbol*", "invalid symbol*", "심볼 없", "종목 없", "없는 종목", "없는 심볼"]),
+    ("timeout", &["timeout*", "timed out", "time out*", "타임 아웃", "시간 초과"]),
+    ("invalid_parameter", &["invalid param*", "bad param*", "invalid strategy param*", "parameter*", "파라미터", "파라메터", "매개변수"]),
+];
+static ERROR_KIND_RES: LazyLock<Vec<(&str, Regex)>> = LazyLock::new(|| table_res(ERROR_KIND_WORDS));
+
+/// The error kind a failures question asks about ("just the timeouts", "레이트리밋 때문에 죽은 것").
+pub fn error_kind(m: &str) -> Option<&'static str> {
+    ERROR_KIND_RES
+        .iter()
+        .find(|(_, r)| r.is_match(m))
+        .map(|(kind, _)| *kind)
 }
 
 /// The lowest severity a data-quality question asks for ("critical ones only").

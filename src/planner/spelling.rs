@@ -22,6 +22,7 @@ fn tables() -> Vec<&'static [&'static str]> {
         RUNBOOK_KEYWORDS,
         DUCKDB_KEYWORDS,
         MONGODB_KEYWORDS,
+        MODEL_KEYWORDS,
     ];
     out.extend(STRATEGY_TYPES.iter().map(|(_, kws)| *kws));
     out.extend(COMPANY_NAMES.iter().map(|(_, kws)| *kws));
@@ -34,7 +35,13 @@ static ASCII_WORDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .into_iter()
         .flatten()
         .map(|k| k.trim_end_matches('*'))
-        .filter(|k| k.is_ascii() && !k.contains(' ') && k.len() >= 4)
+        // Each word of a phrase too ("vantage", "quality"), when long enough to be told apart.
+        .flat_map(|k| {
+            let words: Vec<&str> = k.split(' ').collect();
+            let single = words.len() == 1;
+            words.into_iter().filter(move |w| single || w.len() >= 5)
+        })
+        .filter(|k| k.is_ascii() && k.len() >= 4)
         .filter(|k| k.chars().all(|c| c.is_ascii_lowercase()))
         .collect();
     words.sort_unstable();
