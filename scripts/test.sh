@@ -10,5 +10,5 @@ scripts/with-mongodb.sh cargo test --locked "$@"
 if [ $# -eq 0 ]; then
   # Offline on purpose: no LLM settings reach the eval, whatever the environment has.
   env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u CHATOPS_CONFIG \
-    cargo run --locked --quiet -- eval evals/ops.jsonl --min-accuracy "${EVAL_MIN_ACCURACY:-0.80}"
+    cargo run --locked --quiet -- eval evals/ops.jsonl --min-accuracy "${EVAL_MIN_ACCURACY:-0.95}"
 fi

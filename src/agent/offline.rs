@@ -84,6 +84,23 @@ impl OfflinePlanner {
                             .as_ref()
                             .and_then(|(tool, args)| intent::refine(tool, args, text, today))
                             .unwrap_or(Plan::Help),
+                        // "drop momentum, add bollinger", "레이트리밋 때문에 죽은 것만": the
+                        // same tool again, refining the question just answered.
+                        Plan::Call { tool, args }
+                        | Plan::FollowUp {
+                            tool,
+                            partial: args,
+                            ..
+                        } if intent::is_refinement(text)
+                            && answered.as_ref().is_some_and(|(t, _)| *t == tool) =>
+                        {
+                            answered
+                                .as_ref()
+                                .and_then(|(tool, previous)| {
+                                    intent::refine(tool, previous, text, today)
+                                })
+                                .unwrap_or_else(|| intent::plan_with(tool, args))
+                        }
                         plan => plan,
                     },
                 },

@@ -56,6 +56,19 @@ pub fn plan(message: &str, today: NaiveDate) -> Plan {
     }
 }
 
+/// A message that refines the question just answered rather than asking a new one: it adds
+/// ("MSFT too"), drops ("drop momentum") or narrows ("…것만", "just the timeouts").
+pub fn is_refinement(message: &str) -> bool {
+    ADDITIVE_RE.is_match(message)
+        || REFINE_RE.is_match(message)
+        || !dropped_names(message).is_empty()
+}
+
+/// The plan for `tool` with `args` as they are: a call, or a follow-up for what is missing.
+pub fn plan_with(tool: &'static str, args: Value) -> Plan {
+    finish(tool, args.as_object().cloned().unwrap_or_default())
+}
+
 /// The user answered a follow-up question ("AAPL and MSFT", "RSI 전략", "2024년"): merge what the new
 /// message provides into `partial`; returns Call when complete, FollowUp again when still missing,
 /// and — if the new message is clearly a new, different question — the plan for that message instead.

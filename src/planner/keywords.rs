@@ -130,6 +130,16 @@ pub const ADDITIVE_KEYWORDS: &[&str] = &[
     "도 같이",
     "까지",
 ];
+/// Narrowing the question just answered ("just the timeouts", "죽은 것만", "이번 주만").
+pub const REFINE_KEYWORDS: &[&str] = &[
+    "just the",
+    "only the",
+    "only",
+    "것만",
+    "거만",
+    "건만",
+    "만 보여",
+];
 /// Status words; together with a [`BACKTEST_NOUNS`] word (and no id) → follow-up for an id.
 #[rustfmt::skip]
 pub const STATUS_KEYWORDS: &[&str] = &[
@@ -193,7 +203,7 @@ pub const TICKER_STOP_WORDS: &[&str] = &[
     "SAME", "OTHER", "TWO", "CASH", "DATA", "HELP", "THANK", "THX", "TX", "JAN", "FEB", "MAR",
     "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "SEPT", "OCT", "NOV", "DEC", "MARCH", "APRIL",
     "JUNE", "JULY", "TODAY", "WEEK", "MONTH", "DAY", "DAYS", "NIGHT", "NITE", "GO", "BP", "BPS",
-    "FEE", "FEES", "ZERO", "PAST", "HOUR", "HOURS", "NOT", "BUT", "TOO", "MAX", "MIN", "TOP",
+    "FEE", "FEES", "ZERO", "ACK", "ACKED", "PAST", "HOUR", "HOURS", "NOT", "BUT", "TOO", "MAX", "MIN", "TOP",
 ];
 /// Named time windows → `since_hours` (first match wins). "last night"/"어젯밤"/"overnight" and
 /// "today" mean the past 24 h; "yesterday" 48 h (covers all of yesterday); "this week" 168 h;
@@ -288,6 +298,7 @@ kw_static! {
     STATUS_RE = STATUS_KEYWORDS;
     DIED_RE = DIED_KEYWORDS;
     ADDITIVE_RE = ADDITIVE_KEYWORDS;
+    REFINE_RE = REFINE_KEYWORDS;
     BACKTEST_NOUN_RE = BACKTEST_NOUNS;
     TRIGGER_RE = TRIGGER_KEYWORDS;
     LAST_YEAR_RE = LAST_YEAR_KEYWORDS;

@@ -23,7 +23,15 @@ fn tables() -> Vec<&'static [&'static str]> {
         DUCKDB_KEYWORDS,
         MONGODB_KEYWORDS,
         MODEL_KEYWORDS,
+        COMPARATIVE_KEYWORDS,
+        ADDITIVE_KEYWORDS,
+        DIED_KEYWORDS,
     ];
+    // Real words that sit near a keyword ("stable" is not a typo of "stale").
+    out.extend(COMPARE_FOCUS.iter().map(|(_, kws)| *kws));
+    out.extend(SEVERITY_WORDS.iter().map(|(_, kws)| *kws));
+    out.extend(HOURS_PHRASES.iter().map(|(_, kws)| *kws));
+    out.extend(MODEL_NAME_WORDS.iter().map(|(_, kws)| *kws));
     out.extend(STRATEGY_TYPES.iter().map(|(_, kws)| *kws));
     out.extend(COMPANY_NAMES.iter().map(|(_, kws)| *kws));
     out
@@ -66,6 +74,11 @@ static HANGUL_WORDS: LazyLock<Vec<Vec<char>>> = LazyLock::new(|| {
     words
 });
 
+/// Particles that end a Hangul word ("백테스트랑", "캐시도").
+const PARTICLES: &[char] = &[
+    '랑', '이', '가', '은', '는', '을', '를', '도', '만', '로', '와', '과', '의', '에', '고',
+];
+
 fn is_hangul(c: char) -> bool {
     ('\u{AC00}'..='\u{D7A3}').contains(&c)
 }
@@ -75,7 +88,7 @@ fn allowed(len: usize) -> usize {
     if len >= 8 { 2 } else { 1 }
 }
 
-/// The vocabulary word a typed ASCII word means, when exactly one is near.
+/// The vocabulary word a typed ASCII word means, when exactly one is nearest.
 fn ascii_fix(word: &str) -> Option<&'static str> {
     let lower = word.to_ascii_lowercase();
     if lower.len() < 5 || !lower.chars().all(|c| c.is_ascii_lowercase()) {
@@ -84,14 +97,22 @@ fn ascii_fix(word: &str) -> Option<&'static str> {
     if ASCII_WORDS.iter().any(|w| *w == lower) {
         return None;
     }
-    let near: Vec<&'static str> = ASCII_WORDS
+    let near: Vec<(usize, &'static str)> = ASCII_WORDS
         .iter()
         .copied()
         .filter(|w| w.len().abs_diff(lower.len()) <= 2)
-        .filter(|w| strsim::osa_distance(w, &lower) <= allowed(lower.len().min(w.len())))
+        .map(|w| (strsim::osa_distance(w, &lower), w))
+        .filter(|(d, w)| *d <= allowed(lower.len().min(w.len())))
         .collect();
-    match near.as_slice() {
-        [one] => Some(one),
+    // The nearest word, when exactly one is nearest.
+    let best = near.iter().map(|(d, _)| *d).min()?;
+    match near
+        .iter()
+        .filter(|(d, _)| *d == best)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [(_, one)] => Some(one),
         _ => None,
     }
 }
@@ -131,7 +152,10 @@ fn hangul_fixed(text: &str) -> String {
             let window = &chars[i..i + n];
             let differs = window.iter().zip(kw).filter(|(a, b)| a != b).count();
             let known = HANGUL_WORDS.iter().any(|k| k.as_slice() == window);
-            if differs == 1 && !known && window.iter().all(|c| is_hangul(*c)) {
+            // "테스트랑" is "테스트" and a particle, not a typo of "테스트해".
+            let particle_end =
+                window.last() != kw.last() && window.last().is_some_and(|c| PARTICLES.contains(c));
+            if differs == 1 && !known && !particle_end && window.iter().all(|c| is_hangul(*c)) {
                 chars.splice(i..i + n, kw.iter().copied());
                 i += n;
             } else {
@@ -160,7 +184,7 @@ mod tests {
             "알파벤티지 상태",
             "a keyword already"
         );
-        assert_eq!(corrected("Backtsts that failed"), "backtest that failed");
+        assert_eq!(corrected("Backtsts that failed"), "backtests that failed");
     }
 
     #[test]
