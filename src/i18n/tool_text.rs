@@ -57,6 +57,22 @@ pub fn no_completed_backtest(lang: Language, strategy: &str) -> String {
     )
 }
 
+pub fn no_completed_backtest_within(lang: Language, strategy: &str, days: u32) -> String {
+    pick(
+        lang,
+        format!("{strategy} has no backtest completed in the last {days} days"),
+        format!("{strategy}: 최근 {days}일 안에 완료된 백테스트가 없습니다"),
+    )
+}
+
+pub fn latest_of_each_within(lang: Language, days: u32) -> String {
+    pick(
+        lang,
+        format!("Latest backtest of each strategy completed in the last {days} days:"),
+        format!("전략별로 최근 {days}일 안에 완료된 마지막 백테스트:"),
+    )
+}
+
 pub fn backtest_without_result(lang: Language, strategy: &str, backtest_id: &str) -> String {
     pick(
         lang,

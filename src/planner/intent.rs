@@ -332,6 +332,10 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
             if let Some(focus) = compare_focus(m) {
                 a.insert("focus".into(), json!(focus));
             }
+            // "which did better last month": the backtests completed in that window.
+            if let Some(hours) = since_hours(m) {
+                a.insert("within_days".into(), json!(hours.div_ceil(24).max(1)));
+            }
         }
         SearchRunbooks::NAME => {
             a.insert("query".into(), json!(runbook_query(m)));

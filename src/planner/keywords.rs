@@ -215,7 +215,7 @@ pub const HOURS_PHRASES: &[(u64, &[&str])] = &[
     (48, &["yesterday", "어제"]),
     (168, &["this week", "past week", "whole week", "full week", "이번 주", "금주", "일주일"]),
     (336, &["last week", "지난 주", "저번 주"]),
-    (720, &["this month", "past month", "이번 달", "한 달"]),
+    (720, &["this month", "past month", "last month", "이번 달", "한 달", "지난 달", "저번 달"]),
 ];
 /// Periods relative to `today`: previous calendar year, the one before, and year-to-date.
 pub const LAST_YEAR_KEYWORDS: &[&str] = &[

@@ -26,7 +26,16 @@ pub struct CompareStrategiesArgs {
     /// (risky) or stability (stable). Default: Sharpe, return, drawdown.
     #[serde(default)]
     pub focus: Option<Focus>,
+    /// Only backtests completed in the last N days (30 for "last month", 7 for "this
+    /// week"), 1 to 3650. Omit for each strategy's latest completed backtest.
+    #[serde(default)]
+    pub within_days: Option<u32>,
 }
+
+/// The longest `within_days` accepted: ten years.
+const MAX_WITHIN_DAYS: u32 = 3650;
+/// How many completed backtests a window reads at most.
+const WINDOW_READ_LIMIT: usize = 1000;
 
 /// What a comparative question asks about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -187,6 +196,26 @@ impl TypedTool for CompareStrategies {
                 "strategies must list 2 to 6 strategies".into(),
             ));
         }
+        if args
+            .within_days
+            .is_some_and(|d| !(1..=MAX_WITHIN_DAYS).contains(&d))
+        {
+            return Err(ToolError::InvalidArguments(format!(
+                "within_days must be 1 to {MAX_WITHIN_DAYS}"
+            )));
+        }
+        // With a window: the backtests completed in it, read once for every strategy.
+        let in_window = match args.within_days {
+            Some(days) => {
+                let since = chrono::Utc::now() - chrono::Duration::days(days.into());
+                Some(
+                    self.platform
+                        .completed_backtests(since, WINDOW_READ_LIMIT)
+                        .await?,
+                )
+            }
+            None => None,
+        };
         let strategies = self.platform.strategies().await?;
         let mut compared = Vec::new();
         let mut problems = Vec::new();
@@ -203,12 +232,25 @@ impl TypedTool for CompareStrategies {
                 continue;
             }
             seen_ids.push(strategy.id.clone());
-            let Some(backtest) = self
-                .platform
-                .latest_completed_backtest(&strategy.id)
-                .await?
-            else {
-                let error = tool_text::no_completed_backtest(lang, &strategy.name);
+            let latest = match (&in_window, args.within_days) {
+                (Some(done), Some(_)) => done
+                    .iter()
+                    .filter(|b| b.strategy_id == strategy.id)
+                    .max_by_key(|b| b.created_at)
+                    .cloned(),
+                _ => {
+                    self.platform
+                        .latest_completed_backtest(&strategy.id)
+                        .await?
+                }
+            };
+            let Some(backtest) = latest else {
+                let error = match args.within_days {
+                    Some(days) => {
+                        tool_text::no_completed_backtest_within(lang, &strategy.name, days)
+                    }
+                    None => tool_text::no_completed_backtest(lang, &strategy.name),
+                };
                 problems.push(json!({"strategy": strategy.name, "step": "backtest", "error_kind": "no_completed_backtest", "error": error}));
                 continue;
             };
@@ -241,7 +283,10 @@ impl TypedTool for CompareStrategies {
         if compared.is_empty() {
             lines.push(tool_text::NOTHING_TO_COMPARE.get(lang).to_string());
         } else {
-            lines.push(tool_text::LATEST_OF_EACH.get(lang).to_string());
+            lines.push(match args.within_days {
+                Some(days) => tool_text::latest_of_each_within(lang, days),
+                None => tool_text::LATEST_OF_EACH.get(lang).to_string(),
+            });
             lines.push(presentation::table(&headers, &rows));
         }
         let names: Vec<&str> = compared.iter().map(|(s, _, _)| s.name.as_str()).collect();
@@ -266,6 +311,7 @@ impl TypedTool for CompareStrategies {
                 "symbols": b.config.symbols,
                 "performance": r.performance,
             })).collect::<Vec<_>>(),
+            "within_days": args.within_days,
             "not_compared": problems,
             "winners": winners
                 .iter()

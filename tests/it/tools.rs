@@ -804,3 +804,40 @@ async fn a_missing_argument_is_asked_for_and_the_answer_completes_the_call() {
     assert_eq!(data["symbols"], json!(["AAPL", "MSFT"]));
     assert!(second.answer.contains("시작"), "{}", second.answer);
 }
+
+/// Issue 18 item 2: "which did better last month" compares the backtests
+/// completed in that window, and names a strategy with none in it.
+#[tokio::test]
+async fn a_comparison_over_a_period_reads_only_that_window() {
+    let bot = bot().await;
+    let out = ask(&bot.app, "which did better last month, RSI or bollinger?").await;
+    let (tool, outcome, data) = only_call(&out);
+    assert_eq!(
+        (tool, outcome),
+        ("compare_strategies", ToolOutcome::Ok),
+        "{}",
+        out.answer
+    );
+    assert_eq!(data["within_days"], 30, "{data}");
+    assert_eq!(data["compared"].as_array().unwrap().len(), 2, "{data}");
+    assert!(
+        out.answer.contains("completed in the last 30 days"),
+        "{}",
+        out.answer
+    );
+
+    let none = ask(
+        &bot.app,
+        "compare 'Sector rotation (beta)' vs RSI over the last 7 days",
+    )
+    .await;
+    let (_, _, data) = only_call(&none);
+    let missing = &data["not_compared"][0];
+    assert_eq!(missing["error_kind"], "no_completed_backtest", "{data}");
+    assert!(
+        none.answer
+            .contains("Sector rotation (beta) has no backtest completed in the last 7 days"),
+        "{}",
+        none.answer
+    );
+}
