@@ -454,6 +454,48 @@ pub fn results_heading(lang: Language) -> &'static str {
     }
 }
 
+/// Under an offline answer: tickers `tool` has no filter for ("AAPL").
+pub fn not_applied_symbols(lang: Language, tool: &str, symbols: &[String]) -> String {
+    let list = symbols.join(", ");
+    match lang {
+        Language::En => format!("Note: {tool} has no symbol filter, so {list} was not applied."),
+        Language::Ko => {
+            format!("참고: {tool}에는 종목 필터가 없어 {list}은(는) 적용하지 않았습니다.")
+        }
+    }
+}
+
+/// Under an offline answer: a time window `tool` does not take.
+pub fn not_applied_window(lang: Language, tool: &str) -> String {
+    match lang {
+        Language::En => {
+            format!("Note: {tool} shows its current state; the time window was not applied.")
+        }
+        Language::Ko => {
+            format!("참고: {tool}은(는) 현재 상태만 보여 주므로 기간은 적용하지 않았습니다.")
+        }
+    }
+}
+
+/// Under an offline answer: names past the one `tool` takes (`what`: "strategy" or "symbol").
+pub fn not_applied_extra(lang: Language, tool: &str, symbol: bool, extra: &[String]) -> String {
+    let list = extra.join(", ");
+    match (lang, symbol) {
+        (Language::En, false) => {
+            format!("Note: {tool} takes one strategy; {list} was not applied — ask again for it.")
+        }
+        (Language::En, true) => {
+            format!("Note: {tool} takes one symbol; {list} was not applied — ask again for it.")
+        }
+        (Language::Ko, false) => format!(
+            "참고: {tool}은(는) 전략을 하나만 받아 {list}은(는) 적용하지 않았습니다. 따로 물어봐 주세요."
+        ),
+        (Language::Ko, true) => format!(
+            "참고: {tool}은(는) 종목을 하나만 받아 {list}은(는) 적용하지 않았습니다. 따로 물어봐 주세요."
+        ),
+    }
+}
+
 /// The offline planner's question for a missing required argument.
 pub fn follow_up(lang: Language, tool: &str, missing: &[&str]) -> String {
     let asks: Vec<String> = missing

@@ -10,6 +10,7 @@ use chrono::Utc;
 use super::model::{ChatModel, Message, ModelError, ModelReply, ModelRequest, Usage};
 use crate::i18n;
 use crate::planner::intent::{self, Plan};
+use crate::planner::unapplied::{self, Unapplied};
 use crate::planner::{several, slots, spelling};
 use crate::tools::TypedTool;
 use crate::tools::backtest_status::BacktestStatusTool;
@@ -137,15 +138,39 @@ impl ChatModel for OfflinePlanner {
             .iter()
             .rposition(|m| matches!(m, Message::User(_)))
             .unwrap_or(0);
-        let results: Vec<&str> = req.messages[last_user..]
+        let results: Vec<(&str, &str)> = req.messages[last_user..]
             .iter()
             .filter_map(|m| match m {
-                Message::Tool { display, .. } => Some(display.as_str()),
+                Message::Tool { name, display, .. } => Some((name.as_str(), display.as_str())),
                 _ => None,
             })
             .collect();
         if !results.is_empty() {
-            return Ok(reply(results.join("\n\n"), vec![]));
+            let question = match req.messages.get(last_user) {
+                Some(Message::User(text)) => spelling::corrected(text),
+                _ => String::new(),
+            };
+            let mut parts: Vec<String> = results.iter().map(|(_, d)| d.to_string()).collect();
+            // What the question asked that the call could not apply is said, not dropped
+            // (for one tool: with several, each clause's words were meant for its own tool).
+            let mut tools: Vec<&str> = results.iter().map(|(t, _)| *t).collect();
+            tools.dedup();
+            if let [tool] = tools.as_slice() {
+                let today = Utc::now().date_naive();
+                for u in unapplied::unapplied(&question, tool, today) {
+                    parts.push(match u {
+                        Unapplied::Symbols(s) => i18n::not_applied_symbols(req.language, tool, &s),
+                        Unapplied::Window => i18n::not_applied_window(req.language, tool),
+                        Unapplied::ExtraStrategies(s) => {
+                            i18n::not_applied_extra(req.language, tool, false, &s)
+                        }
+                        Unapplied::ExtraSymbols(s) => {
+                            i18n::not_applied_extra(req.language, tool, true, &s)
+                        }
+                    });
+                }
+            }
+            return Ok(reply(parts.join("\n\n"), vec![]));
         }
         Ok(match Self::plan_for(req.messages) {
             Plan::Call { tool, args } => reply(

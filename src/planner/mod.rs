@@ -10,6 +10,7 @@ pub mod negation;
 pub mod several;
 pub mod slots;
 pub mod spelling;
+pub mod unapplied;
 
 #[cfg(test)]
 pub mod check {

@@ -841,3 +841,33 @@ async fn a_comparison_over_a_period_reads_only_that_window() {
         none.answer
     );
 }
+
+/// Issue 18 item 5: what the person asked for that the call cannot apply is
+/// said in the answer, not dropped without a word.
+#[tokio::test]
+async fn an_argument_the_tool_cannot_apply_is_named_in_the_answer() {
+    let bot = bot().await;
+    let out = ask(&bot.app, "alpha vantage status for AAPL").await;
+    assert!(
+        out.answer
+            .contains("alpha_vantage_health has no symbol filter, so AAPL was not applied"),
+        "{}",
+        out.answer
+    );
+    let out = ask(&bot.app, "failures of RSI and momentum this week").await;
+    let (tool, _, _) = only_call(&out);
+    assert_eq!(tool, "recent_failures");
+    assert!(
+        out.answer.contains("Momentum was not applied"),
+        "{}",
+        out.answer
+    );
+    let ko = ask(&bot.app, "지난 주 캐시 적중률").await;
+    assert!(
+        ko.answer.contains("기간은 적용하지 않았습니다"),
+        "{}",
+        ko.answer
+    );
+    let plain = ask(&bot.app, "duckdb hit rate?").await;
+    assert!(!plain.answer.contains("Note:"), "{}", plain.answer);
+}

@@ -1,0 +1,126 @@
+//! What a message asked for that its planned call cannot apply, so the
+//! answer can say so instead of dropping it without a word: tickers for a
+//! tool with no symbol filter ("AV status for AAPL"), a time window for a
+//! tool with none ("cache hit rate last week"), and the strategies or
+//! symbols past the one a filter takes ("failures of RSI and momentum").
+
+use chrono::NaiveDate;
+
+use super::names::strategies;
+use super::slots::{since_hours, symbols};
+use crate::tools::TypedTool;
+use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+use crate::tools::backtest_status::BacktestStatusTool;
+use crate::tools::cache_status::CacheStatus;
+use crate::tools::compare_strategies::CompareStrategies;
+use crate::tools::model_metrics::ModelMetrics;
+use crate::tools::recent_failures::RecentFailures;
+use crate::tools::trigger_backtest::TriggerBacktest;
+
+/// One thing asked for that the call does not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unapplied {
+    /// Tickers, for a tool without a symbol filter.
+    Symbols(Vec<String>),
+    /// A time window, for a tool without one.
+    Window,
+    /// Strategies past the first, for a tool that takes one.
+    ExtraStrategies(Vec<String>),
+    /// Symbols past the first, for a tool that takes one.
+    ExtraSymbols(Vec<String>),
+}
+
+/// What `message` asked of `tool` that the tool cannot apply.
+pub fn unapplied(message: &str, tool: &str, _today: NaiveDate) -> Vec<Unapplied> {
+    let mut out = Vec::new();
+    let tickers = symbols(message);
+    let no_symbols = [
+        CacheStatus::NAME,
+        AlphaVantageHealthTool::NAME,
+        ModelMetrics::NAME,
+        CompareStrategies::NAME,
+        BacktestStatusTool::NAME,
+    ];
+    if no_symbols.contains(&tool) && !tickers.is_empty() {
+        out.push(Unapplied::Symbols(tickers.clone()));
+    }
+    let no_window = [
+        CacheStatus::NAME,
+        AlphaVantageHealthTool::NAME,
+        ModelMetrics::NAME,
+        BacktestStatusTool::NAME,
+    ];
+    if no_window.contains(&tool) && since_hours(message).is_some() {
+        out.push(Unapplied::Window);
+    }
+    if [RecentFailures::NAME, TriggerBacktest::NAME].contains(&tool) {
+        let named = strategies(message);
+        if named.len() > 1 {
+            out.push(Unapplied::ExtraStrategies(named[1..].to_vec()));
+        }
+    }
+    if tool == RecentFailures::NAME && tickers.len() > 1 {
+        out.push(Unapplied::ExtraSymbols(tickers[1..].to_vec()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::nasty;
+    use proptest::prelude::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
+    }
+
+    #[test]
+    fn what_a_tool_cannot_apply_is_named() {
+        assert_eq!(
+            unapplied(
+                "alpha vantage status for AAPL",
+                "alpha_vantage_health",
+                today()
+            ),
+            [Unapplied::Symbols(vec!["AAPL".into()])]
+        );
+        assert_eq!(
+            unapplied("cache hit rate last week", "cache_status", today()),
+            [Unapplied::Window]
+        );
+        assert_eq!(
+            unapplied(
+                "failures of RSI and momentum on AAPL and MSFT",
+                "recent_failures",
+                today()
+            ),
+            [
+                Unapplied::ExtraStrategies(vec!["Momentum".into()]),
+                Unapplied::ExtraSymbols(vec!["MSFT".into()])
+            ]
+        );
+        assert!(unapplied("failures on AAPL this week", "recent_failures", today()).is_empty());
+        assert!(unapplied("duckdb hit rate?", "cache_status", today()).is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(nasty::config())]
+
+        /// Any text, any tool: no panic, and nothing listed empty.
+        #[test]
+        fn prop_unapplied_of_any_text(m in nasty::text(), tool in prop::sample::select(vec![
+            "cache_status", "alpha_vantage_health", "recent_failures", "trigger_backtest",
+            "compare_strategies", "model_metrics", "backtest_status", "search_runbooks",
+        ])) {
+            for u in unapplied(&m, tool, today()) {
+                match u {
+                    Unapplied::Symbols(v) | Unapplied::ExtraStrategies(v) | Unapplied::ExtraSymbols(v) => {
+                        prop_assert!(!v.is_empty());
+                    }
+                    Unapplied::Window => {}
+                }
+            }
+        }
+    }
+}
