@@ -22,6 +22,7 @@
 //! the turn and the answer says so.
 
 pub mod commands;
+pub mod fact_check;
 pub mod llm;
 pub mod machine;
 pub mod metered;
