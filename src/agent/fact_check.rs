@@ -344,7 +344,7 @@ pub fn regeneration_note(written: &[String]) -> String {
 }
 
 /// `answer` with `mark` after each claim no source grounds (and not yet
-/// marked). `mark` holds no digits: marking a marked answer changes nothing.
+/// marked), set off by spaces. `mark` holds no digits: marking a marked answer changes nothing.
 pub fn mark_unverified(answer: &str, sources: &[f64], mark: &str) -> String {
     let marked = format!(" {mark}");
     let mut out = String::with_capacity(answer.len());
@@ -355,6 +355,10 @@ pub fn mark_unverified(answer: &str, sources: &[f64], mark: &str) -> String {
         }
         out.push_str(&answer[from..claim.end]);
         out.push_str(&marked);
+        // Markup closes only before a space or punctuation ("42%입니다").
+        if answer[claim.end..].starts_with(char::is_alphanumeric) {
+            out.push(' ');
+        }
         from = claim.end;
     }
     out.push_str(&answer[from..]);
@@ -464,6 +468,14 @@ mod tests {
             "DuckDB is at 42 _(unverified)_ hits and 17.5 % _(unverified)_ (87.3 %)."
         );
         assert_eq!(mark_unverified(&marked, &sources, MARK), marked);
+        assert_eq!(
+            mark_unverified("적중률은 42%입니다", &sources, "_(미확인)_"),
+            "적중률은 42% _(미확인)_ 입니다"
+        );
+        for lang in [crate::domain::Language::En, crate::domain::Language::Ko] {
+            let mark = crate::i18n::words::UNVERIFIED.get(lang);
+            assert!(!mark.contains(|c: char| c.is_ascii_digit()), "{mark}");
+        }
         assert!(regeneration_note(&written_claims(answer, &bad)).contains(": 42, 17.5 %."));
     }
 

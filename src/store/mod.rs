@@ -276,6 +276,17 @@ pub enum AuditEvent {
         offline: bool,
         /// answered, step_limit, timeout, failed.
         status: String,
+        /// The live fact check of an LLM answer (`agent::fact_check`):
+        /// `grounded`, `regenerated` (asked again once, then grounded) or
+        /// `unverified` (sent with its ungrounded numbers marked). Absent
+        /// when nothing was checked: an offline answer, no tool data this
+        /// turn, or a record from before the check.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fact_check: Option<String>,
+        /// The numbers marked unverified in the answer, as written ("42",
+        /// "17.5 %"), at most 20.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unverified_numbers: Vec<String>,
     },
     /// A job used up its attempts (each failed, panicked, timed out or ran
     /// past its lease): dead, never run again. Recorded by the worker whose
