@@ -151,9 +151,10 @@ fn identifier_spans(text: &str) -> Vec<(usize, usize)> {
         .find_iter(text)
         .filter(|m| {
             let s = m.as_str();
-            let hex_run = s.len() >= 12 && s.bytes().all(|b| b.is_ascii_hexdigit());
+            // A long run of digits alone is a number; "3시간" is three hours.
+            let digits = s.len() >= 12 && s.bytes().all(|b| b.is_ascii_digit());
             let hours = s.ends_with('시') && text[m.end()..].starts_with('간');
-            !(hex_run && s.bytes().all(|b| b.is_ascii_digit())) && !hours
+            !digits && !hours
         })
         .map(|m| (m.start(), m.end()))
         .chain(LIST_MARKER.find_iter(text).map(|m| (m.start(), m.end())))

@@ -19,7 +19,9 @@
 //! data too ([`Message::EarlierAnswer`]: the meter fences them). Every LLM
 //! call's tokens (as reported, or counted) and cost are recorded. When the
 //! LLM fails (after its retries) the offline planner takes over the rest of
-//! the turn and the answer says so.
+//! the turn and the answer says so. The LLM's final answer is fact-checked
+//! against the turn's tool outputs before it is sent ([`recheck`]: asked
+//! again once, then marked unverified).
 
 pub mod commands;
 pub mod fact_check;

@@ -902,3 +902,29 @@ pub trait StoreHealth: Send + Sync {
         active_since: DateTime<Utc>,
     ) -> StoreResult<StoreStats>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_out_record_from_before_the_fact_check_reads_and_hashes_as_stored() {
+        let stored = r#"{"kind":"reply_out","chars":12,"offline":false,"status":"answered"}"#;
+        let event: AuditEvent = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            event,
+            AuditEvent::ReplyOut {
+                chars: 12,
+                offline: false,
+                status: "answered".into(),
+                fact_check: None,
+                unverified_numbers: Vec::new(),
+            }
+        );
+        // Serialized back exactly as stored: its chain hash is unchanged.
+        assert_eq!(
+            crate::canonical::canonical_json(&serde_json::to_value(&event).unwrap()),
+            crate::canonical::canonical_json(&serde_json::from_str(stored).unwrap())
+        );
+    }
+}
