@@ -4,7 +4,8 @@
 //! second ungrounded answer is sent with the number marked unverified, the
 //! turn's `reply_out` record says so and the metrics count it; a grounded
 //! answer (rounded, a fraction as a percentage, a date, ids) costs one call
-//! and carries no mark; offline and tool-less answers are not checked.
+//! and carries no mark; offline and tool-less answers are not checked; when
+//! asking again fails, the first answer is sent marked.
 
 use crate::common;
 use crate::ops::sample;
@@ -215,4 +216,26 @@ async fn answers_without_tool_data_and_offline_answers_are_not_checked() {
     assert!(outcome.offline);
     assert!(!outcome.tool_calls.is_empty());
     assert_eq!(reply_out(&h).await, (None, vec![]));
+}
+
+#[tokio::test]
+async fn when_asking_again_fails_the_first_answer_is_sent_marked() {
+    let refused = serde_json::json!({"error": {"message": "context too long",
+        "type": "invalid_request_error"}});
+    let llm = FakeLlm::start(vec![
+        echo("duckdb"),
+        Scripted::answer("DuckDB hit rate is 42 %."),
+        Scripted::error(400, refused),
+    ])
+    .await;
+    let h = bot(&llm, "fact-check-second-fails").await;
+    let outcome = ask(&h, "what's the duckdb hit rate?").await;
+
+    assert_eq!(outcome.status, TurnStatus::Answered);
+    assert!(!outcome.offline, "the LLM's answer, not the planner's");
+    assert_eq!(outcome.answer, "DuckDB hit rate is 42 % (unverified).");
+    assert_eq!(
+        reply_out(&h).await,
+        (Some("unverified".into()), vec!["42 %".into()])
+    );
 }
