@@ -13,6 +13,8 @@
 //! | `chatops_llm_call_seconds` | model | one LLM call (histogram) |
 //! | `chatops_llm_tokens_total` | model, kind | prompt and completion tokens |
 //! | `chatops_llm_cost_usd` | model | USD spent since start (a rising gauge: counters are integers) |
+//! | `chatops_answers_checked_total` | model | LLM answers fact-checked against the turn's tool outputs |
+//! | `chatops_answers_ungrounded_total` | model, outcome | of those, answers with numbers no tool returned: `regenerated` (the second answer was grounded) or `unverified` (sent marked) |
 //! | `chatops_tool_calls_total` | tool, outcome | ok, denied, error, needs_approval, rejected |
 //! | `chatops_refusals_total` | reason | messages refused (rate limits, busy, too long, too many calls) |
 //! | `chatops_approvals_pending` | | approvals waiting for a decision |
@@ -94,6 +96,16 @@ pub fn llm_call(model: &str, ok: bool, took: Duration, prompt: u32, completion: 
     counter!("chatops_llm_tokens_total", "model" => model.clone(), "kind" => "completion")
         .increment(completion.into());
     gauge!("chatops_llm_cost_usd", "model" => model).increment(cost);
+}
+
+/// One LLM answer fact-checked: `grounded`, `regenerated` or `unverified`.
+pub fn fact_check(model: &str, verdict: &'static str) {
+    let model = model.to_string();
+    counter!("chatops_answers_checked_total", "model" => model.clone()).increment(1);
+    if verdict != "grounded" {
+        counter!("chatops_answers_ungrounded_total", "model" => model, "outcome" => verdict)
+            .increment(1);
+    }
 }
 
 pub fn tool_call(tool: &str, outcome: &'static str) {

@@ -310,6 +310,8 @@ impl TurnPipeline {
                     chars: u32::try_from(answer.chars().count()).unwrap_or(u32::MAX),
                     offline: false,
                     status: TurnStatus::Failed.as_str().into(),
+                    fact_check: None,
+                    unverified_numbers: Vec::new(),
                 },
             )
             .await;

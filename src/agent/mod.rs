@@ -19,15 +19,19 @@
 //! data too ([`Message::EarlierAnswer`]: the meter fences them). Every LLM
 //! call's tokens (as reported, or counted) and cost are recorded. When the
 //! LLM fails (after its retries) the offline planner takes over the rest of
-//! the turn and the answer says so.
+//! the turn and the answer says so. The LLM's final answer is fact-checked
+//! against the turn's tool outputs before it is sent ([`recheck`]: asked
+//! again once, then marked unverified).
 
 pub mod commands;
+pub mod fact_check;
 pub mod llm;
 pub mod machine;
 pub mod metered;
 pub mod model;
 pub mod offline;
 pub mod outcome;
+mod recheck;
 pub mod usage;
 
 use std::collections::HashMap;
@@ -67,6 +71,8 @@ struct TurnState {
     offline: bool,
     /// The answer is help text (only for the asker).
     help: bool,
+    /// The fact check's verdict on an LLM answer (none: not checked).
+    fact_check: Option<recheck::Verdict>,
 }
 
 pub struct Agent {
@@ -378,6 +384,12 @@ impl Agent {
                 chars: answer.chars().count() as u32,
                 offline: state.offline,
                 status: status.as_str().into(),
+                fact_check: state.fact_check.as_ref().map(|v| v.outcome.to_string()),
+                unverified_numbers: state
+                    .fact_check
+                    .as_ref()
+                    .map(|v| v.unverified.clone())
+                    .unwrap_or_default(),
             },
         )
         .await;
@@ -590,7 +602,38 @@ impl Agent {
                     }
                     let next = machine.model_answered(result);
                     self.record(event, machine.take_notices()).await;
-                    next
+                    match next {
+                        // The LLM's own final text: checked before it is sent.
+                        Next::Done { answer, status }
+                            if !offline && status == TurnStatus::Answered =>
+                        {
+                            let draft = recheck::Draft {
+                                answer,
+                                meter: &self.meter,
+                                llm: model.as_ref(),
+                                model: model_name,
+                                messages: machine.messages(),
+                                tool_calls: &state.tool_calls,
+                                said: history
+                                    .iter()
+                                    .map(|t| t.user.as_str())
+                                    .chain([turn.text])
+                                    .collect(),
+                                language,
+                                call: CallFor {
+                                    step: u32::try_from(machine.steps() + 1).unwrap_or(u32::MAX),
+                                    free: false,
+                                    ..call
+                                },
+                            };
+                            let checked = recheck::check(draft).await;
+                            state.usage.add(checked.usage);
+                            state.fact_check = checked.verdict;
+                            let answer = checked.answer;
+                            Next::Done { answer, status }
+                        }
+                        next => next,
+                    }
                 }
                 Next::RunTools(calls) => {
                     let results = self.run_calls(&ctx, &calls, gate).await;

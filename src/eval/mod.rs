@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::agent::Agent;
+use crate::agent::{Agent, fact_check};
 use crate::config::Settings;
 use crate::domain::{Caller, ChannelId, ChatEvent, Language, RequestId, Subject, Surface};
 use crate::tools::approval::DeferApproval;
@@ -286,15 +286,15 @@ fn score_case(
         }
         missing.is_empty()
     });
-    let grounded = calls.iter().any(|c| c.data.is_some()).then(|| {
+    let grounded = fact_check::has_data(calls).then(|| {
         let said: Vec<&str> = case
             .history
             .iter()
             .map(String::as_str)
             .chain([case.question.as_str()])
             .collect();
-        let sources = score::grounding_sources(calls, &said);
-        let ungrounded = score::ungrounded_numbers(&outcome.answer, &sources);
+        let sources = fact_check::grounding_sources(calls, &said);
+        let ungrounded = fact_check::ungrounded_numbers(&outcome.answer, &sources);
         if !ungrounded.is_empty() {
             problems.push(format!(
                 "ungrounded numbers (in no tool output): {}",

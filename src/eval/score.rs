@@ -1,15 +1,16 @@
 //! The eval's pure checks: did the turn call the expected tools, with the
 //! expected arguments, end with the expected outcome, answer in the expected
-//! language, and is every number in the answer grounded in what the tools
-//! returned (or what the person said)? No IO; unit-tested here.
+//! language? Whether every number in the answer is grounded in what the
+//! tools returned (or what the person said) is the live fact check's
+//! judgement, `agent::fact_check`: one implementation for both. No IO;
+//! unit-tested here.
 
 use std::collections::BTreeSet;
-use std::sync::LazyLock;
 
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::agent::fact_check::data_leaves;
 use crate::domain::Language;
 use crate::tools::call::ToolCallResult;
 
@@ -198,76 +199,6 @@ pub fn answer_language(answer: &str, calls: &[ToolCallResult]) -> Language {
     }
 }
 
-/// The scalar leaves of every call's data.
-fn data_leaves(calls: &[ToolCallResult]) -> Vec<&Value> {
-    let mut data = Vec::new();
-    for value in calls.iter().filter_map(|c| c.data.as_ref()) {
-        leaves(value, &mut data);
-    }
-    data
-}
-
-/// The scalar leaves of a JSON value (strings, numbers, booleans), depth first.
-fn leaves<'a>(value: &'a Value, into: &mut Vec<&'a Value>) {
-    match value {
-        Value::Array(items) => items.iter().for_each(|v| leaves(v, into)),
-        Value::Object(map) => map.values().for_each(|v| leaves(v, into)),
-        Value::Null => {}
-        scalar => into.push(scalar),
-    }
-}
-
-static NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\d[\d,]*(?:\.\d+)?").expect("number pattern"));
-static LIST_MARKER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^\s*\d{1,2}[.)]\s").expect("list marker pattern"));
-
-/// The numbers written in `text`, as written ("1,234.5" → "1234.5"):
-/// list markers ("1. ", "2) ") are not numbers an answer claims.
-pub fn numbers_in(text: &str) -> Vec<String> {
-    let text = LIST_MARKER.replace_all(text, " ");
-    NUMBER
-        .find_iter(&text)
-        .map(|m| m.as_str().trim_end_matches(',').replace(',', ""))
-        .collect()
-}
-
-/// What a turn's numbers may come from: the tool outputs (data and
-/// rendering) and what the person wrote.
-pub fn grounding_sources(calls: &[ToolCallResult], said: &[&str]) -> Vec<f64> {
-    let data = data_leaves(calls);
-    let texts = data
-        .iter()
-        .filter_map(|v| v.as_str())
-        .chain(calls.iter().map(|c| c.display.as_str()))
-        .chain(said.iter().copied());
-    data.iter()
-        .filter_map(|v| v.as_f64())
-        .chain(texts.flat_map(|t| numbers_in(t).into_iter().filter_map(|n| n.parse().ok())))
-        .collect()
-}
-
-/// The numbers in `answer` found in none of `sources`. A number counts as
-/// found when a source rounds to it at the answer's precision, directly or
-/// as a percentage of a fraction (0.8734 → "87.3").
-pub fn ungrounded_numbers(answer: &str, sources: &[f64]) -> Vec<String> {
-    numbers_in(answer)
-        .into_iter()
-        .filter(|written| {
-            let Ok(value) = written.parse::<f64>() else {
-                return true;
-            };
-            let decimals = written.split_once('.').map_or(0, |(_, d)| d.len()) as i32;
-            let scale = 10f64.powi(decimals);
-            let round = |x: f64| (x * scale).round() / scale;
-            !sources.iter().any(|s| {
-                (round(*s) - value).abs() < 0.5 / scale
-                    || (round(*s * 100.0) - value).abs() < 0.5 / scale
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,41 +357,5 @@ mod tests {
             "1 failure: Mean reversion (Bollinger) — Timeout: market data fetch exceeded 300 s",
             &[failures]
         ));
-    }
-
-    #[test]
-    fn numbers_are_grounded_in_tool_data_renderings_and_the_question() {
-        let mut cache = call("cache_status", json!({}), ToolOutcome::Ok);
-        cache.data =
-            Some(json!({"caches": [{"name": "duckdb", "hit_rate": 0.8734, "hits": 12034}]}));
-        cache.display = "duckdb 87.3 % (12,034 hits) at 2026-11-22 07:00".into();
-        let sources = grounding_sources(&[cache], &["last 48 hours"]);
-        assert!(
-            ungrounded_numbers(
-                "DuckDB: 87.3% of 12,034 lookups in the last 48 hours",
-                &sources
-            )
-            .is_empty()
-        );
-        assert!(
-            ungrounded_numbers("DuckDB is at 87%, measured 2026-11-22 07:00", &sources).is_empty()
-        );
-        assert_eq!(
-            ungrounded_numbers("DuckDB is at 91.2%", &sources),
-            vec!["91.2"]
-        );
-        assert_eq!(
-            ungrounded_numbers("1. DuckDB 87.3%\n2. MongoDB 64.0%", &sources),
-            vec!["64.0"],
-            "list markers are not claims; 64.0 is made up"
-        );
-    }
-
-    #[test]
-    fn numbers_are_read_as_written() {
-        assert_eq!(
-            numbers_in("1,234.5 and 7, then 3.14."),
-            vec!["1234.5", "7", "3.14"]
-        );
     }
 }

@@ -18,6 +18,9 @@ pub const SANDBOX_NOTE: Phrase = Phrase::new(
     "(sandbox platform: demo data, not production)",
     "(샌드박스 플랫폼: 데모 데이터이며 운영 데이터가 아닙니다)",
 );
+/// After a number in an LLM answer that no tool output of the turn grounds
+/// (`agent::fact_check`). No digits: marking stays idempotent.
+pub const UNVERIFIED: Phrase = Phrase::new("_(unverified)_", "_(미확인)_");
 pub const APPROVE_BUTTON: Phrase = Phrase::new("Approve", "승인");
 pub const CANCEL_BUTTON: Phrase = Phrase::new("Cancel", "취소");
 

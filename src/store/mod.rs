@@ -276,6 +276,17 @@ pub enum AuditEvent {
         offline: bool,
         /// answered, step_limit, timeout, failed.
         status: String,
+        /// The live fact check of an LLM answer (`agent::fact_check`):
+        /// `grounded`, `regenerated` (asked again once, then grounded) or
+        /// `unverified` (sent with its ungrounded numbers marked). Absent
+        /// when nothing was checked: an offline answer, no tool data this
+        /// turn, or a record from before the check.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fact_check: Option<String>,
+        /// The numbers marked unverified in the answer, as written ("42",
+        /// "17.5 %"), at most 20.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unverified_numbers: Vec<String>,
     },
     /// A job used up its attempts (each failed, panicked, timed out or ran
     /// past its lease): dead, never run again. Recorded by the worker whose
@@ -890,4 +901,30 @@ pub trait StoreHealth: Send + Sync {
         now: DateTime<Utc>,
         active_since: DateTime<Utc>,
     ) -> StoreResult<StoreStats>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_out_record_from_before_the_fact_check_reads_and_hashes_as_stored() {
+        let stored = r#"{"kind":"reply_out","chars":12,"offline":false,"status":"answered"}"#;
+        let event: AuditEvent = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            event,
+            AuditEvent::ReplyOut {
+                chars: 12,
+                offline: false,
+                status: "answered".into(),
+                fact_check: None,
+                unverified_numbers: Vec::new(),
+            }
+        );
+        // Serialized back exactly as stored: its chain hash is unchanged.
+        assert_eq!(
+            crate::canonical::canonical_json(&serde_json::to_value(&event).unwrap()),
+            crate::canonical::canonical_json(&serde_json::from_str(stored).unwrap())
+        );
+    }
 }

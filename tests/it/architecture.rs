@@ -61,6 +61,7 @@ const PURE_CORES: &[&str] = &[
     "src/jobs/schedule.rs",
     "src/presentation.rs",
     "src/eval/score.rs",
+    "src/agent/fact_check.rs",
 ];
 
 /// What a pure core may not name.

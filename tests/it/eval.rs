@@ -183,9 +183,12 @@ fn a_bad_file_is_refused_naming_the_line() {
 
 #[tokio::test]
 async fn with_an_llm_the_eval_counts_tokens_lifts_budgets_and_catches_an_ungrounded_number() {
-    // Case 1: the model looks up the cache, then makes a number up. Case 2: chatter.
+    // Case 1: the model looks up the cache, then makes a number up — and,
+    // asked again by the live fact check, makes it up again (the answer goes
+    // out marked unverified; the eval still counts it). Case 2: chatter.
     let llm = FakeLlm::start(vec![
         Scripted::tool_calls(&[("call_1", "cache_status", r#"{"cache":"duckdb"}"#)]),
+        Scripted::answer("DuckDB served 98765 lookups today."),
         Scripted::answer("DuckDB served 98765 lookups today."),
         Scripted::answer("Hello! Ask me about caches, failures or backtests."),
     ])
@@ -226,13 +229,13 @@ async fn with_an_llm_the_eval_counts_tokens_lifts_budgets_and_catches_an_ungroun
     );
     assert!(stdout.contains("tool selection   2/2 (100.0%)"), "{stdout}");
     assert!(stdout.contains("grounding        0/1 (0.0%)"), "{stdout}");
-    // Three completions of 812 prompt and 24 completion tokens each (the server's usage).
+    // Four completions of 812 prompt and 24 completion tokens each (the server's usage).
     assert!(
-        stdout.contains("tokens           2436 in, 72 out"),
+        stdout.contains("tokens           3248 in, 96 out"),
         "{stdout}"
     );
     let requests = llm.requests();
-    assert_eq!(requests.len(), 3);
+    assert_eq!(requests.len(), 4);
     assert!(
         requests[0]["tools"]
             .as_array()

@@ -19,6 +19,7 @@ mod discord;
 mod durability;
 mod eval;
 mod every_turn;
+mod fact_check;
 mod governance;
 mod job_failures;
 mod jobs;

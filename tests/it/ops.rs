@@ -17,8 +17,9 @@ use common::config_file::ConfigFile;
 use common::fake_slack::{FakeSlack, OPERATOR, SlackClient, TEAM, mention};
 use common::{FakeLlm, Scripted};
 
-/// The value of `name` with exactly these labels in Prometheus text (0 when absent).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+/// The value of `name` with exactly these labels in Prometheus text (0 when
+/// absent). `fact_check` reads the in-process recorder with it too.
+pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else {
             continue;

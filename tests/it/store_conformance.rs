@@ -495,6 +495,8 @@ async fn audit_query_filters(store: Store) {
                 chars: 120,
                 offline: false,
                 status: "answered".into(),
+                fact_check: Some("unverified".into()),
+                unverified_numbers: vec!["42".into(), "17.5 %".into()],
             },
         ),
     ];
