@@ -218,7 +218,14 @@ async fn main() {
     let id = completed.first().expect("a completed backtest").id.clone();
     let questions: Vec<(&str, String, &str, String)> = QUESTIONS
         .iter()
-        .map(|(topic, q, tool, args)| (*topic, q.replace("{id}", &id), *tool, args.replace("{id}", &id)))
+        .map(|(topic, q, tool, args)| {
+            (
+                *topic,
+                q.replace("{id}", &id),
+                *tool,
+                args.replace("{id}", &id),
+            )
+        })
         .collect();
     let mut script = vec![];
     for (_, _, tool, args) in &questions {
