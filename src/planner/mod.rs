@@ -4,6 +4,7 @@
 
 pub mod intent;
 pub mod keywords;
+pub mod rank;
 pub mod slots;
 pub mod spelling;
 
