@@ -8,10 +8,14 @@
 //! picks; the others are every tool whose keyword table matches too, in
 //! the same precedence order. Pure, no IO: `today` is a parameter.
 //!
-//! **Confident** means: the planner picks a tool, and at most
-//! [`MAX_LIKELY`] tools match in all. Anything else (chatter, "hello", a
-//! message matching many tables) is **unsure**, and the agent offers every
-//! tool the caller may run.
+//! Two strategies named make `compare_strategies` likely whatever the verb
+//! ("don't run anything, just tell me whether RSI beat momentum").
+//!
+//! **Confident** means: the planner picks a tool, at most [`MAX_LIKELY`]
+//! tools match in all, and a pick of `trigger_backtest` (the planner's last
+//! resort) comes with a run verb. Anything else (chatter, "hello", a
+//! message matching many tables, "백테스트들 왜 자꾸 죽냐") is **unsure**, and
+//! the agent offers every tool the caller may run.
 
 use std::sync::LazyLock;
 
@@ -83,7 +87,7 @@ static RUN_VERB_RE: LazyLock<Regex> = LazyLock::new(|| {
     let verbs: Vec<&str> = TRIGGER_KEYWORDS
         .iter()
         .copied()
-        .filter(|k| !BACKTEST_NOUNS.contains(k) && !k.starts_with("backtest"))
+        .filter(|k| !matches!(*k, "backtest" | "백테스트"))
         .collect();
     kw_regex(&verbs)
 });
@@ -104,7 +108,10 @@ pub fn rank(message: &str, today: NaiveDate) -> Ranking {
         (MODEL_RE.is_match(m), ModelMetrics::NAME),
         (AV_RE.is_match(m), AlphaVantageHealthTool::NAME),
         (CACHE_RE.is_match(m), CacheStatus::NAME),
-        (COMPARE_RE.is_match(m), CompareStrategies::NAME),
+        (
+            COMPARE_RE.is_match(m) || strategies(m).len() >= 2,
+            CompareStrategies::NAME,
+        ),
         (FAILURE_RE.is_match(m), RecentFailures::NAME),
         (
             RUN_VERB_RE.is_match(m) || (!strategies(m).is_empty() && !symbols(m).is_empty()),
@@ -118,7 +125,12 @@ pub fn rank(message: &str, today: NaiveDate) -> Ranking {
             likely.push(tool);
         }
     }
-    let confidence = if best.is_some() && likely.len() <= MAX_LIKELY {
+    // `trigger_backtest` is the planner's last resort (a backtest noun, or a
+    // strategy with tickers): sure only with a run verb, as typed — typo
+    // fixing may make one ("백테스트들" → "백테스트해").
+    let run_verb = RUN_VERB_RE.is_match(m) && RUN_VERB_RE.is_match(message);
+    let last_resort = best == Some(TriggerBacktest::NAME) && !run_verb;
+    let confidence = if best.is_some() && likely.len() <= MAX_LIKELY && !last_resort {
         Confidence::Confident
     } else {
         Confidence::Unsure
@@ -177,6 +189,24 @@ mod tests {
         assert_eq!(
             likely("Run a backtest of RSI on AAPL and MSFT from 2025-01-01 to 2025-06-30"),
             ["trigger_backtest"]
+        );
+    }
+
+    /// Eval cases the planner gets wrong stay reachable (issue 18 item 12).
+    #[test]
+    fn the_planners_last_resort_is_unsure_and_two_strategies_suggest_a_comparison() {
+        for m in [
+            "백테스트들 왜 자꾸 죽냐",
+            "stack up SMA crossover 20/50 against Buy and hold SPY",
+        ] {
+            let ranking = rank(m, today());
+            assert_eq!(ranking.confidence, Confidence::Unsure, "{m:?}: {ranking:?}");
+        }
+        let m = "don't run anything, just tell me whether RSI's last backtest beat momentum's";
+        assert!(
+            likely(m).contains(&"compare_strategies"),
+            "{:?}",
+            rank(m, today())
         );
     }
 
