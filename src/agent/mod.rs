@@ -26,6 +26,7 @@ pub mod llm;
 pub mod machine;
 pub mod metered;
 pub mod model;
+pub mod offer;
 pub mod offline;
 pub mod outcome;
 pub mod usage;
@@ -544,7 +545,11 @@ impl Agent {
             messages.push(Message::EarlierAnswer(turn.assistant.clone()));
         }
         messages.push(Message::User(turn.text.to_string()));
-        let tools = self.registry.offered(&event.caller);
+        // RBAC first (never more than the caller may run), then only the
+        // tools this question is likely about, when the planner is sure.
+        let allowed = self.registry.offered(&event.caller);
+        let today = crate::clock::now().date_naive();
+        let offer = offer::for_turn(allowed.clone(), turn.text, history, today);
         let ctx = ToolContext {
             request_id: event.request_id.clone(),
             surface: event.surface,
@@ -570,9 +575,11 @@ impl Agent {
                         Some(llm) if !offline => (llm, turn.model),
                         _ => (&self.offline, self.offline.id()),
                     };
+                    // The offline planner costs no tokens and lists every tool in its help.
+                    let tools = if offline { &allowed } else { &offer.tools };
                     let request = ModelRequest {
                         messages: machine.messages(),
-                        tools: &tools,
+                        tools,
                         language,
                         model: model_name,
                     };
