@@ -12,6 +12,8 @@
 //! a used-up daily budget (the person's, the channel's or the fleet's) sends
 //! the turn to the offline planner.
 //!
+//! The model is offered the tools the caller may run, only the likely ones
+//! when the planner is sure what the question is about ([`offer`]).
 //! The model is untrusted: its tool calls go through the registry (RBAC,
 //! validation, approval, audit), at most `limits.max_tool_calls_per_step` a
 //! step, identical calls in one turn run once, and tool output goes back

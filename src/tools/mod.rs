@@ -117,7 +117,9 @@ pub trait Tool: Send + Sync {
     /// Mutating tools need a human's approval before they run.
     fn mutating(&self) -> bool;
     /// Fields of its data the model is not sent (see [`compact`]).
-    fn model_omits(&self) -> &'static [&'static str];
+    fn model_omits(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Check arguments without running anything: the typed args' schema and
     /// the tool's own rules ([`TypedTool::check`]). The registry calls it
     /// before anything else happens to a call (an approval is stored only
