@@ -12,6 +12,8 @@
 //! a used-up daily budget (the person's, the channel's or the fleet's) sends
 //! the turn to the offline planner.
 //!
+//! The model is offered the tools the caller may run, only the likely ones
+//! when the planner is sure what the question is about ([`offer`]).
 //! The model is untrusted: its tool calls go through the registry (RBAC,
 //! validation, approval, audit), at most `limits.max_tool_calls_per_step` a
 //! step, identical calls in one turn run once, and tool output goes back
@@ -29,6 +31,7 @@ pub mod llm;
 pub mod machine;
 pub mod metered;
 pub mod model;
+pub mod offer;
 pub mod offline;
 pub mod outcome;
 mod recheck;
@@ -556,7 +559,11 @@ impl Agent {
             messages.push(Message::EarlierAnswer(turn.assistant.clone()));
         }
         messages.push(Message::User(turn.text.to_string()));
-        let tools = self.registry.offered(&event.caller);
+        // RBAC first (never more than the caller may run), then only the
+        // tools this question is likely about, when the planner is sure.
+        let allowed = self.registry.offered(&event.caller);
+        let today = crate::clock::now().date_naive();
+        let offer = offer::for_turn(allowed.clone(), turn.text, history, today);
         let ctx = ToolContext {
             request_id: event.request_id.clone(),
             surface: event.surface,
@@ -582,9 +589,11 @@ impl Agent {
                         Some(llm) if !offline => (llm, turn.model),
                         _ => (&self.offline, self.offline.id()),
                     };
+                    // The offline planner costs no tokens and lists every tool in its help.
+                    let tools = if offline { &allowed } else { &offer.tools };
                     let request = ModelRequest {
                         messages: machine.messages(),
-                        tools: &tools,
+                        tools,
                         language,
                         model: model_name,
                     };

@@ -7,6 +7,7 @@ pub mod intent;
 pub mod keywords;
 pub mod names;
 pub mod negation;
+pub mod rank;
 pub mod several;
 pub mod slots;
 pub mod spelling;

@@ -49,8 +49,8 @@ fn verdict(status: AlphaVantageStatus, lang: Language) -> &'static str {
 impl TypedTool for AlphaVantageHealthTool {
     type Args = AlphaVantageHealthArgs;
     const NAME: &'static str = "alpha_vantage_health";
-    const DESCRIPTION: &'static str = "Health of the Alpha Vantage market-data API: up, slow, rate-limited, \
-        bad key or down, with latency and when it was last checked.";
+    const DESCRIPTION: &'static str = "Alpha Vantage market-data API health: up, slow, \
+        rate-limited, bad key or down; latency.";
     const REQUIRED_ROLE: Role = Role::Viewer;
     const MUTATING: bool = false;
 

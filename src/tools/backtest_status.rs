@@ -18,7 +18,7 @@ use crate::presentation;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestStatusArgs {
-    /// The backtest's id: 24 hexadecimal characters.
+    /// 24 hex characters.
     pub backtest_id: String,
 }
 
@@ -36,9 +36,11 @@ impl BacktestStatusTool {
 impl TypedTool for BacktestStatusTool {
     type Args = BacktestStatusArgs;
     const NAME: &'static str = "backtest_status";
-    const DESCRIPTION: &'static str = "Status of one backtest by id; when completed, its KPIs (returns, \
-        Sharpe, Sortino, Calmar, max drawdown, volatility, win rate, trades); when failed, its error.";
+    const DESCRIPTION: &'static str = "One backtest's status; its KPIs when completed, its error \
+        when failed.";
     const REQUIRED_ROLE: Role = Role::Viewer;
+    /// The platform's own labels of a config.
+    const MODEL_OMITS: &'static [&'static str] = &["tags"];
     const MUTATING: bool = false;
 
     async fn run(

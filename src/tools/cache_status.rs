@@ -19,7 +19,7 @@ use crate::presentation;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CacheStatusArgs {
-    /// Only this cache: "duckdb" or "mongodb". Omit for all caches.
+    /// "duckdb" or "mongodb"; omit for all.
     #[serde(default)]
     pub cache: Option<String>,
 }
@@ -38,8 +38,8 @@ impl CacheStatus {
 impl TypedTool for CacheStatus {
     type Args = CacheStatusArgs;
     const NAME: &'static str = "cache_status";
-    const DESCRIPTION: &'static str = "Hit rate over the last 24 h, entries, size and last refresh of the \
-        platform's caches (DuckDB time-series cache and MongoDB cache).";
+    const DESCRIPTION: &'static str = "Cache hit rate (24 h), entries, size, last refresh \
+        (DuckDB, MongoDB).";
     const REQUIRED_ROLE: Role = Role::Viewer;
     const MUTATING: bool = false;
 

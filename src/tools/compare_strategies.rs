@@ -20,10 +20,9 @@ use crate::presentation;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareStrategiesArgs {
-    /// Two to six strategies, by name (case-insensitive, e.g. "RSI", "Momentum breakout") or id.
+    /// 2-6 strategy names (e.g. "RSI") or ids.
     pub strategies: Vec<String>,
-    /// What "better" means in the question: return (profitable), risk
-    /// (risky) or stability (stable). Default: Sharpe, return, drawdown.
+    /// What "better" means, if the question says (profitable, risky, stable).
     #[serde(default)]
     pub focus: Option<Focus>,
     /// Only backtests completed in the last N days (30 for "last month", 7 for "this
@@ -180,9 +179,11 @@ impl CompareStrategies {
 impl TypedTool for CompareStrategies {
     type Args = CompareStrategiesArgs;
     const NAME: &'static str = "compare_strategies";
-    const DESCRIPTION: &'static str = "Compare two or more strategies by the KPIs of each one's latest \
-        completed backtest (returns, Sharpe, Sortino, max drawdown, volatility, win rate, trades).";
+    const DESCRIPTION: &'static str = "Compare strategies by the KPIs of each one's latest \
+        completed backtest.";
     const REQUIRED_ROLE: Role = Role::Viewer;
+    /// The platform's class name of a strategy; its name says it.
+    const MODEL_OMITS: &'static [&'static str] = &["strategy_type"];
     const MUTATING: bool = false;
 
     async fn run(

@@ -24,16 +24,16 @@ const SEVERITIES: [&str; 4] = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataQualitySummaryArgs {
-    /// Look back this many hours (1-720, default 24).
+    /// Hours back, 1-720, default 24.
     #[serde(default)]
     pub since_hours: Option<u32>,
-    /// Include events already acknowledged (default false: open events only).
+    /// Also acknowledged events.
     #[serde(default)]
     pub include_acknowledged: Option<bool>,
-    /// Only these symbols (tickers or company names, at most 10).
+    /// Tickers or company names, at most 10.
     #[serde(default)]
     pub symbols: Option<Vec<String>>,
-    /// Only events this severe or worse.
+    /// This severe or worse.
     #[serde(default)]
     pub min_severity: Option<Severity>,
 }
@@ -79,8 +79,8 @@ impl DataQualitySummary {
 impl TypedTool for DataQualitySummary {
     type Args = DataQualitySummaryArgs;
     const NAME: &'static str = "data_quality_summary";
-    const DESCRIPTION: &'static str = "Open data-quality events (price spikes, volume anomalies, missing \
-        bars, stale data) over the last N hours, counted by severity and symbol, newest listed.";
+    const DESCRIPTION: &'static str = "Open data-quality events (price spikes, volume anomalies, \
+        missing or stale bars) by severity and symbol.";
     const REQUIRED_ROLE: Role = Role::Viewer;
     const MUTATING: bool = false;
 

@@ -10,6 +10,7 @@ pub mod approval;
 pub mod backtest_status;
 pub mod cache_status;
 pub mod call;
+pub mod compact;
 pub mod compare_strategies;
 pub mod data_quality_summary;
 pub mod model_metrics;
@@ -115,6 +116,10 @@ pub trait Tool: Send + Sync {
     fn required_role(&self) -> Role;
     /// Mutating tools need a human's approval before they run.
     fn mutating(&self) -> bool;
+    /// Fields of its data the model is not sent (see [`compact`]).
+    fn model_omits(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Check arguments without running anything: the typed args' schema and
     /// the tool's own rules ([`TypedTool::check`]). The registry calls it
     /// before anything else happens to a call (an approval is stored only
@@ -132,6 +137,9 @@ pub trait TypedTool: Send + Sync + 'static {
     const DESCRIPTION: &'static str;
     const REQUIRED_ROLE: Role;
     const MUTATING: bool;
+    /// Fields of the data no answer needs, left out of the model's copy at
+    /// any depth ([`compact::for_model`]); the full data stays with the call.
+    const MODEL_OMITS: &'static [&'static str] = &[];
     /// The tool's own rules for its arguments beyond their types (formats,
     /// ranges, counts), checked without IO by [`Tool::validate`] — before an
     /// approval is asked for — and again before every run.
@@ -163,6 +171,9 @@ pub fn schema_of<A: JsonSchema>() -> Value {
     if let Some(map) = value.as_object_mut() {
         map.remove("$schema");
         map.remove("title");
+        // Unknown fields are refused when the call is validated, with an
+        // error the model can act on; saying so up front costs every call.
+        map.remove("additionalProperties");
         // "Arguments of `tool`": the function's own description says more.
         map.remove("description");
         map.entry("type").or_insert_with(|| "object".into());
@@ -180,7 +191,8 @@ pub fn schema_of<A: JsonSchema>() -> Value {
 /// `null` in an optional field's type and its `"default": null` (optional is
 /// already "not in `required`"), `format` (`uint32`, `double`) and the bounds
 /// of an unsigned type (`minimum: 0`, `maximum: 255`; the real ranges are in
-/// the descriptions). About a fifth of every request's tool schemas.
+/// the descriptions), `null` among an optional enum's values. About a fifth
+/// of every request's tool schemas.
 fn compact_property(schema: &mut Value) {
     let Some(map) = schema.as_object_mut() else {
         return;
@@ -193,6 +205,10 @@ fn compact_property(schema: &mut Value) {
     }
     if map.get("default") == Some(&Value::Null) {
         map.remove("default");
+    }
+    // An optional enum lists `null` among its values.
+    if let Some(Value::Array(values)) = map.get_mut("enum") {
+        values.retain(|v| !v.is_null());
     }
     if let Some(Value::String(format)) = map.remove("format")
         && let Some(bits) = format.strip_prefix("uint")
@@ -230,6 +246,9 @@ impl<T: TypedTool> Tool for T {
     }
     fn mutating(&self) -> bool {
         T::MUTATING
+    }
+    fn model_omits(&self) -> &'static [&'static str] {
+        T::MODEL_OMITS
     }
     fn validate(&self, args: &Value) -> Result<(), ToolError> {
         self.check(&parse_args::<T::Args>(args)?)
@@ -299,7 +318,6 @@ mod tests {
             schema_of::<ExampleArgs>(),
             json!({
                 "type": "object",
-                "additionalProperties": false,
                 "required": ["name", "symbols"],
                 "properties": {
                     "name": {"type": "string", "description": "Required name."},

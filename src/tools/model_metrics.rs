@@ -65,8 +65,7 @@ const RATIO_METRICS: &[&str] = &[
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelMetricsArgs {
-    /// Only models whose name or kind contains this (case-insensitive), e.g. "regime",
-    /// "forecast". Omit for every model.
+    /// A word of the name or kind, e.g. "regime"; omit for all.
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -299,10 +298,11 @@ impl ModelMetrics {
 impl TypedTool for ModelMetrics {
     type Args = ModelMetricsArgs;
     const NAME: &'static str = "model_metrics";
-    const DESCRIPTION: &'static str = "The platform's ML models (regime detection, forecasts): per model \
-        the version that serves (newest active, else shadow), its key metrics, drift status (PSI), \
-        when last trained and evaluated; flags drift and evaluations older than 14 days.";
+    const DESCRIPTION: &'static str = "ML models (regime detection, forecasts): serving version, \
+        key metrics, drift (PSI), last trained and evaluated; flags drift and stale evaluations.";
     const REQUIRED_ROLE: Role = Role::Viewer;
+    /// The document's id and its last write say nothing an answer needs.
+    const MODEL_OMITS: &'static [&'static str] = &["id", "updated_at"];
     const MUTATING: bool = false;
 
     async fn run(

@@ -20,19 +20,19 @@ use crate::presentation;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecentFailuresArgs {
-    /// Look back this many hours (1-720, default 24). "Last night" = 24.
+    /// Hours back, 1-720, default 24.
     #[serde(default)]
     pub since_hours: Option<u32>,
-    /// At most this many failures (1-50, default 10).
+    /// 1-50, default 10.
     #[serde(default)]
     pub limit: Option<u32>,
-    /// Only this strategy's failures (name, type word or id).
+    /// Name or id.
     #[serde(default)]
     pub strategy: Option<String>,
-    /// Only backtests on this symbol (ticker or company name).
+    /// Ticker or company name.
     #[serde(default)]
     pub symbol: Option<String>,
-    /// Only this kind of error.
+    /// Error kind.
     #[serde(default)]
     pub error_kind: Option<ErrorKind>,
 }
@@ -98,9 +98,8 @@ fn kind_of(message: &str) -> ErrorKind {
 impl TypedTool for RecentFailures {
     type Args = RecentFailuresArgs;
     const NAME: &'static str = "recent_failures";
-    const DESCRIPTION: &'static str = "Failed backtests in the last N hours, newest first, with strategy name \
-        and error message, and a count per error kind; optionally one strategy, symbol or error kind. \
-        Use it for 'why did backtests fail?'.";
+    const DESCRIPTION: &'static str = "Failed backtests, newest first, with their errors and a \
+        count per error kind.";
     const REQUIRED_ROLE: Role = Role::Viewer;
     const MUTATING: bool = false;
 

@@ -314,11 +314,14 @@ impl ToolRegistry {
                     fields.insert("source".into(), serde_json::json!(self.source));
                 }
                 let display = self.redactor.redact(&output.display).into_owned();
+                // The model reads a compact copy (times to the minute, no
+                // nulls…); the full, redacted data stays with the call.
+                let for_model = super::compact::for_model(&data, tool.model_omits());
                 (
                     ToolOutcome::Ok,
                     None,
                     None,
-                    data.to_string(),
+                    for_model.to_string(),
                     display,
                     Some(data),
                 )

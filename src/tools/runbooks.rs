@@ -240,9 +240,9 @@ impl RunbookIndex {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRunbooksArgs {
-    /// What the runbook should be about, e.g. "alpha vantage rate limit" or "캐시 적중률".
+    /// Topic, e.g. "alpha vantage rate limit".
     pub query: String,
-    /// How many runbook sections to return (1-5, default 3).
+    /// Sections, 1-5, default 3.
     #[serde(default)]
     pub limit: Option<u8>,
 }
@@ -269,10 +269,11 @@ pub fn citation(runbook: &Runbook, section: &Section) -> String {
 impl TypedTool for SearchRunbooks {
     type Args = SearchRunbooksArgs;
     const NAME: &'static str = "search_runbooks";
-    const DESCRIPTION: &'static str = "Search the ops team's runbooks (incident procedures) by topic. \
-        Use it when the user asks how to fix or handle something; cite the runbook file and heading it returns.";
+    const DESCRIPTION: &'static str = "Search the ops runbooks: how to fix or handle something.";
     const REQUIRED_ROLE: Role = Role::Viewer;
     const MUTATING: bool = false;
+    /// `cite_as` says file and heading; the score is the search's own.
+    const MODEL_OMITS: &'static [&'static str] = &["score", "file", "heading"];
 
     async fn run(&self, ctx: &ToolContext, args: Self::Args) -> Result<ToolOutput, ToolError> {
         if args.query.trim().is_empty() {

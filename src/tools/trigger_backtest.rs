@@ -24,20 +24,20 @@ use crate::presentation;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerBacktestArgs {
-    /// The strategy's name (case-insensitive, e.g. "RSI mean reversion" or "RSI") or its 24-hex id.
+    /// Name (e.g. "RSI") or id.
     pub strategy: String,
-    /// Ticker symbols, 1 to 10, each 1 to 12 characters of A-Z, 0-9, '.', '^', '=', '-', e.g. ["AAPL", "MSFT", "005930.KS"].
+    /// 1-10 tickers, e.g. "AAPL", "005930.KS".
     pub symbols: Vec<String>,
-    /// First day, YYYY-MM-DD. Default: one year before end_date.
+    /// YYYY-MM-DD; default a year before the end.
     #[serde(default)]
     pub start_date: Option<String>,
-    /// Last day, YYYY-MM-DD, not in the future. Default: yesterday.
+    /// YYYY-MM-DD; default yesterday.
     #[serde(default)]
     pub end_date: Option<String>,
-    /// Starting cash in USD (default 100000).
+    /// USD, default 100000.
     #[serde(default)]
     pub initial_cash: Option<f64>,
-    /// Commission as a fraction of traded notional (default 0.001 = 0.1 %).
+    /// Fraction of notional, default 0.001.
     #[serde(default)]
     pub commission_rate: Option<f64>,
 }
@@ -178,8 +178,8 @@ fn symbols(raw: &[String]) -> Result<Vec<String>, ToolError> {
 impl TypedTool for TriggerBacktest {
     type Args = TriggerBacktestArgs;
     const NAME: &'static str = "trigger_backtest";
-    const DESCRIPTION: &'static str = "Start a backtest of a strategy on symbols over a period. Changes \
-        things: a human must approve it. Returns the backtest id and the estimated duration.";
+    const DESCRIPTION: &'static str = "Start a backtest (a human must approve it); returns its id \
+        and estimated duration.";
     const REQUIRED_ROLE: Role = Role::Operator;
     const MUTATING: bool = true;
 

@@ -21,7 +21,7 @@ use crate::store::{UsageRepo, UsageRow};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageReportArgs {
-    /// Days to cover, today included (UTC): 1 = today, 7 = the last week; 1-31, default 1.
+    /// Days incl. today (UTC), 1-31, default 1.
     #[serde(default)]
     pub days: Option<u32>,
 }
@@ -124,8 +124,7 @@ pub fn report(rows: &[UsageRow], days: u32, lang: Language) -> (String, serde_js
 impl TypedTool for UsageReport {
     type Args = UsageReportArgs;
     const NAME: &'static str = "usage_report";
-    const DESCRIPTION: &'static str = "LLM tokens and cost by user, channel and model over the last N days \
-        (today included).";
+    const DESCRIPTION: &'static str = "LLM tokens and cost by user, channel and model over N days.";
     const REQUIRED_ROLE: Role = Role::Admin;
     const MUTATING: bool = false;
 

@@ -33,5 +33,6 @@ mod replicas;
 mod slack;
 mod slack_throttle;
 mod store_conformance;
+mod token_economy;
 mod tools;
 mod trust;
