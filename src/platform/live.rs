@@ -11,7 +11,8 @@
 //!
 //! Indexes the queries rely on (README lists them for the platform's DBAs):
 //! `backtests {status: 1, created_at: -1}` (recent failures),
-//! `backtests {strategy_id: 1, status: 1, created_at: -1}` (latest completed),
+//! `backtests {strategy_id: 1, status: 1, created_at: -1}` (latest completed, buy-and-hold
+//! benchmarks),
 //! `backtests {status: 1, completed_at: -1}` (completed since, for digests),
 //! `backtest_results {backtest_id: 1}`, `data_quality_events {detected_at: -1}`,
 //! `ml_models {name: 1}`.
@@ -29,10 +30,10 @@ use serde_json::{Value, json};
 
 use super::alpha_vantage::AlphaVantageClient;
 use super::{
-    AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestConfig, BacktestResult,
-    BacktestStatus, CacheReport, DataQualityEvent, MlModel, ModelDrift, Performance, PlatformError,
-    PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest,
-    TriggerResponse,
+    AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestArtifacts, BacktestConfig,
+    BacktestResult, BacktestStatus, CacheReport, DataQualityEvent, EquityPoint, MlModel,
+    ModelDrift, Performance, PlatformError, PlatformErrorKind, PlatformKind, PlatformResult,
+    QuantPlatform, Strategy, TriggerRequest, TriggerResponse,
 };
 use crate::secret::Secret;
 use crate::text::prefix_chars;
@@ -481,6 +482,51 @@ fn model_from(d: &Document) -> MlModel {
     }
 }
 
+/// `backtest_results.equity_curve`, read tolerantly: a point without a usable date (a Date or
+/// an RFC 3339 / YYYY-MM-DD string) or a finite numeric value is skipped; points are put in
+/// date order and a repeated date keeps its last value. `None` when the field is absent or
+/// not an array.
+fn curve_from(d: &Document) -> Option<Vec<EquityPoint>> {
+    let points = d.get_array("equity_curve").ok()?;
+    let mut curve: Vec<EquityPoint> = points
+        .iter()
+        .filter_map(|p| {
+            let p = p.as_document()?;
+            let date = match p.get("date")? {
+                Bson::DateTime(t) => {
+                    DateTime::from_timestamp_millis(t.timestamp_millis()).map(|t| t.date_naive())
+                }
+                Bson::String(s) => DateTime::parse_from_rfc3339(s.trim())
+                    .map(|t| t.date_naive())
+                    .ok()
+                    .or_else(|| {
+                        NaiveDate::parse_from_str(prefix_chars(s.trim(), 10), "%Y-%m-%d").ok()
+                    }),
+                _ => None,
+            }?;
+            let value = f64_of(p, "value").filter(|v| v.is_finite())?;
+            Some(EquityPoint { date, value })
+        })
+        .collect();
+    // Stable sort, then keep the last of each date.
+    curve.sort_by_key(|p| p.date);
+    let mut out: Vec<EquityPoint> = Vec::with_capacity(curve.len());
+    for p in curve {
+        match out.last_mut() {
+            Some(last) if last.date == p.date => *last = p,
+            _ => out.push(p),
+        }
+    }
+    Some(out)
+}
+
+/// A document's `report_url`, when it is a usable link.
+fn report_url_of(d: &Document) -> Option<String> {
+    d.get_str("report_url")
+        .ok()
+        .and_then(super::clean_report_url)
+}
+
 /// Filter matching a reference stored either as hex string or as ObjectId.
 fn id_filter(field: &str, id: &str) -> Document {
     match ObjectId::parse_str(id) {
@@ -626,6 +672,82 @@ impl QuantPlatform for LivePlatform {
             .iter()
             .map(model_from)
             .collect())
+    }
+
+    async fn backtest_artifacts(&self, backtest_id: &str) -> PlatformResult<BacktestArtifacts> {
+        let result = self
+            .find(
+                "backtest_results",
+                id_filter("backtest_id", backtest_id),
+                doc! {"created_at": -1},
+                1,
+            )
+            .await?
+            .into_iter()
+            .next();
+        let mut report_url = result.as_ref().and_then(report_url_of);
+        if report_url.is_none() {
+            report_url = self
+                .find("backtests", id_filter("_id", backtest_id), doc! {}, 1)
+                .await?
+                .first()
+                .and_then(report_url_of);
+        }
+        Ok(BacktestArtifacts {
+            equity_curve: result.as_ref().and_then(curve_from),
+            report_url,
+        })
+    }
+
+    async fn buy_and_hold_result(
+        &self,
+        backtest: &Backtest,
+    ) -> PlatformResult<Option<BacktestResult>> {
+        if backtest.config.symbols.is_empty() {
+            return Ok(None);
+        }
+        let benchmarks: Vec<String> = self
+            .find(
+                "strategies",
+                doc! {"strategy_type": super::BUY_AND_HOLD},
+                doc! {"created_at": -1},
+                50,
+            )
+            .await?
+            .iter()
+            .map(|d| id_of(d.get("_id")))
+            .collect();
+        if benchmarks.is_empty() {
+            return Ok(None);
+        }
+        let refs: Vec<Bson> = benchmarks
+            .iter()
+            .flat_map(|id| {
+                let mut r = vec![Bson::String(id.clone())];
+                r.extend(ObjectId::parse_str(id).ok().map(Bson::ObjectId));
+                r
+            })
+            .collect();
+        let candidates = self
+            .find(
+                "backtests",
+                doc! {"strategy_id": {"$in": refs}, "status": "completed"},
+                doc! {"created_at": -1},
+                200,
+            )
+            .await?;
+        // Malformed candidates are skipped, never a reason to fail the report.
+        for candidate in candidates.iter().filter_map(|d| backtest_from(d).ok()) {
+            if candidate.id == backtest.id
+                || !super::same_universe(&candidate.config, &backtest.config)
+            {
+                continue;
+            }
+            if let Ok(Some(result)) = self.backtest_result(&candidate.id).await {
+                return Ok(Some(result));
+            }
+        }
+        Ok(None)
     }
 
     async fn trigger_backtest(&self, request: &TriggerRequest) -> PlatformResult<TriggerResponse> {

@@ -12,9 +12,9 @@ use chatops::agent::outcome::TurnOutcome;
 use chatops::app::App;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::platform::{
-    AlphaVantageHealth, Backtest, BacktestResult, CacheReport, CacheStats, DataQualityEvent,
-    MlModel, PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform,
-    Strategy, TriggerRequest, TriggerResponse,
+    AlphaVantageHealth, Backtest, BacktestArtifacts, BacktestResult, CacheReport, CacheStats,
+    DataQualityEvent, MlModel, PlatformError, PlatformErrorKind, PlatformKind, PlatformResult,
+    QuantPlatform, Strategy, TriggerRequest, TriggerResponse,
 };
 use chatops::store::AuditEvent;
 use chatops::tools::call::ToolOutcome;
@@ -741,6 +741,12 @@ impl QuantPlatform for DeadPlatform {
         dead()
     }
     async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
+        dead()
+    }
+    async fn backtest_artifacts(&self, _: &str) -> PlatformResult<BacktestArtifacts> {
+        dead()
+    }
+    async fn buy_and_hold_result(&self, _: &Backtest) -> PlatformResult<Option<BacktestResult>> {
         dead()
     }
     async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)> {
