@@ -696,6 +696,11 @@ impl QuantPlatform for LivePlatform {
         Ok(BacktestArtifacts {
             equity_curve: result.as_ref().and_then(curve_from),
             report_url,
+            exposure: result
+                .as_ref()
+                .and_then(|r| r.get_document("performance").ok())
+                .and_then(|p| f64_of(p, "exposure"))
+                .filter(|e| (0.0..=1.0).contains(e)),
         })
     }
 

@@ -159,6 +159,9 @@ pub struct BacktestArtifacts {
     pub equity_curve: Option<Vec<EquityPoint>>,
     /// The platform's report link (`report_url` of the backtest or its result), when it gave one.
     pub report_url: Option<String>,
+    /// Share of the period the strategy held a position (0..=1), when the platform reports it
+    /// (`performance.exposure`, not in every platform version). Never derived from the curve.
+    pub exposure: Option<f64>,
 }
 
 /// One cache of `GET /api/v1/health/cache`.

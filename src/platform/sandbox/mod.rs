@@ -571,6 +571,7 @@ impl QuantPlatform for SandboxPlatform {
         Ok(BacktestArtifacts {
             equity_curve: self.lock().curves.get(backtest_id).cloned(),
             report_url: None,
+            exposure: None,
         })
     }
 
