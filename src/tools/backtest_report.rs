@@ -818,7 +818,7 @@ mod tests {
         /// Any curve: no panic, no NaN or infinity in the numbers or the text, drawdowns ≤ 0
         /// and never longer than the curve, the best month at least the worst.
         #[test]
-        fn any_curve_summarises_without_nan(points in any_curve()) {
+        fn prop_any_curve_summarises_without_nan(points in any_curve()) {
             let s = summarise(&points);
             proptest::prop_assert!(s.points <= points.len());
             if let (Some(best), Some(worst)) = (&s.best_month, &s.worst_month) {

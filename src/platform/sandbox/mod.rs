@@ -5,7 +5,8 @@
 //! cache statistics, data-quality events, ML models) and really runs backtests with
 //! [`engine`] on deterministic synthetic prices: a triggered backtest moves
 //! pending → running → completed (or failed) in the background over a few
-//! seconds. Every answer built on it says it is the sandbox.
+//! seconds, keeping each completed run's equity curve (and running buy-and-hold on demand as
+//! a report's benchmark). Every answer built on it says it is the sandbox.
 
 pub mod engine;
 mod models;
