@@ -498,11 +498,13 @@ async fn backtest_report_on_the_one_just_ran_in_both_languages() {
         "{data}"
     );
     assert_eq!(data["trades"], data["performance"]["total_trades"]);
+    let exposure = data["exposure"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&exposure), "{exposure}");
     for line in [
         "Backtest report",
         "best month 2024-",
         "longest drawdown",
-        "exposure: unknown",
+        "of the period in a position",
         "Against buy-and-hold on the same symbols and period:",
         "sandbox",
     ] {

@@ -169,8 +169,8 @@ struct State {
     strategies: Vec<Strategy>,
     backtests: Vec<Backtest>,
     results: HashMap<String, BacktestResult>,
-    /// Equity curves of the completed runs, by backtest id.
-    curves: HashMap<String, Vec<EquityPoint>>,
+    /// Equity curves and exposures of the completed runs, by backtest id.
+    curves: HashMap<String, (Vec<EquityPoint>, f64)>,
     caches: Vec<CacheStats>,
     events: Vec<DataQualityEvent>,
     models: Vec<MlModel>,
@@ -278,9 +278,9 @@ impl SandboxPlatform {
                     backtest.updated_at = finished;
                     backtest.completed_at = Some(finished);
                     match run(&strategy, &backtest.config) {
-                        Ok((performance, curve)) => {
+                        Ok((performance, curve, exposure)) => {
                             backtest.status = BacktestStatus::Completed;
-                            state.curves.insert(id.clone(), curve);
+                            state.curves.insert(id.clone(), (curve, exposure));
                             state.results.insert(
                                 id.clone(),
                                 BacktestResult {
@@ -405,9 +405,9 @@ impl SandboxPlatform {
         tokio::time::sleep(self.step).await;
         let outcome = run(&strategy, &config);
         let now = Utc::now();
-        if let Ok((performance, curve)) = &outcome {
+        if let Ok((performance, curve, exposure)) = &outcome {
             let mut state = self.lock();
-            state.curves.insert(id.clone(), curve.clone());
+            state.curves.insert(id.clone(), (curve.clone(), *exposure));
             state.results.insert(
                 id.clone(),
                 BacktestResult {
@@ -432,12 +432,12 @@ impl SandboxPlatform {
     }
 }
 
-/// Run one backtest with the engine: its KPIs and equity curve; the error is the platform's
-/// message.
+/// Run one backtest with the engine: its KPIs, equity curve and exposure; the error is the
+/// platform's message.
 fn run(
     strategy: &Strategy,
     config: &BacktestConfig,
-) -> Result<(super::Performance, Vec<EquityPoint>), String> {
+) -> Result<(super::Performance, Vec<EquityPoint>, f64), String> {
     let parsed = engine::Strategy::from_platform(&strategy.strategy_type, &strategy.parameters)
         .map_err(|e| match e {
             engine::StrategyError::UnknownType(t) => format!("Unsupported strategy type: {t}"),
@@ -468,7 +468,7 @@ fn run(
                 .into_iter()
                 .map(|(date, value)| EquityPoint { date, value })
                 .collect();
-            (outcome.performance, curve)
+            (outcome.performance, curve, outcome.exposure)
         })
         .map_err(|e| format!("Backtest error: {e}"))
 }
@@ -569,10 +569,11 @@ impl QuantPlatform for SandboxPlatform {
     }
 
     async fn backtest_artifacts(&self, backtest_id: &str) -> PlatformResult<BacktestArtifacts> {
+        let run = self.lock().curves.get(backtest_id).cloned();
         Ok(BacktestArtifacts {
-            equity_curve: self.lock().curves.get(backtest_id).cloned(),
+            exposure: run.as_ref().map(|(_, exposure)| *exposure),
+            equity_curve: run.map(|(curve, _)| curve),
             report_url: None,
-            exposure: None,
         })
     }
 
@@ -621,7 +622,7 @@ impl QuantPlatform for SandboxPlatform {
         };
         Ok(run(&benchmark, &backtest.config)
             .ok()
-            .map(|(performance, _)| BacktestResult {
+            .map(|(performance, _, _)| BacktestResult {
                 backtest_id: id,
                 strategy_id: benchmark.id.clone(),
                 performance,
@@ -829,6 +830,7 @@ mod tests {
         // Its equity curve is kept for the report, one point per close.
         let artifacts = p.backtest_artifacts(&response.backtest_id).await.unwrap();
         assert_eq!(artifacts.equity_curve, Some(again.1));
+        assert_eq!(artifacts.exposure, Some(again.2));
 
         // A bad symbol fails in the background, like the platform.
         let bad = TriggerRequest {
