@@ -147,6 +147,12 @@ impl QuantPlatform for Timed {
     async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
         self.0.ml_models().instrument(span()).await
     }
+    async fn backtest_artifacts(&self, id: &str) -> PlatformResult<BacktestArtifacts> {
+        self.0.backtest_artifacts(id).instrument(span()).await
+    }
+    async fn buy_and_hold_result(&self, b: &Backtest) -> PlatformResult<Option<BacktestResult>> {
+        self.0.buy_and_hold_result(b).instrument(span()).await
+    }
     async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)> {
         self.0.probe().await
     }

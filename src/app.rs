@@ -34,6 +34,7 @@ use crate::store::backends::Store;
 use crate::tools::Tool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
 use crate::tools::approval::ApprovalRules;
+use crate::tools::backtest_report::BacktestReport;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::cache_status::CacheStatus;
 use crate::tools::compare_strategies::CompareStrategies;
@@ -314,6 +315,7 @@ impl AppBuilder {
         registry.register(Arc::new(CompareStrategies::new(platform.clone())));
         registry.register(Arc::new(DataQualitySummary::new(platform.clone())));
         registry.register(Arc::new(ModelMetrics::new(platform.clone())));
+        registry.register(Arc::new(BacktestReport::new(platform.clone())));
         registry.register(Arc::new(crate::tools::usage_report::UsageReport::new(
             store.usage.clone(),
         )));

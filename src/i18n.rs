@@ -49,6 +49,7 @@ pub fn tool_action(lang: Language, tool: &str) -> String {
         "search_runbooks" => ("search runbooks", "런북 검색"),
         "data_quality_summary" => ("summarise data-quality events", "데이터 품질 이벤트 요약"),
         "usage_report" => ("see LLM usage and cost", "LLM 사용량과 비용 조회"),
+        "backtest_report" => ("see a backtest's report", "백테스트 리포트 조회"),
         "model_metrics" => (
             "check ML model metrics and drift",
             "ML 모델 지표와 드리프트 조회",

@@ -13,6 +13,7 @@ use crate::planner::intent::{self, Plan};
 use crate::planner::unapplied::{self, Unapplied};
 use crate::planner::{several, slots, spelling};
 use crate::tools::TypedTool;
+use crate::tools::backtest_report::BacktestReport;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::call::ToolCallRequest;
 
@@ -28,11 +29,13 @@ impl OfflinePlanner {
     /// messages of the session.
     fn plan_for(messages: &[Message]) -> Plan {
         let last = Self::plan_newest(messages);
-        // "백테스트 상태 알려줘" right after triggering one: the backtest this
-        // conversation last triggered or mentioned, not a question for its id.
+        // "백테스트 상태 알려줘" (or "the report for the one I just ran") right after
+        // triggering one: the backtest this conversation last triggered or mentioned, not a
+        // question for its id.
         match last {
             Plan::FollowUp { tool, missing, .. }
-                if tool == BacktestStatusTool::NAME && missing == ["backtest_id"] =>
+                if (tool == BacktestStatusTool::NAME || tool == BacktestReport::NAME)
+                    && missing == ["backtest_id"] =>
             {
                 match Self::last_backtest_mentioned(messages) {
                     Some(id) => Plan::Call {

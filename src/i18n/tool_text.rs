@@ -277,6 +277,227 @@ pub fn models_all_fine(lang: Language, stale_days: i64) -> String {
     )
 }
 
+// ------------------------------------------------------------ backtest_report
+
+/// "Backtest report 6740…: RSI mean reversion · AAPL, MSFT · 2025-01-01 → 2025-12-31".
+pub fn report_heading(
+    lang: Language,
+    id: &str,
+    strategy: &str,
+    symbols: &str,
+    period: &str,
+) -> String {
+    pick(
+        lang,
+        format!("Backtest report {id}: {strategy} · {symbols} · {period}"),
+        format!("백테스트 리포트 {id}: {strategy} · {symbols} · {period}"),
+    )
+}
+
+/// A backtest that has not completed has no report yet; says its status (and error).
+pub fn report_not_ready(lang: Language, id: &str, status: &str, error: Option<&str>) -> String {
+    let (en_err, ko_err) = match error {
+        Some(e) => (format!(" Error: {e}"), format!(" 오류: {e}")),
+        None => (String::new(), String::new()),
+    };
+    pick(
+        lang,
+        format!(
+            "Backtest {id} is {status}: a report is made only for a completed backtest.{en_err}"
+        ),
+        format!(
+            "백테스트 {id}의 상태는 {status}입니다. 리포트는 완료된 백테스트만 만들 수 있습니다.{ko_err}"
+        ),
+    )
+}
+
+/// Completed, but no `backtest_results` document.
+pub fn report_without_result(lang: Language, id: &str) -> String {
+    pick(
+        lang,
+        format!(
+            "Backtest {id} completed, but the platform has no result for it, so there is no report."
+        ),
+        format!("백테스트 {id}는 완료되었지만 결과가 없어 리포트를 만들 수 없습니다."),
+    )
+}
+
+/// "Equity curve: 252 points, 2025-01-02 → 2025-12-31".
+pub fn equity_curve_heading(lang: Language, points: usize, from: &str, to: &str) -> String {
+    pick(
+        lang,
+        format!("Equity curve: {points} points, {from} → {to}"),
+        format!("자산 곡선: {points}개 지점, {from} → {to}"),
+    )
+}
+
+pub const CURVE_MISSING: Phrase = Phrase::new(
+    "Equity curve: the platform stored none for this backtest, so only its KPIs are shown.",
+    "자산 곡선: 플랫폼에 이 백테스트의 자산 곡선이 없어 KPI만 보여 드립니다.",
+);
+
+pub const CURVE_TOO_SHORT: Phrase = Phrase::new(
+    "Too few points for monthly returns or drawdowns.",
+    "포인트가 너무 적어 월별 수익률과 낙폭을 계산할 수 없습니다.",
+);
+
+/// "best month 2025-03 +5.1 %, worst month 2025-08 −4.2 %".
+pub fn best_worst_month(lang: Language, best: (&str, &str), worst: (&str, &str)) -> String {
+    pick(
+        lang,
+        format!(
+            "best month {} {}, worst month {} {}",
+            best.0, best.1, worst.0, worst.1
+        ),
+        format!(
+            "최고의 달 {} {}, 최악의 달 {} {}",
+            best.0, best.1, worst.0, worst.1
+        ),
+    )
+}
+
+pub const NO_MONTHLY_RETURNS: Phrase = Phrase::new(
+    "monthly returns: not computable (too few points or non-positive values)",
+    "월별 수익률: 계산 불가 (포인트 부족 또는 0 이하 값)",
+);
+
+/// The longest drawdown: peak, trough (depth), recovery or not, and its length in days.
+pub fn longest_drawdown(
+    lang: Language,
+    peak: &str,
+    trough: &str,
+    depth: &str,
+    recovered: Option<&str>,
+    days: i64,
+) -> String {
+    match recovered {
+        Some(r) => pick(
+            lang,
+            format!(
+                "longest drawdown: peak {peak}, trough {trough} ({depth}), recovered {r} ({days} days)"
+            ),
+            format!("최장 낙폭 구간: 고점 {peak}, 저점 {trough} ({depth}), 회복 {r} ({days}일)"),
+        ),
+        None => pick(
+            lang,
+            format!(
+                "longest drawdown: peak {peak}, trough {trough} ({depth}), not recovered ({days} days so far)"
+            ),
+            format!(
+                "최장 낙폭 구간: 고점 {peak}, 저점 {trough} ({depth}), 미회복 (현재까지 {days}일)"
+            ),
+        ),
+    }
+}
+
+pub const NO_DRAWDOWN: Phrase = Phrase::new(
+    "longest drawdown: none (the curve never fell below a previous high)",
+    "최장 낙폭 구간: 없음 (이전 고점 아래로 내려간 적이 없음)",
+);
+
+/// "exposure 63.0 % of the period" or unknown.
+pub fn exposure_line(lang: Language, exposure: Option<&str>) -> String {
+    match exposure {
+        Some(e) => pick(
+            lang,
+            format!("exposure: {e} of the period in a position"),
+            format!("노출도: 기간 중 {e} 동안 포지션 보유"),
+        ),
+        None => pick(
+            lang,
+            "exposure: unknown (the platform does not report it)".into(),
+            "노출도: 알 수 없음 (플랫폼이 제공하지 않음)".into(),
+        ),
+    }
+}
+
+/// "trades: 48 round trips, win rate 56 %".
+pub fn trades_line(lang: Language, trades: u32, win_rate: &str) -> String {
+    pick(
+        lang,
+        format!("trades: {trades} round trips, win rate {win_rate}"),
+        format!("거래: 왕복 {trades}회, 승률 {win_rate}"),
+    )
+}
+
+pub const BUY_AND_HOLD_HEADING: Phrase = Phrase::new(
+    "Against buy-and-hold on the same symbols and period:",
+    "같은 종목·기간의 단순 보유(buy-and-hold) 대비:",
+);
+
+pub const BUY_AND_HOLD_MISSING: Phrase = Phrase::new(
+    "Buy-and-hold comparison: not available (the platform has no completed buy-and-hold backtest on the same symbols and period).",
+    "단순 보유 비교: 없음 (같은 종목·기간의 완료된 buy-and-hold 백테스트가 플랫폼에 없습니다).",
+);
+
+/// The comparison could not be looked up.
+pub fn buy_and_hold_failed(lang: Language, why: &str) -> String {
+    pick(
+        lang,
+        format!("Buy-and-hold comparison: not available ({why})."),
+        format!("단순 보유 비교: 조회 실패 ({why})."),
+    )
+}
+
+/// The equity curve could not be read.
+pub fn curve_failed(lang: Language, why: &str) -> String {
+    pick(
+        lang,
+        format!("Equity curve: could not be read ({why}); only the KPIs are shown."),
+        format!("자산 곡선: 읽지 못했습니다 ({why}). KPI만 보여 드립니다."),
+    )
+}
+
+/// Rows of the buy-and-hold table: (row label) × total return, max drawdown, Sharpe.
+pub fn comparison_headers(lang: Language) -> [&'static str; 4] {
+    match lang {
+        Language::En => ["", "total return", "max drawdown", "Sharpe"],
+        Language::Ko => ["", "총수익", "최대낙폭", "샤프"],
+    }
+}
+
+pub const ROW_STRATEGY: Phrase = Phrase::new("strategy", "전략");
+pub const ROW_BUY_AND_HOLD: Phrase = Phrase::new("buy-and-hold", "단순 보유");
+pub const ROW_DIFFERENCE: Phrase = Phrase::new("difference", "차이");
+
+/// "Platform report: https://…".
+pub fn report_link(lang: Language, url: &str) -> String {
+    pick(
+        lang,
+        format!("Platform report: {url}"),
+        format!("플랫폼 리포트: {url}"),
+    )
+}
+
+/// The one-line summary (digests): "best month 2025-03 +5.1 % · longest drawdown 95 days (−8.3 %)".
+pub fn report_summary(
+    lang: Language,
+    best: Option<(&str, &str)>,
+    drawdown: Option<(i64, &str)>,
+) -> String {
+    let mut en = Vec::new();
+    let mut ko = Vec::new();
+    if let Some((month, ret)) = best {
+        en.push(format!("best month {month} {ret}"));
+        ko.push(format!("최고의 달 {month} {ret}"));
+    }
+    match drawdown {
+        Some((days, depth)) => {
+            en.push(format!("longest drawdown {days} days ({depth})"));
+            ko.push(format!("최장 낙폭 {days}일 ({depth})"));
+        }
+        None if best.is_some() => {
+            en.push("no drawdown".into());
+            ko.push("낙폭 없음".into());
+        }
+        None => {}
+    }
+    if en.is_empty() {
+        return pick(lang, "no equity curve".into(), "자산 곡선 없음".into());
+    }
+    pick(lang, en.join(" · "), ko.join(" · "))
+}
+
 // ------------------------------------------------------------ recent_failures
 
 /// The filters a `recent_failures` call applied, each named in its answer.

@@ -1,7 +1,8 @@
 //! Scheduled ops digests: the `digest` job the [`super::scheduler`] enqueues
 //! for one tick of one `[[digests]]` schedule. The worker builds the body from
 //! the read-only tools' own output (run for the bot: audited, no RBAC) and
-//! the platform's completed backtests — deterministic, zero LLM tokens — and
+//! the platform's completed backtests (with `backtest_report`'s one-line curve summary) —
+//! deterministic, zero LLM tokens — and
 //! posts it to each target channel through the outbox. An optional
 //! LLM-written summary line goes on top when the schedule asks for it; the
 //! digest never waits on, or fails because of, the LLM.
@@ -32,6 +33,7 @@ use crate::store::{Job, JobRelease};
 use crate::tools::ToolContext;
 use crate::tools::TypedTool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+use crate::tools::backtest_report;
 use crate::tools::cache_status::CacheStatus;
 use crate::tools::call::ToolOutcome;
 use crate::tools::data_quality_summary::DataQualitySummary;
@@ -294,12 +296,23 @@ impl Digester {
             .map(|all| all.into_iter().map(|s| (s.id, s.name)).collect())
             .unwrap_or_default();
         let mut rows = Vec::new();
+        // Under the table, per backtest with a result, the report's one-line curve summary.
+        let mut summaries = Vec::new();
         for b in &list {
             let kpis = match self.platform.backtest_result(&b.id).await {
-                Ok(Some(r)) => (
-                    presentation::signed_pct(r.performance.total_return),
-                    format!("{:.2}", r.performance.sharpe_ratio),
-                ),
+                Ok(Some(r)) => {
+                    if let Ok(artifacts) = self.platform.backtest_artifacts(&b.id).await {
+                        summaries.push(format!(
+                            "{}: {}",
+                            b.id,
+                            backtest_report::summary_line(artifacts.equity_curve.as_deref(), lang)
+                        ));
+                    }
+                    (
+                        presentation::signed_pct(r.performance.total_return),
+                        format!("{:.2}", r.performance.sharpe_ratio),
+                    )
+                }
                 _ => (
                     presentation::unknown(lang).into(),
                     presentation::unknown(lang).into(),
@@ -318,7 +331,12 @@ impl Digester {
             ]);
         }
         let headers = tool_text::completed_headers(lang);
-        presentation::table(&headers, &rows)
+        let table = presentation::table(&headers, &rows);
+        if summaries.is_empty() {
+            table
+        } else {
+            format!("{table}\n{}", summaries.join("\n"))
+        }
     }
 }
 

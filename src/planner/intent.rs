@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::tools::TypedTool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+use crate::tools::backtest_report::BacktestReport;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::cache_status::CacheStatus;
 use crate::tools::compare_strategies::CompareStrategies;
@@ -132,7 +133,7 @@ pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: 
                 args.insert("focus".into(), focus.clone());
             }
         }
-        BacktestStatusTool::NAME => args.extend(new),
+        BacktestStatusTool::NAME | BacktestReport::NAME => args.extend(new),
         _ => return plan(message, today),
     }
     finish(tool, args)
@@ -198,15 +199,17 @@ pub fn refine(
 
 /// Picks the tool, first rule that fires:
 /// 1. runbook words ("how do I fix", "런북", "대응 방법") → `search_runbooks`;
-/// 2. a 24-hex id → `compare_strategies` with compare words, `trigger_backtest` with a run verb
-///    and tickers, else `backtest_status`;
+/// 2. a 24-hex id → `backtest_report` with report words, `compare_strategies` with compare
+///    words, `trigger_backtest` with a run verb and tickers, else `backtest_status`;
 /// 3. data-quality words → `data_quality_summary`, then LLM usage words → `usage_report`, then
 ///    ML model / drift words ("모델", "drift", "regime model") → `model_metrics`, then Alpha
 ///    Vantage / rate limit / market data words → `alpha_vantage_health`;
 /// 4. cache / hit rate / DuckDB / MongoDB words → `cache_status`;
 /// 5. compare words ("vs", "비교") → `compare_strategies`;
 /// 6. failure words ("fail*", "실패", "에러") → `recent_failures`;
-/// 7. status words plus a backtest noun (no id) → `backtest_status` (follow-up for the id);
+/// 7. report words ("report", "보고서", "리포트") plus a backtest noun or "just ran" / "방금" →
+///    `backtest_report` (the conversation's last backtest, else a follow-up for the id); then
+///    status words plus a backtest noun (no id) → `backtest_status` (same);
 /// 8. run verbs ("run", "돌려", "백테스트") → `trigger_backtest`;
 /// 9. a strategy plus tickers or a period ("RSI AAPL 2024") → `trigger_backtest`;
 /// 10. otherwise `None` (help).
@@ -216,6 +219,10 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
         return Some(SearchRunbooks::NAME);
     }
     if HEX_ID_RE.is_match(m) {
+        // A report already compares with buy-and-hold: report words win over compare words.
+        if REPORT_RE.is_match(m) {
+            return Some(BacktestReport::NAME);
+        }
         if COMPARE_RE.is_match(m) {
             return Some(CompareStrategies::NAME);
         }
@@ -238,6 +245,9 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
     ];
     if let Some((_, tool)) = rules.iter().find(|(r, _)| r.is_match(m)) {
         return Some(*tool);
+    }
+    if REPORT_RE.is_match(m) && (BACKTEST_NOUN_RE.is_match(m) || JUST_RAN_RE.is_match(m)) {
+        return Some(BacktestReport::NAME);
     }
     // Two strategies and a comparative word, or no run verb: a comparison, never a run.
     let named = strategy_names(m, true).len();
@@ -316,7 +326,7 @@ fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
                 a.insert("symbol".into(), json!(symbol));
             }
         }
-        BacktestStatusTool::NAME => {
+        BacktestStatusTool::NAME | BacktestReport::NAME => {
             if let Some(id) = HEX_ID_RE.find(m) {
                 a.insert(
                     "backtest_id".into(),
@@ -383,7 +393,9 @@ fn finish(tool: &'static str, args: Map<String, Value>) -> Plan {
         .into_iter()
         .filter_map(|(k, ok)| (!ok).then_some(k))
         .collect(),
-        BacktestStatusTool::NAME if !args.contains_key("backtest_id") => vec!["backtest_id"],
+        BacktestStatusTool::NAME | BacktestReport::NAME if !args.contains_key("backtest_id") => {
+            vec!["backtest_id"]
+        }
         CompareStrategies::NAME if !has_list("strategies", 2) => vec!["strategies"],
         _ => vec![],
     };
@@ -776,6 +788,7 @@ mod tests {
         SearchRunbooks::NAME,
         UsageReport::NAME,
         ModelMetrics::NAME,
+        BacktestReport::NAME,
     ];
 
     /// Issue 17: `\d` matched any script's digits and the Korean code was then cut at byte 6.

@@ -62,6 +62,18 @@ pub const MODEL_NAME_WORDS: &[(&str, &[&str])] = &[
     ("volatility", &["volatility", "변동성"]),
     ("forecast", &["forecast*", "예측"]),
 ];
+/// Report words; with a [`BACKTEST_NOUNS`] word, a 24-hex id or a [`JUST_RAN_KEYWORDS`] phrase
+/// → `backtest_report`. Checked after the failure words ("report of failed backtests" lists
+/// failures) and before status words.
+#[rustfmt::skip]
+pub const REPORT_KEYWORDS: &[&str] = &[
+    "report", "equity curve*", "리포트", "레포트", "보고서", "수익 곡선", "자산 곡선",
+];
+/// "The one I just ran" → the conversation's last backtest.
+#[rustfmt::skip]
+pub const JUST_RAN_KEYWORDS: &[&str] = &[
+    "just ran", "i ran", "we ran", "just triggered", "just started", "last one", "방금", "아까",
+];
 /// Market-data API health → `alpha_vantage_health`.
 #[rustfmt::skip]
 pub const AV_KEYWORDS: &[&str] = &[
@@ -288,6 +300,8 @@ kw_static! {
     INCLUDE_ACK_RE = INCLUDE_ACK_KEYWORDS;
     USAGE_RE = USAGE_KEYWORDS;
     MODEL_RE = MODEL_KEYWORDS;
+    REPORT_RE = REPORT_KEYWORDS;
+    JUST_RAN_RE = JUST_RAN_KEYWORDS;
     AV_RE = AV_KEYWORDS;
     CACHE_RE = CACHE_KEYWORDS;
     DUCKDB_RE = DUCKDB_KEYWORDS;

@@ -24,6 +24,7 @@ pub mod check {
     use super::intent::Plan;
     use crate::tools::TypedTool;
     use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+    use crate::tools::backtest_report::BacktestReport;
     use crate::tools::backtest_status::BacktestStatusTool;
     use crate::tools::cache_status::CacheStatus;
     use crate::tools::compare_strategies::CompareStrategies;
@@ -53,6 +54,7 @@ pub mod check {
             SearchRunbooks::NAME => parses::<SearchRunbooks>(args),
             UsageReport::NAME => parses::<UsageReport>(args),
             ModelMetrics::NAME => parses::<ModelMetrics>(args),
+            BacktestReport::NAME => parses::<BacktestReport>(args),
             other => Err(format!("unknown tool {other:?}")),
         }
     }

@@ -29,6 +29,7 @@ use super::slots::{HEX_ID_RE, symbols};
 use super::spelling;
 use crate::tools::TypedTool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+use crate::tools::backtest_report::BacktestReport;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::cache_status::CacheStatus;
 use crate::tools::compare_strategies::CompareStrategies;
@@ -98,8 +99,12 @@ pub fn rank(message: &str, today: NaiveDate) -> Ranking {
     let fixed = spelling::corrected(message);
     let m = fixed.as_str();
     // Every tool whose words the message has, in detect_intent's precedence.
-    let signals: [(bool, &'static str); 10] = [
+    let signals: [(bool, &'static str); 11] = [
         (RUNBOOK_RE.is_match(m), SearchRunbooks::NAME),
+        (
+            REPORT_RE.is_match(m) && (HEX_ID_RE.is_match(m) || BACKTEST_NOUN_RE.is_match(m)),
+            BacktestReport::NAME,
+        ),
         (
             HEX_ID_RE.is_match(m) || (STATUS_RE.is_match(m) && BACKTEST_NOUN_RE.is_match(m)),
             BacktestStatusTool::NAME,

@@ -10,6 +10,7 @@ use super::names::strategies;
 use super::slots::{since_hours, symbols};
 use crate::tools::TypedTool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
+use crate::tools::backtest_report::BacktestReport;
 use crate::tools::backtest_status::BacktestStatusTool;
 use crate::tools::cache_status::CacheStatus;
 use crate::tools::compare_strategies::CompareStrategies;
@@ -40,6 +41,7 @@ pub fn unapplied(message: &str, tool: &str, _today: NaiveDate) -> Vec<Unapplied>
         ModelMetrics::NAME,
         CompareStrategies::NAME,
         BacktestStatusTool::NAME,
+        BacktestReport::NAME,
     ];
     if no_symbols.contains(&tool) && !tickers.is_empty() {
         out.push(Unapplied::Symbols(tickers.clone()));
@@ -49,6 +51,7 @@ pub fn unapplied(message: &str, tool: &str, _today: NaiveDate) -> Vec<Unapplied>
         AlphaVantageHealthTool::NAME,
         ModelMetrics::NAME,
         BacktestStatusTool::NAME,
+        BacktestReport::NAME,
     ];
     if no_window.contains(&tool) && since_hours(message).is_some() {
         out.push(Unapplied::Window);

@@ -11,7 +11,8 @@
 //!
 //! Indexes the queries rely on (README lists them for the platform's DBAs):
 //! `backtests {status: 1, created_at: -1}` (recent failures),
-//! `backtests {strategy_id: 1, status: 1, created_at: -1}` (latest completed),
+//! `backtests {strategy_id: 1, status: 1, created_at: -1}` (latest completed, buy-and-hold
+//! benchmarks),
 //! `backtests {status: 1, completed_at: -1}` (completed since, for digests),
 //! `backtest_results {backtest_id: 1}`, `data_quality_events {detected_at: -1}`,
 //! `ml_models {name: 1}`.
@@ -29,13 +30,17 @@ use serde_json::{Value, json};
 
 use super::alpha_vantage::AlphaVantageClient;
 use super::{
-    AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestConfig, BacktestResult,
-    BacktestStatus, CacheReport, DataQualityEvent, MlModel, ModelDrift, Performance, PlatformError,
+    AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestArtifacts, BacktestConfig,
+    BacktestResult, BacktestStatus, CacheReport, DataQualityEvent, MlModel, PlatformError,
     PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest,
     TriggerResponse,
 };
 use crate::secret::Secret;
 use crate::text::prefix_chars;
+
+mod documents;
+
+use documents::*;
 
 /// The MongoDB queries these indexes serve; see the module doc.
 pub const PLATFORM_INDEXES: &[(&str, &str)] = &[
@@ -279,216 +284,6 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
 }
 
-/// `_id` or a reference field as the platform's hex string.
-fn id_of(value: Option<&Bson>) -> String {
-    match value {
-        Some(Bson::ObjectId(oid)) => oid.to_hex(),
-        Some(Bson::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => String::new(),
-    }
-}
-
-fn time_of(d: &Document, key: &str) -> Option<DateTime<Utc>> {
-    match d.get(key)? {
-        Bson::DateTime(t) => DateTime::from_timestamp_millis(t.timestamp_millis()),
-        Bson::String(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc)),
-        _ => None,
-    }
-}
-
-fn str_of(d: &Document, key: &str) -> Option<String> {
-    d.get_str(key).ok().map(str::to_string)
-}
-
-/// The strings of an array field (other elements skipped).
-fn strings_of(d: &Document, key: &str) -> Vec<String> {
-    d.get_array(key)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn f64_of(d: &Document, key: &str) -> Option<f64> {
-    match d.get(key)? {
-        Bson::Double(v) => Some(*v),
-        Bson::Int32(v) => Some(*v as f64),
-        Bson::Int64(v) => Some(*v as f64),
-        _ => None,
-    }
-}
-
-fn malformed(collection: &str, id: &str, field: &str) -> PlatformError {
-    err(
-        PlatformErrorKind::Malformed,
-        format!("{collection} document {id} has no usable {field}"),
-    )
-}
-
-fn parse_status(s: &str) -> Option<BacktestStatus> {
-    serde_json::from_value(Value::String(s.to_string())).ok()
-}
-
-fn strategy_from(d: &Document) -> PlatformResult<Strategy> {
-    let id = id_of(d.get("_id"));
-    let created = time_of(d, "created_at").unwrap_or_default();
-    Ok(Strategy {
-        name: str_of(d, "name").ok_or_else(|| malformed("strategies", &id, "name"))?,
-        strategy_type: str_of(d, "strategy_type").unwrap_or_default(),
-        parameters: d
-            .get("parameters")
-            .cloned()
-            .map(Bson::into_relaxed_extjson)
-            .unwrap_or(Value::Null),
-        description: str_of(d, "description"),
-        user_id: str_of(d, "user_id").unwrap_or_default(),
-        is_active: d.get_bool("is_active").unwrap_or(true),
-        created_at: created,
-        updated_at: time_of(d, "updated_at").unwrap_or(created),
-        id,
-    })
-}
-
-fn date_of(d: &Document, key: &str) -> Option<NaiveDate> {
-    time_of(d, key).map(|t| t.date_naive())
-}
-
-fn backtest_from(d: &Document) -> PlatformResult<Backtest> {
-    let id = id_of(d.get("_id"));
-    let status = str_of(d, "status")
-        .and_then(|s| parse_status(&s))
-        .ok_or_else(|| malformed("backtests", &id, "status"))?;
-    let config = d.get_document("config").ok();
-    let created =
-        time_of(d, "created_at").ok_or_else(|| malformed("backtests", &id, "created_at"))?;
-    let config = BacktestConfig {
-        name: config.and_then(|c| str_of(c, "name")).unwrap_or_default(),
-        start_date: config
-            .and_then(|c| date_of(c, "start_date"))
-            .unwrap_or_default(),
-        end_date: config
-            .and_then(|c| date_of(c, "end_date"))
-            .unwrap_or_default(),
-        symbols: config.map(|c| strings_of(c, "symbols")).unwrap_or_default(),
-        initial_cash: config
-            .and_then(|c| f64_of(c, "initial_cash"))
-            .unwrap_or_default(),
-        commission_rate: config
-            .and_then(|c| f64_of(c, "commission_rate"))
-            .unwrap_or_default(),
-        tags: config.map(|c| strings_of(c, "tags")).unwrap_or_default(),
-    };
-    Ok(Backtest {
-        name: str_of(d, "name").unwrap_or_default(),
-        description: str_of(d, "description"),
-        strategy_id: id_of(d.get("strategy_id")),
-        user_id: str_of(d, "user_id").unwrap_or_default(),
-        status,
-        config,
-        error_message: str_of(d, "error_message"),
-        updated_at: time_of(d, "updated_at").unwrap_or(created),
-        started_at: time_of(d, "started_at"),
-        completed_at: time_of(d, "completed_at"),
-        created_at: created,
-        id,
-    })
-}
-
-fn result_from(d: &Document) -> PlatformResult<BacktestResult> {
-    let id = id_of(d.get("_id"));
-    let p = d
-        .get_document("performance")
-        .map_err(|_| malformed("backtest_results", &id, "performance"))?;
-    let num = |k: &str| {
-        f64_of(p, k).ok_or_else(|| malformed("backtest_results", &id, &format!("performance.{k}")))
-    };
-    Ok(BacktestResult {
-        backtest_id: id_of(d.get("backtest_id")),
-        strategy_id: id_of(d.get("strategy_id")),
-        performance: Performance {
-            total_return: num("total_return")?,
-            annualized_return: num("annualized_return")?,
-            sharpe_ratio: num("sharpe_ratio")?,
-            sortino_ratio: num("sortino_ratio")?,
-            calmar_ratio: num("calmar_ratio")?,
-            max_drawdown: num("max_drawdown")?,
-            volatility: num("volatility")?,
-            win_rate: num("win_rate")?,
-            total_trades: num("total_trades")? as u32,
-        },
-        created_at: time_of(d, "created_at").unwrap_or_default(),
-    })
-}
-
-fn event_from(d: &Document) -> DataQualityEvent {
-    DataQualityEvent {
-        symbol: str_of(d, "symbol").unwrap_or_default(),
-        severity: str_of(d, "severity").unwrap_or_default(),
-        anomaly_type: str_of(d, "anomaly_type").unwrap_or_default(),
-        message: str_of(d, "message").unwrap_or_default(),
-        score: f64_of(d, "score").unwrap_or_default(),
-        detected_at: time_of(d, "detected_at").unwrap_or_default(),
-        acknowledged: d.get_bool("acknowledged").unwrap_or(false),
-    }
-}
-
-/// An `ml_models` document, read tolerantly: unknown kinds, statuses and
-/// metric keys are kept; a non-numeric metric value, a drift without a status
-/// or a missing date is left out, never a reason to fail the whole read.
-fn model_from(d: &Document) -> MlModel {
-    let version = match d.get("version") {
-        Some(Bson::String(s)) => s.clone(),
-        Some(Bson::Int32(n)) => format!("v{n}"),
-        Some(Bson::Int64(n)) => format!("v{n}"),
-        _ => String::new(),
-    };
-    let metrics = d
-        .get_document("metrics")
-        .map(|m| {
-            m.keys()
-                .filter_map(|k| f64_of(m, k).map(|v| (k.clone(), v)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let drift = d.get_document("drift").ok().and_then(|x| {
-        Some(ModelDrift {
-            psi: f64_of(x, "psi"),
-            status: str_of(x, "status")?,
-            checked_at: time_of(x, "checked_at"),
-        })
-    });
-    let training_window = d
-        .get_document("training_window")
-        .ok()
-        .and_then(|w| Some((time_of(w, "start")?, time_of(w, "end")?)));
-    MlModel {
-        id: id_of(d.get("_id")),
-        name: str_of(d, "name").unwrap_or_default(),
-        version,
-        kind: str_of(d, "kind").unwrap_or_default(),
-        status: str_of(d, "status").unwrap_or_default(),
-        metrics,
-        drift,
-        trained_at: time_of(d, "trained_at"),
-        evaluated_at: time_of(d, "evaluated_at"),
-        training_window,
-        updated_at: time_of(d, "updated_at"),
-    }
-}
-
-/// Filter matching a reference stored either as hex string or as ObjectId.
-fn id_filter(field: &str, id: &str) -> Document {
-    match ObjectId::parse_str(id) {
-        Ok(oid) => doc! {field: {"$in": [id, oid]}},
-        Err(_) => doc! {field: id},
-    }
-}
-
 /// `GET /api/v1/backtests/{id}`.
 #[derive(Debug, Deserialize)]
 struct RestBacktest {
@@ -626,6 +421,87 @@ impl QuantPlatform for LivePlatform {
             .iter()
             .map(model_from)
             .collect())
+    }
+
+    async fn backtest_artifacts(&self, backtest_id: &str) -> PlatformResult<BacktestArtifacts> {
+        let result = self
+            .find(
+                "backtest_results",
+                id_filter("backtest_id", backtest_id),
+                doc! {"created_at": -1},
+                1,
+            )
+            .await?
+            .into_iter()
+            .next();
+        let mut report_url = result.as_ref().and_then(report_url_of);
+        if report_url.is_none() {
+            report_url = self
+                .find("backtests", id_filter("_id", backtest_id), doc! {}, 1)
+                .await?
+                .first()
+                .and_then(report_url_of);
+        }
+        Ok(BacktestArtifacts {
+            equity_curve: result.as_ref().and_then(curve_from),
+            report_url,
+            exposure: result
+                .as_ref()
+                .and_then(|r| r.get_document("performance").ok())
+                .and_then(|p| f64_of(p, "exposure"))
+                .filter(|e| (0.0..=1.0).contains(e)),
+        })
+    }
+
+    async fn buy_and_hold_result(
+        &self,
+        backtest: &Backtest,
+    ) -> PlatformResult<Option<BacktestResult>> {
+        if backtest.config.symbols.is_empty() {
+            return Ok(None);
+        }
+        let benchmarks: Vec<String> = self
+            .find(
+                "strategies",
+                doc! {"strategy_type": super::BUY_AND_HOLD},
+                doc! {"created_at": -1},
+                50,
+            )
+            .await?
+            .iter()
+            .map(|d| id_of(d.get("_id")))
+            .collect();
+        if benchmarks.is_empty() {
+            return Ok(None);
+        }
+        let refs: Vec<Bson> = benchmarks
+            .iter()
+            .flat_map(|id| {
+                let mut r = vec![Bson::String(id.clone())];
+                r.extend(ObjectId::parse_str(id).ok().map(Bson::ObjectId));
+                r
+            })
+            .collect();
+        let candidates = self
+            .find(
+                "backtests",
+                doc! {"strategy_id": {"$in": refs}, "status": "completed"},
+                doc! {"created_at": -1},
+                200,
+            )
+            .await?;
+        // Malformed candidates are skipped, never a reason to fail the report.
+        for candidate in candidates.iter().filter_map(|d| backtest_from(d).ok()) {
+            if candidate.id == backtest.id
+                || !super::same_universe(&candidate.config, &backtest.config)
+            {
+                continue;
+            }
+            if let Ok(Some(result)) = self.backtest_result(&candidate.id).await {
+                return Ok(Some(result));
+            }
+        }
+        Ok(None)
     }
 
     async fn trigger_backtest(&self, request: &TriggerRequest) -> PlatformResult<TriggerResponse> {

@@ -144,6 +144,26 @@ pub struct BacktestResult {
     pub created_at: DateTime<Utc>,
 }
 
+/// One point of `backtest_results.equity_curve`: the portfolio's value at a close.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EquityPoint {
+    pub date: NaiveDate,
+    pub value: f64,
+}
+
+/// What only `backtest_report` reads of one backtest, kept out of [`BacktestResult`] so the
+/// other reads of results (comparisons, digests) stay small.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BacktestArtifacts {
+    /// `backtest_results.equity_curve` in date order; `None` when the result has none.
+    pub equity_curve: Option<Vec<EquityPoint>>,
+    /// The platform's report link (`report_url` of the backtest or its result), when it gave one.
+    pub report_url: Option<String>,
+    /// Share of the period the strategy held a position (0..=1), when the platform reports it
+    /// (`performance.exposure`, not in every platform version). Never derived from the curve.
+    pub exposure: Option<f64>,
+}
+
 /// One cache of `GET /api/v1/health/cache`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CacheStats {
@@ -358,9 +378,48 @@ pub trait QuantPlatform: Send + Sync {
     async fn alpha_vantage_health(&self) -> PlatformResult<AlphaVantageHealth>;
     /// Every `ml_models` document, every version and status.
     async fn ml_models(&self) -> PlatformResult<Vec<MlModel>>;
+    /// The equity curve and report link of one backtest (empty when it has neither).
+    async fn backtest_artifacts(&self, backtest_id: &str) -> PlatformResult<BacktestArtifacts>;
+    /// The result of the newest completed buy-and-hold backtest (strategy_type `BUY_AND_HOLD`)
+    /// on the same symbols (any order) and the same period as `backtest`, other than
+    /// `backtest` itself; `None` when the platform has none.
+    async fn buy_and_hold_result(
+        &self,
+        backtest: &Backtest,
+    ) -> PlatformResult<Option<BacktestResult>>;
     /// Cheap liveness checks of each dependency behind the port, for `chatops check`:
     /// (dependency, what was found or why it failed).
     async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)>;
+}
+
+/// The platform's strategy type of a buy-and-hold benchmark.
+pub const BUY_AND_HOLD: &str = "BUY_AND_HOLD";
+
+/// Whether two backtests ran on the same symbols (any order, any case) over the same period;
+/// never for an empty symbol list or an unknown (default) start date.
+pub fn same_universe(a: &BacktestConfig, b: &BacktestConfig) -> bool {
+    let set = |c: &BacktestConfig| {
+        c.symbols
+            .iter()
+            .map(|s| s.trim().to_ascii_uppercase())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    !a.symbols.is_empty()
+        && a.start_date != NaiveDate::default()
+        && a.start_date == b.start_date
+        && a.end_date == b.end_date
+        && set(a) == set(b)
+}
+
+/// A report link the platform gave, if it is one: an http(s) URL of at most 500 characters
+/// without spaces or control characters. Anything else is dropped, never shown.
+pub fn clean_report_url(raw: &str) -> Option<String> {
+    let url = raw.trim();
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    (scheme_ok
+        && url.chars().count() <= 500
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control()))
+    .then(|| url.to_string())
 }
 
 /// Why a strategy reference did not resolve to exactly one strategy.

@@ -48,15 +48,20 @@ impl TypedTool for BacktestStatusTool {
         ctx: &ToolContext,
         args: BacktestStatusArgs,
     ) -> Result<ToolOutput, ToolError> {
-        let id = args.backtest_id.trim().to_lowercase();
-        if id.len() != 24 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(ToolError::InvalidArguments(format!(
-                "backtest_id must be 24 hexadecimal characters, got {:?}",
-                args.backtest_id
-            )));
-        }
+        let id = backtest_id(&args.backtest_id)?;
         describe_backtest(self.platform.as_ref(), &id, ctx.language).await
     }
+}
+
+/// A `backtest_id` argument checked and lower-cased: 24 hexadecimal characters.
+pub fn backtest_id(raw: &str) -> Result<String, ToolError> {
+    let id = raw.trim().to_lowercase();
+    if id.len() != 24 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ToolError::InvalidArguments(format!(
+            "backtest_id must be 24 hexadecimal characters, got {raw:?}"
+        )));
+    }
+    Ok(id)
 }
 
 /// A backtest's status (and KPIs or error) as tool output. Also used to

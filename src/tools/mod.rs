@@ -7,6 +7,7 @@
 
 pub mod alpha_vantage_health;
 pub mod approval;
+pub mod backtest_report;
 pub mod backtest_status;
 pub mod cache_status;
 pub mod call;

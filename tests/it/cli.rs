@@ -296,6 +296,11 @@ language = "ko"
     assert!(text.contains("KST"), "the schedule's time zone: {text}");
     assert!(text.contains("캐시") && text.contains("duckdb"), "{text}");
     assert!(text.contains("실패한 백테스트"), "{text}");
+    // Completed backtests carry backtest_report's one-line curve summary.
+    assert!(
+        text.contains("최고의 달") && text.contains("최장 낙폭"),
+        "{text}"
+    );
 
     let listed = run(&[]);
     let listed = String::from_utf8_lossy(&listed.stdout);

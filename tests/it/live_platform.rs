@@ -162,6 +162,167 @@ async fn ml_models_are_read_from_the_platforms_mongodb() {
     );
 }
 
+/// `backtest_report` on the contract's shape: a completed backtest whose result has an equity
+/// curve (Dates and date strings, one unusable point), `performance.exposure` and a
+/// `report_url` on the backtest document; the buy-and-hold run on the same symbols (another
+/// order) and period is found, not a newer one on another period; a result without a curve and
+/// without a benchmark gives KPIs only, in Korean.
+#[tokio::test]
+async fn backtest_report_reads_the_curve_the_benchmark_and_the_report_url() {
+    use mongodb::bson::{DateTime as BsonDate, Document, doc, oid::ObjectId};
+    let w = world().await;
+    let db = &w.api.db;
+    let day = |s: &str| {
+        let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        BsonDate::from_millis(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis())
+    };
+    let now = BsonDate::from_millis(chrono::Utc::now().timestamp_millis());
+    let benchmark = ObjectId::new();
+    db.collection::<Document>("strategies")
+        .insert_one(doc! {"_id": benchmark, "name": "Buy and hold", "strategy_type": "BUY_AND_HOLD",
+        "parameters": {}, "user_id": "u_123", "is_active": true, "created_at": now, "updated_at": now})
+        .await
+        .unwrap();
+    let (report, bh, bh_other, no_curve) = (
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+        ObjectId::new(),
+    );
+    let backtest = |id: ObjectId,
+                    strategy: ObjectId,
+                    symbols: Vec<&str>,
+                    start: &str,
+                    end: &str| {
+        doc! {"_id": id, "name": "Auto: report", "description": "seeded", "strategy_id": strategy.to_hex(),
+        "user_id": "system", "status": "completed",
+        "config": {"name": "nightly", "start_date": day(start), "end_date": day(end), "symbols": symbols,
+                   "initial_cash": 100000.0, "commission_rate": 0.001, "tags": []},
+        "created_at": now, "updated_at": now, "started_at": now, "completed_at": now}
+    };
+    let mut with_link = backtest(
+        report,
+        w.ids.rsi,
+        vec!["AAPL", "MSFT"],
+        "2025-01-01",
+        "2025-03-31",
+    );
+    with_link.insert("report_url", "https://platform.example/reports/6740");
+    db.collection::<Document>("backtests")
+        .insert_many(vec![
+            with_link,
+            backtest(
+                bh,
+                benchmark,
+                vec!["MSFT", "AAPL"],
+                "2025-01-01",
+                "2025-03-31",
+            ),
+            backtest(
+                bh_other,
+                benchmark,
+                vec!["AAPL", "MSFT"],
+                "2025-01-01",
+                "2025-06-30",
+            ),
+            backtest(
+                no_curve,
+                w.ids.rsi,
+                vec!["TSLA"],
+                "2025-01-01",
+                "2025-03-31",
+            ),
+        ])
+        .await
+        .unwrap();
+    let mut perf = common::fake_platform::performance(0.182, 1.42);
+    perf.insert("exposure", 0.63);
+    let result = |id: ObjectId, strategy: ObjectId, perf: Document| {
+        doc! {"_id": ObjectId::new(), "backtest_id": id.to_hex(), "strategy_id": strategy.to_hex(),
+        "performance": perf, "created_at": now}
+    };
+    let mut curved = result(report, w.ids.rsi, perf);
+    curved.insert(
+        "equity_curve",
+        vec![
+            doc! {"date": day("2025-01-02"), "value": 100000.0},
+            doc! {"date": day("2025-01-31"), "value": 110000.0},
+            doc! {"date": "2025-02-28", "value": 99000.0},
+            doc! {"date": "someday", "value": 1.0},
+            doc! {"date": day("2025-03-14"), "value": 112000},
+            doc! {"date": day("2025-03-31"), "value": 121000.0},
+        ],
+    );
+    db.collection::<Document>("backtest_results")
+        .insert_many(vec![
+            curved,
+            result(bh, benchmark, common::fake_platform::performance(0.12, 0.9)),
+            result(
+                bh_other,
+                benchmark,
+                common::fake_platform::performance(0.3, 2.0),
+            ),
+            result(
+                no_curve,
+                w.ids.rsi,
+                common::fake_platform::performance(0.05, 0.4),
+            ),
+        ])
+        .await
+        .unwrap();
+    for (id, symbols) in [
+        (report, json!(["AAPL", "MSFT"])),
+        (no_curve, json!(["TSLA"])),
+    ] {
+        w.api.backtests.lock().unwrap().push(json!({
+            "id": id.to_hex(), "name": "Auto: report", "description": "seeded", "status": "completed",
+            "config": {"name": "nightly", "strategy_id": w.ids.rsi.to_hex(),
+                       "start_date": "2025-01-01T00:00:00Z", "end_date": "2025-03-31T00:00:00Z",
+                       "symbols": symbols, "initial_cash": 100000.0, "commission_rate": 0.001},
+            "created_at": "2026-11-22T01:00:00Z", "updated_at": "2026-11-22T01:05:00Z"
+        }));
+    }
+
+    let out = ask(&w, &format!("report on backtest {}", report.to_hex())).await;
+    let data = only(&out, "backtest_report");
+    assert_eq!(data["source"], "live");
+    assert_eq!(data["strategy"], "RSI mean reversion");
+    let curve = &data["equity_curve"];
+    assert_eq!(curve["points"], 5, "{curve}");
+    assert_eq!(curve["best_month"]["month"], "2025-03");
+    assert_eq!(curve["worst_month"]["month"], "2025-02");
+    assert_eq!(curve["longest_drawdown"]["recovery_date"], "2025-03-14");
+    assert_eq!(data["exposure"], 0.63);
+    assert_eq!(data["report_url"], "https://platform.example/reports/6740");
+    assert_eq!(data["buy_and_hold"]["backtest_id"], bh.to_hex().as_str());
+    let delta = data["buy_and_hold"]["delta"]["total_return"]
+        .as_f64()
+        .unwrap();
+    assert!((delta - 0.062).abs() < 1e-9, "{delta}");
+    for line in [
+        "best month 2025-03 +22.2 %, worst month 2025-02 -10.0 %",
+        "longest drawdown: peak 2025-01-31, trough 2025-02-28 (-10.0 %), recovered 2025-03-14 (42 days)",
+        "exposure: 63.0 % of the period in a position",
+        "Against buy-and-hold on the same symbols and period:",
+        "Platform report: https://platform.example/reports/6740",
+    ] {
+        assert!(out.answer.contains(line), "{line}: {}", out.answer);
+    }
+    assert!(!out.answer.contains("sandbox"), "{}", out.answer);
+
+    let ko = ask(&w, &format!("{} 백테스트 리포트", no_curve.to_hex())).await;
+    let data = only(&ko, "backtest_report");
+    assert_eq!(data["equity_curve"], Value::Null);
+    assert_eq!(data["buy_and_hold"], Value::Null);
+    for line in [
+        "자산 곡선: 플랫폼에 이 백테스트의 자산 곡선이 없어",
+        "단순 보유 비교: 없음",
+        "노출도: 알 수 없음",
+    ] {
+        assert!(ko.answer.contains(line), "{line}: {}", ko.answer);
+    }
+}
+
 #[tokio::test]
 async fn every_tool_answers_from_the_real_systems() {
     let w = world().await;

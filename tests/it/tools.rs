@@ -12,9 +12,9 @@ use chatops::agent::outcome::TurnOutcome;
 use chatops::app::App;
 use chatops::console::{self, ConsoleIdentity};
 use chatops::platform::{
-    AlphaVantageHealth, Backtest, BacktestResult, CacheReport, CacheStats, DataQualityEvent,
-    MlModel, PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform,
-    Strategy, TriggerRequest, TriggerResponse,
+    AlphaVantageHealth, Backtest, BacktestArtifacts, BacktestResult, CacheReport, CacheStats,
+    DataQualityEvent, MlModel, PlatformError, PlatformErrorKind, PlatformKind, PlatformResult,
+    QuantPlatform, Strategy, TriggerRequest, TriggerResponse,
 };
 use chatops::store::AuditEvent;
 use chatops::tools::call::ToolOutcome;
@@ -459,6 +459,132 @@ async fn backtest_status_without_an_id_is_the_one_this_conversation_just_ran() {
     assert_eq!(data["backtest_id"], id.as_str(), "{}", status.answer);
 }
 
+/// Issue 18 item 7: "the report for the one I just ran" after triggering one reports on that
+/// backtest: KPIs, the engine's equity curve summarised, buy-and-hold on the same symbols and
+/// period, in English and Korean, deterministically.
+#[tokio::test]
+async fn backtest_report_on_the_one_just_ran_in_both_languages() {
+    let bot = bot().await;
+    let fresh = ask(&bot.app, "give me the report for the one I just ran").await;
+    assert!(fresh.tool_calls.is_empty(), "asks which: {}", fresh.answer);
+
+    let started = ask(
+        &bot.app,
+        "run the SMA crossover strategy on AAPL and MSFT for 2024",
+    )
+    .await;
+    let (_, _, data) = only_call(&started);
+    let id = data["backtest_id"].as_str().unwrap().to_string();
+    wait_for_status(&bot.app, &id).await;
+
+    let out = ask(&bot.app, "give me the report for the one I just ran").await;
+    let (tool, outcome, data) = only_call(&out);
+    assert_eq!(
+        (tool, outcome),
+        ("backtest_report", ToolOutcome::Ok),
+        "{}",
+        out.answer
+    );
+    assert_eq!(data["backtest_id"], id.as_str());
+    let curve = &data["equity_curve"];
+    assert!(curve["points"].as_u64().unwrap() > 200, "{curve}");
+    assert_eq!(curve["first_date"].as_str().unwrap().get(..4), Some("2024"));
+    assert!(
+        curve["best_month"]["ret"].as_f64().unwrap()
+            >= curve["worst_month"]["ret"].as_f64().unwrap()
+    );
+    assert!(
+        data["buy_and_hold"]["performance"]["total_return"].is_number(),
+        "{data}"
+    );
+    assert_eq!(data["trades"], data["performance"]["total_trades"]);
+    let exposure = data["exposure"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&exposure), "{exposure}");
+    for line in [
+        "Backtest report",
+        "best month 2024-",
+        "longest drawdown",
+        "of the period in a position",
+        "Against buy-and-hold on the same symbols and period:",
+        "sandbox",
+    ] {
+        assert!(out.answer.contains(line), "{line}: {}", out.answer);
+    }
+
+    let ko = ask(&bot.app, "방금 돌린 백테스트 결과 보고서").await;
+    let (tool, _, ko_data) = only_call(&ko);
+    assert_eq!(tool, "backtest_report", "{}", ko.answer);
+    assert_eq!(
+        ko_data["equity_curve"], data["equity_curve"],
+        "deterministic"
+    );
+    assert_eq!(ko_data["buy_and_hold"], data["buy_and_hold"]);
+    for line in ["백테스트 리포트", "최고의 달", "단순 보유"] {
+        assert!(ko.answer.contains(line), "{line}: {}", ko.answer);
+    }
+}
+
+/// Issue 18 item 7: what a report says for an unknown id, a failed backtest, a completed one
+/// without a result, and a buy-and-hold run (no benchmark to compare it with).
+#[tokio::test]
+async fn backtest_report_says_why_there_is_no_report_or_no_comparison() {
+    let bot = bot().await;
+    let unknown = ask(&bot.app, "report on backtest 0123456789abcdef01234567").await;
+    assert_eq!(unknown.tool_calls[0].outcome, ToolOutcome::Error);
+    assert!(
+        unknown
+            .answer
+            .contains("no backtest with id 0123456789abcdef01234567"),
+        "{}",
+        unknown.answer
+    );
+
+    let sandbox = bot.sandbox();
+    let since = Utc::now() - chrono::Duration::days(60);
+    let failed = sandbox.recent_failures(since, 1).await.unwrap();
+    let out = ask(&bot.app, &format!("백테스트 {} 리포트", failed[0].id)).await;
+    let (tool, outcome, data) = only_call(&out);
+    assert_eq!((tool, outcome), ("backtest_report", ToolOutcome::Ok));
+    assert_eq!(data["status"], "failed");
+    assert!(
+        out.answer.contains("리포트는 완료된 백테스트만") && out.answer.contains("오류: "),
+        "{}",
+        out.answer
+    );
+
+    let completed = sandbox.completed_backtests(since, 100).await.unwrap();
+    let mut without_result = None;
+    for b in &completed {
+        if sandbox.backtest_result(&b.id).await.unwrap().is_none() {
+            without_result = Some(b.id.clone());
+        }
+    }
+    let id = without_result.expect("the sandbox has a completed backtest without a result");
+    let out = ask(&bot.app, &format!("report on backtest {id}")).await;
+    assert!(out.answer.contains("no result for it"), "{}", out.answer);
+
+    let benchmark = sandbox
+        .strategies()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.strategy_type == "BUY_AND_HOLD")
+        .unwrap();
+    let own = completed
+        .iter()
+        .find(|b| b.strategy_id == benchmark.id)
+        .unwrap();
+    let out = ask(&bot.app, &format!("backtest report {}", own.id)).await;
+    let (_, _, data) = only_call(&out);
+    assert_eq!(data["buy_and_hold"], Value::Null, "{}", out.answer);
+    assert!(
+        out.answer
+            .contains("Buy-and-hold comparison: not available"),
+        "{}",
+        out.answer
+    );
+}
+
 /// Issue 18 item 2: a comparative question without a compare word is a
 /// comparison, and its answer ends in one verdict line; "more stable" judges
 /// volatility and drawdown.
@@ -741,6 +867,12 @@ impl QuantPlatform for DeadPlatform {
         dead()
     }
     async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
+        dead()
+    }
+    async fn backtest_artifacts(&self, _: &str) -> PlatformResult<BacktestArtifacts> {
+        dead()
+    }
+    async fn buy_and_hold_result(&self, _: &Backtest) -> PlatformResult<Option<BacktestResult>> {
         dead()
     }
     async fn probe(&self) -> Vec<(&'static str, Result<String, PlatformError>)> {

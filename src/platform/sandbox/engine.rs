@@ -43,7 +43,9 @@
 //!    `sortino_ratio` = mean(r) / sqrt(mean(min(r, 0)²)) × √252; `max_drawdown` =
 //!    min_t(E_t / max(initial_cash, E_0..E_t) − 1) ≤ 0; `calmar_ratio` = annualized / |max_dd|.
 //!    A ratio whose denominator is below 1e-12 (zero up to rounding) is 0; annualized return and
-//!    calmar are capped at `f64::MAX` so every KPI stays finite.
+//!    calmar are capped at `f64::MAX` so every KPI stays finite. Beside the KPIs (the platform
+//!    reports it as `performance.exposure` in some versions): `exposure` = closes at which a
+//!    sleeve holds shares after that close's signal / (closes × sleeves), in [0, 1].
 //! 6. Errors: no symbols → `NoSymbols`; cash ≤ 0 or non-finite → `InvalidCash`; commission rate
 //!    non-finite or outside [0, 1) → `InvalidCommission`; series of different dates, or dates not
 //!    strictly increasing → `MisalignedSeries`; a close ≤ 0 or non-finite → `InvalidPrice`; fewer
@@ -415,6 +417,8 @@ pub struct BacktestOutcome {
     pub performance: Performance,
     /// Portfolio value at each close.
     pub equity_curve: Vec<(NaiveDate, f64)>,
+    /// Share of (close, sleeve) pairs holding a position, in [0, 1] (rule 5).
+    pub exposure: f64,
 }
 
 /// Why a backtest could not run (rule 6 of the module doc).
@@ -477,13 +481,14 @@ impl fmt::Display for BacktestError {
 
 impl std::error::Error for BacktestError {}
 
-/// (equity at each close, round trips, winning round trips) of one sleeve.
-type Sleeve = (Vec<f64>, u32, u32);
+/// (equity at each close, round trips, winning round trips, closes in a position) of one sleeve.
+type Sleeve = (Vec<f64>, u32, u32, usize);
 
 /// Trades one sleeve (rules 1–4 of the module doc).
 fn run_sleeve(signals: &[Option<bool>], closes: &[f64], cash0: f64, rate: f64) -> Sleeve {
     let (mut cash, mut shares, mut entry_cash) = (cash0, 0.0_f64, 0.0_f64);
     let (mut trades, mut wins, mut long) = (0u32, 0u32, false);
+    let mut days_long = 0usize;
     let mut equity = Vec::with_capacity(closes.len());
     for (signal, &close) in signals.iter().zip(closes) {
         match *signal {
@@ -498,12 +503,13 @@ fn run_sleeve(signals: &[Option<bool>], closes: &[f64], cash0: f64, rate: f64) -
             _ => {}
         }
         equity.push(cash + shares * close);
+        days_long += usize::from(long);
     }
     if long {
         trades += 1;
         wins += u32::from(shares * closes[closes.len() - 1] * (1.0 - rate) > entry_cash);
     }
-    (equity, trades, wins)
+    (equity, trades, wins, days_long)
 }
 
 fn ratio(num: f64, den: f64) -> f64 {
@@ -577,15 +583,16 @@ pub fn run_backtest(req: &BacktestRequest<'_>) -> Result<BacktestOutcome, Backte
     }
     let sleeve_cash = req.initial_cash / req.prices.len() as f64;
     let mut total = vec![0.0; bars];
-    let (mut trades, mut wins) = (0u32, 0u32);
+    let (mut trades, mut wins, mut days_long) = (0u32, 0u32, 0usize);
     for (_, series) in req.prices {
         let closes: Vec<f64> = series.iter().map(|b| b.close).collect();
         let signals = req.strategy.signals(&closes);
-        let (equity, t, w) = run_sleeve(&signals, &closes, sleeve_cash, req.commission_rate);
+        let (equity, t, w, l) = run_sleeve(&signals, &closes, sleeve_cash, req.commission_rate);
         total.iter_mut().zip(equity).for_each(|(acc, e)| *acc += e);
-        (trades, wins) = (trades + t, wins + w);
+        (trades, wins, days_long) = (trades + t, wins + w, days_long + l);
     }
     Ok(BacktestOutcome {
+        exposure: days_long as f64 / (bars * req.prices.len()) as f64,
         performance: performance(req.initial_cash, &total, trades, wins),
         equity_curve: first.iter().map(|b| b.date).zip(total).collect(),
     })
@@ -660,6 +667,8 @@ mod tests {
     #[test]
     fn buy_and_hold_kpis_match_hand_computation() {
         let out = run(&Strategy::BuyAndHold, &BH_SERIES, 0.0);
+        // Bought on the first bar, held to the end: in a position at every close.
+        assert_eq!(out.exposure, 1.0);
         let p = &out.performance;
         close(p.total_return, 0.21);
         close(p.max_drawdown, -0.1);

@@ -5,7 +5,8 @@
 //! cache statistics, data-quality events, ML models) and really runs backtests with
 //! [`engine`] on deterministic synthetic prices: a triggered backtest moves
 //! pending → running → completed (or failed) in the background over a few
-//! seconds. Every answer built on it says it is the sandbox.
+//! seconds, keeping each completed run's equity curve (and running buy-and-hold on demand as
+//! a report's benchmark). Every answer built on it says it is the sandbox.
 
 pub mod engine;
 mod models;
@@ -20,10 +21,10 @@ use serde_json::Value;
 
 use super::alpha_vantage::AlphaVantageClient;
 use super::{
-    AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestConfig, BacktestResult,
-    BacktestStatus, CacheReport, CacheStats, DataQualityEvent, MlModel, PlatformError,
-    PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform, Strategy, TriggerRequest,
-    TriggerResponse,
+    AlphaVantageHealth, AlphaVantageStatus, Backtest, BacktestArtifacts, BacktestConfig,
+    BacktestResult, BacktestStatus, CacheReport, CacheStats, DataQualityEvent, EquityPoint,
+    MlModel, PlatformError, PlatformErrorKind, PlatformKind, PlatformResult, QuantPlatform,
+    Strategy, TriggerRequest, TriggerResponse,
 };
 
 /// Tickers the sandbox has "market data" for; others fail like the real
@@ -168,6 +169,8 @@ struct State {
     strategies: Vec<Strategy>,
     backtests: Vec<Backtest>,
     results: HashMap<String, BacktestResult>,
+    /// Equity curves and exposures of the completed runs, by backtest id.
+    curves: HashMap<String, (Vec<EquityPoint>, f64)>,
     caches: Vec<CacheStats>,
     events: Vec<DataQualityEvent>,
     models: Vec<MlModel>,
@@ -275,8 +278,9 @@ impl SandboxPlatform {
                     backtest.updated_at = finished;
                     backtest.completed_at = Some(finished);
                     match run(&strategy, &backtest.config) {
-                        Ok(performance) => {
+                        Ok((performance, curve, exposure)) => {
                             backtest.status = BacktestStatus::Completed;
+                            state.curves.insert(id.clone(), (curve, exposure));
                             state.results.insert(
                                 id.clone(),
                                 BacktestResult {
@@ -401,8 +405,10 @@ impl SandboxPlatform {
         tokio::time::sleep(self.step).await;
         let outcome = run(&strategy, &config);
         let now = Utc::now();
-        if let Ok(performance) = &outcome {
-            self.lock().results.insert(
+        if let Ok((performance, curve, exposure)) = &outcome {
+            let mut state = self.lock();
+            state.curves.insert(id.clone(), (curve.clone(), *exposure));
+            state.results.insert(
                 id.clone(),
                 BacktestResult {
                     backtest_id: id.clone(),
@@ -426,8 +432,12 @@ impl SandboxPlatform {
     }
 }
 
-/// Run one backtest with the engine; the error is the platform's message.
-fn run(strategy: &Strategy, config: &BacktestConfig) -> Result<super::Performance, String> {
+/// Run one backtest with the engine: its KPIs, equity curve and exposure; the error is the
+/// platform's message.
+fn run(
+    strategy: &Strategy,
+    config: &BacktestConfig,
+) -> Result<(super::Performance, Vec<EquityPoint>, f64), String> {
     let parsed = engine::Strategy::from_platform(&strategy.strategy_type, &strategy.parameters)
         .map_err(|e| match e {
             engine::StrategyError::UnknownType(t) => format!("Unsupported strategy type: {t}"),
@@ -452,7 +462,14 @@ fn run(strategy: &Strategy, config: &BacktestConfig) -> Result<super::Performanc
         commission_rate: config.commission_rate,
     };
     engine::run_backtest(&request)
-        .map(|outcome| outcome.performance)
+        .map(|outcome| {
+            let curve = outcome
+                .equity_curve
+                .into_iter()
+                .map(|(date, value)| EquityPoint { date, value })
+                .collect();
+            (outcome.performance, curve, outcome.exposure)
+        })
         .map_err(|e| format!("Backtest error: {e}"))
 }
 
@@ -549,6 +566,68 @@ impl QuantPlatform for SandboxPlatform {
 
     async fn ml_models(&self) -> PlatformResult<Vec<MlModel>> {
         Ok(self.lock().models.clone())
+    }
+
+    async fn backtest_artifacts(&self, backtest_id: &str) -> PlatformResult<BacktestArtifacts> {
+        let run = self.lock().curves.get(backtest_id).cloned();
+        Ok(BacktestArtifacts {
+            exposure: run.as_ref().map(|(_, exposure)| *exposure),
+            equity_curve: run.map(|(curve, _)| curve),
+            report_url: None,
+        })
+    }
+
+    /// A stored buy-and-hold run on the same symbols and period when there is one; else the
+    /// sandbox runs buy-and-hold on them with the engine (its market data covers the whole
+    /// universe), under an id derived from `backtest`'s. `None` for a backtest that is itself
+    /// buy-and-hold, or when the engine cannot run it.
+    async fn buy_and_hold_result(
+        &self,
+        backtest: &Backtest,
+    ) -> PlatformResult<Option<BacktestResult>> {
+        let (stored, benchmark, own_is_benchmark) = {
+            let state = self.lock();
+            let is_benchmark = |strategy_id: &str| {
+                state.strategies.iter().any(|s| {
+                    s.id == strategy_id && s.strategy_type.eq_ignore_ascii_case(super::BUY_AND_HOLD)
+                })
+            };
+            let stored = state
+                .backtests
+                .iter()
+                .filter(|b| {
+                    b.id != backtest.id
+                        && b.status == BacktestStatus::Completed
+                        && is_benchmark(&b.strategy_id)
+                        && super::same_universe(&b.config, &backtest.config)
+                })
+                .max_by_key(|b| b.created_at)
+                .and_then(|b| state.results.get(&b.id).cloned());
+            let benchmark = state
+                .strategies
+                .iter()
+                .find(|s| s.strategy_type.eq_ignore_ascii_case(super::BUY_AND_HOLD))
+                .cloned();
+            (stored, benchmark, is_benchmark(&backtest.strategy_id))
+        };
+        if stored.is_some() || own_is_benchmark {
+            return Ok(stored);
+        }
+        let Some(benchmark) = benchmark else {
+            return Ok(None);
+        };
+        let id = match (backtest.id.get(..8), backtest.id.get(10..)) {
+            (Some(head), Some(tail)) => format!("{head}b4{tail}"),
+            _ => return Ok(None),
+        };
+        Ok(run(&benchmark, &backtest.config)
+            .ok()
+            .map(|(performance, _, _)| BacktestResult {
+                backtest_id: id,
+                strategy_id: benchmark.id.clone(),
+                performance,
+                created_at: backtest.completed_at.unwrap_or(backtest.updated_at),
+            }))
     }
 
     async fn trigger_backtest(&self, request: &TriggerRequest) -> PlatformResult<TriggerResponse> {
@@ -747,7 +826,11 @@ mod tests {
                 .config,
         )
         .unwrap();
-        assert_eq!(result.performance, again);
+        assert_eq!(result.performance, again.0);
+        // Its equity curve is kept for the report, one point per close.
+        let artifacts = p.backtest_artifacts(&response.backtest_id).await.unwrap();
+        assert_eq!(artifacts.equity_curve, Some(again.1));
+        assert_eq!(artifacts.exposure, Some(again.2));
 
         // A bad symbol fails in the background, like the platform.
         let bad = TriggerRequest {
