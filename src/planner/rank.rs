@@ -199,16 +199,23 @@ mod tests {
         );
     }
 
-    /// Eval cases the planner gets wrong stay reachable (issue 18 item 12).
+    /// Questions that sound like runs but are reads rank the read first
+    /// (issue 18 items 11 and 12).
     #[test]
     fn the_planners_last_resort_is_unsure_and_two_strategies_suggest_a_comparison() {
-        for m in [
-            "백테스트들 왜 자꾸 죽냐",
-            "stack up SMA crossover 20/50 against Buy and hold SPY",
+        for (m, read) in [
+            ("백테스트들 왜 자꾸 죽냐", "recent_failures"),
+            (
+                "stack up SMA crossover 20/50 against Buy and hold SPY",
+                "compare_strategies",
+            ),
         ] {
             let ranking = rank(m, today());
-            assert_eq!(ranking.confidence, Confidence::Unsure, "{m:?}: {ranking:?}");
+            assert_eq!(ranking.likely.first(), Some(&read), "{m:?}: {ranking:?}");
         }
+        // The last resort (a strategy and tickers, no run verb) is not sure of a run.
+        let ranking = rank("RSI AAPL 2024", today());
+        assert_eq!(ranking.confidence, Confidence::Unsure, "{ranking:?}");
         let m = "don't run anything, just tell me whether RSI's last backtest beat momentum's";
         assert!(
             likely(m).contains(&"compare_strategies"),
