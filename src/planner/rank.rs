@@ -47,6 +47,7 @@ pub const MAX_LIKELY: usize = 3;
 /// one, a test's) has no words here, so the agent always offers it.
 pub const RANKED_TOOLS: &[&str] = &[
     SearchRunbooks::NAME,
+    BacktestReport::NAME,
     BacktestStatusTool::NAME,
     DataQualitySummary::NAME,
     UsageReport::NAME,
@@ -102,7 +103,10 @@ pub fn rank(message: &str, today: NaiveDate) -> Ranking {
     let signals: [(bool, &'static str); 11] = [
         (RUNBOOK_RE.is_match(m), SearchRunbooks::NAME),
         (
-            REPORT_RE.is_match(m) && (HEX_ID_RE.is_match(m) || BACKTEST_NOUN_RE.is_match(m)),
+            REPORT_RE.is_match(m)
+                && (HEX_ID_RE.is_match(m)
+                    || BACKTEST_NOUN_RE.is_match(m)
+                    || JUST_RAN_RE.is_match(m)),
             BacktestReport::NAME,
         ),
         (
