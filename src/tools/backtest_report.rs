@@ -74,7 +74,8 @@ fn ratio_change(a: f64, b: f64) -> Option<f64> {
     if !(a.is_finite() && b.is_finite() && b > 0.0) {
         return None;
     }
-    Some(a / b - 1.0).filter(|r| r.is_finite())
+    // Finite as a percentage too: it is shown as one.
+    Some(a / b - 1.0).filter(|r| (r * 100.0).is_finite())
 }
 
 /// Monthly returns of a date-sorted curve of finite values.
