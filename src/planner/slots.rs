@@ -133,7 +133,8 @@ pub(super) fn quoted_spans(m: &str) -> Vec<(usize, usize, String)> {
                 .as_str()
                 .trim()
                 .to_string();
-            Some((whole.start(), whole.end(), name))
+            // A quote of nothing but spaces names nothing.
+            (!name.is_empty()).then_some((whole.start(), whole.end(), name))
         })
         .collect()
 }
