@@ -159,8 +159,7 @@ impl ChatModel for OfflinePlanner {
             let mut tools: Vec<&str> = results.iter().map(|(t, _)| *t).collect();
             tools.dedup();
             if let [tool] = tools.as_slice() {
-                let today = Utc::now().date_naive();
-                for u in unapplied::unapplied(&question, tool, today) {
+                for u in unapplied::unapplied(&question, tool) {
                     parts.push(match u {
                         Unapplied::Symbols(s) => i18n::not_applied_symbols(req.language, tool, &s),
                         Unapplied::Window => i18n::not_applied_window(req.language, tool),

@@ -10,7 +10,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::keywords::*;
-use super::slots::{HEX_ID_RE, NAMED_STRATEGY_RE, is_stop_word, ordered_unique, quoted_spans};
+use super::slots::{
+    HEX_ID_RE, NAMED_STRATEGY_RE, is_stop_word, ordered_unique_spans, quoted_spans,
+};
 
 /// Words that continue a strategy name after its keyword (lower case).
 #[rustfmt::skip]
@@ -154,21 +156,7 @@ pub fn strategy_spans(m: &str, compare: bool) -> Vec<(usize, usize, String)> {
     if compare {
         found.extend(listed_names(m, &found));
     }
-    let names = ordered_unique(found.clone());
-    // Spans of the names kept, in order (ordered_unique drops overlaps).
-    let mut spans: Vec<(usize, usize, String)> = Vec::new();
-    let mut sorted = found;
-    sorted.sort_by_key(|f| (f.0, std::cmp::Reverse(f.1)));
-    let mut end = 0;
-    for (s, e, name) in sorted {
-        if s >= end {
-            end = e;
-            if names.contains(&name) && !spans.iter().any(|(_, _, n)| *n == name) {
-                spans.push((s, e, name));
-            }
-        }
-    }
-    spans
+    ordered_unique_spans(found)
 }
 
 /// Strategies a message names, in mention order, outside a comparison.

@@ -106,14 +106,24 @@ pub(super) fn number(x: f64) -> Value {
 
 /// Keeps names in order of first mention; a match overlapping an earlier (or longer) one is
 /// dropped, so "SMA crossover" is one strategy and keywords inside quotes are ignored.
-pub(super) fn ordered_unique(mut found: Vec<(usize, usize, String)>) -> Vec<String> {
+pub(super) fn ordered_unique(found: Vec<(usize, usize, String)>) -> Vec<String> {
+    ordered_unique_spans(found)
+        .into_iter()
+        .map(|(_, _, name)| name)
+        .collect()
+}
+
+/// [`ordered_unique`], keeping each name's span.
+pub(super) fn ordered_unique_spans(
+    mut found: Vec<(usize, usize, String)>,
+) -> Vec<(usize, usize, String)> {
     found.sort_by_key(|f| (f.0, Reverse(f.1)));
-    let (mut out, mut end) = (Vec::<String>::new(), 0);
+    let (mut out, mut end) = (Vec::<(usize, usize, String)>::new(), 0);
     for (s, e, name) in found {
         if s >= end {
             end = e;
-            if !out.contains(&name) {
-                out.push(name);
+            if !out.iter().any(|(_, _, n)| *n == name) {
+                out.push((s, e, name));
             }
         }
     }

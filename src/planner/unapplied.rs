@@ -4,8 +4,6 @@
 //! tool with none ("cache hit rate last week"), and the strategies or
 //! symbols past the one a filter takes ("failures of RSI and momentum").
 
-use chrono::NaiveDate;
-
 use super::names::strategies;
 use super::slots::{since_hours, symbols};
 use crate::tools::TypedTool;
@@ -32,7 +30,7 @@ pub enum Unapplied {
 }
 
 /// What `message` asked of `tool` that the tool cannot apply.
-pub fn unapplied(message: &str, tool: &str, _today: NaiveDate) -> Vec<Unapplied> {
+pub fn unapplied(message: &str, tool: &str) -> Vec<Unapplied> {
     let mut out = Vec::new();
     let tickers = symbols(message);
     let no_symbols = [
@@ -74,37 +72,28 @@ mod tests {
     use crate::text::nasty;
     use proptest::prelude::*;
 
-    fn today() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
-    }
-
     #[test]
     fn what_a_tool_cannot_apply_is_named() {
         assert_eq!(
-            unapplied(
-                "alpha vantage status for AAPL",
-                "alpha_vantage_health",
-                today()
-            ),
+            unapplied("alpha vantage status for AAPL", "alpha_vantage_health"),
             [Unapplied::Symbols(vec!["AAPL".into()])]
         );
         assert_eq!(
-            unapplied("cache hit rate last week", "cache_status", today()),
+            unapplied("cache hit rate last week", "cache_status"),
             [Unapplied::Window]
         );
         assert_eq!(
             unapplied(
                 "failures of RSI and momentum on AAPL and MSFT",
-                "recent_failures",
-                today()
+                "recent_failures"
             ),
             [
                 Unapplied::ExtraStrategies(vec!["Momentum".into()]),
                 Unapplied::ExtraSymbols(vec!["MSFT".into()])
             ]
         );
-        assert!(unapplied("failures on AAPL this week", "recent_failures", today()).is_empty());
-        assert!(unapplied("duckdb hit rate?", "cache_status", today()).is_empty());
+        assert!(unapplied("failures on AAPL this week", "recent_failures").is_empty());
+        assert!(unapplied("duckdb hit rate?", "cache_status").is_empty());
     }
 
     proptest! {
@@ -116,7 +105,7 @@ mod tests {
             "cache_status", "alpha_vantage_health", "recent_failures", "trigger_backtest",
             "compare_strategies", "model_metrics", "backtest_status", "search_runbooks",
         ])) {
-            for u in unapplied(&m, tool, today()) {
+            for u in unapplied(&m, tool) {
                 match u {
                     Unapplied::Symbols(v) | Unapplied::ExtraStrategies(v) | Unapplied::ExtraSymbols(v) => {
                         prop_assert!(!v.is_empty());
