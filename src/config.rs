@@ -39,6 +39,9 @@ pub enum ConfigError {
 }
 
 /// An [`ConfigError::Invalid`] for `key`; feature modules use it for their own checks.
+/// The longest period any setting may name: ten years, in seconds.
+const MAX_PERIOD_SECS: u64 = 10 * 365 * 86_400;
+
 pub fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
@@ -763,6 +766,51 @@ impl Settings {
                 return Err(invalid(key, "expected a number greater than 0"));
             }
         }
+        // Every period must be one a clock can add: a huge one would
+        // overflow the time it is added to (and is a typo anyway).
+        let periods = [
+            (
+                "agent.llm_call_timeout_secs",
+                self.agent.llm_call_timeout_secs,
+                1,
+            ),
+            ("agent.turn_timeout_secs", self.agent.turn_timeout_secs, 1),
+            ("agent.tool_timeout_secs", self.agent.tool_timeout_secs, 1),
+            (
+                "agent.session_ttl_hours",
+                self.agent.session_ttl_hours,
+                3600,
+            ),
+            ("approvals.ttl_secs", self.approvals.ttl_secs, 1),
+            ("platform.timeout_secs", self.platform.timeout_secs, 1),
+            ("jobs.lease_secs", self.jobs.lease_secs, 1),
+            ("jobs.watch_poll_secs", self.jobs.watch_poll_secs, 1),
+            ("jobs.stuck_after_mins", self.jobs.stuck_after_mins, 60),
+            ("jobs.watch_for_hours", self.jobs.watch_for_hours, 3600),
+            (
+                "jobs.keep_finished_days",
+                self.jobs.keep_finished_days,
+                86_400,
+            ),
+        ];
+        let late = self
+            .digests
+            .iter()
+            .map(|d| ("digests.late_after_mins", d.late_after_mins, 60));
+        for (key, value, unit_secs) in periods.into_iter().chain(late) {
+            if value
+                .checked_mul(unit_secs)
+                .is_none_or(|s| s > MAX_PERIOD_SECS)
+            {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "expected at most {} (ten years), got {value}",
+                        MAX_PERIOD_SECS / unit_secs
+                    ),
+                ));
+            }
+        }
         self.limits
             .check()
             .map_err(|(key, message)| invalid(key, message))?;
@@ -886,6 +934,30 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let err = Settings::load(None, &env_of(&[("CHATOPS_HTTP_ADDR", "localhost")])).unwrap_err();
         assert!(err.to_string().contains("http.addr"), "{err}");
+    }
+
+    #[test]
+    fn a_period_no_clock_can_add_is_refused_by_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chatops.toml");
+        for (section, key) in [
+            ("jobs", "watch_for_hours"),
+            ("jobs", "keep_finished_days"),
+            ("agent", "session_ttl_hours"),
+            ("approvals", "ttl_secs"),
+        ] {
+            std::fs::write(&path, format!("[{section}]\n{key} = {}\n", i64::MAX)).unwrap();
+            let err = Settings::load(Some(&path), &env_of(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("{section}.{key}")), "{err}");
+            assert!(err.contains("ten years"), "{err}");
+        }
+        // Ten years is still a period.
+        std::fs::write(&path, "[jobs]\nwatch_for_hours = 87600\n").unwrap();
+        let s = Settings::load(Some(&path), &env_of(&[])).unwrap();
+        let watch = chrono::Duration::hours(s.jobs.watch_for_hours as i64);
+        assert!(chrono::Utc::now().checked_add_signed(watch).is_some());
     }
 
     #[test]

@@ -11,15 +11,21 @@ use crate::platform::{Backtest, BacktestResult, BacktestStatus, PlatformKind};
 
 /// "97.3 %", or the unknown marker.
 pub fn pct(value: Option<f64>, lang: Language) -> String {
-    match value {
-        Some(v) => format!("{:.1} %", v * 100.0),
+    match value.map(|v| v * 100.0).filter(|p| p.is_finite()) {
+        Some(p) => format!("{p:.1} %"),
         None => unknown(lang).to_string(),
     }
 }
 
-/// A signed percentage: "+18.2 %".
+/// A signed percentage: "+18.2 %"; a value too large to be one (the
+/// platform's data is not trusted) is a dash, never "inf %".
 pub fn signed_pct(value: f64) -> String {
-    format!("{:+.1} %", value * 100.0)
+    let p = value * 100.0;
+    if p.is_finite() {
+        format!("{p:+.1} %")
+    } else {
+        "—".to_string()
+    }
 }
 
 pub fn unknown(lang: Language) -> &'static str {
@@ -205,6 +211,10 @@ mod tests {
         assert_eq!(pct(Some(0.9731), Language::En), "97.3 %");
         assert_eq!(pct(None, Language::Ko), "알 수 없음");
         assert_eq!(signed_pct(-0.153), "-15.3 %");
+        assert_eq!(pct(Some(f64::MAX), Language::En), "unknown");
+        assert_eq!(pct(Some(f64::NAN), Language::En), "unknown");
+        assert_eq!(signed_pct(f64::MAX), "—");
+        assert_eq!(signed_pct(f64::INFINITY), "—");
         assert_eq!(bytes(734_003_200), "700.0 MiB");
         assert_eq!(bytes(512), "512 B");
         let now = Utc::now();

@@ -21,8 +21,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::backoff;
 use super::outbox::{SendError, Sinks};
+use super::retry_wait;
 use crate::domain::ChannelId;
 use crate::egress::Outgoing;
 use crate::i18n;
@@ -135,7 +135,7 @@ impl Expirer {
     }
 
     fn retry(&self, job: &Job, reason: String, after: Option<Duration>) -> JobRelease {
-        let wait = backoff(job.attempts).max(after.unwrap_or_default());
+        let wait = retry_wait(job.attempts, after);
         tracing::warn!(job = %job.id, attempt = job.attempts, retry_in_ms = wait.as_millis() as u64,
             error = %reason, "expired approval's message not updated yet");
         JobRelease::Retry {

@@ -38,6 +38,16 @@ pub fn backoff(attempts: u32) -> Duration {
 
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// How long a delivery waits before its next try: the backoff, or longer
+/// when the chat service asked for it (`Retry-After`) — but never more than
+/// [`MAX_RETRY_AFTER`], since the header is the server's word, not ours (a
+/// huge one would overflow the retry's time and bury the message).
+pub fn retry_wait(attempts: u32, asked: Option<Duration>) -> Duration {
+    backoff(attempts).max(asked.unwrap_or_default().min(MAX_RETRY_AFTER))
+}
+
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// When a claimed job's run must end: 90 % into its lease (`lease_until`
 /// less a tenth of `lease`), so the worker settles it before anyone else may
 /// claim it. The worker stops the run there; a handler that waits on
@@ -67,5 +77,23 @@ mod tests {
         assert!(fourth >= Duration::from_secs(16) && fourth <= Duration::from_secs(20));
         let late = backoff(30);
         assert!(late >= MAX_BACKOFF && late <= MAX_BACKOFF.mul_f64(1.25));
+    }
+
+    #[test]
+    fn a_retry_after_is_honoured_up_to_an_hour() {
+        assert_eq!(
+            retry_wait(1, Some(Duration::from_secs(90))),
+            Duration::from_secs(90)
+        );
+        // Slack's header is a u64 of seconds: the largest is an hour here,
+        // and the retry's time is then computable.
+        let huge = retry_wait(1, Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(huge, MAX_RETRY_AFTER);
+        let now = chrono::Utc::now();
+        assert!(
+            now.checked_add_signed(chrono::Duration::from_std(huge).unwrap())
+                .is_some()
+        );
+        assert!(retry_wait(1, None) <= Duration::from_millis(2500));
     }
 }

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::backoff;
+use super::retry_wait;
 use crate::audit::Auditor;
 use crate::domain::{Caller, ChannelId, RequestId, Subject, Surface};
 use crate::egress::{Outgoing, Part};
@@ -204,7 +204,7 @@ impl Deliverer {
                 Err(SendError::Dead(reason)) => return self.dead(job, &message, reason).await,
                 Err(SendError::Retry { reason, after }) => {
                     // A Retry-After past the run's deadline is the retry's delay.
-                    let wait = backoff(job.attempts).max(after.unwrap_or_default());
+                    let wait = retry_wait(job.attempts, after);
                     tracing::warn!(job = %job.id, channel = %message.channel, attempt = job.attempts,
                         parts_sent = message.parts_sent, retry_in_ms = wait.as_millis() as u64,
                         error = %reason, "outbox message not delivered yet");
