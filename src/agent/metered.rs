@@ -263,8 +263,10 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::text::nasty::config())]
+
         #[test]
-        fn no_content_closes_or_opens_the_fence(
+        fn prop_no_content_closes_or_opens_the_fence(
             pieces in proptest::collection::vec(
                 prop_oneof![
                     any::<String>(),
