@@ -526,3 +526,99 @@ async fn platform_data_leaves_without_pings_and_redacted_in_every_kind_of_discor
     }
     assert_digest_summary_was_metered(&bot).await;
 }
+
+/// A question past the 2,980 characters that once broke `/ops`'s
+/// acknowledgement, and an approval with the largest arguments the trigger
+/// takes (a 200-character strategy made of `<!channel>`, ten symbols; longer
+/// ones are refused before any approval is stored): the acknowledgement
+/// (cut, with a note of how much was left out), the answer and the approval
+/// request stay within each platform's limits, and the data in them stays
+/// inert.
+#[tokio::test]
+async fn an_overlong_question_and_huge_approval_arguments_stay_within_each_platforms_limits() {
+    let largest_name = "<!channel>".repeat(20);
+    let symbols = [
+        "AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "GOOGL", "META", "BRK.B", "SPY", "QQQ",
+    ];
+    let trigger = json!({"strategy": largest_name, "symbols": symbols,
+        "start_date": "2024-01-01", "end_date": "2024-06-30"})
+    .to_string();
+    let llm = FakeLlm::start(vec![
+        Scripted::tool_calls(&[("c1", "trigger_backtest", &trigger)]),
+        Scripted::answer("It waits for a human's approval."),
+        Scripted::tool_calls(&[("c2", "trigger_backtest", &trigger)]),
+        Scripted::answer("It waits for a human's approval."),
+    ])
+    .await;
+    let mut settings = common::settings_with_llm(Some(&llm));
+    settings.approvals.ttl_secs = 600;
+    let bindings = &mut settings.rbac.bindings;
+    bindings.insert(format!("slack:{TEAM}/{OPERATOR}"), Role::Operator);
+    bindings.insert(
+        format!("discord-role:{}", fake_discord::OPERATOR_ROLE),
+        Role::Operator,
+    );
+    let (gateway_url, _identify, _dispatch) = fake_gateway().await;
+    let bot = TestApp::builder(settings)
+        .slack(&FakeSlack::start().await)
+        .discord(&FakeDiscord::start().await)
+        .discord_gateway(gateway_url)
+        .serve()
+        .build()
+        .await;
+    // 2,996 characters: past the 2,980 that once broke the acknowledgement.
+    let question = format!("run evil on AAPL {}", "<!here> ".repeat(372));
+    assert!(question.chars().count() > 2_980);
+
+    // Slack: the acknowledgement echoes the question, cut.
+    let ack = bot.slack_client().command(OPERATOR, &question, "1").await;
+    assert_eq!(ack.status(), 200);
+    let ack: Value = ack.json().await.unwrap();
+    assert_slack_safe(&ack);
+    let echoed = slack_texts(&ack).join("\n");
+    assert!(echoed.contains("&lt;!here&gt;"), "{echoed}");
+    assert!(
+        echoed.contains("…(+"),
+        "a note of what was left out: {echoed}"
+    );
+    let posts = bot.slack().wait_calls("chat.postMessage", 1, WAIT).await;
+    let (request, _) = fake_slack::approval_request(&posts);
+    assert!(
+        request.to_string().contains("&lt;!channel&gt;"),
+        "{request}"
+    );
+    let answer = &bot.slack().wait_calls("respond/1", 1, WAIT).await[0];
+    for body in posts.iter().chain([&ack, answer]) {
+        assert_slack_safe(body);
+    }
+
+    // Discord: the deferred acknowledgement carries nothing.
+    let (discord, client) = (bot.discord(), bot.discord_client());
+    let (op, role) = (fake_discord::OPERATOR, fake_discord::OPERATOR_ROLE);
+    let ack = client
+        .interact(&fake_discord::command("81", op, &[role], &question))
+        .await;
+    assert_eq!(ack.status(), 200);
+    let ack: Value = ack.json().await.unwrap();
+    assert_eq!(ack["type"], 5, "deferred: {ack}");
+    let request = discord
+        .wait_calls(
+            "POST",
+            &format!("/webhooks/{}/token-81", fake_discord::APP_ID),
+            1,
+        )
+        .await;
+    assert!(
+        request[0].body["components"][0]["components"][0]["custom_id"].is_string(),
+        "the buttons: {:?}",
+        request[0].body
+    );
+    discord
+        .wait_calls("PATCH", "/token-81/messages/@original", 1)
+        .await;
+    for call in discord.all_calls() {
+        if call.body.get("content").is_some() {
+            assert_discord_safe(&call.body);
+        }
+    }
+}
