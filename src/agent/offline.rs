@@ -80,7 +80,15 @@ impl OfflinePlanner {
         }) {
             let text = text.as_str();
             last = match &pending {
-                Some((tool, partial)) => intent::continue_plan(tool, partial, text, today),
+                // A question whole on its own (one tool with all it needs, or
+                // several) is a new question, not the answer to the pending one.
+                Some((tool, partial)) => match several::plan_several(text, today) {
+                    Some(calls) => Plan::Several(calls),
+                    None => match intent::plan(text, today) {
+                        call @ Plan::Call { .. } => call,
+                        _ => intent::continue_plan(tool, partial, text, today),
+                    },
+                },
                 None => match several::plan_several(text, today) {
                     Some(calls) => Plan::Several(calls),
                     None => match intent::plan(text, today) {
@@ -232,6 +240,63 @@ mod tests {
             matches!(&later, Plan::Call { tool, .. } if *tool == "cache_status"),
             "{later:?}"
         );
+    }
+
+    fn tools_of(plan: &Plan) -> Vec<&'static str> {
+        match plan {
+            Plan::Call { tool, .. } | Plan::FollowUp { tool, .. } => vec![*tool],
+            Plan::Several(calls) => calls.iter().map(|(tool, _)| *tool).collect(),
+            Plan::Help => vec![],
+        }
+    }
+
+    /// Issue 18: a question after an unanswered "which one?" is answered on
+    /// its own — its period kept, and both halves of a two-part question.
+    #[test]
+    fn a_new_question_after_a_pending_follow_up_is_not_merged_into_it() {
+        let plan = OfflinePlanner::plan_for(&session(&[
+            "compare strategies",
+            "which did better last month, RSI or bollinger?",
+        ]));
+        let Plan::Call { tool, args } = &plan else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(*tool, "compare_strategies");
+        assert!(args.get("within_days").is_some(), "last month kept: {args}");
+        assert_eq!(
+            args["strategies"].as_array().map(Vec::len),
+            Some(2),
+            "{args}"
+        );
+
+        for (pending, question, both) in [
+            (
+                "run a backtest",
+                "is alpha vantage up? and what failed last night?",
+                ["alpha_vantage_health", "recent_failures"],
+            ),
+            (
+                "compare strategies",
+                "cache hit rate and is AV ok?",
+                ["cache_status", "alpha_vantage_health"],
+            ),
+        ] {
+            let plan = OfflinePlanner::plan_for(&session(&[pending, question]));
+            let tools = tools_of(&plan);
+            for tool in both {
+                assert!(tools.contains(&tool), "{question}: {plan:?}");
+            }
+        }
+        // An answer to the pending question still completes it.
+        let plan = OfflinePlanner::plan_for(&session(&[
+            "compare strategies",
+            "RSI and bollinger, last month",
+        ]));
+        let Plan::Call { tool, args } = &plan else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(*tool, "compare_strategies");
+        assert!(args.get("within_days").is_some(), "{args}");
     }
 
     proptest! {

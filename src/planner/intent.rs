@@ -129,8 +129,11 @@ pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: 
             if !list.is_empty() {
                 args.insert("strategies".into(), json!(list));
             }
-            if let Some(focus) = new.get("focus") {
-                args.insert("focus".into(), focus.clone());
+            // The period and focus given in the answer count too.
+            for (k, v) in new {
+                if k != "strategies" {
+                    args.insert(k, v);
+                }
             }
         }
         BacktestStatusTool::NAME | BacktestReport::NAME => args.extend(new),

@@ -72,7 +72,8 @@ pub const REPORT_KEYWORDS: &[&str] = &[
 /// "The one I just ran" → the conversation's last backtest.
 #[rustfmt::skip]
 pub const JUST_RAN_KEYWORDS: &[&str] = &[
-    "just ran", "i ran", "we ran", "just triggered", "just started", "last one", "방금", "아까",
+    "just ran", "i ran", "we ran", "just triggered", "just started", "just asked", "last one",
+    "that one", "same one", "방금", "아까",
 ];
 /// Market-data API health → `alpha_vantage_health`.
 #[rustfmt::skip]

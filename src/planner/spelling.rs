@@ -74,6 +74,42 @@ static HANGUL_WORDS: LazyLock<Vec<Vec<char>>> = LazyLock::new(|| {
     words
 });
 
+/// Hangul keywords of 2 or 3 syllables ("실패", "캐시"), spaces removed:
+/// too short for a syllable's slip, but not for a vowel's.
+static SHORT_HANGUL_WORDS: LazyLock<Vec<Vec<char>>> = LazyLock::new(|| {
+    let mut words: Vec<Vec<char>> = tables()
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            k.chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<Vec<char>>()
+        })
+        .filter(|k| (2..4).contains(&k.len()) && k.iter().all(|c| is_hangul(*c)))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+});
+
+/// Two syllables alike but for ㅐ/ㅔ/ㅒ/ㅖ, the vowels Korean typists
+/// most often swap ("실퍠" for "실패", "케시" for "캐시").
+fn vowel_slip(a: char, b: char) -> bool {
+    const SLIPPED: [u32; 4] = [1, 3, 5, 7]; // ㅐ ㅒ ㅔ ㅖ
+    let (Some(a), Some(b)) = (
+        (a as u32).checked_sub(0xAC00),
+        (b as u32).checked_sub(0xAC00),
+    ) else {
+        return false;
+    };
+    let (vowel_a, vowel_b) = (a % 588 / 28, b % 588 / 28);
+    a != b
+        && a / 588 == b / 588
+        && a % 28 == b % 28
+        && SLIPPED.contains(&vowel_a)
+        && SLIPPED.contains(&vowel_b)
+}
+
 /// Particles that end a Hangul word ("백테스트랑", "캐시도").
 const PARTICLES: &[char] = &[
     '랑', '이', '가', '은', '는', '을', '를', '도', '만', '로', '와', '과', '의', '에', '고',
@@ -151,11 +187,35 @@ fn hangul_fixed(text: &str) -> String {
         while i + n <= chars.len() {
             let window = &chars[i..i + n];
             let differs = window.iter().zip(kw).filter(|(a, b)| a != b).count();
-            let known = HANGUL_WORDS.iter().any(|k| k.as_slice() == window);
             // "테스트랑" is "테스트" and a particle, not a typo of "테스트해".
             let particle_end =
                 window.last() != kw.last() && window.last().is_some_and(|c| PARTICLES.contains(c));
-            if differs == 1 && !known && !particle_end && window.iter().all(|c| is_hangul(*c)) {
+            if differs == 1
+                && !particle_end
+                && window.iter().all(|c| is_hangul(*c))
+                && !HANGUL_WORDS.iter().any(|k| k.as_slice() == window)
+            {
+                chars.splice(i..i + n, kw.iter().copied());
+                i += n;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    for kw in SHORT_HANGUL_WORDS.iter() {
+        let n = kw.len();
+        let mut i = 0;
+        while i + n <= chars.len() {
+            let window = &chars[i..i + n];
+            let slips = window.iter().zip(kw).filter(|(a, b)| a != b).count() == 1
+                && window
+                    .iter()
+                    .zip(kw)
+                    .all(|(a, b)| a == b || vowel_slip(*a, *b));
+            if slips
+                && !SHORT_HANGUL_WORDS.iter().any(|k| k.as_slice() == window)
+                && !HANGUL_WORDS.iter().any(|k| k.starts_with(window))
+            {
                 chars.splice(i..i + n, kw.iter().copied());
                 i += n;
             } else {
@@ -185,6 +245,8 @@ mod tests {
             "a keyword already"
         );
         assert_eq!(corrected("Backtsts that failed"), "backtests that failed");
+        assert_eq!(corrected("백테스트 실퍠 목록"), "백테스트 실패 목록");
+        assert_eq!(corrected("케시 상태"), "캐시 상태");
     }
 
     #[test]
