@@ -299,6 +299,22 @@ mod tests {
         assert!(args.get("within_days").is_some(), "{args}");
     }
 
+    /// "not the duckdb one" on its own refines the cache question just
+    /// answered to the other cache.
+    #[test]
+    fn a_negated_cache_alone_means_the_other_one() {
+        for (question, other) in [("not the duckdb one", "mongodb"), ("몽고 말고", "duckdb")] {
+            let plan = OfflinePlanner::plan_for(&session(&["cache status", question]));
+            let Plan::Call { tool, args } = &plan else {
+                panic!("{question}: {plan:?}")
+            };
+            assert_eq!(
+                (*tool, &args["cache"]),
+                ("cache_status", &serde_json::json!(other))
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(nasty::config())]
 

@@ -49,10 +49,10 @@ pub enum Plan {
 
 /// Plans one message: [`detect_intent`] picks the tool, the tool's extractors fill its arguments,
 /// and a missing required argument turns the call into a [`Plan::FollowUp`].
-pub fn plan(message: &str, today: NaiveDate) -> Plan {
-    let message = &without_negated(message);
+pub fn plan(original: &str, today: NaiveDate) -> Plan {
+    let message = &without_negated(original);
     match detect_intent(message, today) {
-        Some(tool) => finish(tool, tool_args(tool, message, today)),
+        Some(tool) => finish(tool, tool_args(tool, original, today)),
         None => Plan::Help,
     }
 }
@@ -77,13 +77,18 @@ pub fn plan_with(tool: &'static str, args: Value) -> Plan {
 /// "Clearly new" means [`detect_intent`] finds a different tool. Answers are read more leniently
 /// than fresh messages: lower-case tickers ("aapl, msft") when only symbols are missing, and any
 /// short name ("my_strat_v2") when only a strategy is missing.
-pub fn continue_plan(tool: &'static str, partial: &Value, message: &str, today: NaiveDate) -> Plan {
-    let message = &without_negated(message);
+pub fn continue_plan(
+    tool: &'static str,
+    partial: &Value,
+    original: &str,
+    today: NaiveDate,
+) -> Plan {
+    let message = &without_negated(original);
     if detect_intent(message, today).is_some_and(|t| t != tool) {
-        return plan(message, today);
+        return plan(original, today);
     }
     let mut args = partial.as_object().cloned().unwrap_or_default();
-    let new = tool_args(tool, message, today);
+    let new = tool_args(tool, original, today);
     match tool {
         TriggerBacktest::NAME => {
             let had_strategy = args.contains_key("strategy");
@@ -155,7 +160,7 @@ pub fn refine(
 ) -> Option<Plan> {
     let original = message;
     let message = &without_negated(message);
-    let new = tool_args(tool, message, today);
+    let new = tool_args(tool, original, today);
     if tool == BacktestStatusTool::NAME && new.is_empty() && STATUS_RE.is_match(message) {
         // "and now? done yet?", "지금은 끝났어?": the same backtest again.
         return Some(finish(
@@ -271,14 +276,24 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
 }
 
 /// Runs the extractors of `tool`; keys that found nothing are left out.
-fn tool_args(tool: &str, m: &str, today: NaiveDate) -> Map<String, Value> {
+/// The arguments `original` gives `tool`, read from what it does not negate.
+fn tool_args(tool: &str, original: &str, today: NaiveDate) -> Map<String, Value> {
+    let m = &without_negated(original);
     let mut a = Map::new();
     match tool {
         CacheStatus::NAME => {
-            // Both or neither named → no `cache` key (all caches).
+            // Both or neither named → no `cache` key (all caches); one of the
+            // two negated alone ("not the duckdb one") → the other.
+            let negated = |r: &Regex| !r.is_match(m) && r.is_match(original);
             match (DUCKDB_RE.is_match(m), MONGODB_RE.is_match(m)) {
                 (true, false) => a.insert("cache".into(), json!("duckdb")),
                 (false, true) => a.insert("cache".into(), json!("mongodb")),
+                (false, false) if negated(&DUCKDB_RE) && !negated(&MONGODB_RE) => {
+                    a.insert("cache".into(), json!("mongodb"))
+                }
+                (false, false) if negated(&MONGODB_RE) && !negated(&DUCKDB_RE) => {
+                    a.insert("cache".into(), json!("duckdb"))
+                }
                 _ => None,
             };
         }

@@ -198,7 +198,8 @@ pub const SEVERITY_WORDS: &[(&str, &[&str])] = &[
     ("critical", &["critical", "crit", "치명", "심각한", "심각 이벤트"]),
     ("high", &[
         "high severity", "high or worse", "high or above", "high and above", "at least high",
-        "high+", "severe", "serious", "높은 심각도", "심각도 높은", "high 이상", "심각도 high",
+        "high+", "severe", "serious", "severity high", "severity: high", "sev high", "only high",
+        "high only", "높은 심각도", "심각도 높은", "high 이상", "심각도 high",
         "심각도 높",
     ]),
 ];
@@ -217,6 +218,8 @@ pub const TICKER_STOP_WORDS: &[&str] = &[
     "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "SEPT", "OCT", "NOV", "DEC", "MARCH", "APRIL",
     "JUNE", "JULY", "TODAY", "WEEK", "MONTH", "DAY", "DAYS", "NIGHT", "NITE", "GO", "BP", "BPS",
     "FEE", "FEES", "ZERO", "ACK", "ACKED", "PAST", "HOUR", "HOURS", "NOT", "BUT", "TOO", "MAX", "MIN", "TOP",
+    // Severities ("severity HIGH"); LOW stays a ticker (Lowe's).
+    "HIGH", "SEV", "MED", "NONE", "NIL", "FREE",
 ];
 /// Named time windows → `since_hours` (first match wins). "last night"/"어젯밤"/"overnight" and
 /// "today" mean the past 24 h; "yesterday" 48 h (covers all of yesterday); "this week" 168 h;

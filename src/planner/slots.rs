@@ -425,7 +425,7 @@ static COMMISSION_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// No commission at all: "zero commission", "no fees", "commission-free", "수수료 없이".
 static NO_COMMISSION_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?-u:\b)(?:zero|no)\s+(?:commissions?|fees?)(?-u:\b)|(?-u:\b)(?:commission|fee)[\s\-]*free(?-u:\b)|수수료\s*(?:없이|없는|없음|0\s*(?:%|으로|로)?(?:\s|$))|무수수료",
+        r"(?i)(?-u:\b)(?:zero|no)\s+(?:commissions?|fees?)(?-u:\b)|(?-u:\b)(?:commissions?|fees?)[\s\-]*(?:free|zero|none|nil)(?-u:\b)|(?-u:\b)(?:commissions?|fees?)\s*(?:of|at|=|:)\s*(?:zero|none|nil)(?-u:\b)|수수료\s*(?:없이|없는|없음|0\s*(?:%|으로|로)?(?:\s|$))|무수수료",
     )
 });
 

@@ -4,8 +4,8 @@
 //! tool with none ("cache hit rate last week"), and the strategies or
 //! symbols past the one a filter takes ("failures of RSI and momentum").
 
-use super::names::strategies;
-use super::slots::{since_hours, symbols};
+use super::names::{strategies, strategy_spans};
+use super::slots::{blank, since_hours, symbols};
 use crate::tools::TypedTool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
 use crate::tools::backtest_report::BacktestReport;
@@ -33,6 +33,9 @@ pub enum Unapplied {
 pub fn unapplied(message: &str, tool: &str) -> Vec<Unapplied> {
     let mut out = Vec::new();
     let tickers = symbols(message);
+    // A ticker inside a strategy's name ("Buy and hold SPY") was applied: as the name.
+    let named = strategy_spans(message, tool == CompareStrategies::NAME);
+    let loose_tickers = symbols(&blank(message, named.iter().map(|(a, b, _)| (*a, *b))));
     let no_symbols = [
         CacheStatus::NAME,
         AlphaVantageHealthTool::NAME,
@@ -41,8 +44,8 @@ pub fn unapplied(message: &str, tool: &str) -> Vec<Unapplied> {
         BacktestStatusTool::NAME,
         BacktestReport::NAME,
     ];
-    if no_symbols.contains(&tool) && !tickers.is_empty() {
-        out.push(Unapplied::Symbols(tickers.clone()));
+    if no_symbols.contains(&tool) && !loose_tickers.is_empty() {
+        out.push(Unapplied::Symbols(loose_tickers));
     }
     let no_window = [
         CacheStatus::NAME,
@@ -94,6 +97,18 @@ mod tests {
         );
         assert!(unapplied("failures on AAPL this week", "recent_failures").is_empty());
         assert!(unapplied("duckdb hit rate?", "cache_status").is_empty());
+        assert!(
+            unapplied(
+                "stack up SMA crossover 20/50 against Buy and hold SPY",
+                "compare_strategies"
+            )
+            .is_empty(),
+            "SPY is part of a strategy's name"
+        );
+        assert_eq!(
+            unapplied("compare RSI and momentum on AAPL", "compare_strategies"),
+            [Unapplied::Symbols(vec!["AAPL".into()])]
+        );
     }
 
     proptest! {
