@@ -172,6 +172,14 @@ impl fmt::Display for ChannelId {
     }
 }
 
+/// Words that only an English sentence has (see [`Language::detect`]).
+const ENGLISH_GRAMMAR_WORDS: &[&str] = &[
+    "the", "a", "an", "for", "and", "or", "with", "on", "of", "in", "to", "from", "me", "my",
+    "show", "what", "which", "why", "how", "is", "are", "was", "were", "did", "does", "do", "run",
+    "give", "tell", "please", "only", "last", "this", "any", "about", "can", "you", "i", "it",
+    "its", "it's", "what's", "there", "than", "better", "did",
+];
+
 /// The language of a message and of its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -183,13 +191,35 @@ pub enum Language {
 
 impl Language {
     /// Korean when the text has any Hangul syllable or jamo, English otherwise.
-    /// Ops people mix in English terms ("DuckDB 캐시 적중률"), so one Hangul
-    /// character is enough.
+    /// Ops people mix in English terms ("DuckDB 캐시 적중률", "cache status
+    /// 알려줘"), so one Hangul word is enough — unless the sentence is an
+    /// English one that names something in Korean ("data quality for 애플
+    /// and 삼성전자"): two or more English grammar words, and more English
+    /// words than Hangul ones.
     pub fn detect(text: &str) -> Self {
-        let hangul = text
-            .chars()
-            .any(|c| matches!(c as u32, 0xAC00..=0xD7A3 | 0x1100..=0x11FF | 0x3130..=0x318F));
-        if hangul { Language::Ko } else { Language::En }
+        let is_hangul =
+            |c: char| matches!(c as u32, 0xAC00..=0xD7A3 | 0x1100..=0x11FF | 0x3130..=0x318F);
+        if !text.chars().any(is_hangul) {
+            return Language::En;
+        }
+        let (mut hangul_words, mut english_words, mut grammar_words) = (0usize, 0usize, 0usize);
+        for word in text.split(|c: char| !(c.is_alphanumeric() || c == '\'')) {
+            if word.chars().any(is_hangul) {
+                hangul_words += 1;
+            } else if word.chars().any(|c| c.is_ascii_lowercase())
+                && word.chars().all(|c| c.is_ascii_alphabetic() || c == '\'')
+            {
+                english_words += 1;
+                if ENGLISH_GRAMMAR_WORDS.contains(&word.to_ascii_lowercase().as_str()) {
+                    grammar_words += 1;
+                }
+            }
+        }
+        if grammar_words >= 2 && english_words > hangul_words {
+            Language::En
+        } else {
+            Language::Ko
+        }
     }
 
     /// The language to answer `text` in: the one the person asks for ("reply
@@ -384,6 +414,17 @@ mod tests {
             Language::En
         );
         assert_eq!(Language::detect("ㅇㅋ"), Language::Ko);
+        assert_eq!(Language::detect("cache status 알려줘"), Language::Ko);
+        assert_eq!(Language::detect("RSI로 애플 백테스트 돌려줘"), Language::Ko);
+        assert_eq!(Language::detect("data quality 이슈 있어?"), Language::Ko);
+        assert_eq!(
+            Language::detect("show me data quality problems for 애플 and 삼성전자, critical only"),
+            Language::En
+        );
+        assert_eq!(
+            Language::detect("run bolinger on 삼성전자 with 1억 원"),
+            Language::En
+        );
         assert_eq!(Language::detect(""), Language::En);
     }
 

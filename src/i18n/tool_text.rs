@@ -740,13 +740,29 @@ pub const KPI_TOTAL_RETURN: Phrase = Phrase::new("total return", "총수익");
 pub const KPI_DRAWDOWN: Phrase = Phrase::new("drawdown", "최대낙폭");
 pub const KPI_VOLATILITY: Phrase = Phrase::new("volatility", "변동성");
 
-/// "RSI did better on Sharpe 1.42 vs 0.87 and drawdown −9.0 % vs −15.0 %."
-pub fn verdict(lang: Language, winner: &str, wins: &[String]) -> String {
-    pick(
+/// "RSI did better on Sharpe 1.42 vs 0.87 and drawdown −9.0 % vs −15.0 %;
+/// Bollinger on total return +18.0 % vs +10.0 %." — `others` are the KPIs
+/// another strategy won: (that strategy, the KPI's name, what it won).
+pub fn verdict(
+    lang: Language,
+    winner: &str,
+    wins: &[String],
+    others: &[(&str, &str, String)],
+) -> String {
+    let mut line = pick(
         lang,
-        format!("Verdict: {winner} did better on {}.", wins.join(" and ")),
-        format!("결론: {winner}이(가) 더 나았습니다 ({}).", wins.join(", ")),
-    )
+        format!("Verdict: {winner} did better on {}", wins.join(" and ")),
+        format!("결론: {winner}이(가) 더 나았습니다 ({})", wins.join(", ")),
+    );
+    for (other, kpi, won) in others {
+        line.push_str(&pick(
+            lang,
+            format!("; {other} on {won}"),
+            format!("; {kpi}에서는 {other}이(가) 앞섰습니다 ({won})"),
+        ));
+    }
+    line.push('.');
+    line
 }
 
 /// Said when no strategy wins on any judged KPI (all equal).

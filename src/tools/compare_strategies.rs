@@ -91,9 +91,11 @@ impl Kpi {
         }
     }
 
-    fn shown(self, v: f64) -> String {
+    fn shown(self, v: f64, lang: crate::domain::Language) -> String {
         match self {
             Kpi::Sharpe => format!("{v:.2}"),
+            // A spread, never below zero: no sign.
+            Kpi::Volatility => presentation::pct(Some(v), lang),
             _ => presentation::signed_pct(v),
         }
     }
@@ -150,19 +152,25 @@ fn verdict(
     let Some(winner) = winner else {
         return (winners, tool_text::NO_WINNER.get(lang).to_string());
     };
-    let said: Vec<String> = bests
-        .iter()
-        .filter(|(_, (w, _))| *w == winner)
-        .map(|(k, (w, r))| {
-            format!(
-                "{} {} vs {}",
-                k.name(lang),
-                k.shown(k.value(kpis[*w])),
-                k.shown(k.value(kpis[*r]))
-            )
-        })
+    let said = |(k, (w, r)): &(Kpi, (usize, usize))| {
+        format!(
+            "{} {} vs {}",
+            k.name(lang),
+            k.shown(k.value(kpis[*w]), lang),
+            k.shown(k.value(kpis[*r]), lang)
+        )
+    };
+    let (won, lost): (Vec<_>, Vec<_>) = bests.iter().partition(|(_, (w, _))| *w == winner);
+    let won: Vec<String> = won.into_iter().map(said).collect();
+    // The KPIs another strategy won, each with its winner: nothing judged is left unsaid.
+    let others: Vec<(&str, &str, String)> = lost
+        .into_iter()
+        .map(|best| (names[best.1.0], best.0.name(lang), said(best)))
         .collect();
-    (winners, tool_text::verdict(lang, names[winner], &said))
+    (
+        winners,
+        tool_text::verdict(lang, names[winner], &won, &others),
+    )
 }
 
 pub struct CompareStrategies {
@@ -361,7 +369,8 @@ mod tests {
         );
         assert_eq!(
             line,
-            "Verdict: RSI did better on Sharpe 1.42 vs 0.87 and drawdown -9.0 % vs -15.0 %."
+            "Verdict: RSI did better on Sharpe 1.42 vs 0.87 and drawdown -9.0 % vs -15.0 %; \
+             Bollinger on total return +18.0 % vs +10.0 %."
         );
         assert!(winners.contains(&(Kpi::TotalReturn, 1)), "{winners:?}");
         let (_, ko) = verdict(
@@ -372,6 +381,10 @@ mod tests {
         );
         assert!(
             ko.starts_with("결론: RSI이(가) 더 나았습니다 (샤프 1.42 vs 0.87"),
+            "{ko}"
+        );
+        assert!(
+            ko.ends_with("; 총수익에서는 Bollinger이(가) 앞섰습니다 (총수익 +18.0 % vs +10.0 %)."),
             "{ko}"
         );
     }
@@ -390,7 +403,8 @@ mod tests {
         );
         assert_eq!(
             line,
-            "Verdict: Bollinger did better on total return +18.0 % vs +10.0 %."
+            "Verdict: Bollinger did better on total return +18.0 % vs +10.0 %; \
+             RSI on Sharpe 1.42 vs 0.87."
         );
         let (_, line) = verdict(
             &["RSI", "Bollinger"],
@@ -399,7 +413,7 @@ mod tests {
             Language::En,
         );
         assert!(
-            line.starts_with("Verdict: RSI did better on volatility +12.0 % vs +20.0 %"),
+            line.starts_with("Verdict: RSI did better on volatility 12.0 % vs 20.0 %"),
             "{line}"
         );
         let same = perf(1.0, 0.1, -0.1, 0.1);
