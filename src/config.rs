@@ -16,9 +16,12 @@ use serde::{Deserialize, Serialize};
 use crate::domain::Role;
 use crate::secret::Secret;
 
+mod jobs;
 mod limits;
+mod periods;
 mod store;
 mod surfaces;
+pub use jobs::{DEFAULT_DIGEST_TIMEZONE, DigestSection, DigestSettings, JobSettings};
 pub use limits::LimitSettings;
 pub use store::StoreSettings;
 pub use surfaces::{ApprovalSettings, DiscordSettings, HttpSettings, SlackSettings};
@@ -39,9 +42,6 @@ pub enum ConfigError {
 }
 
 /// An [`ConfigError::Invalid`] for `key`; feature modules use it for their own checks.
-/// The longest period any setting may name: ten years, in seconds.
-const MAX_PERIOD_SECS: u64 = 10 * 365 * 86_400;
-
 pub fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
@@ -309,116 +309,6 @@ impl Default for ModelSettings {
             catalog: Vec::new(),
         }
     }
-}
-
-/// `[jobs]`: durable background work — backtest watches, the outbox,
-/// digests — run by every `chatops serve` (and `chatops chat` for its own).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct JobSettings {
-    /// Jobs one process runs at once.
-    pub concurrency: usize,
-    /// A claimed job is claimable by another worker after this (its worker died).
-    pub lease_secs: u64,
-    /// How often an idle worker looks for due jobs.
-    pub idle_poll_ms: u64,
-    /// How often a watched backtest is checked.
-    pub watch_poll_secs: u64,
-    /// A backtest pending or running longer than this is reported as stuck (once).
-    pub stuck_after_mins: u64,
-    /// A watch gives up (and says so) after this.
-    pub watch_for_hours: u64,
-    /// Attempts of any job (an outbox message, a watch, a digest, an
-    /// approval's expiry) before it is dead: a try that failed, panicked,
-    /// timed out or ran past its lease counts. (Formerly `delivery_attempts`.)
-    #[serde(alias = "delivery_attempts")]
-    pub max_attempts: u32,
-    /// Finished jobs are deleted after this.
-    pub keep_finished_days: u64,
-}
-
-impl Default for JobSettings {
-    fn default() -> Self {
-        Self {
-            concurrency: 4,
-            lease_secs: 120,
-            idle_poll_ms: 1000,
-            watch_poll_secs: 3,
-            stuck_after_mins: 120,
-            watch_for_hours: 72,
-            max_attempts: 8,
-            keep_finished_days: 7,
-        }
-    }
-}
-
-impl JobSettings {
-    pub fn lease(&self) -> chrono::Duration {
-        chrono::Duration::seconds(self.lease_secs as i64)
-    }
-}
-
-/// One part of a digest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DigestSection {
-    CacheStatus,
-    /// Failed backtests since the previous digest.
-    Failures,
-    AlphaVantage,
-    DataQuality,
-    /// Backtests completed since the previous digest.
-    BacktestsCompleted,
-}
-
-impl DigestSection {
-    pub const ALL: [DigestSection; 5] = [
-        DigestSection::CacheStatus,
-        DigestSection::Failures,
-        DigestSection::AlphaVantage,
-        DigestSection::DataQuality,
-        DigestSection::BacktestsCompleted,
-    ];
-}
-
-/// `[[digests]]`: an ops digest posted on a schedule.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DigestSettings {
-    /// Unique; `chatops digest --preview <name>`.
-    pub name: String,
-    /// 5-field crontab line (`0 9 * * 1-5`) or cron's 6-field form with seconds.
-    pub cron: String,
-    /// IANA time zone of the cron expression.
-    #[serde(default = "default_timezone")]
-    pub timezone: String,
-    /// Where to post: `slack:<channel id>`, `discord:<channel id>`.
-    pub channels: Vec<String>,
-    #[serde(default = "all_sections")]
-    pub sections: Vec<DigestSection>,
-    #[serde(default)]
-    pub language: crate::domain::Language,
-    /// Add one LLM-written summary line (the body never depends on the LLM).
-    #[serde(default)]
-    pub llm_summary: bool,
-    /// A digest posted more than this after its time is marked late.
-    #[serde(default = "default_late_after_mins")]
-    pub late_after_mins: u64,
-}
-
-/// The time zone of a digest that names none.
-pub const DEFAULT_DIGEST_TIMEZONE: &str = "Asia/Seoul";
-
-fn default_timezone() -> String {
-    DEFAULT_DIGEST_TIMEZONE.to_string()
-}
-
-fn all_sections() -> Vec<DigestSection> {
-    DigestSection::ALL.to_vec()
-}
-
-fn default_late_after_mins() -> u64 {
-    10
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -751,21 +641,6 @@ impl Settings {
         if self.store.mongodb_db.trim().is_empty() {
             return Err(invalid("store.mongodb_db", "expected a database name"));
         }
-        let jobs = [
-            ("jobs.concurrency", self.jobs.concurrency as u64),
-            ("jobs.lease_secs", self.jobs.lease_secs),
-            ("jobs.idle_poll_ms", self.jobs.idle_poll_ms),
-            ("jobs.watch_poll_secs", self.jobs.watch_poll_secs),
-            ("jobs.stuck_after_mins", self.jobs.stuck_after_mins),
-            ("jobs.watch_for_hours", self.jobs.watch_for_hours),
-            ("jobs.max_attempts", self.jobs.max_attempts as u64),
-            ("jobs.keep_finished_days", self.jobs.keep_finished_days),
-        ];
-        for (key, value) in jobs {
-            if value == 0 {
-                return Err(invalid(key, "expected a number greater than 0"));
-            }
-        }
         // Every period must be one a clock can add: a huge one would
         // overflow the time it is added to (and is a typo anyway).
         let periods = [
@@ -783,66 +658,17 @@ impl Settings {
             ),
             ("approvals.ttl_secs", self.approvals.ttl_secs, 1),
             ("platform.timeout_secs", self.platform.timeout_secs, 1),
-            ("jobs.lease_secs", self.jobs.lease_secs, 1),
-            ("jobs.watch_poll_secs", self.jobs.watch_poll_secs, 1),
-            ("jobs.stuck_after_mins", self.jobs.stuck_after_mins, 60),
-            ("jobs.watch_for_hours", self.jobs.watch_for_hours, 3600),
-            (
-                "jobs.keep_finished_days",
-                self.jobs.keep_finished_days,
-                86_400,
-            ),
         ];
-        let late = self
-            .digests
-            .iter()
-            .map(|d| ("digests.late_after_mins", d.late_after_mins, 60));
-        for (key, value, unit_secs) in periods.into_iter().chain(late) {
-            if value
-                .checked_mul(unit_secs)
-                .is_none_or(|s| s > MAX_PERIOD_SECS)
-            {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "expected at most {} (ten years), got {value}",
-                        MAX_PERIOD_SECS / unit_secs
-                    ),
-                ));
-            }
+        for (key, value, unit_secs) in periods {
+            periods::check(value, unit_secs).map_err(|message| invalid(key, message))?;
         }
+        self.jobs
+            .check()
+            .map_err(|(key, message)| invalid(key, message))?;
         self.limits
             .check()
             .map_err(|(key, message)| invalid(key, message))?;
-        let mut names = std::collections::HashSet::new();
-        for d in &self.digests {
-            let key = |field: &str| format!("digests[{}].{field}", d.name);
-            if d.name.trim().is_empty() || !names.insert(d.name.as_str()) {
-                return Err(invalid(
-                    "digests.name",
-                    format!("expected a unique, non-empty name, got {:?}", d.name),
-                ));
-            }
-            if d.channels.is_empty() {
-                return Err(invalid(
-                    &key("channels"),
-                    "expected at least one channel such as \"slack:C0123\" or \"discord:1234\"",
-                ));
-            }
-            for channel in &d.channels {
-                let parsed = crate::domain::ChannelId::parse(channel)
-                    .map_err(|e| invalid(&key("channels"), e))?;
-                if parsed.surface() == crate::domain::Surface::Console {
-                    return Err(invalid(
-                        &key("channels"),
-                        format!("{channel:?}: digests go to slack:… or discord:… channels"),
-                    ));
-                }
-            }
-            if d.sections.is_empty() {
-                return Err(invalid(&key("sections"), "expected at least one section"));
-            }
-        }
+        jobs::check_digests(&self.digests).map_err(|(key, message)| invalid(&key, message))?;
         Ok(())
     }
 

@@ -13,7 +13,8 @@
 //!
 //! Nothing but ids is stored: no interaction token, so where the only way
 //! to edit a message is an interaction's token (Discord's HTTP-only mode),
-//! the gate schedules nothing and the message shows its expiry when clicked.
+//! the gate schedules no job; it edits the request itself at [`run_at`],
+//! the token kept in memory while it is valid.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,7 +87,9 @@ impl ApprovalExpiries {
     }
 }
 
-fn run_at(expires_at: DateTime<Utc>) -> DateTime<Utc> {
+/// When an approval that expires at `expires_at` is expired and its
+/// message edited: just after, so no replica still takes a click for it.
+pub fn run_at(expires_at: DateTime<Utc>) -> DateTime<Utc> {
     expires_at + margin()
 }
 

@@ -379,8 +379,9 @@ async fn approvals_work_in_http_only_mode_on_the_interaction_webhooks() {
         .await
         .unwrap();
     assert!(watches.is_empty(), "{watches:?}");
-    // Nor is an edit of the request when it expires: only the command's
-    // interaction token could make it, and that is never stored.
+    // Nor is an expiry job: only the command's interaction token could edit
+    // the request, and that is never stored (this process keeps it in
+    // memory; see the next test).
     let expiries = bot
         .app
         .store
@@ -397,6 +398,81 @@ async fn approvals_work_in_http_only_mode_on_the_interaction_webhooks() {
             .iter()
             .all(|c| c.path.starts_with("/webhooks/") && !c.refused && !c.bot_token),
         "{calls:?}"
+    );
+}
+
+/// HTTP-only mode: an approval nobody decides says so when it expires — the
+/// request, posted on the command's webhook, is edited there (the token kept
+/// in memory only) to "Expired" without buttons, and a late click runs
+/// nothing.
+#[tokio::test]
+async fn an_approval_expires_in_http_only_mode_and_its_request_says_so() {
+    let mut settings = common::settings_with_llm(None);
+    settings
+        .rbac
+        .bindings
+        .insert(format!("discord-role:{OPERATOR_ROLE}"), Role::Operator);
+    settings.approvals.ttl_secs = 1;
+    let bot = TestApp::builder(settings)
+        .fast_sandbox()
+        .discord(&FakeDiscord::start().await)
+        .serve()
+        .build()
+        .await;
+    assert!(bot.settings.discord.token.is_none(), "HTTP-only mode");
+    bot.discord_client()
+        .interact(&command(
+            "51",
+            OPERATOR,
+            &[OPERATOR_ROLE],
+            "run the RSI strategy on AAPL for 2024",
+        ))
+        .await;
+    let webhook = format!("/webhooks/{APP_ID}/token-51");
+    let request = &bot.discord().wait_calls("POST", &webhook, 1).await[0];
+    let approve = request.body["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The fake answers a follow-up with a message of the call's id; edits of
+    // the request go to /messages/<that id>, not to @original.
+    let expired = bot
+        .discord()
+        .wait_for(|c| {
+            c.method == "PATCH"
+                && c.path.starts_with(&format!("{webhook}/messages/"))
+                && !c.path.ends_with("@original")
+        })
+        .await;
+    assert!(
+        expired.body["content"]
+            .as_str()
+            .unwrap()
+            .contains("Expired"),
+        "{}",
+        expired.body
+    );
+    assert_eq!(expired.body["components"], json!([]), "no buttons");
+    // A late click runs nothing.
+    bot.discord_client()
+        .interact(&click("52", OPERATOR, &[OPERATOR_ROLE], &approve))
+        .await;
+    bot.discord()
+        .wait_calls(
+            "PATCH",
+            &format!("/webhooks/{APP_ID}/token-52/messages/@original"),
+            1,
+        )
+        .await;
+    let runs = common::tool_outcomes(&bot.app)
+        .await
+        .iter()
+        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
+        .count();
+    assert_eq!(runs, 0);
+    assert!(
+        bot.discord().all_calls().iter().all(|c| !c.bot_token),
+        "no call took a bot token"
     );
 }
 

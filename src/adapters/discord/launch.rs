@@ -37,8 +37,8 @@ pub fn launch(settings: &DiscordSettings, wiring: &Wiring) -> anyhow::Result<Opt
     };
     let mut discord = DiscordAdapter::new(wiring.pipeline.clone(), Arc::new(rest()?));
     if settings.token.is_some() {
-        // Editing an expired request takes the bot token; HTTP-only mode
-        // would need the interaction's, which is never stored.
+        // Editing an expired request later takes the bot token; in HTTP-only
+        // mode the gate edits it on the command's webhook, from memory.
         discord = discord.with_approval_expiries(wiring.approval_expiries());
     }
     let discord = Arc::new(discord);

@@ -267,6 +267,7 @@ impl DiscordAdapter {
         let gate = DiscordGate {
             http: self.http.clone(),
             egress: self.pipeline.egress().clone(),
+            pipeline: self.pipeline.clone(),
             channel,
             interaction_token: None,
             expiries: self.expiries.clone(),
@@ -367,6 +368,7 @@ impl DiscordAdapter {
         let gate = DiscordGate {
             http: self.http.clone(),
             egress: self.pipeline.egress().clone(),
+            pipeline: self.pipeline.clone(),
             channel: channel.into(),
             interaction_token: Some(i.token.clone()),
             expiries: self.expiries.clone(),
@@ -652,11 +654,15 @@ impl ChatSurface for DiscordInteractionReply<'_> {
 ///
 /// With a bot token, a posted request's expiry is scheduled: its message
 /// says so when nobody decides in time (edited in its channel, which a
-/// follow-up that is not ephemeral allows). Without one, nothing is: only
-/// the interaction's token could edit it, and that is never stored.
+/// follow-up that is not ephemeral allows). Without one (HTTP-only mode),
+/// only the command's interaction token can edit it, and that is never
+/// stored: this process keeps it in memory while it is valid and edits the
+/// request at its expiry ([`expire_on_the_webhook`]).
 struct DiscordGate {
     http: Arc<Http>,
     egress: Arc<Egress>,
+    /// Whose registry marks an approval expired (HTTP-only mode).
+    pipeline: Arc<TurnPipeline>,
     channel: DiscordChannelId,
     /// The slash command's interaction token, when the turn came from one.
     interaction_token: Option<String>,
@@ -696,17 +702,93 @@ impl ApprovalGate for DiscordGate {
             tracing::error!(approval = %approval.id, "approval request could not be posted; it will expire");
             return GateDecision::Pending;
         };
-        if let (Some(expiries), Ok(channel)) = (
-            &self.expiries,
-            ChannelId::new(Surface::Discord, &self.channel.to_string()),
-        ) && let Err(e) = expiries
-            .schedule(approval, channel, &posted.id.to_string())
-            .await
-        {
-            tracing::error!(approval = %approval.id, error = %e,
-                "approval expiry not scheduled; the message shows it expired only when clicked");
+        match (&self.expiries, &self.interaction_token) {
+            (Some(expiries), _) => {
+                if let Ok(channel) = ChannelId::new(Surface::Discord, &self.channel.to_string())
+                    && let Err(e) = expiries
+                        .schedule(approval, channel, &posted.id.to_string())
+                        .await
+                {
+                    tracing::error!(approval = %approval.id, error = %e,
+                        "approval expiry not scheduled; the message shows it expired only when clicked");
+                }
+            }
+            (None, Some(token)) => {
+                tokio::spawn(expire_on_the_webhook(
+                    self.pipeline.clone(),
+                    self.http.clone(),
+                    self.egress.clone(),
+                    token.clone(),
+                    posted.id,
+                    approval.clone(),
+                ));
+            }
+            (None, None) => {}
         }
         GateDecision::Pending
+    }
+}
+
+/// How long after an interaction its token may still edit what it posted:
+/// a minute short of Discord's 15, for clocks and the turn's own time.
+const INTERACTION_TOKEN_SECS: i64 = 14 * 60;
+
+/// HTTP-only mode: at `approval`'s expiry (as the expiry job would, just
+/// after it), mark it expired through the registry (once, by the store's
+/// rule, audited) and edit the request posted on the command's webhook to
+/// say so, without buttons — while the interaction's token still may. An
+/// approval that outlives the token, or a restart before its time, leaves
+/// the message to show its expiry when clicked (nothing runs either way).
+async fn expire_on_the_webhook(
+    pipeline: Arc<TurnPipeline>,
+    http: Arc<Http>,
+    egress: Arc<Egress>,
+    token: String,
+    message: serenity::model::id::MessageId,
+    approval: Approval,
+) {
+    use crate::tools::approval::Expiry;
+    let token_ends = approval.created_at + chrono::Duration::seconds(INTERACTION_TOKEN_SECS);
+    let mut at = crate::jobs::approval_expiry::run_at(approval.expires_at);
+    let expired = loop {
+        if at > token_ends {
+            tracing::info!(approval = %approval.id,
+                "approval outlives the interaction token: its message shows its expiry when clicked");
+            return;
+        }
+        let wait = (at - crate::clock::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        match pipeline
+            .agent()
+            .registry()
+            .expire_approval(&approval.id)
+            .await
+        {
+            Ok(Expiry::Expired(approval)) => break approval,
+            // Another replica's clock set a later time.
+            Ok(Expiry::NotYet(expires_at)) => {
+                at = crate::jobs::approval_expiry::run_at(expires_at);
+            }
+            // Approved or cancelled in time: its click settled the message.
+            Ok(Expiry::Decided(_) | Expiry::NotFound) => return,
+            Err(e) => {
+                tracing::error!(approval = %approval.id, error = %e,
+                    "approval could not be expired; the message shows it when clicked");
+                return;
+            }
+        }
+    };
+    let line = Outgoing::text(i18n::approval_expired_unanswered(expired.language));
+    let settled = render::approval_decided(
+        &approval_parts(&egress, &expired),
+        &egress.one(Surface::Discord, &line, render::APPROVAL_LINE_CHARS),
+    );
+    if let Err(e) = http
+        .edit_followup_message(&token, message, settled.json(), vec![])
+        .await
+    {
+        tracing::error!(approval = %expired.id, error = %describe(&e),
+            "expired approval's message could not be updated; its buttons stay until clicked");
     }
 }
 

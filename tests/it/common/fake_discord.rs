@@ -221,6 +221,17 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// Wait (up to 10 s) for the first call that `matches`.
+    pub async fn wait_for(&self, matches: impl Fn(&Call) -> bool) -> Call {
+        for _ in 0..500 {
+            if let Some(call) = self.all_calls().into_iter().find(|c| matches(c)) {
+                return call;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no such call: {:?}", self.all_calls());
+    }
+
     /// Wait (up to 10 s) until there are `n` such calls.
     pub async fn wait_calls(&self, method: &str, path_part: &str, n: usize) -> Vec<Call> {
         for _ in 0..500 {
