@@ -814,3 +814,42 @@ fn a_module_in_no_layer_and_a_large_file_are_violations() {
         "{found:?}"
     );
 }
+
+/// Issue 17 item 18: the test scripts install their Python server into the
+/// project's own virtualenv (`.venv-test/`, git-ignored), never into the
+/// machine's Python: every `pip install` runs the venv's interpreter.
+#[test]
+fn python_test_dependencies_go_only_into_the_projects_virtualenv() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scripts: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    scripts.push(root.join(".ci/run"));
+    let mut installs = 0;
+    for path in &scripts {
+        let text = std::fs::read_to_string(path).unwrap();
+        for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+            if line.contains("pip install") || line.contains("pip3 install") {
+                installs += 1;
+                assert!(
+                    line.starts_with("\"$PY\" -m pip install"),
+                    "{}: installs with something but the venv's python: {line}",
+                    path.display()
+                );
+                assert!(
+                    text.contains("VENV=${NX_VENV:-$ROOT/.venv-test}")
+                        && text.contains("PY=$VENV/bin/python"),
+                    "{}: $PY is not the project's venv",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(
+        installs > 0,
+        "the scripts install the test server somewhere"
+    );
+    let ignored = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    assert!(ignored.lines().any(|l| l.trim() == ".venv-test/"));
+}

@@ -98,6 +98,11 @@ async fn an_overlong_message_is_refused_with_the_limit() {
         "{}",
         out.answer
     );
+    // Checked before audited: the refused text is recorded by its length
+    // and hash, never in full.
+    let records = serde_json::to_string(&common::audit_log(&app).await).unwrap();
+    assert!(!records.contains("why did it fail"), "{records}");
+    assert!(records.contains("160"), "its length: {records}");
 }
 
 #[tokio::test]
