@@ -21,12 +21,18 @@
 //!   result with a note.
 //! - **Capping**: a result reaches the model cut to `max_tool_output_chars`
 //!   (fencing happens on the way out, in `metered.rs`).
+//! - **Not applied**: with the LLM, a step's results for one tool carry a
+//!   note of what the question asked that the tool cannot apply (a symbol
+//!   for a tool without a symbol filter, a time window…), so the answer says
+//!   so instead of dropping it; the offline planner writes the same notes
+//!   into its own answer.
 
 use std::collections::HashMap;
 
 use super::model::{Message, ModelError, ModelReply, Usage};
 use crate::domain::Language;
 use crate::i18n;
+use crate::planner::{spelling, unapplied};
 use crate::tools::call::{ToolCallRequest, ToolCallResult};
 
 /// The bounds of a turn.
@@ -195,13 +201,26 @@ impl TurnMachine {
             .into_iter()
             .map(|r| (r.call_id.clone(), r))
             .collect();
-        for call in std::mem::take(&mut self.pending) {
+        let pending = std::mem::take(&mut self.pending);
+        // Notes only for a step of one tool: with several, each clause's
+        // words were meant for its own tool.
+        let single_tool = pending.iter().all(|c| c.name == pending[0].name);
+        for call in pending {
             let key = call_key(&call);
             let result = ran.remove(&call.call_id);
             match result {
                 Some(result) => {
                     self.seen.insert(key, result.model_content.clone());
-                    self.push_result(&call, result.model_content.clone(), result.display.clone());
+                    let mut content = cap(&result.model_content, self.bounds.max_tool_output_chars);
+                    // The LLM is told what the question asked that this call
+                    // could not apply, to say so (the planner says it itself).
+                    if !self.offline && single_tool {
+                        for note in self.unapplied_notes(&call.name) {
+                            content.push('\n');
+                            content.push_str(&note);
+                        }
+                    }
+                    self.push_result(&call, content, result.display.clone());
                     self.tool_calls.push(result);
                 }
                 None => {
@@ -212,6 +231,7 @@ impl TurnMachine {
                             .unwrap_or(earlier.into()),
                     })
                     .to_string();
+                    let content = cap(&content, self.bounds.max_tool_output_chars);
                     self.push_result(&call, content, String::new());
                 }
             }
@@ -233,11 +253,22 @@ impl TurnMachine {
         &self.model
     }
 
+    /// What the turn's question asked of `tool` that it cannot apply, told
+    /// to the model in English (it answers in the person's language).
+    fn unapplied_notes(&self, tool: &str) -> Vec<String> {
+        let question = self.messages.iter().rev().find_map(|m| match m {
+            Message::User(text) => Some(spelling::corrected(text)),
+            _ => None,
+        });
+        question.map_or_else(Vec::new, |q| unapplied::notes(&q, tool, Language::En))
+    }
+
+    /// A result for the model, already cut to `max_tool_output_chars`.
     fn push_result(&mut self, call: &ToolCallRequest, content: String, display: String) {
         self.messages.push(Message::Tool {
             call_id: call.call_id.clone(),
             name: call.name.clone(),
-            content: cap(&content, self.bounds.max_tool_output_chars),
+            content,
             display,
         });
     }
@@ -405,6 +436,34 @@ mod tests {
         assert_eq!(m.steps(), 2);
         assert_eq!(m.usage().total_tokens, 12);
         assert_eq!(m.tool_calls().len(), 1);
+    }
+
+    /// Issue 18 item 5 on the LLM path: what the question asked that the
+    /// call cannot apply reaches the model with the result, to be said.
+    #[test]
+    fn the_model_is_told_what_the_call_could_not_apply() {
+        let mut m = TurnMachine::new(
+            vec![Message::User("is alpha vantage ok for AAPL?".into())],
+            BOUNDS,
+            Language::En,
+            false,
+        );
+        m.start();
+        let c = call("1", "alpha_vantage_health", "{}");
+        m.model_answered(calls(std::slice::from_ref(&c)));
+        m.tools_ran(vec![result(&c, "{\"status\":\"healthy\"}")]);
+        let told = &tool_messages(&m)[0].1;
+        assert!(told.starts_with("{\"status\":\"healthy\"}\n"), "{told}");
+        assert!(
+            told.contains("no symbol filter, so AAPL was not applied"),
+            "{told}"
+        );
+        // What it did apply is not noted; nor in the offline planner's turn
+        // (it writes the note in its own answer).
+        let mut fine = machine(false);
+        fine.model_answered(calls(std::slice::from_ref(&c)));
+        fine.tools_ran(vec![result(&c, "{}")]);
+        assert_eq!(tool_messages(&fine)[0].1, "{}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::model::{ChatModel, Message, ModelError, ModelReply, ModelRequest, Usage};
 use crate::i18n;
 use crate::planner::intent::{self, Plan};
-use crate::planner::unapplied::{self, Unapplied};
+use crate::planner::unapplied;
 use crate::planner::{several, slots, spelling};
 use crate::tools::TypedTool;
 use crate::tools::backtest_report::BacktestReport;
@@ -167,18 +167,7 @@ impl ChatModel for OfflinePlanner {
             let mut tools: Vec<&str> = results.iter().map(|(t, _)| *t).collect();
             tools.dedup();
             if let [tool] = tools.as_slice() {
-                for u in unapplied::unapplied(&question, tool) {
-                    parts.push(match u {
-                        Unapplied::Symbols(s) => i18n::not_applied_symbols(req.language, tool, &s),
-                        Unapplied::Window => i18n::not_applied_window(req.language, tool),
-                        Unapplied::ExtraStrategies(s) => {
-                            i18n::not_applied_extra(req.language, tool, false, &s)
-                        }
-                        Unapplied::ExtraSymbols(s) => {
-                            i18n::not_applied_extra(req.language, tool, true, &s)
-                        }
-                    });
-                }
+                parts.extend(unapplied::notes(&question, tool, req.language));
             }
             return Ok(reply(parts.join("\n\n"), vec![]));
         }

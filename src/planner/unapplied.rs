@@ -6,6 +6,8 @@
 
 use super::names::{strategies, strategy_spans};
 use super::slots::{blank, since_hours, symbols};
+use crate::domain::Language;
+use crate::i18n;
 use crate::tools::TypedTool;
 use crate::tools::alpha_vantage_health::AlphaVantageHealthTool;
 use crate::tools::backtest_report::BacktestReport;
@@ -67,6 +69,22 @@ pub fn unapplied(message: &str, tool: &str) -> Vec<Unapplied> {
         out.push(Unapplied::ExtraSymbols(tickers[1..].to_vec()));
     }
     out
+}
+
+/// What `message` asked of `tool` that it cannot apply, as sentences in
+/// `lang` ("Note: alpha_vantage_health has no symbol filter, so AAPL was
+/// not applied."): under an offline answer, and with the tool's result for
+/// the LLM, so neither drops it without a word.
+pub fn notes(message: &str, tool: &str, lang: Language) -> Vec<String> {
+    unapplied(message, tool)
+        .into_iter()
+        .map(|u| match u {
+            Unapplied::Symbols(s) => i18n::not_applied_symbols(lang, tool, &s),
+            Unapplied::Window => i18n::not_applied_window(lang, tool),
+            Unapplied::ExtraStrategies(s) => i18n::not_applied_extra(lang, tool, false, &s),
+            Unapplied::ExtraSymbols(s) => i18n::not_applied_extra(lang, tool, true, &s),
+        })
+        .collect()
 }
 
 #[cfg(test)]
