@@ -57,8 +57,8 @@ static ASCII_WORDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     words
 });
 
-/// Hangul keywords of 4+ syllables, spaces removed.
-static HANGUL_WORDS: LazyLock<Vec<Vec<char>>> = LazyLock::new(|| {
+/// Hangul keywords whose length (in syllables, spaces removed) `fits`.
+fn hangul_keywords(fits: fn(usize) -> bool) -> Vec<Vec<char>> {
     let mut words: Vec<Vec<char>> = tables()
         .into_iter()
         .flatten()
@@ -67,30 +67,20 @@ static HANGUL_WORDS: LazyLock<Vec<Vec<char>>> = LazyLock::new(|| {
                 .filter(|c| !c.is_whitespace())
                 .collect::<Vec<char>>()
         })
-        .filter(|k| k.len() >= 4 && k.iter().all(|c| is_hangul(*c)))
+        .filter(|k| fits(k.len()) && k.iter().all(|c| is_hangul(*c)))
         .collect();
     words.sort_unstable();
     words.dedup();
     words
-});
+}
 
-/// Hangul keywords of 2 or 3 syllables ("실패", "캐시"), spaces removed:
-/// too short for a syllable's slip, but not for a vowel's.
-static SHORT_HANGUL_WORDS: LazyLock<Vec<Vec<char>>> = LazyLock::new(|| {
-    let mut words: Vec<Vec<char>> = tables()
-        .into_iter()
-        .flatten()
-        .map(|k| {
-            k.chars()
-                .filter(|c| !c.is_whitespace())
-                .collect::<Vec<char>>()
-        })
-        .filter(|k| (2..4).contains(&k.len()) && k.iter().all(|c| is_hangul(*c)))
-        .collect();
-    words.sort_unstable();
-    words.dedup();
-    words
-});
+/// Hangul keywords of 4+ syllables.
+static HANGUL_WORDS: LazyLock<Vec<Vec<char>>> = LazyLock::new(|| hangul_keywords(|n| n >= 4));
+
+/// Hangul keywords of 2 or 3 syllables ("실패", "캐시"): too short for a
+/// syllable's slip, but not for a vowel's.
+static SHORT_HANGUL_WORDS: LazyLock<Vec<Vec<char>>> =
+    LazyLock::new(|| hangul_keywords(|n| (2..4).contains(&n)));
 
 /// Two syllables alike but for ㅐ/ㅔ/ㅒ/ㅖ, the vowels Korean typists
 /// most often swap ("실퍠" for "실패", "케시" for "캐시").
@@ -177,53 +167,52 @@ pub fn corrected(message: &str) -> String {
     hangul_fixed(&out)
 }
 
-/// Hangul runs one syllable away from a 4+-syllable keyword (and not a
-/// keyword themselves) become it ("백태스트" → "백테스트").
+/// Hangul runs one syllable away from a 4+-syllable keyword, or one
+/// slipped vowel away from a 2–3-syllable one (and not a keyword
+/// themselves), become it ("백태스트" → "백테스트", "실퍠" → "실패").
 fn hangul_fixed(text: &str) -> String {
     let mut chars: Vec<char> = text.chars().collect();
-    for kw in HANGUL_WORDS.iter() {
-        let n = kw.len();
-        let mut i = 0;
-        while i + n <= chars.len() {
-            let window = &chars[i..i + n];
-            let differs = window.iter().zip(kw).filter(|(a, b)| a != b).count();
-            // "테스트랑" is "테스트" and a particle, not a typo of "테스트해".
-            let particle_end =
-                window.last() != kw.last() && window.last().is_some_and(|c| PARTICLES.contains(c));
-            if differs == 1
-                && !particle_end
-                && window.iter().all(|c| is_hangul(*c))
-                && !HANGUL_WORDS.iter().any(|k| k.as_slice() == window)
-            {
-                chars.splice(i..i + n, kw.iter().copied());
-                i += n;
-            } else {
-                i += 1;
-            }
-        }
-    }
-    for kw in SHORT_HANGUL_WORDS.iter() {
-        let n = kw.len();
-        let mut i = 0;
-        while i + n <= chars.len() {
-            let window = &chars[i..i + n];
-            let slips = window.iter().zip(kw).filter(|(a, b)| a != b).count() == 1
-                && window
-                    .iter()
-                    .zip(kw)
-                    .all(|(a, b)| a == b || vowel_slip(*a, *b));
-            if slips
-                && !SHORT_HANGUL_WORDS.iter().any(|k| k.as_slice() == window)
-                && !HANGUL_WORDS.iter().any(|k| k.starts_with(window))
-            {
-                chars.splice(i..i + n, kw.iter().copied());
-                i += n;
-            } else {
-                i += 1;
-            }
-        }
-    }
+    replace_typos(&mut chars, &HANGUL_WORDS, |window, kw| {
+        let differs = window.iter().zip(kw).filter(|(a, b)| a != b).count();
+        // "테스트랑" is "테스트" and a particle, not a typo of "테스트해".
+        let particle_end =
+            window.last() != kw.last() && window.last().is_some_and(|c| PARTICLES.contains(c));
+        differs == 1
+            && !particle_end
+            && window.iter().all(|c| is_hangul(*c))
+            && !HANGUL_WORDS.iter().any(|k| k.as_slice() == window)
+    });
+    replace_typos(&mut chars, &SHORT_HANGUL_WORDS, |window, kw| {
+        window.iter().zip(kw).filter(|(a, b)| a != b).count() == 1
+            && window
+                .iter()
+                .zip(kw)
+                .all(|(a, b)| a == b || vowel_slip(*a, *b))
+            && !SHORT_HANGUL_WORDS.iter().any(|k| k.as_slice() == window)
+            && !HANGUL_WORDS.iter().any(|k| k.starts_with(window))
+    });
     chars.into_iter().collect()
+}
+
+/// Left to right, each run of `chars` that `is_typo(run, word)` of one of
+/// `words` becomes that word (the scan goes on after it).
+fn replace_typos(
+    chars: &mut Vec<char>,
+    words: &[Vec<char>],
+    is_typo: impl Fn(&[char], &[char]) -> bool,
+) {
+    for kw in words {
+        let n = kw.len();
+        let mut i = 0;
+        while i + n <= chars.len() {
+            if is_typo(&chars[i..i + n], kw) {
+                chars.splice(i..i + n, kw.iter().copied());
+                i += n;
+            } else {
+                i += 1;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
