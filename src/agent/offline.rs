@@ -239,18 +239,23 @@ mod tests {
         }
     }
 
+    /// The call a session's newest message plans (a test failure if it plans none).
+    fn call_planned(texts: &[&str]) -> (&'static str, serde_json::Value) {
+        match OfflinePlanner::plan_for(&session(texts)) {
+            Plan::Call { tool, args } => (tool, args),
+            other => panic!("{texts:?}: {other:?}"),
+        }
+    }
+
     /// Issue 18: a question after an unanswered "which one?" is answered on
     /// its own — its period kept, and both halves of a two-part question.
     #[test]
     fn a_new_question_after_a_pending_follow_up_is_not_merged_into_it() {
-        let plan = OfflinePlanner::plan_for(&session(&[
+        let (tool, args) = call_planned(&[
             "compare strategies",
             "which did better last month, RSI or bollinger?",
-        ]));
-        let Plan::Call { tool, args } = &plan else {
-            panic!("{plan:?}")
-        };
-        assert_eq!(*tool, "compare_strategies");
+        ]);
+        assert_eq!(tool, "compare_strategies");
         assert!(args.get("within_days").is_some(), "last month kept: {args}");
         assert_eq!(
             args["strategies"].as_array().map(Vec::len),
@@ -277,14 +282,8 @@ mod tests {
             }
         }
         // An answer to the pending question still completes it.
-        let plan = OfflinePlanner::plan_for(&session(&[
-            "compare strategies",
-            "RSI and bollinger, last month",
-        ]));
-        let Plan::Call { tool, args } = &plan else {
-            panic!("{plan:?}")
-        };
-        assert_eq!(*tool, "compare_strategies");
+        let (tool, args) = call_planned(&["compare strategies", "RSI and bollinger, last month"]);
+        assert_eq!(tool, "compare_strategies");
         assert!(args.get("within_days").is_some(), "{args}");
     }
 
@@ -293,12 +292,9 @@ mod tests {
     #[test]
     fn a_negated_cache_alone_means_the_other_one() {
         for (question, other) in [("not the duckdb one", "mongodb"), ("몽고 말고", "duckdb")] {
-            let plan = OfflinePlanner::plan_for(&session(&["cache status", question]));
-            let Plan::Call { tool, args } = &plan else {
-                panic!("{question}: {plan:?}")
-            };
+            let (tool, args) = call_planned(&["cache status", question]);
             assert_eq!(
-                (*tool, &args["cache"]),
+                (tool, &args["cache"]),
                 ("cache_status", &serde_json::json!(other))
             );
         }

@@ -141,11 +141,7 @@ async fn decisions(bot: &TestApp) -> Vec<(String, String, Option<String>)> {
 }
 
 async fn backtests_run(bot: &TestApp) -> usize {
-    common::tool_outcomes(&bot.app)
-        .await
-        .iter()
-        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
-        .count()
+    common::successful_runs(&bot.app, "trigger_backtest").await
 }
 
 fn expired_by_the_bot() -> (String, String, Option<String>) {

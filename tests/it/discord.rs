@@ -22,11 +22,20 @@ use serde_json::{Value, json};
 /// A sandbox bot serving HTTP, with the fake Discord (and its gateway, when
 /// given); members with the operator role are operators.
 async fn bot(gateway_url: Option<String>) -> TestApp {
+    bot_with(gateway_url, |_| {}).await
+}
+
+/// [`bot`] with `adjust` applied to its settings.
+async fn bot_with(
+    gateway_url: Option<String>,
+    adjust: impl FnOnce(&mut chatops::config::Settings),
+) -> TestApp {
     let mut settings = common::settings_with_llm(None);
     settings
         .rbac
         .bindings
         .insert(format!("discord-role:{OPERATOR_ROLE}"), Role::Operator);
+    adjust(&mut settings);
     let mut bot = TestApp::builder(settings)
         .fast_sandbox()
         .discord(&FakeDiscord::start().await)
@@ -244,11 +253,7 @@ async fn approvals_allowed_refused_and_expired() {
         "{}",
         result.body
     );
-    let runs = common::tool_outcomes(&bot.app)
-        .await
-        .iter()
-        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
-        .count();
+    let runs = common::successful_runs(&bot.app, "trigger_backtest").await;
     assert_eq!(runs, 1);
 
     // An expired one: nothing runs, the message says so.
@@ -363,11 +368,7 @@ async fn approvals_work_in_http_only_mode_on_the_interaction_webhooks() {
     let result = &bot.discord().wait_calls("POST", &click_webhook, 1).await[0];
     let result = result.body["content"].as_str().unwrap();
     assert!(result.contains("Backtest"), "{result}");
-    let runs = common::tool_outcomes(&bot.app)
-        .await
-        .iter()
-        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
-        .count();
+    let runs = common::successful_runs(&bot.app, "trigger_backtest").await;
     assert_eq!(runs, 1);
     // No completion notice is promised or recorded: it would need the bot token.
     assert!(!result.contains("I'll post the result here"), "{result}");
@@ -407,18 +408,7 @@ async fn approvals_work_in_http_only_mode_on_the_interaction_webhooks() {
 /// nothing.
 #[tokio::test]
 async fn an_approval_expires_in_http_only_mode_and_its_request_says_so() {
-    let mut settings = common::settings_with_llm(None);
-    settings
-        .rbac
-        .bindings
-        .insert(format!("discord-role:{OPERATOR_ROLE}"), Role::Operator);
-    settings.approvals.ttl_secs = 1;
-    let bot = TestApp::builder(settings)
-        .fast_sandbox()
-        .discord(&FakeDiscord::start().await)
-        .serve()
-        .build()
-        .await;
+    let bot = bot_with(None, |s| s.approvals.ttl_secs = 1).await;
     assert!(bot.settings.discord.token.is_none(), "HTTP-only mode");
     bot.discord_client()
         .interact(&command(
@@ -464,11 +454,7 @@ async fn an_approval_expires_in_http_only_mode_and_its_request_says_so() {
             1,
         )
         .await;
-    let runs = common::tool_outcomes(&bot.app)
-        .await
-        .iter()
-        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
-        .count();
+    let runs = common::successful_runs(&bot.app, "trigger_backtest").await;
     assert_eq!(runs, 0);
     assert!(
         bot.discord().all_calls().iter().all(|c| !c.bot_token),

@@ -218,12 +218,7 @@ fn scenario_settings(
     settings.jobs.idle_poll_ms = 100;
     settings.jobs.stuck_after_mins = 1;
     settings.approvals.ttl_secs = 600;
-    let bindings = &mut settings.rbac.bindings;
-    bindings.insert(format!("slack:{TEAM}/{OPERATOR}"), Role::Operator);
-    bindings.insert(
-        format!("discord-role:{}", fake_discord::OPERATOR_ROLE),
-        Role::Operator,
-    );
+    bind_operators(&mut settings);
     settings.digests = vec![DigestSettings {
         name: "daily".into(),
         cron: "0 9 1 1 *".into(),
@@ -235,6 +230,16 @@ fn scenario_settings(
         late_after_mins: 60,
     }];
     settings
+}
+
+/// The fakes' operators are operators: Slack's by id, Discord's by role.
+fn bind_operators(settings: &mut chatops::config::Settings) {
+    let bindings = &mut settings.rbac.bindings;
+    bindings.insert(format!("slack:{TEAM}/{OPERATOR}"), Role::Operator);
+    bindings.insert(
+        format!("discord-role:{}", fake_discord::OPERATOR_ROLE),
+        Role::Operator,
+    );
 }
 
 /// Post the digest now, as its scheduler would at a tick.
@@ -552,12 +557,7 @@ async fn an_overlong_question_and_huge_approval_arguments_stay_within_each_platf
     .await;
     let mut settings = common::settings_with_llm(Some(&llm));
     settings.approvals.ttl_secs = 600;
-    let bindings = &mut settings.rbac.bindings;
-    bindings.insert(format!("slack:{TEAM}/{OPERATOR}"), Role::Operator);
-    bindings.insert(
-        format!("discord-role:{}", fake_discord::OPERATOR_ROLE),
-        Role::Operator,
-    );
+    bind_operators(&mut settings);
     let (gateway_url, _identify, _dispatch) = fake_gateway().await;
     let bot = TestApp::builder(settings)
         .slack(&FakeSlack::start().await)

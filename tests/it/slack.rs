@@ -297,11 +297,7 @@ async fn follow_ups_in_the_thread_continue_the_session_and_approvals_run_once() 
         .click(OPERATOR, "approve", &approval_id, message_ts)
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let runs = common::tool_outcomes(&bot.app)
-        .await
-        .iter()
-        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
-        .count();
+    let runs = common::successful_runs(&bot.app, "trigger_backtest").await;
     assert_eq!(runs, 1);
     assert_eq!(bot.slack().calls("chat.update").len(), 1);
     // Every click is in the audit log: who decided what, and why not.
@@ -380,11 +376,9 @@ async fn an_expired_approval_runs_nothing_and_says_so() {
         "{}",
         updates[0]
     );
-    assert!(
-        !common::tool_outcomes(&bot.app)
-            .await
-            .iter()
-            .any(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
+    assert_eq!(
+        common::successful_runs(&bot.app, "trigger_backtest").await,
+        0
     );
 }
 

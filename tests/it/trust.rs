@@ -305,11 +305,7 @@ async fn four_eyes_needs_a_second_approver_and_keeps_the_buttons_until_then() {
         .await;
     bot.slack().wait_calls("chat.update", 1, WAIT).await;
     assert_eq!(status(&bot, &id).await, ApprovalStatus::Approved);
-    let runs = common::tool_outcomes(&bot.app)
-        .await
-        .into_iter()
-        .filter(|(tool, outcome)| tool == "trigger_backtest" && outcome == "ok")
-        .count();
+    let runs = common::successful_runs(&bot.app, "trigger_backtest").await;
     assert_eq!(runs, 1);
     let kinds: Vec<String> = decisions(&bot).await.into_iter().map(|d| d.1).collect();
     assert_eq!(kinds, ["refused", "first_approval", "approved"]);

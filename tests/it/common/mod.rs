@@ -405,6 +405,15 @@ pub async fn tool_outcomes(app: &chatops::app::App) -> Vec<(String, String)> {
         .collect()
 }
 
+/// How many times `tool` ran and succeeded (its `ok` outcome records).
+pub async fn successful_runs(app: &chatops::app::App, tool: &str) -> usize {
+    tool_outcomes(app)
+        .await
+        .iter()
+        .filter(|(t, outcome)| t == tool && outcome == "ok")
+        .count()
+}
+
 /// Every log line of this test process (debug and up, from every area of
 /// the one test binary, with the binary's caps: `chatops::cli::LOG_CAPS`),
 /// captured in memory by the process's global
