@@ -266,7 +266,6 @@ impl DiscordAdapter {
         };
         let gate = DiscordGate {
             http: self.http.clone(),
-            egress: self.pipeline.egress().clone(),
             pipeline: self.pipeline.clone(),
             channel,
             interaction_token: None,
@@ -367,7 +366,6 @@ impl DiscordAdapter {
         };
         let gate = DiscordGate {
             http: self.http.clone(),
-            egress: self.pipeline.egress().clone(),
             pipeline: self.pipeline.clone(),
             channel: channel.into(),
             interaction_token: Some(i.token.clone()),
@@ -422,10 +420,7 @@ impl DiscordAdapter {
             DecisionView::Nothing => return,
         };
         // The outcome replaces the buttons.
-        let body = render::approval_decided(
-            &approval_parts(egress, &approval),
-            &egress.one(Surface::Discord, &line, render::APPROVAL_LINE_CHARS),
-        );
+        let body = decided_request(egress, &approval, &line);
         retry("update approval message", || {
             self.http
                 .edit_original_interaction_response(&i.token, body.json(), vec![])
@@ -519,6 +514,15 @@ pub fn describe(error: &serenity::Error) -> String {
         other => format!("Discord: {other}"),
     };
     URL.replace_all(&told, "[url]").into_owned()
+}
+
+/// The request as it reads once settled: its text, and `line` (approved,
+/// cancelled, expired…) instead of the buttons.
+fn decided_request(egress: &Egress, approval: &Approval, line: &Outgoing) -> render::Body {
+    render::approval_decided(
+        &approval_parts(egress, approval),
+        &egress.one(Surface::Discord, line, render::APPROVAL_LINE_CHARS),
+    )
 }
 
 /// An approval's text as Discord parts, each cut to fit one message together.
@@ -660,8 +664,8 @@ impl ChatSurface for DiscordInteractionReply<'_> {
 /// request at its expiry ([`expire_on_the_webhook`]).
 struct DiscordGate {
     http: Arc<Http>,
-    egress: Arc<Egress>,
-    /// Whose registry marks an approval expired (HTTP-only mode).
+    /// Its egress shapes the request; its registry marks an approval
+    /// expired (HTTP-only mode).
     pipeline: Arc<TurnPipeline>,
     channel: DiscordChannelId,
     /// The slash command's interaction token, when the turn came from one.
@@ -672,7 +676,7 @@ struct DiscordGate {
 #[async_trait]
 impl ApprovalGate for DiscordGate {
     async fn request(&self, approval: &Approval, _summary: &str) -> GateDecision {
-        let parts = approval_parts(&self.egress, approval);
+        let parts = approval_parts(self.pipeline.egress(), approval);
         let body = render::approval(approval, &parts);
         let posted = match &self.interaction_token {
             Some(token) => {
@@ -717,7 +721,6 @@ impl ApprovalGate for DiscordGate {
                 tokio::spawn(expire_on_the_webhook(
                     self.pipeline.clone(),
                     self.http.clone(),
-                    self.egress.clone(),
                     token.clone(),
                     posted.id,
                     approval.clone(),
@@ -742,7 +745,6 @@ const INTERACTION_TOKEN_SECS: i64 = 14 * 60;
 async fn expire_on_the_webhook(
     pipeline: Arc<TurnPipeline>,
     http: Arc<Http>,
-    egress: Arc<Egress>,
     token: String,
     message: serenity::model::id::MessageId,
     approval: Approval,
@@ -779,10 +781,7 @@ async fn expire_on_the_webhook(
         }
     };
     let line = Outgoing::text(i18n::approval_expired_unanswered(expired.language));
-    let settled = render::approval_decided(
-        &approval_parts(&egress, &expired),
-        &egress.one(Surface::Discord, &line, render::APPROVAL_LINE_CHARS),
-    );
+    let settled = decided_request(pipeline.egress(), &expired, &line);
     if let Err(e) = http
         .edit_followup_message(&token, message, settled.json(), vec![])
         .await

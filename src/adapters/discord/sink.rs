@@ -78,12 +78,7 @@ impl ChatSink for DiscordSink {
                 "{channel:?}/{message:?} is not a Discord message"
             )));
         };
-        let settled = render::approval_decided(
-            &super::approval_parts(&self.egress, approval),
-            &self
-                .egress
-                .one(Surface::Discord, line, render::APPROVAL_LINE_CHARS),
-        );
+        let settled = super::decided_request(&self.egress, approval, line);
         self.http
             .edit_message(
                 DiscordChannelId::new(channel),
