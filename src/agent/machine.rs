@@ -202,9 +202,14 @@ impl TurnMachine {
             .map(|r| (r.call_id.clone(), r))
             .collect();
         let pending = std::mem::take(&mut self.pending);
-        // Notes only for a step of one tool: with several, each clause's
-        // words were meant for its own tool.
-        let single_tool = pending.iter().all(|c| c.name == pending[0].name);
+        // Notes only for a step of one tool (with several, each clause's
+        // words were meant for its own tool), and only for the LLM.
+        let notes = match pending.first() {
+            Some(first) if !self.offline && pending.iter().all(|c| c.name == first.name) => {
+                self.unapplied_notes(&first.name)
+            }
+            _ => Vec::new(),
+        };
         for call in pending {
             let key = call_key(&call);
             let result = ran.remove(&call.call_id);
@@ -214,11 +219,9 @@ impl TurnMachine {
                     let mut content = cap(&result.model_content, self.bounds.max_tool_output_chars);
                     // The LLM is told what the question asked that this call
                     // could not apply, to say so (the planner says it itself).
-                    if !self.offline && single_tool {
-                        for note in self.unapplied_notes(&call.name) {
-                            content.push('\n');
-                            content.push_str(&note);
-                        }
+                    for note in &notes {
+                        content.push('\n');
+                        content.push_str(note);
                     }
                     self.push_result(&call, content, result.display.clone());
                     self.tool_calls.push(result);

@@ -79,43 +79,39 @@ impl OfflinePlanner {
             _ => None,
         }) {
             let text = text.as_str();
-            last = match &pending {
+            // The message on its own: several questions, or one.
+            let fresh = match several::plan_several(text, today) {
+                Some(calls) => Plan::Several(calls),
+                None => intent::plan(text, today),
+            };
+            last = match (&pending, fresh) {
                 // A question whole on its own (one tool with all it needs, or
                 // several) is a new question, not the answer to the pending one.
-                Some((tool, partial)) => match several::plan_several(text, today) {
-                    Some(calls) => Plan::Several(calls),
-                    None => match intent::plan(text, today) {
-                        call @ Plan::Call { .. } => call,
-                        _ => intent::continue_plan(tool, partial, text, today),
+                (Some(_), whole @ (Plan::Call { .. } | Plan::Several(_))) => whole,
+                (Some((tool, partial)), _) => intent::continue_plan(tool, partial, text, today),
+                (None, Plan::Help) => answered
+                    .as_ref()
+                    .and_then(|(tool, args)| intent::refine(tool, args, text, today))
+                    .unwrap_or(Plan::Help),
+                // "drop momentum, add bollinger", "레이트리밋 때문에 죽은 것만": the
+                // same tool again, refining the question just answered.
+                (
+                    None,
+                    Plan::Call { tool, args }
+                    | Plan::FollowUp {
+                        tool,
+                        partial: args,
+                        ..
                     },
-                },
-                None => match several::plan_several(text, today) {
-                    Some(calls) => Plan::Several(calls),
-                    None => match intent::plan(text, today) {
-                        Plan::Help => answered
-                            .as_ref()
-                            .and_then(|(tool, args)| intent::refine(tool, args, text, today))
-                            .unwrap_or(Plan::Help),
-                        // "drop momentum, add bollinger", "레이트리밋 때문에 죽은 것만": the
-                        // same tool again, refining the question just answered.
-                        Plan::Call { tool, args }
-                        | Plan::FollowUp {
-                            tool,
-                            partial: args,
-                            ..
-                        } if intent::is_refinement(text)
-                            && answered.as_ref().is_some_and(|(t, _)| *t == tool) =>
-                        {
-                            answered
-                                .as_ref()
-                                .and_then(|(tool, previous)| {
-                                    intent::refine(tool, previous, text, today)
-                                })
-                                .unwrap_or_else(|| intent::plan_with(tool, args))
-                        }
-                        plan => plan,
-                    },
-                },
+                ) if intent::is_refinement(text)
+                    && answered.as_ref().is_some_and(|(t, _)| *t == tool) =>
+                {
+                    answered
+                        .as_ref()
+                        .and_then(|(tool, previous)| intent::refine(tool, previous, text, today))
+                        .unwrap_or_else(|| intent::plan_with(tool, args))
+                }
+                (None, plan) => plan,
             };
             pending = None;
             match &last {
