@@ -177,7 +177,7 @@ const ENGLISH_GRAMMAR_WORDS: &[&str] = &[
     "the", "a", "an", "for", "and", "or", "with", "on", "of", "in", "to", "from", "me", "my",
     "show", "what", "which", "why", "how", "is", "are", "was", "were", "did", "does", "do", "run",
     "give", "tell", "please", "only", "last", "this", "any", "about", "can", "you", "i", "it",
-    "its", "it's", "what's", "there", "than", "better", "did",
+    "its", "it's", "what's", "there", "than", "better",
 ];
 
 /// The language of a message and of its answer.

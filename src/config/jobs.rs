@@ -48,12 +48,6 @@ impl Default for JobSettings {
     }
 }
 
-impl JobSettings {
-    pub fn lease(&self) -> chrono::Duration {
-        chrono::Duration::seconds(self.lease_secs as i64)
-    }
-}
-
 /// One part of a digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -118,6 +112,10 @@ fn default_late_after_mins() -> u64 {
 }
 
 impl JobSettings {
+    pub fn lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.lease_secs as i64)
+    }
+
     /// Every count at least 1, every period one a clock can add: the key
     /// and what was expected.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
