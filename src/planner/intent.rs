@@ -52,7 +52,7 @@ pub enum Plan {
 pub fn plan(original: &str, today: NaiveDate) -> Plan {
     let message = &without_negated(original);
     match detect_intent(message, today) {
-        Some(tool) => finish(tool, tool_args(tool, original, today)),
+        Some(tool) => finish(tool, tool_args(tool, message, original, today)),
         None => Plan::Help,
     }
 }
@@ -88,7 +88,7 @@ pub fn continue_plan(
         return plan(original, today);
     }
     let mut args = partial.as_object().cloned().unwrap_or_default();
-    let new = tool_args(tool, original, today);
+    let new = tool_args(tool, message, original, today);
     match tool {
         TriggerBacktest::NAME => {
             let had_strategy = args.contains_key("strategy");
@@ -160,7 +160,7 @@ pub fn refine(
 ) -> Option<Plan> {
     let original = message;
     let message = &without_negated(message);
-    let new = tool_args(tool, original, today);
+    let new = tool_args(tool, message, original, today);
     if tool == BacktestStatusTool::NAME && new.is_empty() && STATUS_RE.is_match(message) {
         // "and now? done yet?", "지금은 끝났어?": the same backtest again.
         return Some(finish(
@@ -276,9 +276,9 @@ pub fn detect_intent(message: &str, today: NaiveDate) -> Option<&'static str> {
 }
 
 /// Runs the extractors of `tool`; keys that found nothing are left out.
-/// The arguments `original` gives `tool`, read from what it does not negate.
-fn tool_args(tool: &str, original: &str, today: NaiveDate) -> Map<String, Value> {
-    let m = &without_negated(original);
+/// The arguments `original` gives `tool`, read from `m`: `original` with
+/// what it negates blanked ([`without_negated`]).
+fn tool_args(tool: &str, m: &str, original: &str, today: NaiveDate) -> Map<String, Value> {
     let mut a = Map::new();
     match tool {
         CacheStatus::NAME => {
